@@ -1,0 +1,1 @@
+"""mtp-lab: controlled small-scale experiments on multi-token prediction."""

@@ -1,0 +1,209 @@
+"""Run configuration: dataclasses, size presets and typed `key=value` overrides.
+
+A `RunConfig` holds everything that decides a run's result: the task and its knobs, the
+model shape, the training schedule and the seed. Its canonical JSON is hashed into the run
+id, so the same config always lands in the same run directory (and resumes there). The
+device is deliberately not part of it: where a run executes is recorded in `meta.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks import ConfigError, make_config
+
+HEAD_TYPES = ("parallel", "linear", "causal", "anticausal", "deepseek")
+
+# Size presets: name -> (d_model, n_layer, n_head). Names count non-embedding parameters
+# (about 12 d^2 L). The first four are for CPU work; the rest are Table S14 of the paper.
+SIZES: dict[str, tuple[int, int, int]] = {
+    "50K": (32, 4, 2),
+    "200K": (64, 4, 4),
+    "800K": (128, 4, 4),
+    "1M": (128, 5, 4),
+    "3M": (256, 4, 8),
+    "10M": (384, 6, 8),
+    "30M": (512, 10, 8),
+    "100M": (768, 14, 12),
+    "300M": (1024, 25, 16),
+    "1B": (1536, 36, 24),
+}
+
+
+@dataclass
+class ModelConfig:
+    """The transformer's shape. `n_layer` counts trunk and head blocks together."""
+
+    d_model: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    n_future: int = 1  # number of output heads; head i predicts token t+i
+    head_type: str = "parallel"
+    match_params: bool = True  # n heads take n-1 blocks from the trunk (the paper's rule)
+    tie_embeddings: bool = False  # the paper's synthetic runs keep them untied
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+    bias: bool = False
+    vocab_size: int = 0  # filled from the task
+    block_size: int = 0  # filled from the task: the longest input the model reads
+
+    def validate(self) -> None:
+        for name in ("d_model", "n_layer", "n_head", "mlp_ratio", "vocab_size", "block_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"model.{name} must be positive, got {getattr(self, name)}")
+        if self.n_future < 1:
+            raise ConfigError(f"--heads must be at least 1, got {self.n_future}")
+        if self.head_type not in HEAD_TYPES:
+            raise ConfigError(f"unknown head type {self.head_type!r}; choose one of: {', '.join(HEAD_TYPES)}")
+        if self.d_model % self.n_head:
+            raise ConfigError(f"model.d_model={self.d_model} is not divisible by model.n_head={self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if self.head_type != "linear" and self.match_params and self.n_future > self.n_layer:
+            raise ConfigError(
+                f"--heads {self.n_future} needs at least {self.n_future} layers with parameter matching, "
+                f"but the model has {self.n_layer}; use a larger --size, fewer heads, or model.match_params=false"
+            )
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping. Defaults follow Table S13 of the paper where it applies."""
+
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.03  # cosine decay ends at this fraction of the peak
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    efficient_backward: bool = True  # the paper's Figure 2 sequential per-head backward
+    head_weights: list[float] | None = None  # per-head loss weights (default: all 1)
+    eval_every: int = 100
+    eval_examples: int = 256  # cap per evaluation set during training (0 = no cap)
+    final_eval_examples: int = 0  # cap at the final evaluation (0 = the full sets)
+    val_batches: int = 4  # held-out batches for per-head loss/accuracy
+    checkpoint_every: int = 100
+    early_stop_patience: int = 0  # evaluations without improvement before stopping (0 = off)
+    compile: bool = False
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "val_batches"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        for name in ("lr", "grad_clip"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        for name in ("warmup_steps", "weight_decay", "eval_examples", "final_eval_examples", "early_stop_patience"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must not be negative, got {getattr(self, name)}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides a run's result."""
+
+    task: str = "induction"
+    task_config: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    size: str = "custom"  # the preset the shape came from (informational)
+    seed: int = 0
+    experiment: str = "default"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def run_id(self) -> str:
+        """Short hash of the canonical config: the same config gives the same id."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:8]
+
+    def run_name(self) -> str:
+        return f"{self.task}-{self.size}-n{self.model.n_future}-{self.model.head_type}-s{self.seed}-{self.run_id()}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        model = ModelConfig(**data.pop("model", {}))
+        train = TrainConfig(**data.pop("train", {}))
+        return cls(model=model, train=train, **data)
+
+
+def apply_size(model: ModelConfig, size: str) -> None:
+    """Set the shape of `model` from a preset name."""
+    if size not in SIZES:
+        raise ConfigError(f"unknown size {size!r}; choose one of: {', '.join(SIZES)}")
+    model.d_model, model.n_layer, model.n_head = SIZES[size]
+
+
+def _convert(text: str, annotation: Any, key: str) -> Any:
+    """Parse `text` as a value of type `annotation` (int, float, bool, str, lists, Optional)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if text.lower() in ("none", "null"):
+            return None
+        return _convert(text, options[0], key)
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        parts = [p for p in text.strip("[]").split(",") if p.strip()]
+        return [_convert(p.strip(), item, key) for p in parts]
+    if annotation is bool:
+        if text.lower() in ("true", "1", "yes", "on"):
+            return True
+        if text.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{key} expects true or false, got {text!r}")
+    if annotation in (int, float, str):
+        try:
+            return annotation(text)
+        except ValueError:
+            raise ConfigError(f"{key} expects {annotation.__name__}, got {text!r}") from None
+    raise ConfigError(f"{key} cannot be set from the command line")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def apply_overrides(config: RunConfig, assignments: list[str]) -> None:
+    """Apply `section.key=value` strings (`model.`, `train.`, `task.` or a top-level key).
+
+    Values are parsed to the field's declared type; unknown keys and badly typed values are
+    a `ConfigError`.
+    """
+    task_overrides: dict[str, Any] = {}
+    task_types = _field_types(type(make_config(config.task)))
+    for assignment in assignments:
+        if "=" not in assignment:
+            raise ConfigError(f"--set expects key=value, got {assignment!r}")
+        key, text = assignment.split("=", 1)
+        key = key.strip()
+        section, _, name = key.rpartition(".")
+        if section == "task":
+            if name not in task_types:
+                raise ConfigError(f"unknown key {key!r}; task {config.task!r} has: "
+                                  + ", ".join(f"task.{k}" for k in sorted(task_types)))
+            task_overrides[name] = _convert(text, task_types[name], key)
+            continue
+        target = {"": config, "model": config.model, "train": config.train}.get(section)
+        types_ = _field_types(type(target)) if target is not None else {}
+        if target is None or name not in types_ or name in ("model", "train", "task_config"):
+            known = [f"model.{k}" for k in _field_types(ModelConfig)] + [f"train.{k}" for k in _field_types(TrainConfig)]
+            raise ConfigError(f"unknown key {key!r}; known keys include task.*, seed, experiment, "
+                              + ", ".join(known))
+        setattr(target, name, _convert(text, types_[name], key))
+    config.task_config = {**config.task_config, **task_overrides}

@@ -1,0 +1,135 @@
+"""The task protocol: what every synthetic task provides to the lab.
+
+A task is pure data. It generates training batches from a `numpy.random.Generator`, owns
+fixed seeded evaluation sets, renders tokens as text, and scores predictions. It never
+imports the model or the training loop: the lab hands it a `Predictor` (teacher-forced
+predictions, greedy continuations) and the task turns what comes back into metrics. So each
+task and its oracle can be tested without a model (see `tests/`).
+
+Conventions shared by all tasks:
+
+- A batch is a `(B, L)` int64 array of tokens plus a `(B, L)` boolean `loss_mask` saying
+  which tokens count as *targets*. The model reads `inputs[:, :-1]` (by default the tokens
+  themselves) and head i at position t predicts token `t + i`; that prediction is trained
+  only where `t + i < L` and `loss_mask[t + i]` holds. Masking targets (not positions) is
+  what makes one mask serve every head.
+- `inputs`, when given, replaces the tokens on the input side (the teacherless path-star
+  variant feeds dummy tokens after `=` while the targets stay the true path).
+- Everything random takes a `numpy.random.Generator`; nothing reads global state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+
+class ConfigError(ValueError):
+    """A bad user-supplied value. The CLI prints it as one line and exits with code 2."""
+
+
+@dataclass
+class Batch:
+    """Token sequences with a target mask (see the module docstring)."""
+
+    tokens: np.ndarray  # (B, L) int64
+    loss_mask: np.ndarray  # (B, L) bool: which tokens are trained as targets
+    inputs: np.ndarray | None = None  # (B, L) int64, replaces tokens on the input side
+
+    def __post_init__(self) -> None:
+        if self.tokens.shape != self.loss_mask.shape:
+            raise ValueError(f"tokens {self.tokens.shape} and loss_mask {self.loss_mask.shape} differ")
+        if self.inputs is not None and self.inputs.shape != self.tokens.shape:
+            raise ValueError(f"inputs {self.inputs.shape} and tokens {self.tokens.shape} differ")
+
+    @property
+    def input_tokens(self) -> np.ndarray:
+        return self.tokens if self.inputs is None else self.inputs
+
+
+@dataclass
+class TeacherForced:
+    """What a model predicts for every future token of a fixed sequence.
+
+    `predictions[b, t, i - 1]` is head i's argmax for token `t + i` after reading inputs up to
+    position t, and `nll[b, t, i - 1]` the negative log-likelihood it gives the true token
+    (NaN where `t + i` lies beyond the sequence). Shapes: `(B, L - 1, n_heads)`.
+    """
+
+    predictions: np.ndarray
+    nll: np.ndarray
+
+
+class Predictor(Protocol):
+    """The model, as a task sees it during evaluation."""
+
+    n_heads: int
+
+    def teacher_forced(self, tokens: np.ndarray, inputs: np.ndarray | None = None) -> TeacherForced:
+        """Run the model once over `(B, L)` sequences (reading `inputs` if given)."""
+        ...
+
+    def greedy(self, prompts: np.ndarray, max_new_tokens: int) -> np.ndarray:
+        """Greedy next-token continuation of equal-length `(B, P)` prompts: `(B, max_new_tokens)`."""
+        ...
+
+    def parallel(self, prompts: np.ndarray) -> np.ndarray:
+        """All heads' argmax at the last prompt position, in one forward: `(B, n_heads)`."""
+        ...
+
+
+@dataclass
+class TaskConfig:
+    """Base of every task's knobs. Subclasses add fields and validate in `validate()`."""
+
+    eval_seed: int = 1234  # the fixed evaluation sets depend on this seed only
+
+    def validate(self) -> None:
+        """Raise `ConfigError` naming the bad value and what is allowed."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Task:
+    """Base class of the tasks. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[TaskConfig]]
+    primary_metric: ClassVar[str]  # key in `evaluate()`'s result used for early stopping and summaries
+
+    def __init__(self, config: TaskConfig) -> None:
+        config.validate()
+        self.config = config
+
+    @property
+    def vocab_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def seq_len(self) -> int:
+        """The longest sequence (in tokens, targets included) the task ever produces."""
+        raise NotImplementedError
+
+    def sample_batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """A fresh training batch. Deterministic given the generator's state."""
+        raise NotImplementedError
+
+    def evaluate(self, predictor: Predictor, max_examples: int | None = None) -> dict[str, float]:
+        """Score the model on the task's fixed evaluation sets.
+
+        Keys are metric names without the `eval/` prefix (the lab adds it). `max_examples`
+        caps each evaluation set, for cheap evaluations during training.
+        """
+        raise NotImplementedError
+
+    def format_tokens(self, tokens: np.ndarray) -> str:
+        """Human-readable text of one token sequence."""
+        raise NotImplementedError
+
+    def show_examples(self, rng: np.random.Generator, k: int) -> str:
+        """`k` training examples and one evaluation example, as readable text."""
+        raise NotImplementedError
