@@ -38,7 +38,7 @@ def build_task(name: str, overrides: dict[str, Any] | None = None) -> Task:
 
 
 # Importing the modules registers the tasks.
-from tasks import induction  # noqa: E402,F401
+from tasks import graph_path, induction, polynomial  # noqa: E402,F401
 
 __all__ = ["Batch", "ConfigError", "Predictor", "REGISTRY", "Task", "TaskConfig", "TeacherForced",
            "build_task", "make_config", "register", "task_names"]
