@@ -290,19 +290,21 @@ def test_garbage_predictor_scores_about_zero() -> None:
 
 
 def test_in_and_out_of_domain_average_the_right_sets() -> None:
-    task = PolynomialTask(PolynomialConfig(eval_size=50, max_ops=2, eval_ops=4))
+    task = PolynomialTask(PolynomialConfig(eval_size=50, max_ops=3, eval_ops=5))
 
-    class Partial(PerfectPredictor):
+    class WrongOnOneAndFive(PerfectPredictor):
         def greedy(self, prompts: np.ndarray, max_new_tokens: int) -> np.ndarray:
             out = super().greedy(prompts, max_new_tokens)
-            n_ops = np.isin(prompts, list(OPS)).sum(axis=1)
-            out[n_ops % 2 == 1, 0] = (out[n_ops % 2 == 1, 0] + 1) % 7  # wrong on odd m
+            wrong = np.isin(np.isin(prompts, list(OPS)).sum(axis=1), [1, 5])
+            out[wrong, 0] = (out[wrong, 0] + 1) % 7
             return out
 
-    metrics = task.evaluate(Partial(task))
-    assert [metrics[f"exact_match/ops={m}"] for m in range(1, 5)] == [0.0, 1.0, 0.0, 1.0]
-    assert metrics["exact_match/in_domain"] == 0.5 and metrics["exact_match/out_of_domain"] == 0.5
-    assert metrics["coef_acc/pos=0"] == 0.5 and metrics["coef_acc/pos=1"] == 1.0
+    metrics = task.evaluate(WrongOnOneAndFive(task))
+    assert [metrics[f"exact_match/ops={m}"] for m in range(1, 6)] == [0.0, 1.0, 1.0, 1.0, 0.0]
+    assert metrics["exact_match/in_domain"] == pytest.approx(2 / 3)
+    assert metrics["exact_match/out_of_domain"] == 0.5
+    assert metrics["coef_acc/pos=0"] == pytest.approx(2 / 3) and metrics["coef_acc/pos=1"] == 1.0
+    assert metrics["teacher_forced_acc"] == 1.0
 
 
 @pytest.mark.parametrize("overrides, field", [
