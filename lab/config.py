@@ -21,11 +21,11 @@ from tasks import ConfigError, make_config
 HEAD_TYPES = ("parallel", "linear", "causal", "anticausal", "deepseek")
 
 # Size presets: name -> (d_model, n_layer, n_head). Names count non-embedding parameters
-# (about 12 d^2 L). The first four are for CPU work; the rest are Table S14 of the paper.
+# (about 12 d^2 L). 100K and 300K are extra CPU sizes shaped like the paper's 1M (5 layers);
+# 1M and up are Table S14 of the paper.
 SIZES: dict[str, tuple[int, int, int]] = {
-    "50K": (32, 4, 2),
-    "200K": (64, 4, 4),
-    "800K": (128, 4, 4),
+    "100K": (40, 5, 2),
+    "300K": (72, 5, 4),
     "1M": (128, 5, 4),
     "3M": (256, 4, 8),
     "10M": (384, 6, 8),
@@ -65,10 +65,11 @@ class ModelConfig:
             raise ConfigError(f"model.d_model={self.d_model} is not divisible by model.n_head={self.n_head}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
-        if self.head_type != "linear" and self.match_params and self.n_future > self.n_layer:
+        if self.head_type != "linear" and self.match_params and self.n_future >= self.n_layer:
             raise ConfigError(
-                f"--heads {self.n_future} needs at least {self.n_future} layers with parameter matching, "
-                f"but the model has {self.n_layer}; use a larger --size, fewer heads, or model.match_params=false"
+                f"--heads {self.n_future} needs at least {self.n_future + 1} layers with parameter matching "
+                f"(one trunk block plus one block per head), but this size has {self.n_layer}; "
+                f"use a larger --size, fewer heads, or --set model.match_params=false"
             )
 
 
@@ -202,7 +203,8 @@ def apply_overrides(config: RunConfig, assignments: list[str]) -> None:
         target = {"": config, "model": config.model, "train": config.train}.get(section)
         types_ = _field_types(type(target)) if target is not None else {}
         if target is None or name not in types_ or name in ("model", "train", "task_config"):
-            known = [f"model.{k}" for k in _field_types(ModelConfig)] + [f"train.{k}" for k in _field_types(TrainConfig)]
+            known = [f"model.{k}" for k in _field_types(ModelConfig)]
+            known += [f"train.{k}" for k in _field_types(TrainConfig)]
             raise ConfigError(f"unknown key {key!r}; known keys include task.*, seed, experiment, "
                               + ", ".join(known))
         setattr(target, name, _convert(text, types_[name], key))

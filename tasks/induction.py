@@ -53,8 +53,9 @@ class InductionConfig(TaskConfig):
         for name in ("seq_len", "filler_vocab", "name_vocab", "characters", "mentions", "eval_stories"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"task.{name} must be positive, got {getattr(self, name)}")
-        if self.characters > self.name_vocab:
-            raise ConfigError(f"task.characters={self.characters} exceeds task.name_vocab={self.name_vocab}")
+        if 2 * self.characters > self.name_vocab:
+            raise ConfigError(f"task.characters={self.characters} needs task.name_vocab >= {2 * self.characters}, "
+                              f"got {self.name_vocab}")
         slots = (self.seq_len - 1) // 3
         if self.characters * self.mentions > slots:
             raise ConfigError(
@@ -130,9 +131,7 @@ class InductionTask(Task):
         name_pos = 1 + 3 * slots
         # Which character each mention names: a random order of each character's mentions.
         who = np.argsort(rng.random((batch, M)), axis=1) % c.characters
-        # Distinct name pairs per story.
-        chosen = np.argsort(rng.random((batch, len(pairs))), axis=1)[:, : c.characters]
-        story_pairs = pairs[chosen]  # (B, characters)
+        story_pairs = self._distinct_names(rng, batch, pairs)  # (B, characters)
         firsts = c.filler_vocab + story_pairs // c.name_vocab
         seconds = c.filler_vocab + c.name_vocab + story_pairs % c.name_vocab
         rows = np.arange(batch)[:, None]
@@ -146,6 +145,21 @@ class InductionTask(Task):
         # A mention repeats if the same character appeared at an earlier mention.
         earlier = (who[:, :, None] == who[:, None, :]) & np.tri(M, k=-1, dtype=bool)[None]
         return Stories(tokens=tokens, name_pos=name_pos, repeat=earlier.any(axis=2))
+
+    def _distinct_names(self, rng: np.random.Generator, batch: int, pairs: np.ndarray) -> np.ndarray:
+        """Name pairs for each story such that no two characters share a first or a second
+        token (otherwise the second token of a mention would be ambiguous)."""
+        c = self.config
+        chosen = pairs[rng.integers(0, len(pairs), size=(batch, c.characters))]
+        while True:
+            firsts, seconds = chosen // c.name_vocab, chosen % c.name_vocab
+            clash = np.zeros(batch, dtype=bool)
+            for a in range(c.characters):
+                for b in range(a + 1, c.characters):
+                    clash |= (firsts[:, a] == firsts[:, b]) | (seconds[:, a] == seconds[:, b])
+            if not clash.any():
+                return chosen
+            chosen[clash] = pairs[rng.integers(0, len(pairs), size=(int(clash.sum()), c.characters))]
 
     def _repeated_segments(self, rng: np.random.Generator, batch: int) -> np.ndarray:
         """Filler with a random segment repeated later in the sequence (Olsson et al.)."""
@@ -202,9 +216,11 @@ class InductionTask(Task):
         c = self.config
         if token < c.filler_vocab:
             return f"w{token}"
-        if token < c.filler_vocab + c.name_vocab:
-            return f"<{chr(65 + (token - c.filler_vocab) % 26)}{(token - c.filler_vocab) // 26}"
-        return f"{chr(97 + (token - c.filler_vocab - c.name_vocab) % 26)}{(token - c.filler_vocab - c.name_vocab) // 26}>"
+        k = token - c.filler_vocab
+        if k < c.name_vocab:
+            return f"<{chr(65 + k % 26)}{k // 26}"
+        k -= c.name_vocab
+        return f"{chr(97 + k % 26)}{k // 26}>"
 
     def format_tokens(self, tokens: np.ndarray) -> str:
         return " ".join(self.token_text(int(t)) for t in tokens)

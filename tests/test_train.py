@@ -1,0 +1,162 @@
+"""Training runs: the run-directory contract, determinism, and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lab import runs
+from lab.config import RunConfig
+from lab.train import WALL_CLOCK_FIELDS, lr_at, train
+from tests.conftest import REPO
+
+
+def tiny_config(**train_kw) -> RunConfig:
+    config = RunConfig(task="induction", task_config={"seq_len": 32, "eval_stories": 32, "mentions": 2},
+                       seed=3, size="tiny")
+    config.model.d_model, config.model.n_head, config.model.n_layer, config.model.n_future = 32, 2, 3, 2
+    t = config.train
+    t.steps, t.batch_size, t.eval_every, t.checkpoint_every, t.val_batches, t.warmup_steps = 12, 8, 4, 4, 1, 2
+    for k, v in train_kw.items():
+        setattr(t, k, v)
+    return config
+
+
+def strip_clock(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in WALL_CLOCK_FIELDS} for r in rows]
+
+
+def test_run_directory_contract(tmp_path: Path) -> None:
+    summary = train(tiny_config(), tmp_path, device="cpu", quiet=True)
+    run_dir = Path(summary["run_dir"])
+    assert run_dir.parent == tmp_path / "default"
+    assert {p.name for p in run_dir.iterdir()} == {"config.json", "meta.json", "metrics.jsonl", "summary.json",
+                                                    "checkpoint.pt"}
+    config = runs.read_json(run_dir / "config.json")
+    rebuilt = RunConfig.from_dict(config)
+    assert rebuilt.run_id() == run_dir.name.rsplit("-", 1)[1]
+    meta = runs.read_json(run_dir / "meta.json")
+    assert meta["status"] == "complete" and meta["device"] == "cpu" and "torch" in meta["versions"]
+    rows = runs.read_jsonl(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [4, 8, 12]
+    for key in ("step", "tokens", "wall_s", "train/loss", "head1/loss", "head1/acc", "head2/loss", "head2/acc",
+                "eval/second_token_acc", "eval/filler_loss"):
+        assert key in rows[-1], key
+    assert rows[-1]["tokens"] == 12 * 8 * 31
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert ckpt["state"]["step"] == 12 and "optimizer" in ckpt
+    assert summary["final"]["step"] == 12 and summary["best_step"] in (4, 8, 12)
+    assert not list(run_dir.glob(".*tmp"))  # no temporary files left behind
+
+
+def test_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
+    a = train(tiny_config(), tmp_path / "a", device="cpu", quiet=True)
+    b = train(tiny_config(), tmp_path / "b", device="cpu", quiet=True)
+    rows_a = runs.read_jsonl(Path(a["run_dir"]) / "metrics.jsonl")
+    rows_b = runs.read_jsonl(Path(b["run_dir"]) / "metrics.jsonl")
+    assert strip_clock(rows_a) == strip_clock(rows_b)
+    other = tiny_config()
+    other.seed = 4
+    c = train(other, tmp_path / "c", device="cpu", quiet=True)
+    assert strip_clock(runs.read_jsonl(Path(c["run_dir"]) / "metrics.jsonl")) != strip_clock(rows_a)
+
+
+def test_rerun_skips_complete_and_refuses_foreign_directory(tmp_path: Path) -> None:
+    first = train(tiny_config(), tmp_path, device="cpu", quiet=True)
+    run_dir = Path(first["run_dir"])
+    stamp = (run_dir / "metrics.jsonl").stat().st_mtime_ns
+    again = train(tiny_config(), tmp_path, device="cpu", quiet=True)
+    assert again == first and (run_dir / "metrics.jsonl").stat().st_mtime_ns == stamp
+    # a directory with the same name but another config is never overwritten
+    config_path = run_dir / "config.json"
+    data = json.loads(config_path.read_text())
+    data["seed"] = 99
+    config_path.write_text(json.dumps(data))
+    try:
+        train(tiny_config(), tmp_path, device="cpu", quiet=True)
+    except ValueError as e:
+        assert "different config" in str(e)
+    else:
+        raise AssertionError("a foreign run directory was accepted")
+
+
+def test_resume_from_intermediate_checkpoint_matches_uninterrupted(tmp_path: Path) -> None:
+    full = train(tiny_config(), tmp_path / "full", device="cpu", quiet=True)
+    short = tiny_config()
+    partial_dir = tmp_path / "partial"
+    # Train 12 steps but stop after the step-8 checkpoint by faking an interruption there.
+    import lab.train as train_mod
+    original = train_mod.save_checkpoint
+    calls = []
+
+    def interrupting_save(path, model, optimizer, state, config):
+        original(path, model, optimizer, state, config)
+        calls.append(state.step)
+        if state.step == 8 and len(calls) == 2:
+            raise KeyboardInterrupt
+
+    train_mod.save_checkpoint = interrupting_save
+    try:
+        train(short, partial_dir, device="cpu", quiet=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        train_mod.save_checkpoint = original
+    run_dir = next(iter(runs.iter_run_dirs(partial_dir)))
+    assert runs.read_json(run_dir / "meta.json")["status"] == "interrupted"
+    resumed = train(tiny_config(), partial_dir, device="cpu", quiet=True)
+    assert strip_clock([resumed["final"]]) == strip_clock([full["final"]])
+    assert strip_clock(runs.read_jsonl(run_dir / "metrics.jsonl")) == \
+        strip_clock(runs.read_jsonl(Path(full["run_dir"]) / "metrics.jsonl"))
+
+
+def test_sigkill_half_way_then_rerun_matches_uninterrupted(tmp_path: Path) -> None:
+    """The acceptance test: kill -9 a real CLI run mid-training, rerun the same command."""
+    args = ["lab.run", "induction", "--heads", "2", "--size", "100K", "--steps", "40", "--device", "cpu", "--quiet",
+            "--set", "train.batch_size=8", "--set", "train.eval_every=10", "--set", "train.checkpoint_every=5",
+            "--set", "train.eval_examples=32", "--set", "train.final_eval_examples=64",
+            "--set", "task.seq_len=48", "--set", "task.eval_stories=64", "--set", "train.val_batches=1"]
+    env = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    reference = subprocess.run([sys.executable, "-m", *args, "--out", str(tmp_path / "ref")], env=env,
+                               capture_output=True, text=True, timeout=600)
+    assert reference.returncode == 0, reference.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", *args, "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    killed_at = None
+    while time.time() < deadline and proc.poll() is None:
+        ckpts = list(out.rglob("checkpoint.pt"))
+        if ckpts:
+            step = torch.load(ckpts[0], weights_only=True)["state"]["step"]
+            if step >= 15:
+                proc.send_signal(signal.SIGKILL)
+                killed_at = step
+                break
+        time.sleep(0.05)
+    proc.wait()
+    assert killed_at is not None and killed_at < 40, "the run finished before it could be killed"
+    run_dir = next(iter(runs.iter_run_dirs(out)))
+    assert runs.read_json(run_dir / "meta.json")["status"] == "running"  # killed, not finished
+    again = subprocess.run([sys.executable, "-m", *args, "--out", str(out)], env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    ref_dir = next(iter(runs.iter_run_dirs(tmp_path / "ref")))
+    assert strip_clock(runs.read_jsonl(run_dir / "metrics.jsonl")) == \
+        strip_clock(runs.read_jsonl(ref_dir / "metrics.jsonl"))
+    assert runs.read_json(run_dir / "meta.json")["resumed_at"]
+
+
+def test_schedule_warms_up_then_decays_to_floor() -> None:
+    config = tiny_config(steps=100, warmup_steps=10, lr=1.0, min_lr_ratio=0.03)
+    assert lr_at(0, config) == 0.1 and lr_at(9, config) == 1.0
+    assert lr_at(10, config) == 1.0
+    assert abs(lr_at(100, config) - 0.03) < 1e-9
+    values = [lr_at(s, config) for s in range(10, 100)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
