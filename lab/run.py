@@ -51,23 +51,32 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Build and validate the run config from parsed arguments (raises `ConfigError`)."""
-    if args.task not in REGISTRY:
-        raise ConfigError(f"unknown task {args.task!r}; choose one of: {', '.join(task_names())}")
-    config = RunConfig(task=args.task, seed=args.seed, experiment=args.experiment, size=args.size)
-    apply_size(config.model, args.size)
-    config.model.n_future = args.heads
-    config.model.head_type = args.head_type
-    for key, value in TASK_DEFAULTS.get(args.task, {}).items():
+def build_config(task: str, heads: int = 1, size: str = DEFAULT_SIZE, head_type: str = "parallel",
+                 steps: int | None = None, seed: int = 0, experiment: str = "default",
+                 overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """The run config `lab.run` builds from its options (task defaults, size, then `key=value`
+    overrides). Sweeps build their configs with it too. Raises `ConfigError`."""
+    if task not in REGISTRY:
+        raise ConfigError(f"unknown task {task!r}; choose one of: {', '.join(task_names())}")
+    config = RunConfig(task=task, seed=seed, experiment=experiment, size=size)
+    apply_size(config.model, size)
+    config.model.n_future = heads
+    config.model.head_type = head_type
+    for key, value in TASK_DEFAULTS.get(task, {}).items():
         setattr(config.train, key, value)
     config.train.checkpoint_every = config.train.eval_every
-    if args.steps is not None:
-        config.train.steps = args.steps
-    apply_overrides(config, args.overrides)
-    if args.heads < 1:
-        raise ConfigError(f"--heads must be at least 1, got {args.heads}")
+    if steps is not None:
+        config.train.steps = steps
+    apply_overrides(config, list(overrides))
+    if heads < 1:
+        raise ConfigError(f"--heads must be at least 1, got {heads}")
     return config
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Build and validate the run config from parsed arguments (raises `ConfigError`)."""
+    return build_config(args.task, args.heads, args.size, args.head_type, args.steps, args.seed, args.experiment,
+                        args.overrides)
 
 
 def format_summary(summary: dict[str, Any]) -> str:
