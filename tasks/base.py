@@ -133,3 +133,19 @@ class Task:
     def show_examples(self, rng: np.random.Generator, k: int) -> str:
         """`k` training examples and one evaluation example, as readable text."""
         raise NotImplementedError
+
+    def decode_prompts(self, n: int) -> list[np.ndarray]:
+        """`n` fixed prompts (1-D token arrays) for measuring decoding speed.
+
+        Optional for tasks. The default draws one batch seeded by `eval_seed` and cuts each
+        sequence before its first target (the question of an answer-masked task), or at half
+        its length when every token is a target.
+        """
+        batch = self.sample_batch(np.random.default_rng([self.config.eval_seed, 0x6465636F]), n)
+        tokens = batch.input_tokens
+        prompts = []
+        for row, mask in zip(tokens, batch.loss_mask):
+            targets = np.flatnonzero(mask)
+            cut = int(targets[0]) if len(targets) and targets[0] >= 2 else len(row) // 2
+            prompts.append(row[:cut].copy())
+        return prompts
