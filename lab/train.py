@@ -54,8 +54,18 @@ def resolve(config: RunConfig) -> tuple[RunConfig, Task]:
     """
     task = build_task(config.task, config.task_config)
     config.task_config = task.config.to_dict()
-    config.model.vocab_size = task.vocab_size
-    config.model.block_size = task.seq_len - 1
+    # The model may be wider than the task (a shared vocabulary/context across tasks, as when
+    # finetuning on another task), never narrower.
+    if config.model.vocab_size == 0:
+        config.model.vocab_size = task.vocab_size
+    elif config.model.vocab_size < task.vocab_size:
+        raise ConfigError(f"model.vocab_size={config.model.vocab_size} is smaller than task {config.task!r}'s "
+                          f"vocabulary ({task.vocab_size})")
+    if config.model.block_size == 0:
+        config.model.block_size = task.seq_len - 1
+    elif config.model.block_size < task.seq_len - 1:
+        raise ConfigError(f"model.block_size={config.model.block_size} is shorter than task {config.task!r}'s "
+                          f"inputs ({task.seq_len - 1} tokens)")
     config.model.validate()
     config.train.validate()
     if config.train.head_weights is not None and len(config.train.head_weights) != config.model.n_future:
