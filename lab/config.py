@@ -95,6 +95,8 @@ class TrainConfig:
     checkpoint_every: int = 100
     early_stop_patience: int = 0  # evaluations without improvement before stopping (0 = off)
     compile: bool = False
+    eval_at_start: bool = False  # also evaluate before the first update (step 0)
+    keep_checkpoints: list[float] | None = None  # fractions of training at which to keep a checkpoint copy
 
     def validate(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "val_batches"):
@@ -108,6 +110,36 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must not be negative, got {getattr(self, name)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        for f in self.keep_checkpoints or []:
+            if not 0.0 < f <= 1.0:
+                raise ConfigError(f"train.keep_checkpoints fractions must be in (0, 1], got {f}")
+
+
+ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")
+HEAD_INITS = ("random", "copy", "zero")
+
+
+@dataclass
+class FinetuneConfig:
+    """Start from a checkpoint and change its heads (see lab/finetune.py for the weight maps)."""
+
+    init_from: str = ""  # run directory or checkpoint file; empty = train from scratch
+    attach: str = "keep"  # how the checkpoint's heads become this run's heads
+    head_init: str = "random"  # new heads: random init, copy of the last block, or zero output projections
+    freeze_trunk_steps: int = 0  # first K steps: only the new heads train
+    ramp_steps: int = 0  # the new heads' loss weight ramps linearly from 0 over K steps
+    pretrained_lr_scale: float = 1.0  # learning-rate multiplier for weights loaded from the checkpoint
+
+    def validate(self) -> None:
+        if self.attach not in ATTACH_MODES:
+            raise ConfigError(f"unknown attach mode {self.attach!r}; choose one of: {', '.join(ATTACH_MODES)}")
+        if self.head_init not in HEAD_INITS:
+            raise ConfigError(f"unknown head init {self.head_init!r}; choose one of: {', '.join(HEAD_INITS)}")
+        for name in ("freeze_trunk_steps", "ramp_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"finetune.{name} must not be negative, got {getattr(self, name)}")
+        if self.pretrained_lr_scale < 0:
+            raise ConfigError(f"finetune.pretrained_lr_scale must not be negative, got {self.pretrained_lr_scale}")
 
 
 @dataclass
@@ -118,6 +150,7 @@ class RunConfig:
     task_config: dict[str, Any] = field(default_factory=dict)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     size: str = "custom"  # the preset the shape came from (informational)
     seed: int = 0
     experiment: str = "default"
@@ -140,7 +173,8 @@ class RunConfig:
         data = dict(data)
         model = ModelConfig(**data.pop("model", {}))
         train = TrainConfig(**data.pop("train", {}))
-        return cls(model=model, train=train, **data)
+        finetune = FinetuneConfig(**data.pop("finetune", {}))
+        return cls(model=model, train=train, finetune=finetune, **data)
 
 
 def apply_size(model: ModelConfig, size: str) -> None:
@@ -200,9 +234,9 @@ def apply_overrides(config: RunConfig, assignments: list[str]) -> None:
                                   + ", ".join(f"task.{k}" for k in sorted(task_types)))
             task_overrides[name] = _convert(text, task_types[name], key)
             continue
-        target = {"": config, "model": config.model, "train": config.train}.get(section)
+        target = {"": config, "model": config.model, "train": config.train, "finetune": config.finetune}.get(section)
         types_ = _field_types(type(target)) if target is not None else {}
-        if target is None or name not in types_ or name in ("model", "train", "task_config"):
+        if target is None or name not in types_ or name in ("model", "train", "finetune", "task_config"):
             known = [f"model.{k}" for k in _field_types(ModelConfig)]
             known += [f"train.{k}" for k in _field_types(TrainConfig)]
             raise ConfigError(f"unknown key {key!r}; known keys include task.*, seed, experiment, "

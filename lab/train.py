@@ -68,6 +68,7 @@ def resolve(config: RunConfig) -> tuple[RunConfig, Task]:
                           f"inputs ({task.seq_len - 1} tokens)")
     config.model.validate()
     config.train.validate()
+    config.finetune.validate()
     if config.train.head_weights is not None and len(config.train.head_weights) != config.model.n_future:
         raise ConfigError(f"train.head_weights has {len(config.train.head_weights)} values for "
                           f"{config.model.n_future} heads")
@@ -251,6 +252,9 @@ class Trainer:
         segment_start, segment_tokens0 = time.perf_counter(), state.tokens
         wall_before = state.wall_s
         model.train()
+        keep_steps = {max(1, round(f * cfg.train.steps)) for f in cfg.train.keep_checkpoints or []}
+        if cfg.train.eval_at_start and state.step == 0 and not metrics:
+            self._log_eval(metrics, state, val, cfg.train.eval_examples, 0.0, 0.0)
         bar = tqdm(total=cfg.train.steps, initial=state.step, disable=self.quiet, unit="step", dynamic_ncols=True)
         try:
             while state.step < cfg.train.steps and not state.stopped_early:
@@ -277,22 +281,12 @@ class Trainer:
                 last = state.step == cfg.train.steps
                 if state.step % cfg.train.eval_every == 0 or last:
                     cap = cfg.train.final_eval_examples if last else cfg.train.eval_examples
-                    row = {"step": state.step, "tokens": state.tokens,
-                           "wall_s": round(state.wall_s, 3), "tokens_per_s": round(tok_s, 1),
-                           "lr": lr_at(step, cfg), "train/loss": state.loss_sum / max(1, state.loss_steps)}
-                    row.update(head_metrics(model, val, self.device))
-                    row.update(self.evaluate(cap))
-                    row.update(self.extra_metrics(state.step))
-                    metrics.append(row)
-                    state.loss_sum, state.loss_steps = 0.0, 0
-                    self._track_best(state, row)
-                    runs.write_jsonl(self.run_dir / runs.METRICS, metrics)
-                    primary = f"eval/{self.task.primary_metric}"
-                    log_line(f"step {state.step}: train/loss {row['train/loss']:.4f}  head1/acc "
-                             f"{row['head1/acc']:.3f}  {primary} {row.get(primary, float('nan')):.4f}", self.quiet)
+                    self._log_eval(metrics, state, val, cap, tok_s, lr_at(step, cfg))
                     save_checkpoint(ckpt_path, model, optimizer, state, cfg)
                 elif state.step % cfg.train.checkpoint_every == 0:
                     save_checkpoint(ckpt_path, model, optimizer, state, cfg)
+                if state.step in keep_steps:
+                    save_checkpoint(self.run_dir / f"checkpoint-step{state.step}.pt", model, optimizer, state, cfg)
         except KeyboardInterrupt:
             bar.close()
             save_checkpoint(ckpt_path, model, optimizer, state, cfg)
@@ -310,6 +304,24 @@ class Trainer:
         meta.update({"status": "complete", "ended": runs.now()})
         runs.write_json(meta_path, meta)
         return summary
+
+    def _log_eval(self, metrics: list[dict[str, Any]], state: TrainState, val: list, cap: int, tok_s: float,
+                  lr: float) -> None:
+        """Evaluate, append the row to metrics.jsonl (atomically) and update the best step."""
+        row = {"step": state.step, "tokens": state.tokens, "wall_s": round(state.wall_s, 3),
+               "tokens_per_s": round(tok_s, 1), "lr": lr}
+        if state.loss_steps:
+            row["train/loss"] = state.loss_sum / state.loss_steps
+        row.update(head_metrics(self.model, val, self.device))
+        row.update(self.evaluate(cap))
+        row.update(self.extra_metrics(state.step))
+        metrics.append(row)
+        state.loss_sum, state.loss_steps = 0.0, 0
+        self._track_best(state, row)
+        runs.write_jsonl(self.run_dir / runs.METRICS, metrics)
+        primary = f"eval/{self.task.primary_metric}"
+        log_line(f"step {state.step}: train/loss {row.get('train/loss', float('nan')):.4f}  head1/acc "
+                 f"{row['head1/acc']:.3f}  {primary} {row.get(primary, float('nan')):.4f}", self.quiet)
 
     def _track_best(self, state: TrainState, row: dict[str, float]) -> None:
         value = row.get(f"eval/{self.task.primary_metric}")
