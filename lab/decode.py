@@ -1,18 +1,48 @@
-"""Decoding: greedy decoding with a KV cache, and the `Predictor` the tasks evaluate through.
+"""Decoding: greedy decoding with a KV cache, self-speculative (blockwise parallel) decoding
+with the MTP heads, and the `Predictor` the tasks evaluate through.
 
-Greedy decoding uses only the next-token head (head 1); the other heads are for training
-and for self-speculative decoding.
+Greedy decoding uses only the next-token head (head 1). Self-speculative decoding (Stern et
+al. 2018; the paper, section 3.2 and Appendix A) uses the first k heads: every forward pass
+both *verifies* the k tokens proposed by the previous pass and *proposes* k new ones, which
+are head 1's greedy next token plus heads 2..k's guesses for the tokens after it. A proposal
+is accepted as far as it agrees with head 1's greedy choice; where it first disagrees, head
+1's token replaces it. Because head 1 decides every token, the output equals greedy decoding
+token for token, whatever the other heads guess; good heads only make it faster.
+
+The KV cache keeps a length per sequence, so in a batch every sequence accepts its own
+number of tokens per pass, and rejected guesses cost nothing (their cache entries lie
+beyond the sequence's length and are overwritten).
+
+`deepseek` heads also read the embedding of a future token (head i at position t reads token
+t+i-1). Proposals therefore run sequentially: head 2 reads head 1's greedy token, head 3
+reads head 2's guess, and so on (DeepSeek-V3's own MTP drafting). Cache entries of head
+i >= 3 at the last i-2 positions of each pass are computed from guessed tokens; when those
+guesses were right (the case that matters for speed) they equal the exact entries, and head
+1, which decides the output, never reads them.
+
+`python -m lab.decode RUN_DIR` measures all this on a trained run; see `main`.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lab.model import KVCache, MTPTransformer
+from lab.config import RunConfig
+from lab.model import DeepSeekHead, KVCache, MTPTransformer
+from lab.runs import write_json
+from tasks import ConfigError, Task, build_task
 from tasks.base import TeacherForced
 
 
@@ -57,6 +87,210 @@ def greedy_decode(model: MTPTransformer, prompts: torch.Tensor, max_new_tokens: 
             logits = model(nxt[:, None], heads=1, positions=cache.lengths[:, None], cache=cache)
             cache.advance(1)
     return out
+
+
+# ----- self-speculative (blockwise parallel) decoding -----
+
+@dataclass
+class SpeculativeStats:
+    """Counts from one speculative decode (Table S2 of the paper).
+
+    `forwards` counts, for every sequence, the passes it took part in before it had all its
+    tokens; `tokens` the tokens it kept (at most `max_new_tokens` each). Head i's proposal
+    is *checked* when the proposals of heads 1..i-1 in the same pass were all accepted (and
+    it lies within the requested length), and *accepted* when it equals head 1's greedy
+    choice there. Head 1's own proposal is the greedy token, always accepted.
+    `gained[m]` counts verification passes that kept m+1 tokens for a sequence.
+    """
+
+    k: int
+    tokens: int = 0
+    forwards: int = 0
+    passes: int = 0  # batched forward passes, prompt pass included
+    checked: list[int] = field(default_factory=list)
+    accepted: list[int] = field(default_factory=list)
+    gained: list[int] = field(default_factory=list)
+
+    @property
+    def tokens_per_forward(self) -> float:
+        return self.tokens / max(self.forwards, 1)
+
+    @property
+    def acceptance(self) -> list[float]:
+        """Per head 1..k: accepted / checked (NaN where never checked)."""
+        return [a / c if c else float("nan") for a, c in zip(self.accepted, self.checked)]
+
+
+def heads_needed(model: MTPTransformer, k: int) -> set[int]:
+    """The heads (0-based) that must run to get heads 0..k-1: those and every head they read."""
+    needed: set[int] = set()
+    for i in range(k):
+        while i != -1 and i not in needed:
+            needed.add(i)
+            i = model.sources[i]
+    return needed
+
+
+def _lookahead_tokens(known: torch.Tensor, known_len: torch.Tensor, guess: torch.Tensor, shift: int) -> torch.Tensor:
+    """Token `t + shift` for every block position t: the known token where there is one,
+    else `guess[:, t]` (what the previous head predicts for it). `known` is `(B, q + 1)`."""
+    q = guess.shape[1]
+    idx = torch.arange(q, device=guess.device) + shift
+    have = idx[None, :] < known_len[:, None]
+    return torch.where(have, known.gather(1, idx.clamp(max=q).expand(known.shape[0], -1)), guess)
+
+
+def _speculative_pass(model: MTPTransformer, inputs: torch.Tensor, positions: torch.Tensor, cache: KVCache,
+                      needed: set[int], k: int, verify: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One forward of the `needed` heads over a block `inputs (B, q)` written into the cache.
+
+    Returns head 1's greedy token at every position `(B, q)`, how many of `inputs[:, 1:]`
+    it confirms (`(B,)`, the longest agreeing prefix; all of them when `verify` is off, as
+    for a prompt), and the proposals of heads 2..k at the last confirmed position `(B, k-1)`.
+    """
+    B, q = inputs.shape
+    tok_emb = model.embed(inputs)
+    z = model.trunk(tok_emb, positions, cache)
+    hidden: dict[int, torch.Tensor] = {}
+    argmax: dict[int, torch.Tensor] = {}  # head -> greedy token at every position
+    accepted = known = known_len = None
+    lookahead = any(isinstance(model.heads[i], DeepSeekHead) for i in needed)
+    for i in model.order:
+        if i not in needed:
+            continue
+        src = model.sources[i]
+        next_emb = None
+        if isinstance(model.heads[i], DeepSeekHead):
+            if i - 1 not in argmax:
+                argmax[i - 1] = model.unembed(hidden[i - 1]).argmax(-1)
+            next_emb = model.embed(_lookahead_tokens(known, known_len, argmax[i - 1], i))
+        hidden[i] = model.heads[i](z if src == -1 else hidden[src], cache, model.head_layer(i), next_emb)
+        if i == 0:
+            greedy = argmax[0] = model.unembed(hidden[0]).argmax(-1)
+            if verify and q > 1:
+                agree = (inputs[:, 1:] == greedy[:, :-1]).long()
+                accepted = agree.cumprod(dim=1).sum(dim=1)
+            else:
+                accepted = torch.full((B,), q - 1, dtype=torch.long, device=inputs.device)
+            if lookahead:  # the tokens now certain: the confirmed inputs, then head 1's token after them
+                known = torch.cat([inputs, inputs.new_zeros(B, 1)], dim=1)
+                known.scatter_(1, (accepted + 1)[:, None], greedy.gather(1, accepted[:, None]))
+                known_len = accepted + 2
+    if k == 1:
+        return argmax[0], accepted, inputs.new_zeros(B, 0)
+    if lookahead:  # deepseek: every head's greedy tokens exist already
+        for i in range(1, k):
+            if i not in argmax:
+                argmax[i] = model.unembed(hidden[i]).argmax(-1)
+        drafts = torch.stack([argmax[i] for i in range(1, k)], dim=2)  # (B, q, k-1)
+        return argmax[0], accepted, drafts.gather(1, accepted[:, None, None].expand(-1, 1, k - 1))[:, 0]
+    # Other heads: unembed only the last confirmed position.
+    h = torch.stack([hidden[i] for i in range(1, k)], dim=2)  # (B, q, k-1, d)
+    h = h.gather(1, accepted[:, None, None, None].expand(-1, 1, k - 1, h.shape[-1]))[:, 0]
+    return argmax[0], accepted, model.unembed(h).argmax(-1)
+
+
+@torch.no_grad()
+def propose(model: MTPTransformer, prompts: torch.Tensor, k: int | None = None) -> torch.Tensor:
+    """The k tokens one forward over equal-length prompts proposes: head 1's greedy next
+    token, then heads 2..k's guesses for the tokens after it. `(B, P)` -> `(B, k)`."""
+    k = model.config.n_future if k is None else k
+    B, P = prompts.shape
+    cache = new_cache(model, B, P)
+    with autocast(prompts.device):
+        positions = torch.arange(P, device=prompts.device).expand(B, P)
+        greedy, _, drafts = _speculative_pass(model, prompts, positions, cache, heads_needed(model, k), k,
+                                              verify=False)
+    return torch.cat([greedy[:, -1:], drafts], dim=1)
+
+
+@torch.no_grad()
+def speculative_decode(model: MTPTransformer, prompts: torch.Tensor, max_new_tokens: int,
+                       k: int | None = None) -> tuple[torch.Tensor, SpeculativeStats]:
+    """Self-speculative greedy continuation with heads 1..k of equal-length prompts.
+
+    Returns the tokens `(B, max_new_tokens)`, equal to `greedy_decode`'s, and the counts.
+    The loop only runs the model and moves the cache; tokens and counts are assembled
+    from the per-pass records at the end, so that k=1 costs what greedy decoding costs.
+    """
+    n = model.config.n_future
+    k = n if k is None else k
+    if not 1 <= k <= n:
+        raise ValueError(f"k={k} must be between 1 and the model's {n} heads")
+    B, P = prompts.shape
+    N = max_new_tokens
+    if P + N - 1 > model.config.block_size:
+        raise ValueError(f"prompt {P} + {N} new tokens exceed the context {model.config.block_size}")
+    device = prompts.device
+    if N <= 0:
+        return torch.empty(B, 0, dtype=torch.long, device=device), _count(k, N, [], [], [], B)
+    needed = heads_needed(model, k)
+    cache = new_cache(model, B, P + N + 2 * k)
+    offsets = torch.arange(k, device=device)
+    last_position = model.config.block_size - 1
+    blocks, accepted_log, emitted_log = [], [], []
+    with autocast(device):
+        positions = torch.arange(P, device=device).expand(B, P)
+        greedy, _, drafts = _speculative_pass(model, prompts, positions, cache, needed, k, verify=False)
+        cache.advance(P)
+        pending = greedy[:, -1]
+        blocks.append(pending[:, None])
+        emitted = torch.ones(B, dtype=torch.long, device=device)
+        while True:
+            active = emitted < N
+            if not bool(active.any()):
+                break
+            block = torch.cat([pending[:, None], drafts], dim=1) if k > 1 else pending[:, None]
+            # Positions past the context only occur beyond the requested length: clamp them.
+            positions = (cache.lengths[:, None] + offsets).clamp_(max=last_position)
+            greedy, accepted, drafts = _speculative_pass(model, block, positions, cache, needed, k, verify=True)
+            # Keep head 1's tokens up to and including the first correction (finished sequences: none).
+            gained = (accepted + 1) * active
+            blocks.append(greedy)
+            accepted_log.append(accepted)
+            emitted_log.append(emitted)
+            cache.advance(gained)
+            emitted = emitted + gained
+            pending = greedy.gather(1, accepted[:, None])[:, 0]
+    return _assemble(blocks, accepted_log, N), _count(k, N, accepted_log, emitted_log, blocks, B)
+
+
+def _assemble(blocks: list[torch.Tensor], accepted_log: list[torch.Tensor], N: int) -> torch.Tensor:
+    """The kept tokens: the prompt pass's token, then per pass head 1's tokens up to the correction."""
+    B, device = blocks[0].shape[0], blocks[0].device
+    tokens = torch.cat(blocks, dim=1)
+    keep = [torch.ones(B, 1, dtype=torch.bool, device=device)]
+    keep += [torch.arange(b.shape[1], device=device)[None, :] <= a[:, None] for b, a in zip(blocks[1:], accepted_log)]
+    keep = torch.cat(keep, dim=1)
+    index = keep.long().cumsum(dim=1) - 1
+    out = torch.zeros(B, N + 1, dtype=torch.long, device=device)
+    out.scatter_(1, torch.where(keep & (index < N), index, N), tokens)  # column N collects the rest
+    return out[:, :N]
+
+
+def _count(k: int, N: int, accepted_log: list[torch.Tensor], emitted_log: list[torch.Tensor],
+           blocks: list[torch.Tensor], B: int) -> SpeculativeStats:
+    """Table S2's counts from the per-pass records (see `SpeculativeStats`)."""
+    stats = SpeculativeStats(k=k, tokens=B * max(N, 0), passes=len(blocks), checked=[0] * k, accepted=[0] * k,
+                             gained=[0] * k)
+    if not blocks:
+        return stats
+    stats.forwards = B
+    stats.checked[0] = stats.accepted[0] = B
+    if not accepted_log:
+        return stats
+    accepted = torch.stack(accepted_log)[:, :, None]  # (passes, B, 1)
+    emitted = torch.stack(emitted_log)[:, :, None]
+    active = emitted < N
+    column = torch.arange(k, device=accepted.device)
+    # Block column j >= 1 holds head j+1's proposal: checked if heads 2..j were accepted.
+    checked = active & (column <= accepted + 1) & (emitted - 1 + column < N)
+    taken = checked & (column <= accepted)
+    stats.forwards += int(active.sum())
+    stats.checked = [stats.checked[0] + int(active.sum())] + checked.sum(dim=(0, 1))[1:].tolist()
+    stats.accepted = [stats.accepted[0] + int(active.sum())] + taken.sum(dim=(0, 1))[1:].tolist()
+    stats.gained = torch.bincount(accepted[active], minlength=k).tolist()
+    return stats
 
 
 class ModelPredictor:
@@ -123,3 +357,206 @@ class ModelPredictor:
             outs.append(logits.argmax(-1).cpu().numpy())
         self.model.train(was_training)
         return np.concatenate(outs)
+
+
+# ----- measurement (the paper's Table S2) and the command line -----
+
+def _timed(device: torch.device, fn, *args):
+    """`fn(*args)` and its wall-clock seconds (synchronising CUDA around it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    result = fn(*args)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def compare_decoders(model: MTPTransformer, batches: list[tuple[torch.Tensor, int]], ks: list[int],
+                     repeats: int = 3) -> list[dict[str, Any]]:
+    """Greedy (KV cache, head 1 only) against speculative decoding with k heads, side by side.
+
+    `batches` holds `(prompts, max_new_tokens)` pairs. For each k both decoders run on every
+    batch `repeats` times, alternating; times are the median totals. Returns one row per k:
+    tokens per forward, acceptance per head, speedup, and whether the outputs were equal.
+    """
+    was_training = model.training
+    model.eval()
+    device = batches[0][0].device
+    rows = []
+    for k in ks:
+        greedy_decode(model, *batches[0])  # warm-up: allocations, kernel selection
+        speculative_decode(model, *batches[0], k)
+        greedy_times, spec_times = [], []
+        total = SpeculativeStats(k=k, checked=[0] * k, accepted=[0] * k, gained=[0] * k)
+        mismatched = sequences = 0
+        for rep in range(repeats):
+            t_greedy = t_spec = 0.0
+            for prompts, new in batches:
+                reference, dt = _timed(device, greedy_decode, model, prompts, new)
+                t_greedy += dt
+                (out, stats), dt = _timed(device, speculative_decode, model, prompts, new, k)
+                t_spec += dt
+                if rep == 0:
+                    mismatched += int((out != reference).any(dim=1).sum())
+                    sequences += len(prompts)
+                    total.tokens += stats.tokens
+                    total.forwards += stats.forwards
+                    total.passes += stats.passes
+                    for name in ("checked", "accepted", "gained"):
+                        setattr(total, name, [a + b for a, b in zip(getattr(total, name), getattr(stats, name))])
+            greedy_times.append(t_greedy)
+            spec_times.append(t_spec)
+        t_greedy, t_spec = float(np.median(greedy_times)), float(np.median(spec_times))
+        rows.append({
+            "k": k,
+            "tokens_per_forward": total.tokens_per_forward,
+            "acceptance": [None if np.isnan(a) else a for a in total.acceptance],
+            "gained": total.gained,
+            "speedup": t_greedy / t_spec,
+            "greedy_s": t_greedy,
+            "speculative_s": t_spec,
+            "exact": mismatched == 0,
+            "mismatched_sequences": mismatched,
+            "sequences": sequences,
+            "tokens": total.tokens,
+            "forwards": total.forwards,
+            "passes": total.passes,
+        })
+    model.train(was_training)
+    return rows
+
+
+def prompt_batches(task, batch: int, n_batches: int, block_size: int, max_new: int,
+                   device: torch.device) -> list[tuple[torch.Tensor, int]]:
+    """Full batches of equal-length prompts from the task's `decode_prompts`.
+
+    Prompts come in the lengths the task makes them; batches are taken from the largest
+    equal-length groups (a task with prompts of many lengths is sampled more widely so that
+    its batches are full). Each batch decodes `max_new` tokens, fewer where the context ends.
+    """
+    chosen: list[np.ndarray] = []
+    for pool_size in (batch * n_batches, batch * n_batches * 16):
+        groups: dict[int, list[np.ndarray]] = {}
+        for p in task.decode_prompts(pool_size):
+            if 1 <= len(p) <= block_size:
+                groups.setdefault(len(p), []).append(p)
+        ranked = sorted(groups.values(), key=lambda g: (-len(g), len(g[0])))
+        chosen = [np.stack(g[s:s + batch]) for g in ranked for s in range(0, len(g) - batch + 1, batch)]
+        if len(chosen) >= n_batches:
+            break
+    if not chosen:  # no group fills a batch: use the largest group as it is
+        chosen = [np.stack(ranked[0])] if ranked else []
+    if not chosen:
+        raise ConfigError(f"task {task.name!r} gave no prompts that fit the context of {block_size} tokens")
+    return [(torch.as_tensor(p, device=device), min(max_new, block_size + 1 - p.shape[1]))
+            for p in chosen[:n_batches]]
+
+
+def load_run(run_dir: str | Path, device: torch.device) -> tuple[RunConfig, MTPTransformer, Task]:
+    """The run's config, its trained model (eval mode, on `device`) and its task."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"run directory {str(run_dir)!r} does not exist")
+    for name in ("config.json", "checkpoint.pt"):
+        if not (run_dir / name).is_file():
+            raise ConfigError(f"{str(run_dir)!r} has no {name}; pass a trained run directory")
+    config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    model = MTPTransformer(config.model).to(device)
+    state = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
+    model.load_state_dict(state["model"])
+    return config, model.eval(), build_task(config.task, config.task_config)
+
+
+def measure_run(run_dir: str | Path, ks: list[int] | None = None, batch: int = 8, max_new: int = 32,
+                device: str = "cpu", n_batches: int = 2, repeats: int = 3) -> dict[str, Any]:
+    """Speculative decoding of a trained run on its task's prompts (what `speculative.json` holds).
+
+    Raises `ConfigError` for a missing run, a k outside 1..n or a non-positive batch or length.
+    """
+    from lab.train import resolve_device  # the training loop imports this module
+    for name, value in (("--batch", batch), ("--max-new", max_new), ("--batches", n_batches),
+                        ("--repeats", repeats)):
+        if value <= 0:
+            raise ConfigError(f"{name} must be a positive integer, got {value}")
+    dev = resolve_device(device)
+    config, model, task = load_run(run_dir, dev)
+    n = config.model.n_future
+    ks = list(range(1, n + 1)) if ks is None else list(ks)
+    for k in ks:
+        if not 1 <= k <= n:
+            raise ConfigError(f"--k {k} is not allowed: the run has {n} heads, so k must be in 1..{n}")
+    batches = prompt_batches(task, batch, n_batches, config.model.block_size, max_new, dev)
+    rows = compare_decoders(model, batches, ks, repeats)
+    return {
+        "run_dir": str(run_dir),
+        "task": config.task,
+        "size": config.size,
+        "n_future": n,
+        "head_type": config.model.head_type,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(),
+        "batch": batch,
+        "batch_sizes": [len(p) for p, _ in batches],
+        "prompt_lengths": [p.shape[1] for p, _ in batches],
+        "max_new": [new for _, new in batches],
+        "repeats": repeats,
+        "rows": rows,
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The measurement as a table like the paper's Table S2, plus acceptance per head."""
+    lines = [f"run {result['run_dir']}",
+             f"task {result['task']}  heads {result['n_future']} ({result['head_type']})  device {result['device']}"
+             f"  batches {result['batch_sizes']} of prompts {result['prompt_lengths']}  new tokens "
+             f"{result['max_new']}",
+             f"{'k':>3} {'tokens/fwd':>10} {'speedup':>8} {'greedy s':>9} {'spec s':>8} {'exact':>6}  "
+             "acceptance of heads 1..k"]
+    for r in result["rows"]:
+        acc = " ".join("  -  " if a is None else f"{a:.3f}" for a in r["acceptance"])
+        exact = "yes" if r["exact"] else f"NO:{r['mismatched_sequences']}"
+        lines.append(f"{r['k']:>3} {r['tokens_per_forward']:>10.2f} {r['speedup']:>8.2f} {r['greedy_s']:>9.3f} "
+                     f"{r['speculative_s']:>8.3f} {exact:>6}  {acc}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.decode",
+        description="Measure self-speculative decoding of a trained run on its task's prompts: tokens per "
+                    "forward, acceptance per head and wall-clock speedup against greedy decoding with a KV "
+                    "cache, for k = 1..n heads. Writes speculative.json into the run directory.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("run_dir", help="a trained run directory (config.json and checkpoint.pt)")
+    parser.add_argument("--k", type=int, default=None, help="measure only k heads (default: every k in 1..n)")
+    parser.add_argument("--batch", type=int, default=8, help="prompts decoded together")
+    parser.add_argument("--batches", type=int, default=2, help="batches of prompts")
+    parser.add_argument("--max-new", type=int, default=32, help="new tokens per prompt (fewer if the context ends)")
+    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (median)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = measure_run(args.run_dir, None if args.k is None else [args.k], args.batch, args.max_new,
+                             args.device, args.batches, args.repeats)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    path = Path(args.run_dir) / "speculative.json"
+    write_json(path, result)
+    print(f"wrote {path}")
+    if not all(r["exact"] for r in result["rows"]):
+        print("error: speculative output differs from greedy decoding", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
