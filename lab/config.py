@@ -166,7 +166,9 @@ class RunConfig:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:8]
 
     def run_name(self) -> str:
-        return f"{self.task}-{self.size}-n{self.model.n_future}-{self.model.head_type}-s{self.seed}-{self.run_id()}"
+        finetune = f"-ft-{self.finetune.attach}" if self.finetune.init_from else ""
+        return (f"{self.task}-{self.size}-n{self.model.n_future}-{self.model.head_type}{finetune}-s{self.seed}"
+                f"-{self.run_id()}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:

@@ -17,8 +17,6 @@ The result equals the gradient of the plain summed loss (tests/test_objective.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
@@ -27,14 +25,48 @@ from lab.model import DeepSeekHead, MTPTransformer
 IGNORE = -100
 
 
-@dataclass
 class StepResult:
-    """What one forward/backward produced: the total loss and per-head loss and accuracy."""
+    """What one forward/backward produced: the total loss and per-head loss, accuracy and count.
 
-    loss: float
-    head_loss: list[float]
-    head_acc: list[float]
-    head_count: list[int]
+    The per-head numbers stay on the model's device as tensors until one of them is first
+    read; that read copies all of them to the host at once. A training step on a GPU thus
+    never waits for the device, and a caller that logs once per step syncs once per step.
+    """
+
+    def __init__(self, losses: list[torch.Tensor], corrects: list[torch.Tensor], counts: list[torch.Tensor],
+                 weights: list[float]) -> None:
+        self._tensors = (losses, corrects, counts)
+        self._weights = weights
+        self._values: tuple[list[float], list[float], list[int]] | None = None
+
+    def _host(self) -> tuple[list[float], list[float], list[int]]:
+        if self._values is None:
+            losses, corrects, counts = self._tensors
+            n = len(losses)
+            # One device-to-host copy: losses keep their dtype (float64 in the gradient tests);
+            # counts and correct predictions are exact integers in any float dtype used here.
+            dtype = losses[0].dtype if losses[0].is_floating_point() else torch.float32
+            stacked = torch.stack([x.to(dtype) for x in (*losses, *corrects, *counts)]).tolist()
+            head_loss, correct, count = stacked[:n], stacked[n:2 * n], [int(c) for c in stacked[2 * n:]]
+            self._values = (head_loss, [c / max(k, 1) for c, k in zip(correct, count)], count)
+            self._tensors = ([], [], [])
+        return self._values
+
+    @property
+    def loss(self) -> float:
+        return sum(w * x for w, x in zip(self._weights, self._host()[0]))
+
+    @property
+    def head_loss(self) -> list[float]:
+        return self._host()[0]
+
+    @property
+    def head_acc(self) -> list[float]:
+        return self._host()[1]
+
+    @property
+    def head_count(self) -> list[int]:
+        return self._host()[2]
 
 
 def head_targets(tokens: torch.Tensor, loss_mask: torch.Tensor, n_heads: int) -> list[torch.Tensor]:
@@ -51,26 +83,28 @@ def head_targets(tokens: torch.Tensor, loss_mask: torch.Tensor, n_heads: int) ->
     return targets
 
 
-def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Mean cross-entropy over counted targets (0 if none), number correct, number counted."""
-    flat_logits = logits.reshape(-1, logits.shape[-1]).float()
+def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over counted targets (0 if none), number correct, number counted.
+
+    Everything stays a device tensor (no `int()`/`float()`), so nothing here waits for a GPU.
+    Cross-entropy runs in float32 at least: bf16 logits under autocast are upcast, float32 and
+    float64 logits are used as they are (no copy).
+    """
+    flat_logits = logits.reshape(-1, logits.shape[-1])
+    if flat_logits.dtype not in (torch.float32, torch.float64):
+        flat_logits = flat_logits.float()
     flat_target = target.reshape(-1)
-    count = int((flat_target != IGNORE).sum())
+    valid = flat_target != IGNORE
+    count = valid.sum()
     loss_sum = F.cross_entropy(flat_logits, flat_target, ignore_index=IGNORE, reduction="sum")
-    with torch.no_grad():
-        correct = ((flat_logits.argmax(-1) == flat_target) & (flat_target != IGNORE)).sum()
-    return loss_sum / max(count, 1), correct, count
+    with torch.no_grad():  # max(dim).indices predicts like argmax (ties aside), cheaper on CPU
+        correct = ((flat_logits.max(-1).indices == flat_target) & valid).sum()
+    return loss_sum / count.clamp(min=1), correct, count
 
 
-def _summarise(losses: list[torch.Tensor], corrects: list[torch.Tensor], counts: list[int],
+def _summarise(losses: list[torch.Tensor], corrects: list[torch.Tensor], counts: list[torch.Tensor],
                weights: list[float]) -> StepResult:
-    head_loss = [float(x) for x in losses]
-    return StepResult(
-        loss=sum(w * x for w, x in zip(weights, head_loss)),
-        head_loss=head_loss,
-        head_acc=[float(c) / max(n, 1) for c, n in zip(corrects, counts)],
-        head_count=counts,
-    )
+    return StepResult(losses, corrects, counts, weights)
 
 
 def _weights(model: MTPTransformer, head_weights: list[float] | None) -> list[float]:
@@ -130,7 +164,7 @@ def backward_efficient(model: MTPTransformer, inputs: torch.Tensor, targets: lis
     n = len(model.order)
     losses: list[torch.Tensor] = [torch.zeros(())] * n
     corrects: list[torch.Tensor] = [torch.zeros(())] * n
-    counts = [0] * n
+    counts: list[torch.Tensor] = [torch.zeros(())] * n
     for i in reversed(model.order):
         loss, correct, count = _head_loss(model.unembed(out[i]), targets[i])
         losses[i], corrects[i], counts[i] = loss.detach(), correct, count
@@ -143,11 +177,15 @@ def backward_efficient(model: MTPTransformer, inputs: torch.Tensor, targets: lis
         torch.autograd.backward(tensors, grads)
         del loss
 
-    roots, root_grads = [z], [z_leaf.grad if z_leaf.grad is not None else torch.zeros_like(z)]
-    if emb_leaf is not None and emb_leaf.grad is not None:
+    roots, root_grads = [], []
+    if z.requires_grad and z_leaf.grad is not None:  # a frozen trunk has nothing to backward
+        roots.append(z)
+        root_grads.append(z_leaf.grad)
+    if emb_leaf is not None and emb_leaf.grad is not None and tok_emb.requires_grad:
         roots.append(tok_emb)
         root_grads.append(emb_leaf.grad)
-    torch.autograd.backward(roots, root_grads)
+    if roots:
+        torch.autograd.backward(roots, root_grads)
     return _summarise(losses, corrects, counts, weights)
 
 

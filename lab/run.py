@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.config import HEAD_TYPES, SIZES, RunConfig, apply_overrides, apply_size
+from lab.config import ATTACH_MODES, HEAD_INITS, HEAD_TYPES, SIZES, RunConfig, apply_overrides, apply_size
 from tasks import REGISTRY, ConfigError, task_names
 
 DEFAULT_SIZE = "1M"
@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config value: model.*, train.*, task.* (repeatable), "
                              "e.g. --set train.lr=3e-4 --set task.mentions=2")
+    parser.add_argument("--init-from", default=None, metavar="RUN_OR_CHECKPOINT",
+                        help="finetune from a run directory or checkpoint file instead of training from scratch")
+    parser.add_argument("--attach", default=None, choices=ATTACH_MODES,
+                        help="with --init-from: how the checkpoint's heads become --heads heads (default keep; "
+                             "see lab/finetune.py)")
+    parser.add_argument("--head-init", default=None, choices=HEAD_INITS,
+                        help="with --init-from: initialisation of added heads (default random)")
     parser.add_argument("--show-examples", type=int, default=0, metavar="K",
                         help="print K training examples and one evaluation example, then exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-eval lines")
@@ -75,8 +82,24 @@ def build_config(task: str, heads: int = 1, size: str = DEFAULT_SIZE, head_type:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Build and validate the run config from parsed arguments (raises `ConfigError`)."""
-    return build_config(args.task, args.heads, args.size, args.head_type, args.steps, args.seed, args.experiment,
-                        args.overrides)
+    overrides = list(args.overrides)
+    for key, value in (("init_from", args.init_from), ("attach", args.attach), ("head_init", args.head_init)):
+        if value is not None:
+            overrides.append(f"finetune.{key}={value}")
+    config = build_config(args.task, args.heads, args.size, args.head_type, args.steps, args.seed, args.experiment,
+                          overrides)
+    if not config.finetune.init_from and (args.attach or args.head_init):
+        raise ConfigError("--attach and --head-init need --init-from")
+    return config
+
+
+def make_trainer(config: RunConfig, out: str = "runs", device: str = "auto", quiet: bool = False):
+    """The trainer for a config: from scratch, or finetuning when `finetune.init_from` is set."""
+    if config.finetune.init_from:
+        from lab.finetune import FinetuneTrainer
+        return FinetuneTrainer(config, out, device, quiet)
+    from lab.train import Trainer
+    return Trainer(config, out, device, quiet)
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -106,12 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
-        from lab.train import Trainer, resolve
+        from lab.train import resolve
         if args.show_examples:
             _, task = resolve(config)
             print(task.show_examples(np.random.default_rng([config.seed, 0]), args.show_examples))
             return 0
-        trainer = Trainer(config, args.out, args.device, args.quiet)
+        trainer = make_trainer(config, args.out, args.device, args.quiet)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
