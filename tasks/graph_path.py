@@ -314,6 +314,10 @@ class GraphPathTask(Task):
         tokens = self.eval_tokens()
         return self.score_tokens(predictor, tokens if max_examples is None else tokens[:max_examples])
 
+    def read_file(self, path: str | os.PathLike) -> list[PathStarExample]:
+        """Examples from a file in the published text format, labels checked against N."""
+        return read_path_star_file(path, num_nodes=self.config.num_nodes)
+
     def evaluate_examples(self, predictor: Predictor, examples: list[PathStarExample],
                           max_examples: int | None = None) -> dict[str, float]:
         """Score the model on arbitrary examples (e.g. a published test file), grouped by shape.
