@@ -15,10 +15,9 @@ beyond the sequence's length and are overwritten).
 
 `deepseek` heads also read the embedding of a future token (head i at position t reads token
 t+i-1). Proposals therefore run sequentially: head 2 reads head 1's greedy token, head 3
-reads head 2's guess, and so on (DeepSeek-V3's own MTP drafting). Cache entries of head
-i >= 3 at the last i-2 positions of each pass are computed from guessed tokens; when those
-guesses were right (the case that matters for speed) they equal the exact entries, and head
-1, which decides the output, never reads them.
+reads head 2's guess, and so on (DeepSeek-V3's own MTP drafting). Their cache entries at
+positions whose future token was still a guess are rewritten once it is known (see
+`Speculator`), so drafting matches a plain forward over the true tokens.
 
 `python -m lab.decode RUN_DIR` measures all this on a trained run; see `main`.
 """
@@ -27,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import platform
 import sys
@@ -131,63 +131,95 @@ def heads_needed(model: MTPTransformer, k: int) -> set[int]:
     return needed
 
 
-def _lookahead_tokens(known: torch.Tensor, known_len: torch.Tensor, guess: torch.Tensor, shift: int) -> torch.Tensor:
-    """Token `t + shift` for every block position t: the known token where there is one,
-    else `guess[:, t]` (what the previous head predicts for it). `known` is `(B, q + 1)`."""
-    q = guess.shape[1]
-    idx = torch.arange(q, device=guess.device) + shift
-    have = idx[None, :] < known_len[:, None]
-    return torch.where(have, known.gather(1, idx.clamp(max=q).expand(known.shape[0], -1)), guess)
-
-
-def _speculative_pass(model: MTPTransformer, inputs: torch.Tensor, positions: torch.Tensor, cache: KVCache,
-                      needed: set[int], k: int, verify: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One forward of the `needed` heads over a block `inputs (B, q)` written into the cache.
-
-    Returns head 1's greedy token at every position `(B, q)`, how many of `inputs[:, 1:]`
-    it confirms (`(B,)`, the longest agreeing prefix; all of them when `verify` is off, as
-    for a prompt), and the proposals of heads 2..k at the last confirmed position `(B, k-1)`.
-    """
+def _confirmed(inputs: torch.Tensor, greedy: torch.Tensor, verify: bool) -> torch.Tensor:
+    """How many of `inputs[:, 1:]` head 1's greedy tokens confirm (the longest agreeing
+    prefix), per sequence; all of them when not verifying (a prompt)."""
     B, q = inputs.shape
-    tok_emb = model.embed(inputs)
-    z = model.trunk(tok_emb, positions, cache)
-    hidden: dict[int, torch.Tensor] = {}
-    argmax: dict[int, torch.Tensor] = {}  # head -> greedy token at every position
-    accepted = known = known_len = None
-    lookahead = any(isinstance(model.heads[i], DeepSeekHead) for i in needed)
-    for i in model.order:
-        if i not in needed:
-            continue
-        src = model.sources[i]
-        next_emb = None
-        if isinstance(model.heads[i], DeepSeekHead):
-            if i - 1 not in argmax:
-                argmax[i - 1] = model.unembed(hidden[i - 1]).argmax(-1)
-            next_emb = model.embed(_lookahead_tokens(known, known_len, argmax[i - 1], i))
-        hidden[i] = model.heads[i](z if src == -1 else hidden[src], cache, model.head_layer(i), next_emb)
-        if i == 0:
-            greedy = argmax[0] = model.unembed(hidden[0]).argmax(-1)
-            if verify and q > 1:
-                agree = (inputs[:, 1:] == greedy[:, :-1]).long()
-                accepted = agree.cumprod(dim=1).sum(dim=1)
-            else:
-                accepted = torch.full((B,), q - 1, dtype=torch.long, device=inputs.device)
-            if lookahead:  # the tokens now certain: the confirmed inputs, then head 1's token after them
-                known = torch.cat([inputs, inputs.new_zeros(B, 1)], dim=1)
-                known.scatter_(1, (accepted + 1)[:, None], greedy.gather(1, accepted[:, None]))
-                known_len = accepted + 2
-    if k == 1:
-        return argmax[0], accepted, inputs.new_zeros(B, 0)
-    if lookahead:  # deepseek: every head's greedy tokens exist already
-        for i in range(1, k):
-            if i not in argmax:
-                argmax[i] = model.unembed(hidden[i]).argmax(-1)
-        drafts = torch.stack([argmax[i] for i in range(1, k)], dim=2)  # (B, q, k-1)
-        return argmax[0], accepted, drafts.gather(1, accepted[:, None, None].expand(-1, 1, k - 1))[:, 0]
-    # Other heads: unembed only the last confirmed position.
-    h = torch.stack([hidden[i] for i in range(1, k)], dim=2)  # (B, q, k-1, d)
-    h = h.gather(1, accepted[:, None, None, None].expand(-1, 1, k - 1, h.shape[-1]))[:, 0]
-    return argmax[0], accepted, model.unembed(h).argmax(-1)
+    if verify and q > 1:
+        return (inputs[:, 1:] == greedy[:, :-1]).long().cumprod(dim=1).sum(dim=1)
+    return torch.full((B,), q - 1, dtype=torch.long, device=inputs.device)
+
+
+class Speculator:
+    """Self-speculative decoding state of a batch: the KV cache, and for deepseek heads the
+    tokens known so far and head 1's output at every position.
+
+    `step` runs one forward over a block of tokens written after each sequence's length.
+    Deepseek head i at position t reads token t+i-1, which is known only up to the token
+    after the last confirmed one; the heads' entries at positions where it was not known
+    yet are provisional, computed from the previous head's guess. So deepseek heads 2..k
+    run over a window that starts k-2 positions before the block and rewrite those entries
+    once their tokens are known: their cache always matches a forward over the true tokens.
+    """
+
+    def __init__(self, model: MTPTransformer, batch: int, capacity: int, k: int) -> None:
+        self.model, self.k = model, k
+        self.needed = heads_needed(model, k)
+        self.cache = new_cache(model, batch, capacity)
+        self.lookahead = k > 1 and isinstance(model.heads[1], DeepSeekHead)
+        self.lag = max(k - 2, 0)
+        if self.lookahead:
+            device = self.cache.lengths.device
+            self.tokens = torch.zeros(batch, capacity + 2 * k, dtype=torch.long, device=device)
+            self.head1: torch.Tensor | None = None  # (B, capacity, d), allocated at the first step
+
+    def step(self, inputs: torch.Tensor, positions: torch.Tensor, verify: bool
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One forward over `inputs (B, q)` at `positions (B, q)`, written after each length.
+
+        Returns head 1's greedy token at every position `(B, q)`, how many of `inputs[:, 1:]`
+        it confirms `(B,)` (all of them unless `verify`), and heads 2..k's proposals at the
+        last confirmed position `(B, k-1)`. The caller advances the cache.
+        """
+        model, k = self.model, self.k
+        z = model.trunk(model.embed(inputs), positions, self.cache)
+        if self.lookahead:
+            hidden1 = model.heads[0](z, self.cache, model.head_layer(0))
+            greedy = model.unembed(hidden1).argmax(-1)
+            accepted = _confirmed(inputs, greedy, verify)
+            return greedy, accepted, self._draft_sequentially(inputs, hidden1, greedy, accepted)
+        hidden: dict[int, torch.Tensor] = {}
+        for i in model.order:
+            if i in self.needed:
+                src = model.sources[i]
+                hidden[i] = model.heads[i](z if src == -1 else hidden[src], self.cache, model.head_layer(i))
+        greedy = model.unembed(hidden[0]).argmax(-1)
+        accepted = _confirmed(inputs, greedy, verify)
+        if k == 1:
+            return greedy, accepted, inputs.new_zeros(inputs.shape[0], 0)
+        h = torch.stack([hidden[i] for i in range(1, k)], dim=2)  # (B, q, k-1, d): unembed one position
+        h = h.gather(1, accepted[:, None, None, None].expand(-1, 1, k - 1, h.shape[-1]))[:, 0]
+        return greedy, accepted, model.unembed(h).argmax(-1)
+
+    def _draft_sequentially(self, inputs: torch.Tensor, hidden1: torch.Tensor, greedy: torch.Tensor,
+                            accepted: torch.Tensor) -> torch.Tensor:
+        """Deepseek heads 2..k over the window, each reading the true token where it is known
+        and the previous head's guess where not. Returns their guesses at the last confirmed position."""
+        model, B, q = self.model, *inputs.shape
+        lengths = self.cache.lengths
+        slots = lengths[:, None] + torch.arange(q, device=inputs.device)
+        self.tokens.scatter_(1, slots, inputs)
+        self.tokens.scatter_(1, (lengths + accepted + 1)[:, None], greedy.gather(1, accepted[:, None]))
+        known = (lengths + accepted + 2)[:, None]  # tokens before this index are certain
+        if self.head1 is None:
+            self.head1 = hidden1.new_zeros(B, self.cache.capacity, hidden1.shape[-1])
+        d = hidden1.shape[-1]
+        self.head1.scatter_(1, slots[:, :, None].expand(-1, -1, d), hidden1)
+        start = (lengths - self.lag).clamp(min=0)
+        window = start[:, None] + torch.arange(q + self.lag, device=inputs.device)
+        h = self.head1.gather(1, window[:, :, None].expand(-1, -1, d))
+        guess = model.unembed(h).argmax(-1)
+        view = copy.copy(self.cache)  # the same storage, written from each window's start
+        view.lengths = start
+        last = (lengths + accepted - start)[:, None]  # window index of the last confirmed position
+        drafts = []
+        for i in range(1, self.k):
+            ahead = window + i
+            token = torch.where(ahead < known, self.tokens.gather(1, ahead), guess)
+            h = model.heads[i](h, view, model.head_layer(i), model.embed(token))
+            guess = model.unembed(h).argmax(-1)
+            drafts.append(guess.gather(1, last)[:, 0])
+        return torch.stack(drafts, dim=1)
 
 
 @torch.no_grad()
@@ -196,11 +228,9 @@ def propose(model: MTPTransformer, prompts: torch.Tensor, k: int | None = None) 
     token, then heads 2..k's guesses for the tokens after it. `(B, P)` -> `(B, k)`."""
     k = model.config.n_future if k is None else k
     B, P = prompts.shape
-    cache = new_cache(model, B, P)
     with autocast(prompts.device):
         positions = torch.arange(P, device=prompts.device).expand(B, P)
-        greedy, _, drafts = _speculative_pass(model, prompts, positions, cache, heads_needed(model, k), k,
-                                              verify=False)
+        greedy, _, drafts = Speculator(model, B, P + 2 * k, k).step(prompts, positions, verify=False)
     return torch.cat([greedy[:, -1:], drafts], dim=1)
 
 
@@ -224,14 +254,14 @@ def speculative_decode(model: MTPTransformer, prompts: torch.Tensor, max_new_tok
     device = prompts.device
     if N <= 0:
         return torch.empty(B, 0, dtype=torch.long, device=device), _count(k, N, [], [], [], B)
-    needed = heads_needed(model, k)
-    cache = new_cache(model, B, P + N + 2 * k)
+    spec = Speculator(model, B, P + N + 2 * k, k)
+    cache = spec.cache
     offsets = torch.arange(k, device=device)
     last_position = model.config.block_size - 1
     blocks, accepted_log, emitted_log = [], [], []
     with autocast(device):
         positions = torch.arange(P, device=device).expand(B, P)
-        greedy, _, drafts = _speculative_pass(model, prompts, positions, cache, needed, k, verify=False)
+        greedy, _, drafts = spec.step(prompts, positions, verify=False)
         cache.advance(P)
         pending = greedy[:, -1]
         blocks.append(pending[:, None])
@@ -243,7 +273,7 @@ def speculative_decode(model: MTPTransformer, prompts: torch.Tensor, max_new_tok
             block = torch.cat([pending[:, None], drafts], dim=1) if k > 1 else pending[:, None]
             # Positions past the context only occur beyond the requested length: clamp them.
             positions = (cache.lengths[:, None] + offsets).clamp_(max=last_position)
-            greedy, accepted, drafts = _speculative_pass(model, block, positions, cache, needed, k, verify=True)
+            greedy, accepted, drafts = spec.step(block, positions, verify=True)
             # Keep head 1's tokens up to and including the first correction (finished sequences: none).
             gained = (accepted + 1) * active
             blocks.append(greedy)
