@@ -154,6 +154,7 @@ class RunConfig:
     size: str = "custom"  # the preset the shape came from (informational)
     seed: int = 0
     experiment: str = "default"
+    label: str = ""  # optional name of the run within its experiment (e.g. a finetuning variant)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -167,8 +168,9 @@ class RunConfig:
 
     def run_name(self) -> str:
         finetune = f"-ft-{self.finetune.attach}" if self.finetune.init_from else ""
-        return (f"{self.task}-{self.size}-n{self.model.n_future}-{self.model.head_type}{finetune}-s{self.seed}"
-                f"-{self.run_id()}")
+        label = f"-{self.label}" if self.label else ""
+        return (f"{self.task}-{self.size}-n{self.model.n_future}-{self.model.head_type}{finetune}{label}"
+                f"-s{self.seed}-{self.run_id()}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:

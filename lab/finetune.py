@@ -55,9 +55,16 @@ from lab.train import Trainer, head_metrics, make_optimizer, resolve, validation
 from tasks import ConfigError
 
 
-def checkpoint_path(init_from: str) -> Path:
-    """The checkpoint file behind `--init-from` (a run directory or a .pt file)."""
-    path = Path(init_from)
+def checkpoint_path(init_from: str, experiment_dir: Path | None = None) -> Path:
+    """The checkpoint file behind `--init-from`: a run directory or a .pt file, or `@NAME[/FILE]`
+    for a run of the same experiment (resolved in `experiment_dir`), which keeps the configs
+    of a pretrain-then-finetune sweep independent of where its output lives."""
+    if init_from.startswith("@"):
+        if experiment_dir is None:
+            raise ConfigError(f"--init-from {init_from}: '@' names a run of the same experiment; give a path instead")
+        path = experiment_dir / init_from[1:]
+    else:
+        path = Path(init_from)
     if path.is_dir():
         path = path / runs.CHECKPOINT
     if not path.is_file():
@@ -65,9 +72,9 @@ def checkpoint_path(init_from: str) -> Path:
     return path
 
 
-def load_source(init_from: str) -> tuple[RunConfig, dict[str, torch.Tensor]]:
+def load_source(init_from: str, experiment_dir: Path | None = None) -> tuple[RunConfig, dict[str, torch.Tensor]]:
     """The pretrained run's config and model weights, read with `weights_only=True`."""
-    path = checkpoint_path(init_from)
+    path = checkpoint_path(init_from, experiment_dir)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         source = RunConfig.from_dict(payload["config"])
@@ -118,11 +125,11 @@ def target_model_config(source: ModelConfig, heads: int, attach: str) -> ModelCo
     return target
 
 
-def prepare(config: RunConfig) -> RunConfig:
+def prepare(config: RunConfig, experiment_dir: Path | None = None) -> RunConfig:
     """Fill the model shape of a finetuning run from its checkpoint; validate the fit with the task."""
     ft = config.finetune
     ft.validate()
-    source, _ = load_source(ft.init_from)
+    source, _ = load_source(ft.init_from, experiment_dir)
     config.model = target_model_config(source.model, config.model.n_future, ft.attach)
     config.size = source.size
     try:
@@ -232,8 +239,9 @@ class FinetuneTrainer(Trainer):
 
     def __init__(self, config: RunConfig, root: Path | str = "runs", device: str = "auto", quiet: bool = False) -> None:
         config.train.eval_at_start = True
-        super().__init__(prepare(config), root, device, quiet)
-        source_config, state = load_source(config.finetune.init_from)
+        experiment_dir = Path(root) / config.experiment
+        super().__init__(prepare(config, experiment_dir), root, device, quiet)
+        source_config, state = load_source(config.finetune.init_from, experiment_dir)
         self.source = MTPTransformer(source_config.model)
         self.source.load_state_dict(state)
         self.source.to(self.device).eval()

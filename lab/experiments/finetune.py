@@ -1,0 +1,200 @@
+"""The finetuning experiment: a small-scale Table S6 (and section 3.6) with its rival explanations.
+
+Stage 1 pretrains on a "general" task (induction stories by default) with next-token loss
+(n=1) and with 4 heads, for the same number of tokens, keeping checkpoints at 25% and 50%.
+Stage 2 finetunes on a target task (polynomial arithmetic by default) with:
+
+| variant        | start            | heads | how                                                    |
+|----------------|------------------|-------|--------------------------------------------------------|
+| ntp            | n=1 pretrained   | 1     | plain next-token finetuning (the baseline)             |
+| linear         | n=1 pretrained   | 4     | linear heads, +0 layers                                |
+| carve          | n=1 pretrained   | 4     | transformer heads carved from the top blocks, +0 layers|
+| add            | n=1 pretrained   | 4     | transformer heads added on top, +3 layers              |
+| add_zero       | n=1 pretrained   | 4     | add, new blocks start as the identity                  |
+| add_freeze     | n=1 pretrained   | 4     | add, trunk frozen for the first quarter                |
+| add_ramp       | n=1 pretrained   | 4     | add, new heads' loss weight ramps from 0 over half     |
+| deepseek       | n=1 pretrained   | 4     | DeepSeek-V3 modules, loss weight 0.3                   |
+| mtp_keep       | n=4 pretrained   | 4     | keep the 4 heads                                       |
+| mtp_drop       | n=4 pretrained   | 1     | drop heads 2..4, finetune next-token                   |
+| scratch_ntp    | nothing          | 1     | control: target task only, for the total tokens        |
+| scratch_mtp    | nothing          | 4     | control: likewise with 4 heads                         |
+| ntp@25, add@25 | 25% checkpoint   | 1 / 4 | the rival explanation: MTP helps only while a          |
+| ntp@50, add@50 | 50% checkpoint   | 1 / 4 | capability is still forming                            |
+
+All models share one vocabulary and context (the larger of the two tasks'), so a checkpoint
+fits both tasks. Finetuning runs reference their pretrained run as `@<run name>` (a run of
+the same experiment), so the configs do not depend on the output directory.
+
+`report(experiment_dir)` writes `table.csv` / `table.md` (metric per variant: mean, std over
+seeds, difference to `ntp`) and `curves.csv` (shock and recovery of the next-token loss,
+and representation drift, per variant, seed and step).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.config import RunConfig
+from lab.finetune import target_model_config
+from lab.runs import atomic_write, load_runs, load_summaries
+from lab.train import resolve
+from tasks import ConfigError, build_task
+
+EXPERIMENT = "finetune"
+
+
+@dataclass(frozen=True)
+class Preset:
+    size: str
+    seeds: tuple[int, ...]
+    pretrain_steps: int
+    finetune_steps: int
+    batch_size: int
+    general_task: dict
+    target_task: dict
+    eval_every: int
+
+
+PRESETS = {
+    # CPU: about 50 runs of 300K-parameter models; fits 60 minutes on 2 cores with 2 workers.
+    "quick": Preset(size="300K", seeds=(0, 1, 2), pretrain_steps=400, finetune_steps=400, batch_size=32,
+                    general_task={"seq_len": 64}, target_task={"max_ops": 3, "eval_ops": 5, "eval_size": 300},
+                    eval_every=100),
+    # GPU: the paper's smallest synthetic sizes and longer schedules.
+    "paper": Preset(size="3M", seeds=(0, 1, 2), pretrain_steps=20000, finetune_steps=5000, batch_size=64,
+                    general_task={}, target_task={}, eval_every=500),
+}
+
+FROM_NTP_VARIANTS: dict[str, dict] = {
+    "ntp": dict(heads=1, attach="keep"),
+    "linear": dict(heads=4, attach="linear"),
+    "carve": dict(heads=4, attach="carve"),
+    "add": dict(heads=4, attach="add"),
+    "add_zero": dict(heads=4, attach="add", head_init="zero"),
+    "add_freeze": dict(heads=4, attach="add", freeze_fraction=0.25),
+    "add_ramp": dict(heads=4, attach="add", ramp_fraction=0.5),
+    "deepseek": dict(heads=4, attach="deepseek", head_weights=[1.0, 0.3, 0.3, 0.3]),
+}
+
+
+def _base(task: str, task_config: dict, preset: Preset, seed: int, steps: int, heads: int,
+          vocab: int, block: int) -> RunConfig:
+    from lab.run import build_config
+    config = build_config(task, heads=heads, size=preset.size, steps=steps, seed=seed, experiment=EXPERIMENT)
+    config.task_config = dict(task_config)
+    config.model.vocab_size, config.model.block_size = vocab, block
+    t = config.train
+    t.batch_size, t.eval_every, t.checkpoint_every = preset.batch_size, preset.eval_every, preset.eval_every
+    t.warmup_steps = max(1, steps // 10)
+    return config
+
+
+def _finetune_run(p: Preset, target: str, target_cfg: dict, seed: int, vocab: int, block: int, variant: str,
+                  source: RunConfig, heads: int, attach: str, checkpoint: str = "", **options) -> RunConfig:
+    """One finetuning run of the pretraining run `source` on the target task.
+
+    The model shape is filled in here exactly as finetuning will fill it from the checkpoint,
+    so the run's name and hash are known before the checkpoint exists.
+    """
+    config = _base(target, target_cfg, p, seed, p.finetune_steps, heads, vocab, block)
+    config.model = target_model_config(source.model, heads, attach)
+    config.train.eval_at_start = True
+    ft = config.finetune
+    ft.init_from = f"@{source.run_name()}" + (f"/{checkpoint}" if checkpoint else "")
+    ft.attach, ft.head_init = attach, options.get("head_init", "random")
+    ft.freeze_trunk_steps = int(options.get("freeze_fraction", 0) * p.finetune_steps)
+    ft.ramp_steps = int(options.get("ramp_fraction", 0) * p.finetune_steps)
+    config.train.head_weights = options.get("head_weights")
+    config.label = variant
+    return config
+
+
+def configs(preset: str | Preset = "quick", general: str = "induction", target: str = "polynomial") -> list[RunConfig]:
+    """Every run of the experiment, pretraining runs first (finetuning runs depend on them)."""
+    if isinstance(preset, str) and preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    p = PRESETS[preset] if isinstance(preset, str) else preset
+    general_cfg = p.general_task if general == "induction" else {}
+    target_cfg = p.target_task if target == "polynomial" else {}
+    tasks = [build_task(general, general_cfg), build_task(target, target_cfg)]
+    vocab = max(t.vocab_size for t in tasks)
+    block = max(t.seq_len for t in tasks) - 1
+
+    pretrain, finetune = [], []
+    for seed in p.seeds:
+        sources = {}
+        for heads in (1, 4):
+            config = _base(general, general_cfg, p, seed, p.pretrain_steps, heads, vocab, block)
+            config.train.keep_checkpoints = [0.25, 0.5]
+            config = resolve(config)[0]
+            pretrain.append(config)
+            sources[heads] = config
+
+        tuned = functools.partial(_finetune_run, p, target, target_cfg, seed, vocab, block)
+        for variant, spec in FROM_NTP_VARIANTS.items():
+            finetune.append(tuned(variant, sources[1], **spec))
+        finetune.append(tuned("mtp_keep", sources[4], heads=4, attach="keep"))
+        finetune.append(tuned("mtp_drop", sources[4], heads=1, attach="drop"))
+        for fraction in (25, 50):
+            step = max(1, round(fraction / 100 * p.pretrain_steps))
+            finetune.append(tuned(f"ntp@{fraction}", sources[1], heads=1, attach="keep",
+                                  checkpoint=f"checkpoint-step{step}.pt"))
+            finetune.append(tuned(f"add@{fraction}", sources[1], heads=4, attach="add",
+                                  checkpoint=f"checkpoint-step{step}.pt"))
+        for heads, name in ((1, "scratch_ntp"), (4, "scratch_mtp")):
+            config = _base(target, target_cfg, p, seed, p.pretrain_steps + p.finetune_steps, heads, vocab, block)
+            config.label = name
+            finetune.append(config)
+    return [resolve(config)[0] for config in pretrain + finetune]
+
+
+def report(experiment_dir: Path, metrics: tuple[str, ...] = ("eval/exact_match/in_domain", "head1/loss")) -> str:
+    """Write the Table S6-style table (CSV and Markdown) and the curves' data; return the Markdown."""
+    import pandas as pd
+    summaries = load_summaries(experiment_dir)
+    if summaries.empty:
+        raise ConfigError(f"no runs under {experiment_dir}")
+    done = summaries[summaries["status"] == "complete"].copy()
+    done["variant"] = done["label"].replace("", "pretrain")
+    done = done[done["variant"] != "pretrain"]
+    rows = []
+    for variant, group in done.groupby("variant", sort=False):
+        row = {"variant": variant, "seeds": len(group)}
+        for metric in metrics:
+            values = group[f"final.{metric}"].astype(float)
+            row[f"{metric} mean"] = values.mean()
+            row[f"{metric} std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if "ntp" in set(table["variant"]):
+        base = table.set_index("variant").loc["ntp"]
+        for metric in metrics:
+            table[f"{metric} diff to ntp"] = table[f"{metric} mean"] - base[f"{metric} mean"]
+    order = list(FROM_NTP_VARIANTS) + ["mtp_keep", "mtp_drop", "ntp@25", "add@25", "ntp@50", "add@50",
+                                       "scratch_ntp", "scratch_mtp"]
+    table["order"] = table["variant"].map({v: i for i, v in enumerate(order)}).fillna(len(order))
+    table = table.sort_values("order").drop(columns="order")
+    atomic_write(experiment_dir / "table.csv", lambda f: table.to_csv(f, index=False, float_format="%.4f"))
+    markdown = table.to_markdown(index=False, floatfmt=".4f") if _has_tabulate() else table.to_string(index=False)
+    atomic_write(experiment_dir / "table.md", lambda f: f.write(markdown + "\n"))
+
+    curves = load_runs(experiment_dir)
+    if not curves.empty:
+        curves = curves[curves["finetune.init_from"].astype(str) != ""].copy()
+        curves["variant"] = curves["label"]
+        keep = ["variant", "seed", "step", "tokens", "head1/loss", "finetune/pretrained_head1_loss",
+                *[c for c in curves.columns if c.startswith("cka/")], *[m for m in metrics if m in curves.columns]]
+        curves = copy.copy(curves[[c for c in keep if c in curves.columns]])
+        atomic_write(experiment_dir / "curves.csv", lambda f: curves.to_csv(f, index=False, float_format="%.5f"))
+    return markdown
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
