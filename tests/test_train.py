@@ -160,3 +160,17 @@ def test_schedule_warms_up_then_decays_to_floor() -> None:
     assert abs(lr_at(100, config) - 0.03) < 1e-9
     values = [lr_at(s, config) for s in range(10, 100)]
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_early_stopping_stops_after_patience(tmp_path: Path) -> None:
+    """With patience 1 a run stops at the first evaluation that does not beat the best one."""
+    from lab.train import Trainer, TrainState
+
+    trainer = Trainer(tiny_config(early_stop_patience=1), tmp_path, device="cpu", quiet=True)
+    state = TrainState()
+    key = f"eval/{trainer.task.primary_metric}"
+    for step, value in ((4, 0.1), (8, 0.3)):
+        trainer._track_best(state, {"step": step, key: value})
+        assert not state.stopped_early
+    trainer._track_best(state, {"step": 12, key: 0.3})
+    assert state.stopped_early and state.best_step == 8 and state.best_value == 0.3
