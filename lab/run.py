@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from lab.config import ATTACH_MODES, HEAD_INITS, HEAD_TYPES, SIZES, RunConfig, apply_overrides, apply_size
+from lab.runs import RunLocked
 from tasks import REGISTRY, ConfigError, task_names
 
 DEFAULT_SIZE = "1M"
@@ -143,10 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted; checkpoint saved, rerun the same command to resume: {trainer.run_dir}", file=sys.stderr)
         return 130
+    except RunLocked as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except Exception as e:  # the run directory records the failure; report it in one line
         print(f"error: run failed: {type(e).__name__}: {e} (see {trainer.run_dir / 'meta.json'})", file=sys.stderr)
         return 1
-    print(format_summary(summary))
+    if trainer.dp.is_main:  # under torchrun, one summary
+        print(format_summary(summary))
     return 0
 
 

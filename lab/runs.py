@@ -8,12 +8,17 @@
         checkpoint.pt   model, optimizer, schedule and RNG state (weights_only-loadable)
 
 Every file is written to a temporary file in the same directory and renamed over the
-target, so a reader (or a run killed at any moment) never sees half a file. Analysis code
-reads runs only through `load_runs` / `load_summaries`.
+target, so a reader (or a run killed at any moment) never sees half a file. In a
+data-parallel run only rank 0 writes (`atomic_write` does nothing on the other ranks).
+While a process trains a run it holds `run_lock` on `.lock` in the run directory, so two
+sweeps on the same directory never train the same config twice. Analysis code reads runs
+only through `load_runs` / `load_summaries`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -28,11 +33,22 @@ from typing import Any
 from tasks import ConfigError
 
 CONFIG, META, METRICS = "config.json", "meta.json", "metrics.jsonl"
-SUMMARY, CHECKPOINT = "summary.json", "checkpoint.pt"
+SUMMARY, CHECKPOINT, LOCK = "summary.json", "checkpoint.pt", ".lock"
+
+
+def writes_here() -> bool:
+    """False on every process but rank 0 of an initialised torch.distributed group."""
+    dist = sys.modules.get("torch.distributed")  # never imports torch for analysis code
+    return dist is None or not dist.is_available() or not dist.is_initialized() or dist.get_rank() == 0
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
-    """Call `write(file)` on a temporary file next to `path`, then rename it onto `path`."""
+    """Call `write(file)` on a temporary file next to `path`, then rename it onto `path`.
+
+    Does nothing on ranks other than 0 of a data-parallel run (they hold the same state).
+    """
+    if not writes_here():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -118,6 +134,66 @@ def prepare_run_dir(root: Path, experiment: str, run_name: str, config: dict[str
     return run_dir, "complete" if done else "incomplete"
 
 
+class RunLocked(RuntimeError):
+    """Another process holds the run's lock (it is training that config right now)."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive, non-blocking `flock` on `run_dir/.lock` (raises `RunLocked` if taken).
+
+    The kernel drops the lock when its process dies, so a killed run never blocks a rerun.
+    The file is removed once the run is complete: whoever opened it meanwhile and gets the
+    lock next re-reads the status, finds the run complete, and skips it.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLocked(f"{run_dir} is being trained by another process") from None
+        try:
+            yield
+        finally:
+            if run_state(run_dir) == "complete":
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(run_dir / LOCK)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def is_locked(run_dir: Path) -> bool:
+    """Whether some process holds the run's lock right now (a probe; takes nothing)."""
+    path = Path(run_dir) / LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock this probe may have taken
+    return False
+
+
+def run_state(run_dir: Path) -> str:
+    """`missing` (no config.json), `complete`, or the status in meta.json (`running`, `failed`,
+    `interrupted`; `running` also after a hard kill: check `is_locked`), else `new`."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).exists():
+        return "missing"
+    meta = read_json(run_dir / META) if (run_dir / META).exists() else {}
+    status = meta.get("status", "new")
+    if status == "complete" and not (run_dir / SUMMARY).exists():
+        return "running"
+    return status
+
+
 def iter_run_dirs(root: Path) -> Iterator[Path]:
     """Every directory under `root` that contains a config.json, sorted."""
     root = Path(root)
@@ -159,12 +235,20 @@ def load_runs(root: Path):
 
 
 def load_summaries(root: Path):
-    """One row per run: config columns, status and the final/best metrics of summary.json."""
+    """One row per run: config columns, status and the final/best metrics of summary.json.
+
+    `primary` and `best_primary` hold the final and best value of the task's primary metric
+    (named in `primary_metric`), so runs of different tasks share one column.
+    """
     import pandas as pd
     rows = []
     for run_dir in iter_run_dirs(root):
         record = run_record(run_dir)
         if (run_dir / SUMMARY).exists():
-            record.update(flatten(read_json(run_dir / SUMMARY)))
+            summary = read_json(run_dir / SUMMARY)
+            record.update(flatten(summary))
+            name = summary.get("primary_metric")
+            record["primary"] = summary.get("final", {}).get(name, float("nan"))
+            record["best_primary"] = summary.get("best", {}).get(name, float("nan"))
         rows.append(record)
     return pd.DataFrame(rows)

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lab import runs
+from lab import distributed, runs
 from lab.config import RunConfig
 from lab.decode import ModelPredictor, autocast
 from lab.model import MTPTransformer
-from lab.objective import IGNORE, forward_backward, head_targets
+from lab.objective import IGNORE, head_targets
 from tasks import ConfigError, Task, build_task
 
 WALL_CLOCK_FIELDS = ("wall_s", "tokens_per_s")
@@ -184,8 +184,10 @@ class Trainer:
     def __init__(self, config: RunConfig, root: Path | str = "runs", device: str = "auto", quiet: bool = False) -> None:
         self.config, self.task = resolve(config)
         self.device = resolve_device(device)
+        self.dp = distributed.setup(self.device)  # data-parallel under torchrun, else one process
+        self.device = self.dp.device
         self.root = Path(root)
-        self.quiet = quiet
+        self.quiet = quiet or not self.dp.is_main
         self.run_dir, self.status = runs.prepare_run_dir(self.root, config.experiment, config.run_name(),
                                                          config.to_dict())
         self.model: MTPTransformer | None = None
@@ -211,11 +213,23 @@ class Trainer:
         return {f"eval/{k}": float(v) for k, v in metrics.items()}
 
     def run(self) -> dict[str, Any]:
-        """Train (or resume, or skip a complete run) and return the summary."""
+        """Train (or resume, or skip a complete run) and return the summary.
+
+        Raises `runs.RunLocked` if another process is training this run right now.
+        """
+        if self.status != "complete":
+            with self.dp.run_lock(self.run_dir):
+                # Another process may have finished or advanced the run before we got the lock.
+                self.run_dir, self.status = runs.prepare_run_dir(self.root, self.config.experiment,
+                                                                 self.config.run_name(), self.config.to_dict())
+                self.dp.barrier()
+                if self.status != "complete":
+                    return self._train()
+        log_line(f"complete already: {self.run_dir}", self.quiet)
+        return runs.read_json(self.run_dir / runs.SUMMARY)
+
+    def _train(self) -> dict[str, Any]:
         cfg = self.config
-        if self.status == "complete":
-            log_line(f"complete already: {self.run_dir}", self.quiet)
-            return runs.read_json(self.run_dir / runs.SUMMARY)
         torch.manual_seed(cfg.seed)
         self.model = model = MTPTransformer(cfg.model).to(self.device)
         optimizer = self.make_optimizer(model)
@@ -239,7 +253,7 @@ class Trainer:
             metrics = []
             meta = {"started": runs.now(), "git": runs.git_state(), "versions": runs.environment()}
             self.init_model(model)
-        meta.update({"status": "running", "device": str(self.device), "error": None})
+        meta.update({"status": "running", "device": str(self.device), "processes": self.dp.world, "error": None})
         runs.write_json(meta_path, meta)
         runs.write_jsonl(self.run_dir / runs.METRICS, metrics)
 
@@ -265,7 +279,7 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
                 with autocast(self.device):
-                    result = forward_backward(model, inputs, targets, cfg.train.efficient_backward, weights)
+                    result = self.dp.forward_backward(model, inputs, targets, cfg.train.efficient_backward, weights)
                 if cfg.train.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
                 optimizer.step()
