@@ -1,0 +1,150 @@
+"""Experiments as code: each is a Python function from a preset name to the runs it needs.
+
+    @experiment("scaling")
+    def scaling(preset: str) -> list[RunConfig]: ...
+
+`python -m lab.sweep NAME --preset quick|paper` trains the returned configs (skipping
+complete runs, resuming incomplete ones). Presets:
+
+- `quick`: CPU sizes (100K, 300K, 1M), 2 seeds, small eval sets and short schedules, so that
+  each experiment finishes on 2 CPU cores in at most 30 minutes;
+- `paper`: Table S14 sizes (1M to 30M), 2 seeds, the Table S13 schedule shape scaled to
+  `PAPER_TOKENS` tokens per run (for GPUs).
+
+Every module of this package is imported when the package is, so a new experiment is one
+new file with an `@experiment(name)` function. A module that registers nothing but defines
+`configs(preset)` is registered under its module name. A run that finetunes another run of
+the same experiment (`finetune.init_from="@<run name>..."`) waits for it in a sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import math
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lab.config import RunConfig
+from tasks import ConfigError
+
+PRESETS = ("quick", "paper")
+TASKS = ("induction", "polynomial", "graph")
+SEEDS = (0, 1)
+
+# Tokens per run in the paper preset: 2^27 = 134M (the paper's synthetic runs saw 26.2B).
+PAPER_TOKENS = 2**27
+PAPER_BATCH = 128  # sequences per step
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A task's settings in one preset: task knobs, batch size, steps and evaluation cadence."""
+
+    task: dict[str, Any]
+    batch_size: int
+    steps: int
+    eval_every: int
+
+
+# Quick: 1M models train at about 10k tokens/s per core on one thread; the step counts keep
+# each experiment's runs within 30 minutes on 2 cores with 2 workers (see `lab.sweep`).
+QUICK: dict[str, Schedule] = {
+    "induction": Schedule({"seq_len": 64, "eval_stories": 256}, batch_size=32, steps=250, eval_every=125),
+    "polynomial": Schedule({"max_ops": 2, "eval_ops": 3, "eval_size": 300}, batch_size=64, steps=400,
+                           eval_every=200),
+    "graph": Schedule({"eval_graphs": 500}, batch_size=64, steps=250, eval_every=125),
+}
+
+
+def schedule(task: str, preset: str) -> Schedule:
+    """The task's settings in `preset` (paper: default task knobs, steps from `PAPER_TOKENS`)."""
+    if preset == "quick":
+        return QUICK[task]
+    from lab.run import build_config
+    from lab.train import resolve
+    seq_len = resolve(build_config(task))[1].seq_len
+    steps = math.ceil(PAPER_TOKENS / (PAPER_BATCH * (seq_len - 1)))
+    return Schedule({}, batch_size=PAPER_BATCH, steps=steps, eval_every=max(1, steps // 20))
+
+
+def make_run(experiment: str, preset: str, task: str, size: str, heads: int, seed: int,
+             head_type: str = "parallel", overrides: tuple[str, ...] = ()) -> RunConfig:
+    """One run of an experiment, built as `python -m lab.run` builds it, with the preset's schedule.
+
+    Schedule (Table S13's shape): linear warm-up over 2% of the steps (10% in quick, whose
+    runs are short), then cosine decay to 0.03 of the peak; AdamW (0.9, 0.95), weight decay
+    0.1, clip 1.0; peak learning rate 1e-3 (the paper's 1e-4 goes with 32x larger batches).
+    """
+    from lab.run import build_config
+    s = schedule(task, preset)
+    warmup = max(1, s.steps // (10 if preset == "quick" else 50))
+    settings = [f"task.{k}={v}" for k, v in s.task.items()] + [
+        f"train.batch_size={s.batch_size}", f"train.eval_every={s.eval_every}", f"train.warmup_steps={warmup}",
+        f"train.checkpoint_every={min(s.eval_every, 50 if preset == 'quick' else 1000)}",
+        f"train.eval_examples={128 if preset == 'quick' else 512}",
+    ]
+    return build_config(task, heads=heads, size=size, head_type=head_type, steps=s.steps, seed=seed,
+                        experiment=experiment, overrides=[*settings, *overrides])
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    build: Callable[[str], list[RunConfig]]
+    description: str
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def experiment(name: str) -> Callable[[Callable[[str], list[RunConfig]]], Callable[[str], list[RunConfig]]]:
+    """Decorator: register `fn(preset) -> list[RunConfig]` as experiment `name`."""
+    def register(fn: Callable[[str], list[RunConfig]]) -> Callable[[str], list[RunConfig]]:
+        doc = (fn.__doc__ or "").strip()
+        REGISTRY[name] = Experiment(name, fn, doc.splitlines()[0] if doc else "")
+        return fn
+    return register
+
+
+def experiment_names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def plan(name: str, preset: str) -> list[RunConfig]:
+    """The experiment's runs for `preset`, resolved (task fields filled) and validated.
+
+    Raises `ConfigError` for an unknown name or preset, a bad config, or two runs that
+    would share a directory.
+    """
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(experiment_names())}")
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    from lab.train import resolve
+    configs = []
+    for config in REGISTRY[name].build(preset):
+        config = copy.deepcopy(config)
+        if config.experiment == "default":
+            config.experiment = name
+        if config.experiment != name:
+            raise ConfigError(f"experiment {name!r} returned a run of experiment {config.experiment!r}")
+        configs.append(resolve(config)[0])
+    names = [c.run_name() for c in configs]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"experiment {name!r} lists the same run more than once: {twice[0]}")
+    return configs
+
+
+def _import_all() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        before = set(REGISTRY)
+        loaded = importlib.import_module(f"{__name__}.{module.name}")
+        if set(REGISTRY) == before and callable(getattr(loaded, "configs", None)):
+            experiment(module.name)(loaded.configs)
+
+
+_import_all()
