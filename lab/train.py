@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lab import distributed, runs
+from lab import distributed, interp, runs
 from lab.config import RunConfig
 from lab.decode import ModelPredictor, autocast
 from lab.model import MTPTransformer
@@ -327,6 +327,7 @@ class Trainer:
         if state.loss_steps:
             row["train/loss"] = state.loss_sum / state.loss_steps
         row.update(head_metrics(self.model, val, self.device))
+        row.update(interp.induction_scores(self.model, self.task.vocab_size, self.device))
         row.update(self.evaluate(cap))
         row.update(self.extra_metrics(state.step))
         metrics.append(row)
