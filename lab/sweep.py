@@ -1,0 +1,394 @@
+"""`python -m lab.sweep EXPERIMENT --preset quick|paper ...`: train every run of an experiment.
+
+Runs land in `OUT/EXPERIMENT/<run name>/`. A sweep trains what is missing, skips complete
+runs and resumes incomplete ones (each run resumes from its own checkpoint), so running
+the same command again after an interruption completes only what is left, and running it
+once more does nothing. One failing run is recorded (status `failed`, error in its
+meta.json) and the sweep goes on. A run being trained by another process right now (it
+holds the run's lock, e.g. a second sweep on the same directory) is reported as
+`running elsewhere` and left alone: two sweeps never train the same config twice.
+
+A run that finetunes another run of the same experiment (`finetune.init_from="@<name>"`)
+starts once that run is complete.
+
+Exit codes: 0 every run complete (or running elsewhere), 1 some run failed, 2 bad input
+(one line, nothing written), 130 interrupted (runs saved their checkpoints; rerun to go on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import time
+from collections import Counter
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from lab import runs
+from lab.config import RunConfig
+from lab.executors import (
+    Executor,
+    InProcessExecutor,
+    LocalExecutor,
+    RayExecutor,
+    RunResult,
+    RunSpec,
+    SlurmExecutor,
+    cpu_cores,
+)
+from tasks import ConfigError
+
+EXECUTORS = ("local", "slurm", "ray")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lab.experiments import PRESETS, REGISTRY
+    listing = "; ".join(f"{e.name}: {e.description}" for e in sorted(REGISTRY.values(), key=lambda e: e.name))
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.sweep",
+        description="Train every run of an experiment: skip complete runs, resume incomplete ones, run the rest. "
+                    f"Experiments: {listing}",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("experiment", help="experiment name (see above)")
+    parser.add_argument("--preset", default="quick", help=f"preset: {', '.join(PRESETS)}")
+    parser.add_argument("--executor", default="local", help=f"where runs execute: {', '.join(EXECUTORS)}")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="runs at once (local and local Ray); default: CPU cores on CPU, else 1. "
+                             "Local CPU threads are split between workers")
+    parser.add_argument("--out", default="runs", help="root of run directories (runs go to OUT/EXPERIMENT/)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (resolved where each run executes)")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs and what exists; train nothing")
+    parser.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
+                        help="keep runs whose config field matches (repeatable), e.g. --only task=graph "
+                             "--only model.n_future=2")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    slurm = parser.add_argument_group("slurm (submitit job arrays)")
+    slurm.add_argument("--partition", default=None, help="Slurm partition")
+    slurm.add_argument("--gpus-per-run", type=int, default=None, help="GPUs per run (default: 1 on slurm, 0 on ray)")
+    slurm.add_argument("--cpus-per-run", type=int, default=None, help="CPUs per run (default: 4 on slurm, 1 on ray)")
+    slurm.add_argument("--time-limit", type=int, default=60, metavar="MINUTES",
+                       help="time limit of one job (it runs --runs-per-job runs one after another)")
+    slurm.add_argument("--runs-per-job", type=int, default=4, help="runs packed into one job")
+    slurm.add_argument("--array-parallelism", type=int, default=64, help="jobs of an array running at once")
+    slurm.add_argument("--cluster", default="slurm",
+                       help="submitit cluster: slurm; local (jobs as local processes) or debug (in this process)")
+    ray = parser.add_argument_group("ray")
+    ray.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
+    return parser
+
+
+# ----- planning -----
+
+def filter_runs(configs: list[RunConfig], only: list[str]) -> list[RunConfig]:
+    """Keep configs whose flattened fields equal every `KEY=VALUE` (compared as text)."""
+    wanted = []
+    for item in only:
+        if "=" not in item:
+            raise ConfigError(f"--only expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        wanted.append((key.strip(), value.strip()))
+    if not configs or not wanted:
+        return configs
+    fields = runs.flatten(configs[0].to_dict())
+    for key, _ in wanted:
+        if key not in fields:
+            raise ConfigError(f"--only: unknown config field {key!r}; e.g. task, size, seed, model.n_future, "
+                              "model.head_type")
+    return [c for c in configs if all(str(runs.flatten(c.to_dict())[k]) == v for k, v in wanted)]
+
+
+def dependency(config: RunConfig) -> str | None:
+    """The run (of the same experiment) this config finetunes, if it names one with `@`."""
+    source = config.finetune.init_from
+    if source.startswith("@"):
+        return source[1:].split("/")[0]
+    return None
+
+
+def existing_state(run_dir: Path) -> str:
+    """What a sweep finds in a run directory: new, complete, partial, failed or running elsewhere."""
+    state = runs.run_state(run_dir)
+    if state == "missing":
+        return "new"
+    if state == "complete":
+        return "complete"
+    if runs.is_locked(run_dir):
+        return "running elsewhere"
+    return "failed" if state == "failed" else "partial"
+
+
+def cost(config: RunConfig) -> float:
+    """A rough compute estimate (parameters x tokens), to start the longest runs first."""
+    m = config.model
+    params = 12 * m.d_model ** 2 * m.n_layer + m.vocab_size * m.d_model
+    return params * config.train.steps * config.train.batch_size * m.block_size
+
+
+# ----- the driver -----
+
+class Sweep:
+    """Trains a list of configs with an executor and keeps every run's row for the final table."""
+
+    def __init__(self, configs: list[RunConfig], root: Path) -> None:
+        self.root = Path(root)
+        self.configs = {c.run_name(): c for c in configs}
+        self.rows: dict[str, dict[str, Any]] = {}
+        for name, config in self.configs.items():
+            run_dir = self.root / config.experiment / name
+            before = existing_state(run_dir)
+            self.rows[name] = {"run": name, "before": before, "status": before, "primary": None, "wall_s": None,
+                               "error": None, "config": config}
+            if before == "complete":
+                summary = runs.read_json(run_dir / runs.SUMMARY)
+                self.rows[name].update(status="complete (skipped)", wall_s=summary.get("wall_s"),
+                                       primary=summary.get("final", {}).get(summary.get("primary_metric")))
+
+    def todo(self) -> list[str]:
+        """Runs to start, longest first: everything not complete and not locked by another process."""
+        names = [n for n, r in self.rows.items() if r["before"] not in ("complete", "running elsewhere")]
+        return sorted(names, key=lambda n: -cost(self.configs[n]))
+
+    def run(self, executor: Executor, device: str, quiet: bool = False) -> bool:
+        """Train every run to do. Returns False if interrupted (Ctrl-C, SIGTERM, or a run interrupted)."""
+        pending = self.todo()
+        for name in pending:
+            self.rows[name]["status"] = "not run"
+        bar = tqdm(total=len(pending), disable=quiet, unit="run", dynamic_ncols=True, desc="runs")
+        inflight: dict[Future, str] = {}
+        interrupted = False
+        try:
+            while pending or inflight:
+                ready, pending = self._ready(pending, bar)
+                room = len(ready) if executor.capacity is None else max(0, executor.capacity - len(inflight))
+                ready, pending = ready[:room], ready[room:] + pending
+                if ready:
+                    specs = [RunSpec(self.configs[n].to_dict(), str(self.root), device) for n in ready]
+                    for name, future in zip(ready, executor.submit(specs)):
+                        inflight[future] = name
+                        self.rows[name]["status"] = "running"
+                if not inflight:
+                    break
+                for future in executor.wait_any(set(inflight)):
+                    interrupted |= self._record(inflight.pop(future), future.result(), bar) == "interrupted"
+                if interrupted:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            interrupted = True
+            self._stop(executor, inflight, bar)
+        finally:
+            bar.close()
+            executor.shutdown()
+        return not interrupted
+
+    def _ready(self, pending: list[str], bar: Any) -> tuple[list[str], list[str]]:
+        """Split pending runs into ready and waiting (for a run they finetune); fail orphans."""
+        ready, waiting = [], []
+        for name in pending:
+            dep = dependency(self.configs[name])
+            dep_status = self._status_of(dep) if dep else "complete"
+            if dep_status in ("complete", "complete already", "complete (skipped)"):
+                ready.append(name)
+            elif dep_status in ("not run", "running"):
+                waiting.append(name)
+            else:
+                self.rows[name].update(status="dependency failed", error=f"{dep}: {dep_status}")
+                bar.update(1)
+        return ready, waiting
+
+    def _stop(self, executor: Executor, inflight: dict[Future, str], bar: Any, patience_s: float = 300) -> None:
+        """Interrupt running runs (each saves a checkpoint) and collect what they report."""
+        for future in list(inflight):
+            if future.cancel():
+                inflight.pop(future)
+        deadline = time.monotonic() + patience_s
+        while inflight and time.monotonic() < deadline:
+            executor.interrupt()  # repeated: a run that had not quite started yet is caught too
+            for future in executor.wait_any(set(inflight), timeout=1.0):
+                try:
+                    self._record(inflight.pop(future), future.result(), bar)
+                except Exception:  # noqa: BLE001 - a cancelled or lost run: its directory says where it is
+                    pass
+        for name in inflight.values():
+            self.rows[name]["status"] = "interrupted"
+
+    def _status_of(self, name: str) -> str:
+        if name in self.rows:
+            return self.rows[name]["status"]
+        run_dir = self.root / next(iter(self.configs.values())).experiment / name
+        return "complete" if runs.run_state(run_dir) == "complete" else "missing"
+
+    def _record(self, name: str, result: RunResult, bar: Any) -> str:
+        """Keep a finished run's result in its row; returns its status."""
+        row = self.rows[name]
+        row.update(status=result["status"], primary=result.get("primary"), wall_s=result.get("wall_s"),
+                   error=result.get("error"))
+        bar.update(1)
+        if result["status"] == "failed":
+            tqdm.write(f"failed: {name}: {result.get('error')}")
+        counts = Counter(r["status"] for r in self.rows.values())
+        bar.set_postfix({k: v for k, v in counts.items() if k not in ("not run", "running")}, refresh=False)
+        return result["status"]
+
+    # ----- reporting -----
+    def table(self) -> str:
+        """One line per run: task, size, heads, head type, seed, label, before, status, primary metric, wall."""
+        lines = [f"{'task':<11}{'size':<9}{'n':>3} {'head type':<11}{'seed':>4} {'label':<12}{'found':<18}"
+                 f"{'status':<18}{'primary':>9}{'wall s':>9}"]
+        for row in sorted(self.rows.values(), key=_row_order):
+            c: RunConfig = row["config"]
+            primary = "" if row["primary"] is None else f"{row['primary']:.4f}"
+            wall = "" if row["wall_s"] is None else f"{row['wall_s']:.0f}"
+            lines.append(f"{c.task:<11}{c.size:<9}{c.model.n_future:>3} {c.model.head_type:<11}{c.seed:>4} "
+                         f"{c.label:<12}{row['before']:<18}{row['status']:<18}{primary:>9}{wall:>9}")
+        return "\n".join(lines)
+
+    def means(self) -> str:
+        """Primary metric averaged over seeds, per task, size, heads, head type and label."""
+        groups: dict[tuple, list[float]] = {}
+        for row in self.rows.values():
+            c: RunConfig = row["config"]
+            if row["primary"] is not None:
+                key = (c.task, c.size, c.model.n_future, c.model.head_type, c.label)
+                groups.setdefault(key, []).append(float(row["primary"]))
+        if not groups:
+            return ""
+        lines = [f"{'task':<11}{'size':<9}{'n':>3} {'head type':<11}{'label':<12}{'seeds':>5}{'mean':>9}{'min':>9}"
+                 f"{'max':>9}"]
+        for key in sorted(groups, key=lambda k: (k[0], _size_value(k[1]), k[1], k[2], k[3], k[4])):
+            v = groups[key]
+            lines.append(f"{key[0]:<11}{key[1]:<9}{key[2]:>3} {key[3]:<11}{key[4]:<12}{len(v):>5}"
+                         f"{sum(v) / len(v):>9.4f}{min(v):>9.4f}{max(v):>9.4f}")
+        return "\n".join(lines)
+
+    def counts(self) -> Counter:
+        return Counter(r["status"] for r in self.rows.values())
+
+
+def _size_value(size: str) -> float:
+    """'300K' -> 3e5, '1M' -> 1e6, '250K-L9' -> 2.5e5; unknown names sort last."""
+    text = size.split("-")[0]
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(text[-1:], None)
+    try:
+        return float(text[:-1]) * scale if scale else math.inf
+    except ValueError:
+        return math.inf
+
+
+def _row_order(row: dict[str, Any]) -> tuple:
+    c: RunConfig = row["config"]
+    return (c.task, _size_value(c.size), c.size, c.model.n_future, c.model.head_type, c.label, c.seed)
+
+
+# ----- command line -----
+
+def make_executor(args: argparse.Namespace, device: str, workers: int, folder: Path) -> Executor:
+    if args.executor == "local":
+        if workers == 1:
+            return InProcessExecutor()
+        gpus = 0
+        if device == "cuda":
+            import torch
+            gpus = torch.cuda.device_count()
+        return LocalExecutor(workers, gpus=gpus)
+    if args.executor == "slurm":
+        return SlurmExecutor(folder, cluster=args.cluster, partition=args.partition,
+                             gpus_per_run=1 if args.gpus_per_run is None else args.gpus_per_run,
+                             cpus_per_run=args.cpus_per_run or 4, time_limit_min=args.time_limit,
+                             runs_per_job=args.runs_per_job, array_parallelism=args.array_parallelism)
+    return RayExecutor(args.address, workers=workers, cpus_per_run=args.cpus_per_run or 1,
+                       gpus_per_run=args.gpus_per_run or 0)
+
+
+def validate_args(args: argparse.Namespace) -> None:
+    from lab.experiments import PRESETS
+    if args.preset not in PRESETS:
+        raise ConfigError(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
+    if args.executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {args.executor!r}; choose one of: {', '.join(EXECUTORS)}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    if args.cluster not in ("slurm", "local", "debug"):
+        raise ConfigError(f"unknown --cluster {args.cluster!r}; choose slurm, local or debug")
+    for name in ("time_limit", "runs_per_job", "array_parallelism"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    for name in ("gpus_per_run", "cpus_per_run"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must not be negative, got {value}")
+    out = Path(args.out)
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"--out {out} is not a directory ({parent} is a file)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        validate_args(args)
+        from lab.experiments import plan
+        from lab.train import resolve_device
+        configs = filter_runs(plan(args.experiment, args.preset), args.only)
+        if not configs:
+            raise ConfigError(f"--only {' '.join(args.only)} leaves no run of {args.experiment!r}")
+        for config in configs:  # a directory holding another config is refused before anything runs
+            runs.prepare_run_dir(Path(args.out), config.experiment, config.run_name(), config.to_dict())
+        device = args.device
+        if args.executor == "local":
+            device = str(resolve_device(args.device))  # fails early on a missing device
+        workers = args.workers or (cpu_cores() if device == "cpu" else 1)
+        sweep = Sweep(configs, Path(args.out))
+        todo = sweep.todo()
+        where = Path(args.out) / args.experiment
+        counts = Counter(r["before"] for r in sweep.rows.values())
+        found = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        print(f"{args.experiment} ({args.preset}): {len(configs)} runs in {where}: {found}")
+        if args.dry_run:
+            print(sweep.table())
+            print(f"dry run: {len(todo)} runs would train")
+            return 0
+        if not todo:
+            print(sweep.table())
+            print(f"nothing to do: all {len(configs)} runs are complete" if counts["complete"] == len(configs)
+                  else "nothing to do here: the runs not complete are running elsewhere")
+            return 0
+        executor = make_executor(args, device, workers, where / ".submitit")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.executor == "local" and workers > 1:
+        print(f"training {len(todo)} runs with {workers} workers x {max(1, cpu_cores() // workers)} threads")
+    else:
+        print(f"training {len(todo)} runs ({args.executor})")
+    previous = signal.signal(signal.SIGTERM, _terminate)  # `kill` stops the sweep like Ctrl-C
+    try:
+        finished = sweep.run(executor, device, args.quiet)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(sweep.table())
+    means = sweep.means()
+    if means:
+        print("\nprimary metric over seeds (complete runs)\n" + means)
+    counts = sweep.counts()
+    print("\n" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    for row in sweep.rows.values():
+        if row["status"] in ("failed", "dependency failed"):
+            print(f"failed: {row['run']}: {row['error']}", file=sys.stderr)
+    if not finished:
+        print("interrupted: rerun the same command to finish the remaining runs", file=sys.stderr)
+        return 130
+    return 1 if counts["failed"] or counts["dependency failed"] else 0
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())
