@@ -1,0 +1,459 @@
+"""Plotting functions: a DataFrame of runs in, a matplotlib Figure out.
+
+Every function here is pure: it reads only its arguments (DataFrames as `lab.runs.load_runs`
+and `load_summaries` return them, with config fields as columns such as `model.n_future`,
+`size`, `seed`, `label`), writes no file and touches no global state (figures are built
+with `matplotlib.figure.Figure`, not pyplot). Each figure shows the mean over seeds as a
+line with markers and the spread over seeds as a vertical bar from the minimum to the
+maximum seed. Lines differ in colour, marker and dash, so they stay apart in grey print.
+
+For each figure there is a `*_table` function returning the numbers the figure plots (one
+row per point: the grouping columns, `mean`, `min`, `max`, `seeds`); `lab.figures` writes
+them to RESULTS.md, so the text and the picture always show the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from lab.config import SIZES
+
+COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+DASHES = ("-", "--", "-.", ":")
+PANEL = (3.6, 2.9)  # inches per subplot
+REFERENCE = "reference"  # gid of reference lines (chance, ideal), which are not data
+
+NTP_LABEL = {1: "n=1 (next-token)"}
+
+
+def style(i: int) -> dict:
+    """Colour, marker and dash of the i-th line (distinct in colour and in grey print)."""
+    return {"color": COLORS[i % len(COLORS)], "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": DASHES[(i // len(COLORS) + i) % len(DASHES)]}
+
+
+def heads_label(n: int) -> str:
+    return NTP_LABEL.get(int(n), f"n={int(n)}")
+
+
+def new_figure(n_panels: int, ncols: int | None = None, width: float | None = None) -> tuple[Figure, list[Axes]]:
+    ncols = ncols or n_panels
+    nrows = -(-n_panels // ncols)
+    w, h = PANEL
+    fig = Figure(figsize=(width or w * ncols, h * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    for ax in axes:
+        ax.grid(True, alpha=0.3, linewidth=0.5)
+    return fig, axes[:n_panels]
+
+
+# ----- aggregation -----
+def summarise(df: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
+    """Mean, min, max and number of seeds of `value` per group of `by` (NaN values dropped)."""
+    data = df[[*by, value]].dropna(subset=[value])
+    if data.empty:
+        return pd.DataFrame(columns=[*by, "mean", "min", "max", "seeds"])
+    grouped = data.groupby(list(by), sort=True)[value]
+    out = grouped.agg(["mean", "min", "max", "count"]).reset_index()
+    return out.rename(columns={"count": "seeds"})
+
+
+def _lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=None, log: bool = False) -> None:
+    """One mean line per `hue` value, with min-max bars at every point (the bars of different
+    lines are nudged sideways so that they do not hide each other)."""
+    groups = list(table.groupby(hue, sort=True))
+    every_x = np.unique(table[x].map(x_of).to_numpy(float) if x_of else table[x].to_numpy(float))
+    if log:
+        every_x = np.log10(every_x)
+    step = float(np.min(np.diff(every_x))) if len(every_x) > 1 else 1.0
+    for i, (key, group) in enumerate(groups):
+        xs = group[x].map(x_of).to_numpy(float) if x_of else group[x].to_numpy(float)
+        group, xs = group.iloc[np.argsort(xs, kind="stable")], np.sort(xs, kind="stable")
+        s = style(i)
+        ax.plot(xs, group["mean"].to_numpy(float), label=label(key), markersize=5, linewidth=1.5, **s)
+        nudge = (i - (len(groups) - 1) / 2) * 0.04 * step
+        bar_x = xs * 10**nudge if log else xs + nudge
+        ax.vlines(bar_x, group["min"].to_numpy(float), group["max"].to_numpy(float), colors=s["color"],
+                  linewidth=1.2, alpha=0.7, gid="spread")
+
+
+def _legend(ax: Axes, title: str | None = None, outside: bool = False) -> None:
+    if ax.get_legend_handles_labels()[1]:
+        if outside:
+            ax.legend(title=title, fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        else:
+            ax.legend(title=title, fontsize=7, title_fontsize=7)
+
+
+def _metric_name(metric: str) -> str:
+    return re.sub(r"^(final|best)\.", "", metric).removeprefix("eval/")
+
+
+# ----- 1. induction (and any metric) vs model size -----
+def size_order(df: pd.DataFrame) -> dict[str, float]:
+    """x position of each size: its mean non-embedding parameter count when the runs report it,
+    else its rank among the config presets."""
+    sizes = list(dict.fromkeys(df["size"]))
+    if "params.non_embedding" in df and df["params.non_embedding"].notna().all():
+        means = df.groupby("size")["params.non_embedding"].mean()
+        order = {s: float(means[s]) for s in sizes}
+    else:
+        known = list(SIZES)
+        order = {s: float(known.index(s) + 1 if s in known else len(known) + 1 + i) for i, s in enumerate(sizes)}
+    return dict(sorted(order.items(), key=lambda item: item[1]))
+
+
+def vs_size_table(df: pd.DataFrame, metric: str, hue: str = "model.n_future") -> pd.DataFrame:
+    """Mean/min/max of `metric` per size and head count (one row per run in `df`)."""
+    table = summarise(df, ["size", hue], metric)
+    order = size_order(df)
+    table["x"] = table["size"].map(order)
+    return table.sort_values(["x", hue]).drop(columns="x").reset_index(drop=True)
+
+
+def plot_vs_size(df: pd.DataFrame, metrics: Sequence[tuple[str, str]], title: str = "",
+                 hue: str = "model.n_future") -> Figure:
+    """Each `(column, y label)` in `metrics` against model size, one line per head count.
+
+    The x axis is the non-embedding parameter count (log scale) when `params.non_embedding`
+    is present, ticks named by the size presets.
+    """
+    fig, axes = new_figure(len(metrics))
+    order = size_order(df)
+    numeric = "params.non_embedding" in df and df["params.non_embedding"].notna().all()
+    for ax, (metric, ylabel) in zip(axes, metrics):
+        table = vs_size_table(df, metric, hue)
+        _lines(ax, table, "size", hue, label=heads_label, x_of=order.get, log=numeric)
+        if numeric:
+            ax.set_xscale("log")
+        ax.set_xticks(list(order.values()), list(order.keys()))
+        ax.minorticks_off()
+        ax.set_xlabel("model size (non-embedding parameters)" if numeric else "model size")
+        ax.set_ylabel(ylabel)
+        _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ----- 2. polynomial arithmetic vs number of operations -----
+OPS_COLUMN = re.compile(r"^(?:final\.)?eval/exact_match/ops=(\d+)$")
+
+
+def ops_long(df: pd.DataFrame, keep: Sequence[str]) -> pd.DataFrame:
+    """Melt the `final.eval/exact_match/ops=m` columns into rows with `ops` and `value`."""
+    columns = {c: int(m.group(1)) for c in df.columns if (m := OPS_COLUMN.match(c))}
+    if not columns:
+        return pd.DataFrame(columns=[*keep, "ops", "value"])
+    long = df[[*keep, *columns]].melt(id_vars=list(keep), var_name="column", value_name="value")
+    long["ops"] = long["column"].map(columns)
+    return long.drop(columns="column").dropna(subset=["value"])
+
+
+def vs_ops_table(df: pd.DataFrame, facet: str | None = None, hue: str = "model.n_future") -> pd.DataFrame:
+    """Mean/min/max exact match per number of operations (and facet, head count)."""
+    keep = [c for c in dict.fromkeys([facet, hue, "seed"]) if c]
+    table = summarise(ops_long(df, keep), [c for c in (facet, hue, "ops") if c], "value")
+    return table.reset_index(drop=True)
+
+
+def plot_vs_ops(df: pd.DataFrame, max_ops: int | None = None, facet: str | None = None,
+                facet_label=str, title: str = "", hue: str = "model.n_future") -> Figure:
+    """Exact-match accuracy against the number of operations, one line per head count, one
+    panel per value of `facet` (e.g. size or pause tokens). Operation counts above `max_ops`
+    (the training range) are shaded as out of domain."""
+    table = vs_ops_table(df, facet, hue)
+    keys = sorted(table[facet].unique(), key=_facet_key) if facet else [None]
+    fig, axes = new_figure(max(1, len(keys)))
+    for ax, key in zip(axes, keys):
+        part = table if key is None else table[table[facet] == key]
+        _lines(ax, part, "ops", hue, label=heads_label)
+        if max_ops is not None and len(part) and part["ops"].max() > max_ops:
+            ax.axvspan(max_ops + 0.5, part["ops"].max() + 0.5, color="0.85", zorder=0, label="out of domain")
+        ax.set_xticks(sorted(part["ops"].unique()))
+        ax.set_xlabel("number of operations")
+        ax.set_ylabel("exact-match accuracy")
+        ax.set_ylim(-0.03, 1.03)
+        if key is not None:
+            ax.set_title(facet_label(key), fontsize=9)
+        _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _facet_key(value):
+    if isinstance(value, str) and value in SIZES:
+        return (0, list(SIZES).index(value), "")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return (0, float(value), "")
+    return (1, 0, str(value))
+
+
+# ----- 3. task metric vs number of heads -----
+def vs_heads_table(df: pd.DataFrame, metric: str = "primary") -> pd.DataFrame:
+    return summarise(df, ["task", "model.n_future"], metric)
+
+
+def plot_vs_heads(df: pd.DataFrame, metric: str = "primary", title: str = "") -> Figure:
+    """The task metric against the number of heads at one size, one panel per task.
+
+    The y label is the task's metric name (`primary_metric` when `metric` is `primary`)."""
+    table = vs_heads_table(df, metric)
+    tasks = sorted(table["task"].unique())
+    fig, axes = new_figure(max(1, len(tasks)))
+    for ax, task in zip(axes, tasks):
+        part = table[table["task"] == task].sort_values("model.n_future")
+        s = style(0)
+        ax.plot(part["model.n_future"], part["mean"], markersize=5, label="mean over seeds", **s)
+        ax.vlines(part["model.n_future"], part["min"], part["max"], colors=s["color"], gid="spread",
+                  label="min-max over seeds")
+        name = metric
+        if metric == "primary" and "primary_metric" in df:
+            names = df.loc[df["task"] == task, "primary_metric"].dropna().unique()
+            name = names[0] if len(names) else metric
+        ax.set_xticks(sorted(part["model.n_future"].unique()))
+        ax.set_xlabel("number of heads n")
+        ax.set_ylabel(_metric_name(name))
+        ax.set_title(task, fontsize=9)
+        _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ----- 4. path-star -----
+POS_COLUMN = re.compile(r"^(?:final\.)?eval/pos_acc/(\d+)$")
+
+
+def pathstar_tables(df: pd.DataFrame, variant: str = "label") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(exact-path accuracy per variant, per-position accuracy per variant and position)."""
+    exact = summarise(df, [variant], "final.eval/exact_path_acc")
+    columns = {c: int(m.group(1)) for c in df.columns if (m := POS_COLUMN.match(c))}
+    long = df[[variant, "seed", *columns]].melt(id_vars=[variant, "seed"], var_name="column", value_name="value")
+    long["position"] = long["column"].map(columns)
+    return exact, summarise(long, [variant, "position"], "value")
+
+
+def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
+                  title: str = "") -> Figure:
+    """Left: exact-path accuracy per training variant (bars: mean; whiskers: min-max over
+    seeds; dashed: 1/d, a random choice of arm). Right: accuracy of each path position."""
+    exact, per_pos = pathstar_tables(df, variant)
+    names = [v for v in (order or []) if v in set(exact[variant])]
+    names += sorted(v for v in exact[variant] if v not in names)
+    fig, (left, right) = new_figure(2, width=8.0)
+    exact = exact.set_index(variant).loc[names]
+    xs = np.arange(len(names))
+    left.bar(xs, exact["mean"], color=[style(i)["color"] for i in range(len(names))], alpha=0.85)
+    left.vlines(xs, exact["min"], exact["max"], colors="black", gid="spread")
+    left.set_xticks(xs, names, rotation=20, ha="right")
+    left.set_ylabel("exact-path accuracy")
+    left.set_ylim(0, 1.05)
+    degrees = df["task_config.degree"].dropna().unique() if "task_config.degree" in df else []
+    if len(degrees) == 1:
+        left.axhline(1.0 / degrees[0], color="0.3", linestyle="--", linewidth=1, gid=REFERENCE,
+                     label=f"1/d = 1/{int(degrees[0])}")
+        _legend(left)
+    rank = {v: i for i, v in enumerate(names)}
+    _lines(right, per_pos.assign(rank=per_pos[variant].map(rank)), "position", "rank", label=lambda r: names[r])
+    right.set_xlabel("position in the path (1 = source)")
+    right.set_ylabel("accuracy")
+    right.set_ylim(-0.03, 1.05)
+    if len(per_pos):
+        right.set_xticks(sorted(per_pos["position"].unique()))
+    _legend(right)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ----- 5. learning dynamics -----
+def dynamics_table(runs: pd.DataFrame, metric: str, hue: str = "model.n_future") -> pd.DataFrame:
+    """Mean/min/max of `metric` per head count and step (rows of `load_runs`)."""
+    table = summarise(runs, [hue, "step"], metric)
+    tokens = runs.groupby([hue, "step"])["tokens"].mean().rename("tokens").reset_index()
+    return table.merge(tokens, on=[hue, "step"], how="left")
+
+
+def plot_dynamics(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], title: str = "",
+                  hue: str = "model.n_future") -> Figure:
+    """Each `(column, y label)` over training tokens, one line per head count (evaluation rows of
+    `load_runs`; seeds are aligned by step)."""
+    fig, axes = new_figure(len(panels))
+    for ax, (metric, ylabel) in zip(axes, panels):
+        _lines(ax, dynamics_table(runs, metric, hue), "tokens", hue, label=heads_label)
+        ax.set_xlabel("training tokens")
+        ax.set_ylabel(ylabel)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+        _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ----- 6. per-head accuracy -----
+HEAD_COLUMN = re.compile(r"^(?:final\.)?head(\d+)/acc$")
+
+
+def head_accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean/min/max of each head's teacher-forced accuracy per task, head count and head index."""
+    columns = {c: int(m.group(1)) for c in df.columns if (m := HEAD_COLUMN.match(c)) and c.startswith("final.")}
+    keep = ["task", "model.n_future", "seed"]
+    long = df[[*keep, *columns]].melt(id_vars=keep, var_name="column", value_name="value")
+    long["head"] = long["column"].map(columns)
+    return summarise(long, ["task", "model.n_future", "head"], "value")
+
+
+def plot_head_accuracy(df: pd.DataFrame, title: str = "") -> Figure:
+    """Accuracy of head i (predicting token t+i) against i, one line per head count n, one
+    panel per task: how far ahead each head sees."""
+    table = head_accuracy_table(df)
+    tasks = sorted(table["task"].unique())
+    fig, axes = new_figure(max(1, len(tasks)))
+    for ax, task in zip(axes, tasks):
+        _lines(ax, table[table["task"] == task], "head", "model.n_future", label=heads_label)
+        heads = sorted(table.loc[table["task"] == task, "head"].unique())
+        ax.set_xticks(heads)
+        ax.set_xlabel("head i (predicts token t+i)")
+        ax.set_ylabel("teacher-forced accuracy")
+        ax.set_title(task, fontsize=9)
+        _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ----- 7. finetuning -----
+def finetune_diff_table(df: pd.DataFrame, metric: str, baseline: str = "ntp", variant: str = "label") -> pd.DataFrame:
+    """Per variant: the metric minus the baseline variant's, paired by seed (mean/min/max over seeds)."""
+    values = df[[variant, "seed", metric]].dropna()
+    base = values[values[variant] == baseline].set_index("seed")[metric]
+    paired = values[values[variant] != baseline].copy()
+    paired = paired[paired["seed"].isin(base.index)]
+    paired["diff"] = paired[metric].to_numpy(float) - base.loc[paired["seed"]].to_numpy(float)
+    return summarise(paired, [variant], "diff")
+
+
+def plot_finetune_bars(df: pd.DataFrame, metric: str, xlabel: str, baseline: str = "ntp",
+                       variant: str = "label", order: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Table S6 analogue: per variant, the difference to the baseline (n'=1) finetuning, paired by
+    seed. Bars: mean; whiskers: min-max over seeds; the zero line is the baseline."""
+    table = finetune_diff_table(df, metric, baseline, variant)
+    names = [v for v in (order or []) if v in set(table[variant])]
+    names += [v for v in table[variant] if v not in names]
+    table = table.set_index(variant).loc[names]
+    fig, (ax,) = new_figure(1, width=5.5)
+    fig.set_figheight(max(2.5, 0.32 * len(names) + 1.0))
+    ys = np.arange(len(names))[::-1]
+    colors = [COLORS[0] if m >= 0 else COLORS[1] for m in table["mean"]]
+    ax.barh(ys, table["mean"], color=colors, alpha=0.85)
+    ax.hlines(ys, table["min"], table["max"], colors="black", gid="spread")
+    ax.axvline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
+    ax.set_yticks(ys, names)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("finetuning variant")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def shock_table(curves: pd.DataFrame, variant: str = "label") -> pd.DataFrame:
+    """Next-token (head 1) loss minus the pretrained model's on the same batches, per variant and step."""
+    data = curves.assign(excess=curves["head1/loss"] - curves["finetune/pretrained_head1_loss"])
+    return summarise(data, [variant, "step"], "excess")
+
+
+def plot_shock(curves: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
+               title: str = "") -> Figure:
+    """The next-token loss shock and its recovery: head-1 loss above the pretrained model's
+    (on the same held-out batches of the target task) over finetuning steps; step 0 is before
+    any update, so its value is the shock of attaching the heads."""
+    table = shock_table(curves, variant)
+    fig, (ax,) = new_figure(1, width=6.5)
+    _ordered_lines(ax, table, "step", variant, order)
+    ax.axhline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
+    ax.set_xlabel("finetuning step")
+    ax.set_ylabel("head-1 loss - pretrained head-1 loss")
+    _legend(ax, "variant", outside=True)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+CKA_COLUMN = re.compile(r"^cka/(.+)$")
+
+
+def drift_table(curves: pd.DataFrame, variant: str = "label") -> pd.DataFrame:
+    """Linear CKA to the pretrained model per variant, depth and step."""
+    columns = [c for c in curves.columns if CKA_COLUMN.match(c)]
+    long = curves[[variant, "seed", "step", *columns]].melt(id_vars=[variant, "seed", "step"], var_name="depth",
+                                                             value_name="cka")
+    long["depth"] = long["depth"].str.removeprefix("cka/")
+    return summarise(long, [variant, "depth", "step"], "cka")
+
+
+def plot_drift(curves: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
+               title: str = "") -> Figure:
+    """Representation drift: linear CKA between the pretrained and the finetuned model's hidden
+    states on fixed probe inputs, over finetuning, one panel per depth."""
+    table = drift_table(curves, variant)
+    depths = sorted(table["depth"].unique(), key=lambda d: (d.startswith("head"), d))
+    fig, axes = new_figure(max(1, len(depths)), ncols=min(3, max(1, len(depths))))
+    for ax, depth in zip(axes, depths):
+        _ordered_lines(ax, table[table["depth"] == depth], "step", variant, order)
+        ax.set_title(depth, fontsize=9)
+        ax.set_xlabel("finetuning step")
+        ax.set_ylabel("linear CKA to pretrained")
+    if axes:
+        _legend(axes[-1], "variant", outside=True)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _ordered_lines(ax: Axes, table: pd.DataFrame, x: str, variant: str, order: Sequence[str] | None) -> None:
+    names = [v for v in (order or []) if v in set(table[variant])]
+    names += sorted(v for v in table[variant].unique() if v not in names)
+    rank = {v: i for i, v in enumerate(names)}
+    _lines(ax, table.assign(rank=table[variant].map(rank)), x, "rank", label=lambda r: names[r])
+
+
+# ----- 8. self-speculative decoding -----
+def speculative_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of speculative.json measurements (`task`, `n_future`, `k`, `tokens_per_forward`,
+    `speedup`, one per run and k) summarised per task, head count and k."""
+    tpf = summarise(df, ["task", "n_future", "k"], "tokens_per_forward")
+    speed = summarise(df, ["task", "n_future", "k"], "speedup")
+    return tpf.merge(speed, on=["task", "n_future", "k"], suffixes=("_tokens_per_forward", "_speedup"))
+
+
+def plot_speculative(df: pd.DataFrame, title: str = "") -> Figure:
+    """Tokens per forward pass and wall-clock speedup over greedy decoding against the number k
+    of heads used, one line per task (and head count); dashed: k, the most k heads can give."""
+    table = speculative_table(df)
+    table["line"] = table["task"] + ", n=" + table["n_future"].astype(int).astype(str)
+    fig, axes = new_figure(2)
+    for ax, (name, ylabel) in zip(axes, (("tokens_per_forward", "tokens per forward pass"),
+                                         ("speedup", "speedup over greedy decoding"))):
+        part = table.rename(columns={f"{s}_{name}": s for s in ("mean", "min", "max", "seeds")})
+        _lines(ax, part, "k", "line")
+        ks = sorted(table["k"].unique())
+        if ks:
+            ax.plot(ks, ks, color="0.5", linestyle=":", linewidth=1, gid=REFERENCE, label="k (all accepted)")
+            ax.set_xticks(ks)
+        ax.set_xlabel("heads used k")
+        ax.set_ylabel(ylabel)
+        _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

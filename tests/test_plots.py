@@ -1,0 +1,230 @@
+"""Plotting functions on small synthetic DataFrames: labels, line counts, and plotted values
+equal to the means of the input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab import plots
+
+
+def data_lines(ax):
+    return [line for line in ax.get_lines() if line.get_gid() != plots.REFERENCE]
+
+
+def legend_texts(ax):
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def scaling_frame(rng) -> pd.DataFrame:
+    rows = []
+    params = {"100K": 1e5, "300K": 3.1e5, "1M": 9.8e5}
+    for size, n, seed in itertools.product(params, (1, 2, 4), (0, 1)):
+        rows.append({"size": size, "model.n_future": n, "seed": seed, "task": "induction",
+                     "params.non_embedding": params[size], "best.eval/second_token_acc": rng.random(),
+                     **{f"final.eval/exact_match/ops={m}": rng.random() for m in (1, 2, 3)}})
+    return pd.DataFrame(rows)
+
+
+def test_plot_vs_size_plots_the_mean_per_size_and_head_count(rng):
+    df = scaling_frame(rng)
+    before = df.copy()
+    fig = plots.plot_vs_size(df, [("best.eval/second_token_acc", "second-token accuracy")], title="induction")
+    pd.testing.assert_frame_equal(df, before)  # the input is not modified
+    (ax,) = fig.axes
+    assert ax.get_ylabel() == "second-token accuracy"
+    assert "non-embedding parameters" in ax.get_xlabel()
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["100K", "300K", "1M"]
+    lines = data_lines(ax)
+    assert legend_texts(ax) == ["n=1 (next-token)", "n=2", "n=4"]
+    for line, n in zip(lines, (1, 2, 4)):
+        expected = df[df["model.n_future"] == n].groupby("size", sort=False)["best.eval/second_token_acc"].mean()
+        assert line.get_ydata() == pytest.approx(expected[["100K", "300K", "1M"]].to_numpy())
+        assert line.get_xdata() == pytest.approx([1e5, 3.1e5, 9.8e5])
+    table = plots.vs_size_table(df, "best.eval/second_token_acc")
+    assert len(table) == 9 and (table["seeds"] == 2).all()
+    assert (table["min"] <= table["mean"]).all() and (table["mean"] <= table["max"]).all()
+
+
+def test_plot_vs_size_without_parameter_counts_uses_preset_order(rng):
+    df = scaling_frame(rng).drop(columns="params.non_embedding").iloc[::-1]
+    fig = plots.plot_vs_size(df, [("best.eval/second_token_acc", "acc"), ("final.eval/exact_match/ops=1", "em")])
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "linear"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["100K", "300K", "1M"]
+    assert len(data_lines(fig.axes[1])) == 3
+
+
+def test_plot_vs_ops_facets_and_out_of_domain(rng):
+    df = scaling_frame(rng)
+    fig = plots.plot_vs_ops(df, max_ops=2, facet="size", facet_label=lambda s: f"{s} model")
+    assert [ax.get_title() for ax in fig.axes] == ["100K model", "300K model", "1M model"]
+    for ax, size in zip(fig.axes, ("100K", "300K", "1M")):
+        assert ax.get_xlabel() == "number of operations" and ax.get_ylabel() == "exact-match accuracy"
+        lines = data_lines(ax)
+        assert len(lines) == 3
+        assert "out of domain" in legend_texts(ax)
+        for line, n in zip(lines, (1, 2, 4)):
+            part = df[(df["size"] == size) & (df["model.n_future"] == n)]
+            expected = [part[f"final.eval/exact_match/ops={m}"].mean() for m in (1, 2, 3)]
+            assert line.get_ydata() == pytest.approx(expected)
+            assert list(line.get_xdata()) == [1, 2, 3]
+    single = plots.plot_vs_ops(df[df["size"] == "1M"], max_ops=3)
+    assert len(single.axes) == 1 and "out of domain" not in legend_texts(single.axes[0])
+
+
+def test_plot_vs_heads_one_panel_per_task(rng):
+    rows = [{"task": task, "model.n_future": n, "seed": s, "primary": rng.random(),
+             "primary_metric": f"eval/{metric}"}
+            for task, metric in (("graph", "exact_path_acc"), ("induction", "second_token_acc"))
+            for n in (1, 2, 3, 4, 6, 8) for s in (0, 1)]
+    df = pd.DataFrame(rows)
+    fig = plots.plot_vs_heads(df)
+    assert [ax.get_title() for ax in fig.axes] == ["graph", "induction"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["exact_path_acc", "second_token_acc"]
+    for ax, task in zip(fig.axes, ("graph", "induction")):
+        (line,) = data_lines(ax)
+        expected = df[df["task"] == task].groupby("model.n_future")["primary"].mean()
+        assert list(line.get_xdata()) == [1, 2, 3, 4, 6, 8]
+        assert line.get_ydata() == pytest.approx(expected.to_numpy())
+        assert ax.get_xlabel() == "number of heads n"
+
+
+def test_plot_pathstar_bars_and_positions(rng):
+    variants = ["next-token", "mtp", "teacherless", "reverse"]
+    rows = [{"label": v, "seed": s, "task_config.degree": 2, "final.eval/exact_path_acc": rng.random(),
+             **{f"final.eval/pos_acc/{k}": rng.random() for k in range(1, 6)}}
+            for v in variants for s in (0, 1)]
+    df = pd.DataFrame(rows)
+    fig = plots.plot_pathstar(df, order=variants)
+    left, right = fig.axes
+    heights = [p.get_height() for p in left.patches]
+    expected = df.groupby("label")["final.eval/exact_path_acc"].mean()[variants]
+    assert heights == pytest.approx(expected.to_numpy())
+    assert [t.get_text() for t in left.get_xticklabels()] == variants
+    (chance,) = [line for line in left.get_lines() if line.get_gid() == plots.REFERENCE]
+    assert chance.get_ydata()[0] == pytest.approx(0.5)
+    assert left.get_ylabel() == "exact-path accuracy"
+    lines = data_lines(right)
+    assert len(lines) == 4 and legend_texts(right) == variants
+    for line, v in zip(lines, variants):
+        part = df[df["label"] == v]
+        assert line.get_ydata() == pytest.approx([part[f"final.eval/pos_acc/{k}"].mean() for k in range(1, 6)])
+    assert "position" in right.get_xlabel()
+
+
+def test_plot_dynamics_aligns_seeds_by_step(rng):
+    rows = [{"model.n_future": n, "seed": s, "step": step, "tokens": step * 100,
+             "eval/second_token_acc": rng.random(), "interp/prefix_matching_max": rng.random()}
+            for n in (1, 2) for s in (0, 1, 2) for step in (0, 25, 50, 75)]
+    df = pd.DataFrame(rows)
+    fig = plots.plot_dynamics(df, [("eval/second_token_acc", "second-token accuracy"),
+                                   ("interp/prefix_matching_max", "prefix-matching score")])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["second-token accuracy", "prefix-matching score"]
+    for ax, metric in zip(fig.axes, ("eval/second_token_acc", "interp/prefix_matching_max")):
+        assert ax.get_xlabel() == "training tokens"
+        lines = data_lines(ax)
+        assert len(lines) == 2
+        for line, n in zip(lines, (1, 2)):
+            expected = df[df["model.n_future"] == n].groupby("step")[metric].mean()
+            assert line.get_ydata() == pytest.approx(expected.to_numpy())
+            assert list(line.get_xdata()) == [0, 2500, 5000, 7500]
+
+
+def test_plot_head_accuracy(rng):
+    rows = []
+    for task, n, s in itertools.product(("induction", "polynomial"), (1, 2, 4), (0, 1)):
+        rows.append({"task": task, "model.n_future": n, "seed": s,
+                     **{f"final.head{i}/acc": rng.random() for i in range(1, n + 1)}})
+    df = pd.DataFrame(rows)
+    fig = plots.plot_head_accuracy(df)
+    assert [ax.get_title() for ax in fig.axes] == ["induction", "polynomial"]
+    for ax, task in zip(fig.axes, ("induction", "polynomial")):
+        lines = data_lines(ax)
+        assert [len(line.get_xdata()) for line in lines] == [1, 2, 4]
+        part = df[(df["task"] == task) & (df["model.n_future"] == 4)]
+        assert lines[2].get_ydata() == pytest.approx([part[f"final.head{i}/acc"].mean() for i in range(1, 5)])
+        assert "head i" in ax.get_xlabel() and "accuracy" in ax.get_ylabel()
+
+
+def finetune_frames(rng):
+    variants = ["ntp", "linear", "add", "mtp_drop"]
+    summaries = pd.DataFrame([{"label": v, "seed": s, "final.eval/exact_match/in_domain": rng.random()}
+                              for v in variants for s in (0, 1, 2)])
+    curves = pd.DataFrame([{"label": v, "seed": s, "step": step, "head1/loss": 2 + rng.random(),
+                            "finetune/pretrained_head1_loss": 2.0 + 0.1 * s, "cka/depth1": rng.random(),
+                            "cka/head1_out": rng.random()}
+                           for v in variants for s in (0, 1, 2) for step in (0, 100, 200)])
+    return variants, summaries, curves
+
+
+def test_finetune_bars_are_paired_differences_to_the_baseline(rng):
+    variants, df, _ = finetune_frames(rng)
+    metric = "final.eval/exact_match/in_domain"
+    fig = plots.plot_finetune_bars(df, metric, xlabel="exact match - n'=1", order=variants)
+    (ax,) = fig.axes
+    base = df[df["label"] == "ntp"].set_index("seed")[metric]
+    widths = [p.get_width() for p in ax.patches]
+    expected = [(df[df["label"] == v].set_index("seed")[metric] - base).mean() for v in variants[1:]]
+    assert widths == pytest.approx(expected)
+    assert [t.get_text() for t in ax.get_yticklabels()] == variants[1:]
+    assert ax.get_xlabel() == "exact match - n'=1"
+
+
+def test_shock_and_drift_curves(rng):
+    variants, _, curves = finetune_frames(rng)
+    fig = plots.plot_shock(curves, order=variants)
+    (ax,) = fig.axes
+    lines = data_lines(ax)
+    assert len(lines) == 4 and legend_texts(ax) == variants
+    part = curves[curves["label"] == "add"]
+    excess = (part["head1/loss"] - part["finetune/pretrained_head1_loss"]).groupby(part["step"]).mean()
+    assert lines[2].get_ydata() == pytest.approx(excess.to_numpy())
+    assert "pretrained" in ax.get_ylabel() and ax.get_xlabel() == "finetuning step"
+
+    fig = plots.plot_drift(curves, order=variants)
+    assert [ax.get_title() for ax in fig.axes] == ["depth1", "head1_out"]
+    for ax, col in zip(fig.axes, ("cka/depth1", "cka/head1_out")):
+        lines = data_lines(ax)
+        assert len(lines) == 4
+        linear = curves[curves["label"] == "linear"]
+        assert lines[1].get_ydata() == pytest.approx(linear.groupby("step")[col].mean().to_numpy())
+        assert "CKA" in ax.get_ylabel()
+
+
+def test_plot_speculative(rng):
+    rows = [{"task": task, "n_future": 4, "k": k, "run_dir": f"{task}-{s}", "tokens_per_forward": 1 + rng.random() * k,
+             "speedup": 1 + rng.random()} for task in ("graph", "polynomial") for s in (0, 1) for k in (1, 2, 3, 4)]
+    df = pd.DataFrame(rows)
+    fig = plots.plot_speculative(df)
+    tokens_ax, speed_ax = fig.axes
+    assert tokens_ax.get_ylabel() == "tokens per forward pass"
+    assert speed_ax.get_ylabel() == "speedup over greedy decoding"
+    for ax, metric in ((tokens_ax, "tokens_per_forward"), (speed_ax, "speedup")):
+        lines = data_lines(ax)
+        assert len(lines) == 2
+        assert legend_texts(ax)[:2] == ["graph, n=4", "polynomial, n=4"]
+        for line, task in zip(lines, ("graph", "polynomial")):
+            expected = df[df["task"] == task].groupby("k")[metric].mean()
+            assert line.get_ydata() == pytest.approx(expected.to_numpy())
+        (ideal,) = [line for line in ax.get_lines() if line.get_gid() == plots.REFERENCE]
+        assert list(ideal.get_ydata()) == [1, 2, 3, 4]
+
+
+def test_summarise_drops_missing_values():
+    df = pd.DataFrame({"g": ["a", "a", "b"], "v": [1.0, np.nan, 3.0]})
+    table = plots.summarise(df, ["g"], "v")
+    assert table.to_dict("records") == [{"g": "a", "mean": 1.0, "min": 1.0, "max": 1.0, "seeds": 1},
+                                        {"g": "b", "mean": 3.0, "min": 3.0, "max": 3.0, "seeds": 1}]
