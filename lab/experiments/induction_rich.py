@@ -1,0 +1,22 @@
+"""Induction with induction-rich data (paper App. J, Fig. S14): the scaling grid for induction
+at n in {1, 2}, with half of the training sequences replaced by filler whose random segment
+repeats (the data itself demands induction, as the paper's books mix did).
+"""
+
+from __future__ import annotations
+
+from lab.config import SIZES as SHAPES
+from lab.config import RunConfig
+from lab.experiments import SEEDS, experiment, make_run
+from lab.experiments.scaling import SIZES
+
+HEADS = (1, 2)
+RICH = 0.5  # fraction of training sequences with a repeated segment
+
+
+@experiment("induction_rich")
+def induction_rich(preset: str) -> list[RunConfig]:
+    """Induction with half the training data induction-rich: size x heads {1, 2} x seeds."""
+    return [make_run("induction_rich", preset, "induction", size, heads, seed,
+                     overrides=(f"task.induction_rich={RICH}",))
+            for size in SIZES[preset] for heads in HEADS for seed in SEEDS if heads < SHAPES[size][1]]
