@@ -24,13 +24,15 @@ from matplotlib.figure import Figure
 
 from lab.config import SIZES
 
-COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255",
+          "#332288", "#117733", "#AA4499", "#999933", "#44AA99", "#88CCEE", "#661100", "#DDCC77")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 DASHES = ("-", "--", "-.", ":")
 PANEL = (3.6, 2.9)  # inches per subplot
 REFERENCE = "reference"  # gid of reference lines (chance, ideal), which are not data
 
 NTP_LABEL = {1: "n=1 (next-token)"}
+Groups = Sequence[tuple[str, Sequence[str]]]  # panels of variants: (title, variant names)
 
 
 def style(i: int) -> dict:
@@ -43,12 +45,13 @@ def heads_label(n: int) -> str:
     return NTP_LABEL.get(int(n), f"n={int(n)}")
 
 
-def new_figure(n_panels: int, ncols: int | None = None, width: float | None = None) -> tuple[Figure, list[Axes]]:
+def new_figure(n_panels: int, ncols: int | None = None, width: float | None = None,
+               sharey: bool = False) -> tuple[Figure, list[Axes]]:
     ncols = ncols or n_panels
     nrows = -(-n_panels // ncols)
     w, h = PANEL
     fig = Figure(figsize=(width or w * ncols, h * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey).ravel().tolist()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     for ax in axes:
@@ -63,8 +66,21 @@ def summarise(df: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
     if data.empty:
         return pd.DataFrame(columns=[*by, "mean", "min", "max", "seeds"])
     grouped = data.groupby(list(by), sort=True)[value]
-    out = grouped.agg(["mean", "min", "max", "count"]).reset_index()
-    return out.rename(columns={"count": "seeds"})
+    out = grouped.agg(["mean", "min", "max", "count"]).reset_index().rename(columns={"count": "seeds"})
+    if "size" in by:  # sizes in model-size order, not alphabetical
+        out = out.sort_values(list(by), key=lambda col: col.map(size_key) if col.name == "size" else col,
+                              kind="stable").reset_index(drop=True)
+    return out
+
+
+def size_key(size: str) -> float:
+    """Sort key of a size name: '300K' -> 3e5, '1M' -> 1e6, '250K-L9' -> 2.5e5; unknown names last."""
+    text = str(size).split("-")[0]
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(text[-1:])
+    try:
+        return float(text[:-1]) * scale if scale else float("inf")
+    except ValueError:
+        return float("inf")
 
 
 def _lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=None, log: bool = False) -> None:
@@ -94,7 +110,7 @@ def _legend(ax: Axes, title: str | None = None, outside: bool = False) -> None:
             ax.legend(title=title, fontsize=7, title_fontsize=7)
 
 
-def _metric_name(metric: str) -> str:
+def metric_name(metric: str) -> str:
     return re.sub(r"^(final|best)\.", "", metric).removeprefix("eval/")
 
 
@@ -223,7 +239,7 @@ def plot_vs_heads(df: pd.DataFrame, metric: str = "primary", title: str = "") ->
             name = names[0] if len(names) else metric
         ax.set_xticks(sorted(part["model.n_future"].unique()))
         ax.set_xlabel("number of heads n")
-        ax.set_ylabel(_metric_name(name))
+        ax.set_ylabel(metric_name(name))
         ax.set_title(task, fontsize=9)
         _legend(ax)
     if title:
@@ -373,20 +389,51 @@ def shock_table(curves: pd.DataFrame, variant: str = "label") -> pd.DataFrame:
     return summarise(data, [variant, "step"], "excess")
 
 
+def _variant_groups(table: pd.DataFrame, variant: str, order: Sequence[str] | None,
+                    groups: Groups | None) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Every variant in display order, and the panels: `(title, variants)` (one panel of all when
+    `groups` is None; variants not in any group get a panel of their own)."""
+    names = [v for v in (order or []) if v in set(table[variant])]
+    names += sorted(v for v in table[variant].unique() if v not in names)
+    if not groups:
+        return names, [("", names)]
+    panels = [(title, [v for v in members if v in names]) for title, members in groups]
+    panels = [(title, members) for title, members in panels if members]
+    rest = [v for v in names if not any(v in members for _, members in panels)]
+    if rest:
+        panels.append(("other", rest))
+    return names, panels
+
+
+def _variant_lines(ax: Axes, table: pd.DataFrame, x: str, variant: str, names: list[str], members: list[str]) -> None:
+    """Lines of `members`, each styled by its place in `names` (the same variant looks the same in every panel)."""
+    for name in members:
+        part = table[table[variant] == name].sort_values(x)
+        s = style(names.index(name))
+        ax.plot(part[x].to_numpy(float), part["mean"].to_numpy(float), label=name, markersize=4, linewidth=1.3, **s)
+        ax.vlines(part[x].to_numpy(float), part["min"].to_numpy(float), part["max"].to_numpy(float),
+                  colors=s["color"], linewidth=1.0, alpha=0.5, gid="spread")
+
+
 def plot_shock(curves: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
-               title: str = "") -> Figure:
+               groups: Groups | None = None, title: str = "") -> Figure:
     """The next-token loss shock and its recovery: head-1 loss above the pretrained model's
     (on the same held-out batches of the target task) over finetuning steps; step 0 is before
-    any update, so its value is the shock of attaching the heads."""
+    any update, so its value is the shock of attaching the heads. One panel per group of
+    variants (`(title, variants)`), sharing the y axis."""
     table = shock_table(curves, variant)
-    fig, (ax,) = new_figure(1, width=6.5)
-    _ordered_lines(ax, table, "step", variant, order)
-    ax.axhline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
-    ax.set_xlabel("finetuning step")
-    ax.set_ylabel("head-1 loss - pretrained head-1 loss")
-    _legend(ax, "variant", outside=True)
+    names, panels = _variant_groups(table, variant, order, groups)
+    fig, axes = new_figure(len(panels), sharey=True)
+    for ax, (panel_title, members) in zip(axes, panels):
+        _variant_lines(ax, table, "step", variant, names, members)
+        ax.axhline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
+        ax.set_xlabel("finetuning step")
+        ax.set_ylabel("head-1 loss - pretrained head-1 loss")
+        if panel_title:
+            ax.set_title(panel_title, fontsize=9)
+        _legend(ax)
     if title:
-        ax.set_title(title, fontsize=9)
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -403,29 +450,26 @@ def drift_table(curves: pd.DataFrame, variant: str = "label") -> pd.DataFrame:
 
 
 def plot_drift(curves: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
-               title: str = "") -> Figure:
+               groups: Groups | None = None, title: str = "") -> Figure:
     """Representation drift: linear CKA between the pretrained and the finetuned model's hidden
-    states on fixed probe inputs, over finetuning, one panel per depth."""
+    states on fixed probe inputs, over finetuning; one row of panels per depth, one column per
+    group of variants."""
     table = drift_table(curves, variant)
     depths = sorted(table["depth"].unique(), key=lambda d: (d.startswith("head"), d))
-    fig, axes = new_figure(max(1, len(depths)), ncols=min(3, max(1, len(depths))))
-    for ax, depth in zip(axes, depths):
-        _ordered_lines(ax, table[table["depth"] == depth], "step", variant, order)
-        ax.set_title(depth, fontsize=9)
-        ax.set_xlabel("finetuning step")
-        ax.set_ylabel("linear CKA to pretrained")
-    if axes:
-        _legend(axes[-1], "variant", outside=True)
+    names, panels = _variant_groups(table, variant, order, groups)
+    fig, axes = new_figure(max(1, len(depths) * len(panels)), ncols=len(panels), sharey=True)
+    for i, depth in enumerate(depths):
+        for j, (panel_title, members) in enumerate(panels):
+            ax = axes[i * len(panels) + j]
+            _variant_lines(ax, table[table["depth"] == depth], "step", variant, names, members)
+            ax.set_title(f"{depth}" + (f", {panel_title}" if panel_title else ""), fontsize=8)
+            ax.set_xlabel("finetuning step")
+            ax.set_ylabel("linear CKA to pretrained")
+            if i == 0:
+                _legend(ax)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
-
-
-def _ordered_lines(ax: Axes, table: pd.DataFrame, x: str, variant: str, order: Sequence[str] | None) -> None:
-    names = [v for v in (order or []) if v in set(table[variant])]
-    names += sorted(v for v in table[variant].unique() if v not in names)
-    rank = {v: i for i, v in enumerate(names)}
-    _lines(ax, table.assign(rank=table[variant].map(rank)), x, "rank", label=lambda r: names[r])
 
 
 # ----- 8. self-speculative decoding -----

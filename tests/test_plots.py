@@ -194,11 +194,22 @@ def test_shock_and_drift_curves(rng):
     assert lines[2].get_ydata() == pytest.approx(excess.to_numpy())
     assert "pretrained" in ax.get_ylabel() and ax.get_xlabel() == "finetuning step"
 
-    fig = plots.plot_drift(curves, order=variants)
-    assert [ax.get_title() for ax in fig.axes] == ["depth1", "head1_out"]
-    for ax, col in zip(fig.axes, ("cka/depth1", "cka/head1_out")):
+    groups = [("paper", ["ntp", "linear", "add"]), ("from n=4", ["ntp", "mtp_drop"])]
+    fig = plots.plot_shock(curves, order=variants, groups=groups)
+    assert [ax.get_title() for ax in fig.axes] == ["paper", "from n=4"]
+    assert [legend_texts(ax) for ax in fig.axes] == [["ntp", "linear", "add"], ["ntp", "mtp_drop"]]
+    first, second = (data_lines(ax) for ax in fig.axes)
+    assert first[0].get_color() == second[0].get_color()  # a variant keeps its style across panels
+    assert second[1].get_ydata() == pytest.approx(
+        curves[curves["label"] == "mtp_drop"].pipe(lambda d: (d["head1/loss"] - d["finetune/pretrained_head1_loss"])
+                                                    .groupby(d["step"]).mean()).to_numpy())
+
+    fig = plots.plot_drift(curves, order=variants, groups=groups)
+    assert [ax.get_title() for ax in fig.axes] == ["depth1, paper", "depth1, from n=4", "head1_out, paper",
+                                                   "head1_out, from n=4"]
+    for ax, col in zip(fig.axes[::2], ("cka/depth1", "cka/head1_out")):
         lines = data_lines(ax)
-        assert len(lines) == 4
+        assert len(lines) == 3
         linear = curves[curves["label"] == "linear"]
         assert lines[1].get_ydata() == pytest.approx(linear.groupby("step")[col].mean().to_numpy())
         assert "CKA" in ax.get_ylabel()

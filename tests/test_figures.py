@@ -1,0 +1,168 @@
+"""The figure regeneration script: run selection, missing figures, the numbers in RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab import figures, runs
+from lab.config import RunConfig
+from lab.experiments import REGISTRY, Experiment, plan
+from lab.train import train
+
+
+def write_run(root: Path, config: RunConfig, final: dict, rows: list[dict] | None = None, status: str = "complete",
+              drop_key: str | None = None) -> Path:
+    """A run directory as the trainer writes it, holding the given metrics (a test fixture)."""
+    run_dir = root / config.experiment / config.run_name()
+    data = config.to_dict()
+    if drop_key:  # a run written before a config field existed
+        section, key = drop_key.split(".")
+        del data[section][key]
+    runs.write_json(run_dir / runs.CONFIG, data)
+    runs.write_json(run_dir / runs.META, {"status": status})
+    rows = rows or [{"step": config.train.steps, "tokens": 1000, **final}]
+    runs.write_jsonl(run_dir / runs.METRICS, rows)
+    if status == "complete":
+        primary = {"induction": "eval/second_token_acc", "polynomial": "eval/exact_match/in_domain",
+                   "graph": "eval/exact_path_acc"}[config.task]
+        runs.write_json(run_dir / runs.SUMMARY, {"final": rows[-1], "best": rows[-1], "primary_metric": primary,
+                                                 "params": {"non_embedding": 1000 * config.model.d_model}})
+    return run_dir
+
+
+def results_table(text: str, heading: str) -> list[list[str]]:
+    """The rows of the Markdown table under `**heading**` in RESULTS.md."""
+    block = text.split(f"**{heading}**", 1)[1].strip().split("\n\n", 1)[0]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()[2:]]
+
+
+def test_figures_from_scaling_runs_and_missing_ones(tmp_path):
+    rng = np.random.default_rng(0)
+    root, out = tmp_path / "runs", tmp_path / "figures"
+    configs = plan("scaling", "quick")
+    values = {}
+    for i, config in enumerate(c for c in configs if c.task in ("induction", "polynomial")):
+        if config.task == "induction":
+            value = float(rng.random())
+            values[(config.size, config.model.n_future, config.seed)] = value
+            final = {"eval/second_token_acc": value}
+        else:
+            final = {f"eval/exact_match/ops={m}": float(rng.random()) for m in (1, 2, 3)}
+            final["eval/exact_match/in_domain"] = np.mean([final[f"eval/exact_match/ops={m}"] for m in (1, 2)])
+            final["eval/exact_match/out_of_domain"] = final["eval/exact_match/ops=3"]
+        write_run(root, config, final, drop_key="train.compile" if i == 0 else None)
+    # An incomplete run of the same config space is ignored; so is a run of another preset.
+    graph = next(c for c in configs if c.task == "graph")
+    write_run(root, graph, {"eval/exact_path_acc": 0.9}, status="running")
+    stale = out / "4_pathstar.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+
+    assert figures.main(["--runs", str(root), "--out", str(out)]) == 0
+    for key in ("1a_induction_vs_size", "2a_polynomial_vs_ops", "2b_polynomial_vs_size"):
+        assert (out / f"{key}.png").read_bytes()[:4] == b"\x89PNG"
+    assert not stale.exists()  # a figure without runs keeps no old image
+    readme = (out / "README.md").read_text()
+    assert "![Induction vs model size (Figure 7 analogue)](1a_induction_vs_size.png)" in readme
+    assert "experiment `scaling`, preset `quick`: 18 of 18 planned runs; 2 seeds (0, 1)" in readme
+    missing = readme.split("## Missing figures", 1)[1]
+    for key in ("1b.", "2c.", "3.", "4.", "5.", "6.", "7a.", "7b.", "7c.", "8."):
+        assert f"**{key} " in missing
+    assert "`python -m lab.sweep pathstar --preset quick`" in missing
+
+    text = (out / "RESULTS.md").read_text()
+    table = results_table(text, "second-token accuracy at repeated mentions (best evaluation)")
+    assert len(table) == 9
+    for size, n, mean, low, high, seeds in table:
+        seeds_values = [values[(size, int(n), s)] for s in (0, 1)]
+        assert float(mean) == pytest.approx(np.mean(seeds_values), abs=6e-4)
+        assert (float(low), float(high)) == pytest.approx((min(seeds_values), max(seeds_values)), abs=6e-4)
+        assert seeds == "2"
+    # The sentence under the figure is computed from the same means.
+    diff = np.mean([values[("1M", 2, s)] for s in (0, 1)]) - np.mean([values[("1M", 1, s)] for s in (0, 1)])
+    assert f"{diff:+.3f} at 1M" in text
+
+
+def test_partial_experiment_says_how_many_runs(tmp_path):
+    rng = np.random.default_rng(1)
+    root, out = tmp_path / "runs", tmp_path / "figures"
+    for config in plan("pathstar", "quick"):
+        if config.seed == 0:
+            write_run(root, config, {"eval/exact_path_acc": float(rng.random()),
+                                     **{f"eval/pos_acc/{k}": float(rng.random()) for k in range(1, 6)}})
+    drawn, missing = figures.generate(root, out, "quick")
+    assert "4_pathstar" in drawn and "4_pathstar" not in missing
+    readme = (out / "README.md").read_text()
+    assert "4 of 8 planned runs (partial: the other runs are not complete); 1 seed (0)" in readme
+    rows = results_table((out / "RESULTS.md").read_text(), "exact-path accuracy")
+    assert [r[0] for r in rows] == sorted(["mtp", "next-token", "reverse", "teacherless"])
+
+
+def test_finetune_figures_from_summaries_and_curves(tmp_path):
+    rng = np.random.default_rng(2)
+    root, out = tmp_path / "runs", tmp_path / "figures"
+    diffs = []
+    base = {}
+    for config in plan("finetune", "quick"):
+        if config.label not in ("", "ntp", "add", "linear"):
+            continue
+        value = float(rng.random())
+        if config.label == "ntp":
+            base[config.seed] = value
+        rows = [{"step": step, "tokens": step * 10, "head1/loss": 1 + float(rng.random()),
+                 "finetune/pretrained_head1_loss": 1.0, "cka/depth1": float(rng.random()),
+                 "eval/exact_match/in_domain": value} for step in (0, 200, 400)]
+        write_run(root, config, {}, rows=rows if config.label else None)
+        if config.label == "add":
+            diffs.append((config.seed, value))
+    drawn, missing = figures.generate(root, out, "quick")
+    assert {"7a_finetune_table", "7b_finetune_shock", "7c_finetune_drift"} <= set(drawn)
+    rows = results_table((out / "RESULTS.md").read_text(), "exact_match/in_domain minus ntp, paired by seed")
+    add = next(r for r in rows if r[0] == "add")
+    assert float(add[1]) == pytest.approx(np.mean([v - base[s] for s, v in diffs]), abs=6e-4)
+    readme = (out / "README.md").read_text()
+    assert "experiment `finetune`, preset `quick`: 9 of 48 planned runs" in readme  # 3 variants x 3 seeds
+
+
+def test_dynamics_figure_from_really_trained_runs(tmp_path, monkeypatch, tiny_overrides):
+    """Tiny real runs: every evaluation row carries the induction-head score, and the figure shows it."""
+    from lab.run import build_config
+
+    def tiny(preset: str) -> list[RunConfig]:
+        return [build_config("induction", heads=n, size="1M", steps=10, seed=s, experiment="dynamics",
+                             overrides=[*tiny_overrides, "task.seq_len=32", "task.eval_stories=32"])
+                for n in (1, 2) for s in (0, 1)]
+
+    monkeypatch.setitem(REGISTRY, "dynamics", Experiment("dynamics", tiny, "tiny dynamics"))
+    root, out = tmp_path / "runs", tmp_path / "figures"
+    for config in plan("dynamics", "quick"):
+        train(config, root, device="cpu", quiet=True)
+    rows = [json.loads(line) for d in (root / "dynamics").iterdir() for line in (d / "metrics.jsonl").open()]
+    assert len(rows) == 8 and all(0 < r["interp/prefix_matching_max"] <= 1 for r in rows)
+    drawn, _ = figures.generate(root, out, "quick", "svg")
+    assert "5_dynamics" in drawn and (out / "5_dynamics.svg").read_text().lstrip().startswith("<?xml")
+    text = (out / "RESULTS.md").read_text()
+    table = results_table(text, "best prefix-matching score over training")
+    by_key = {(int(r[0]), int(r[1])): float(r[2]) for r in table}
+    for n in (1, 2):
+        for step in (5, 10):
+            expected = np.mean([r["interp/prefix_matching_max"] for r in rows
+                                if r["step"] == step and len([k for k in r if re.match(r"head\d/acc", k)]) == n])
+            assert by_key[(n, step)] == pytest.approx(expected, abs=6e-4)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--format", "jpg"], "unknown format 'jpg'"),
+    (["--runs", "/nonexistent/runs"], "does not exist"),
+])
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
+    out = tmp_path / "figures"
+    assert figures.main([*argv, "--out", str(out)] + ([] if "--runs" in argv else ["--runs", str(tmp_path)])) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
