@@ -243,3 +243,26 @@ def test_cli_prints_table_and_writes_json(trained: dict[str, Path]) -> None:
     assert data["n_future"] == 4 and data["head_type"] == "deepseek" and data["batch_sizes"] == [4]
     assert all(r["exact"] and r["speedup"] > 0 and len(r["acceptance"]) == r["k"] for r in data["rows"])
     assert not list(run.glob(".*tmp"))
+
+
+def test_speculative_experiment_plans_and_measures_its_runs(tmp_path: Path) -> None:
+    from lab import runs
+    from lab.experiments import plan
+    from lab.experiments.speculative import measure
+    configs = plan("speculative", "quick")
+    variants = {(c.task, c.model.n_future, c.model.head_type) for c in configs}
+    assert variants == {(t, n, kind) for t in task_names()
+                        for kind, n in [("parallel", 1), ("parallel", 2), ("parallel", 4), ("causal", 4),
+                                        ("deepseek", 4)]}
+    # One complete run (an untrained model stands in for the trained one); the others are missing.
+    config = next(c for c in configs if c.task == "graph" and c.model.n_future == 2)
+    run_dir = tmp_path / config.experiment / config.run_name()
+    runs.write_json(run_dir / "config.json", config.to_dict())
+    runs.write_json(run_dir / "meta.json", {"status": "complete"})
+    runs.write_json(run_dir / "summary.json", {})
+    torch.save({"model": MTPTransformer(config.model).state_dict()}, run_dir / "checkpoint.pt")
+    [result] = measure("quick", tmp_path, batch=2, max_new=5, quiet=True)
+    assert json.loads((run_dir / "speculative.json").read_text()) == json.loads(json.dumps(result))
+    assert [r["k"] for r in result["rows"]] == [1, 2] and all(r["exact"] for r in result["rows"])
+    assert measure("quick", tmp_path, quiet=True) == []  # measured already
+    assert len(measure("quick", tmp_path, batch=2, max_new=5, force=True, quiet=True)) == 1
