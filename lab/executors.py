@@ -74,11 +74,12 @@ def execute(spec: RunSpec) -> RunResult:
     start = time.perf_counter()
     try:
         trainer = make_trainer(config, spec.root, spec.device, quiet=True)
-        if trainer.status == "complete":
-            result["status"] = "complete already"
+        if trainer.run_dir.name != result["name"]:  # the sweep would never find this run again
+            raise ConfigError(f"the trainer changed the config of {result['name']} (now {trainer.run_dir.name}); "
+                              "plan runs with the values training fills in")
         summary = trainer.run()
-        if result["status"] != "complete already":
-            result["status"] = "complete"
+        # `status` is "complete" only if the run was found complete (before or once it held the lock)
+        result["status"] = "complete already" if trainer.status == "complete" else "complete"
         result["primary_metric"] = summary.get("primary_metric")
         result["primary"] = summary.get("final", {}).get(summary.get("primary_metric"))
     except runs.RunLocked:

@@ -1,0 +1,293 @@
+"""Sweeps: experiments as code, skip/resume/run, failures, locks, interruption, and DataFrames."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import runs, sweep
+from lab.config import HEAD_TYPES, RunConfig
+from lab.experiments import PAPER_TOKENS, experiment, experiment_names, make_run, plan
+from lab.train import resolve
+from tasks import ConfigError
+from tests.conftest import REPO
+
+TINY = ("model.d_model=32", "model.n_head=2", "model.n_layer=3", "train.batch_size=8", "train.eval_every=10",
+        "train.checkpoint_every=5", "train.eval_examples=16", "train.val_batches=1", "train.warmup_steps=2",
+        "task.seq_len=32", "task.eval_stories=16", "task.mentions=2", "size=tiny")
+
+
+def tiny_runs(name: str, steps: int, heads: tuple[int, ...] = (1, 2), seeds: tuple[int, ...] = (0, 1),
+              eval_every: int = 10) -> list:
+    return [make_run(name, "quick", "induction", "100K", n, seed,
+                     overrides=(*TINY, f"train.steps={steps}", f"train.eval_every={eval_every}"))
+            for n in heads for seed in seeds]
+
+
+@experiment("tiny-sweep")
+def tiny_sweep(preset: str) -> list[RunConfig]:
+    """Four tiny induction runs (tests)."""
+    return tiny_runs("tiny-sweep", 12)
+
+
+@experiment("tiny-long")
+def tiny_long(preset: str) -> list[RunConfig]:
+    """Four tiny runs long enough to interrupt (tests)."""
+    return tiny_runs("tiny-long", 80, eval_every=40)
+
+
+@experiment("tiny-finetune")
+def tiny_finetune(preset: str) -> list[RunConfig]:
+    """A pretraining run and a run that finetunes it (tests)."""
+    (pre,) = tiny_runs("tiny-finetune", 10, heads=(1,), seeds=(0,))
+    pre = resolve(pre)[0]
+    (ft,) = tiny_runs("tiny-finetune", 6, heads=(1,), seeds=(0,))
+    ft.finetune.init_from = f"@{pre.run_name()}"
+    ft.train.eval_at_start = True  # as finetuning sets it, so the name is known in advance
+    ft.label = "ft"
+    return [ft, pre]  # listed before its source on purpose
+
+
+LAUNCH = "import sys, tests.test_sweep; from lab.sweep import main; sys.exit(main(sys.argv[1:]))"
+
+
+def launch(args: list[str], **kwargs) -> subprocess.Popen:
+    """`python -m lab.sweep ARGS` in a subprocess that also knows the tiny test experiments."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", LAUNCH, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def statuses(root: Path) -> dict[str, str]:
+    return {d.name: runs.run_state(d) for d in runs.iter_run_dirs(root)}
+
+
+# ----- experiments as code -----
+
+def test_experiments_and_presets() -> None:
+    assert {"scaling", "heads", "head_types"} <= set(experiment_names())
+    quick = plan("scaling", "quick")
+    assert {(c.task, c.size, c.model.n_future, c.seed) for c in quick} == set(itertools.product(
+        ("induction", "polynomial", "graph"), ("100K", "300K", "1M"), (1, 2, 4), (0, 1)))
+    assert {c.experiment for c in quick} == {"scaling"} and len({c.run_name() for c in quick}) == len(quick)
+    paper = plan("scaling", "paper")
+    assert {"1M", "3M", "10M", "30M"} <= {c.size for c in paper} and {c.seed for c in paper} == {0, 1}
+    assert all(c.model.n_future < c.model.n_layer for c in paper)  # parameter matching holds everywhere
+    for c in paper:  # the Table S13 shape, scaled to PAPER_TOKENS tokens per run
+        tokens = c.train.steps * c.train.batch_size * c.model.block_size
+        assert PAPER_TOKENS <= tokens < PAPER_TOKENS + c.train.batch_size * c.model.block_size
+        assert c.train.warmup_steps == c.train.steps // 50 and c.train.min_lr_ratio == 0.03
+
+    heads = plan("heads", "quick")
+    assert {c.model.n_future for c in heads} == {1, 2, 3, 4, 6, 8}
+    assert all(c.model.match_params and c.model.n_future < c.model.n_layer for c in heads)
+    assert len({c.size for c in heads}) == 1 and len({c.size for c in plan("heads", "paper")}) == 1
+    assert {c.model.head_type for c in plan("head_types", "quick")} == set(HEAD_TYPES)
+
+    with pytest.raises(ConfigError, match="unknown experiment"):
+        plan("nope", "quick")
+    with pytest.raises(ConfigError, match="unknown preset"):
+        plan("scaling", "huge")
+
+
+# Measured one-thread training throughput (tokens/s) of the CPU sizes on this kind of machine.
+CPU_TOKENS_PER_S = {"100K": 30_000, "300K": 16_000, "250K-L9": 12_000, "1M": 9_000}
+
+
+@pytest.mark.parametrize("name", ["scaling", "heads", "head_types"])
+def test_quick_presets_fit_30_minutes_on_two_cores(name: str) -> None:
+    configs = plan(name, "quick")
+    assert {c.seed for c in configs} == {0, 1}
+    seconds = sum(c.train.steps * c.train.batch_size * c.model.block_size / CPU_TOKENS_PER_S[c.size]
+                  for c in configs)
+    assert seconds / 2 < 25 * 60  # two workers; evaluation and start-up fill the rest of 30 minutes
+
+
+# ----- running -----
+
+def test_sweep_runs_skips_and_completes_only_what_is_missing(tmp_path: Path, capsys) -> None:
+    args = ["tiny-sweep", "--out", str(tmp_path), "--workers", "2", "--device", "cpu", "--quiet"]
+    assert sweep.main(args) == 0  # a pool of 2 processes
+    args[4] = "1"  # then in this process
+    out = capsys.readouterr().out
+    assert "4 complete" in out
+    done = statuses(tmp_path / "tiny-sweep")
+    assert len(done) == 4 and set(done.values()) == {"complete"}
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "tiny-sweep").rglob("*") if p.is_file()}
+
+    assert sweep.main(args) == 0  # a second invocation does nothing and says so
+    assert "nothing to do: all 4 runs are complete" in capsys.readouterr().out
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "tiny-sweep").rglob("*") if p.is_file()}
+
+    gone, partial, *kept = sorted(runs.iter_run_dirs(tmp_path / "tiny-sweep"))
+    for path in gone.iterdir():
+        path.unlink()
+    gone.rmdir()
+    (partial / "summary.json").unlink()
+    meta = runs.read_json(partial / "meta.json")
+    runs.write_json(partial / "meta.json", {**meta, "status": "running"})  # as after a hard kill
+    assert sweep.main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 complete, 2 complete (skipped)" in out
+    assert set(statuses(tmp_path / "tiny-sweep").values()) == {"complete"}
+    for run_dir in kept:
+        assert (run_dir / "summary.json").stat().st_mtime_ns == stamps[run_dir / "summary.json"]
+    assert "resumed_at" in runs.read_json(partial / "meta.json")
+
+
+def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, capsys, monkeypatch) -> None:
+    import lab.train
+    original = lab.train.Trainer._train
+
+    def flaky(self):
+        if self.config.seed == 1 and self.config.model.n_future == 2:
+            raise RuntimeError("boom")
+        return original(self)
+
+    monkeypatch.setattr(lab.train.Trainer, "_train", flaky)
+    code = sweep.main(["tiny-sweep", "--out", str(tmp_path), "--workers", "1", "--device", "cpu", "--quiet"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "3 complete, 1 failed" in captured.out and "RuntimeError: boom" in captured.err
+    assert sorted(statuses(tmp_path / "tiny-sweep").values()) == ["complete"] * 3  # the fourth never started
+
+
+def test_failed_run_during_training_is_in_meta(tmp_path: Path, capsys, monkeypatch) -> None:
+    import lab.train
+    original = lab.train.Trainer.evaluate
+
+    def broken(self, max_examples):
+        if self.config.seed == 0:
+            raise ValueError("evaluation exploded")
+        return original(self, max_examples)
+
+    monkeypatch.setattr(lab.train.Trainer, "evaluate", broken)
+    code = sweep.main(["tiny-sweep", "--out", str(tmp_path), "--workers", "1", "--device", "cpu", "--quiet"])
+    assert code == 1
+    assert "2 complete, 2 failed" in capsys.readouterr().out
+    failed = [d for d in runs.iter_run_dirs(tmp_path) if runs.run_state(d) == "failed"]
+    assert len(failed) == 2
+    assert runs.read_json(failed[0] / "meta.json")["error"] == "ValueError: evaluation exploded"
+
+
+def test_locked_run_is_left_to_its_owner(tmp_path: Path, capsys) -> None:
+    configs = plan("tiny-sweep", "quick")
+    held = tmp_path / "tiny-sweep" / configs[0].run_name()
+    with runs.run_lock(held):
+        assert runs.is_locked(held)
+        with pytest.raises(runs.RunLocked):
+            from lab.train import Trainer
+            Trainer(configs[0], tmp_path, "cpu", quiet=True).run()
+        code = sweep.main(["tiny-sweep", "--out", str(tmp_path), "--workers", "1", "--device", "cpu", "--quiet"])
+        assert code == 0
+        assert "3 complete, 1 running elsewhere" in capsys.readouterr().out
+        assert not (held / "config.json").exists()
+    assert not runs.is_locked(held)
+
+
+def test_two_sweeps_at_once_never_train_a_run_twice(tmp_path: Path) -> None:
+    args = ["tiny-sweep", "--out", str(tmp_path), "--workers", "1", "--device", "cpu", "--quiet"]
+    first, second = launch(args), launch(args)
+    outputs = [p.communicate(timeout=300) for p in (first, second)]
+    assert first.returncode == second.returncode == 0, outputs
+    trained = [line for out, _ in outputs for line in out.splitlines()
+               if line.startswith("induction") and re.search(r" complete +\d", line)]  # status "complete"
+    assert len(trained) == 4, outputs  # each of the 4 runs trained by exactly one of the two sweeps
+    for run_dir in runs.iter_run_dirs(tmp_path):
+        meta = runs.read_json(run_dir / "meta.json")
+        assert meta["status"] == "complete" and "resumed_at" not in meta
+
+
+def wait_for_summaries(root: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list(root.rglob("summary.json"))) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+@pytest.mark.slow  # about 10 s each on an idle machine: processes start twice
+@pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
+def test_killed_half_way_then_rerun_finishes_only_the_rest(tmp_path: Path, how: str) -> None:
+    args = ["tiny-long", "--out", str(tmp_path), "--workers", "2", "--device", "cpu", "--quiet"]
+    process = launch(args, start_new_session=True)  # its own process group, like a terminal job
+    wait_for_summaries(tmp_path, 1, process)
+    os.killpg(process.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == (130 if how == "ctrl-c" else -signal.SIGKILL), err
+    before = statuses(tmp_path / "tiny-long")
+    done = {name for name, state in before.items() if state == "complete"}
+    assert 1 <= len(done) < 4
+    if how == "ctrl-c":  # the runs in flight saved a checkpoint and say so
+        assert "interrupted" in before.values() and "rerun the same command" in err
+    stamps = {name: (tmp_path / "tiny-long" / name / "summary.json").stat().st_mtime_ns for name in done}
+
+    again = launch(args)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert f"{4 - len(done)} complete, {len(done)} complete (skipped)" in out
+    assert set(statuses(tmp_path / "tiny-long").values()) == {"complete"}
+    for name, stamp in stamps.items():
+        assert (tmp_path / "tiny-long" / name / "summary.json").stat().st_mtime_ns == stamp
+
+
+def test_finetuning_run_waits_for_its_source(tmp_path: Path, capsys) -> None:
+    assert sweep.main(["tiny-finetune", "--out", str(tmp_path), "--workers", "2", "--device", "cpu",
+                       "--quiet"]) == 0
+    assert "2 complete" in capsys.readouterr().out
+    metas = {d.name: runs.read_json(d / "meta.json") for d in runs.iter_run_dirs(tmp_path)}
+    (ft,) = [m for name, m in metas.items() if "-ft-" in name]
+    (pre,) = [m for name, m in metas.items() if "-ft-" not in name]
+    assert pre["ended"] <= ft["started"]
+
+
+def test_dry_run_lists_runs_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    assert sweep.main(["tiny-sweep", "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "4 new" in out and "dry run: 4 runs would train" in out and out.count("induction  tiny") == 4
+    assert not (tmp_path / "out").exists()
+    assert sweep.main(["scaling", "--preset", "paper", "--out", str(tmp_path / "out"), "--dry-run",
+                       "--only", "task=graph", "--only", "size=30M"]) == 0
+    assert "6 runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["nope"], "unknown experiment"),
+    (["tiny-sweep", "--preset", "huge"], "unknown preset"),
+    (["tiny-sweep", "--executor", "mpi"], "unknown executor"),
+    (["tiny-sweep", "--only", "colour=red"], "unknown config field"),
+    (["tiny-sweep", "--only", "seed=7"], "leaves no run"),
+    (["tiny-sweep", "--workers", "0"], "--workers"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, args: list[str], needle: str) -> None:
+    assert sweep.main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+# ----- results as DataFrames -----
+
+def test_runs_load_as_dataframes(tmp_path: Path) -> None:
+    assert sweep.main(["tiny-sweep", "--out", str(tmp_path), "--workers", "1", "--device", "cpu", "--quiet"]) == 0
+    frame = runs.load_runs(tmp_path)
+    assert len(frame) == 4 * 2  # one row per run and evaluation (steps 10 and 12)
+    for column in ("task", "size", "seed", "model.n_future", "experiment", "status", "step", "head1/loss",
+                   "eval/second_token_acc"):
+        assert column in frame.columns, column
+    assert sorted(frame["step"].unique()) == [10, 12] and set(frame["experiment"]) == {"tiny-sweep"}
+    summaries = runs.load_summaries(tmp_path)
+    assert len(summaries) == 4 and set(summaries["status"]) == {"complete"}
+    assert summaries["primary_metric"].eq("eval/second_token_acc").all()
+    assert (summaries["primary"] == summaries["final.eval/second_token_acc"]).all()
+    assert (summaries["best_primary"] == summaries["best.eval/second_token_acc"]).all()
+    means = summaries.groupby("model.n_future")["primary"].mean()
+    assert list(means.index) == [1, 2]
