@@ -114,13 +114,11 @@ def dependency(config: RunConfig) -> str | None:
 def existing_state(run_dir: Path) -> str:
     """What a sweep finds in a run directory: new, complete, partial, failed or running elsewhere."""
     state = runs.run_state(run_dir)
-    if state == "missing":
-        return "new"
     if state == "complete":
         return "complete"
     if runs.is_locked(run_dir):
         return "running elsewhere"
-    return "failed" if state == "failed" else "partial"
+    return {"missing": "new", "failed": "failed"}.get(state, "partial")
 
 
 def cost(config: RunConfig) -> float:
