@@ -113,7 +113,10 @@ def _finetune_run(p: Preset, target: str, target_cfg: dict, seed: int, vocab: in
 
 
 def configs(preset: str | Preset = "quick", general: str = "induction", target: str = "polynomial") -> list[RunConfig]:
-    """Every run of the experiment, pretraining runs first (finetuning runs depend on them)."""
+    """Table S6 analogue: pretrain n=1 and n=4, finetune on another task 14 ways, plus controls.
+
+    Pretraining runs come first (the finetuning runs depend on them).
+    """
     if isinstance(preset, str) and preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     p = PRESETS[preset] if isinstance(preset, str) else preset
