@@ -20,6 +20,7 @@ Exit codes: 0 (also when some figures are missing), 2 bad input, 1 an unexpected
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import sys
 from collections.abc import Callable
@@ -506,10 +507,12 @@ def speculative(sel: Selection) -> Output:
     table = plots.speculative_table(rows)
     devices = ", ".join(sorted(str(d) for d in rows["device"].dropna().unique()))
     sentences = []
-    for (task, n), part in table.groupby(["task", "n_future"]):
+    for (task, n, kind), part in table.groupby(["task", "n_future", "head_type"]):
+        if n < 2:
+            continue
         top = part.loc[part["k"].idxmax()]
-        sentences.append(f"{task}, n={int(n)}: at k={int(top['k'])}, {fmt(top['mean_tokens_per_forward'])} tokens "
-                         f"per forward and a {fmt(top['mean_speedup'])}x speedup.")
+        sentences.append(f"{task}, n={int(n)} {kind}: at k={int(top['k'])}, {fmt(top['mean_tokens_per_forward'])} "
+                         f"tokens per forward and a {fmt(top['mean_speedup'])}x speedup.")
     used = sel.where()
     used.summaries = used.summaries[used.summaries["run_dir"].isin(set(rows["run_dir"]))].reset_index(drop=True)
     return Output(plots.plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", table)],
@@ -589,6 +592,13 @@ def run_missing(experiments: list[str], preset: str, root: Path, workers: int | 
         if code:
             print(f"warning: the {name} sweep exited with code {code}; its figures use the runs that completed",
                   file=sys.stderr)
+    for name in experiments:  # a measuring step after training (e.g. speculative decoding)
+        try:
+            module = importlib.import_module(f"lab.experiments.{name}")
+        except ImportError:
+            continue
+        if callable(getattr(module, "measure", None)):
+            module.measure(preset, root)
 
 
 def generate(root: Path, out: Path, preset: str, fmt_: str = "png") -> tuple[list[str], list[str]]:

@@ -474,30 +474,43 @@ def plot_drift(curves: pd.DataFrame, variant: str = "label", order: Sequence[str
 
 # ----- 8. self-speculative decoding -----
 def speculative_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of speculative.json measurements (`task`, `n_future`, `k`, `tokens_per_forward`,
-    `speedup`, one per run and k) summarised per task, head count and k."""
-    tpf = summarise(df, ["task", "n_future", "k"], "tokens_per_forward")
-    speed = summarise(df, ["task", "n_future", "k"], "speedup")
-    return tpf.merge(speed, on=["task", "n_future", "k"], suffixes=("_tokens_per_forward", "_speedup"))
+    """Rows of speculative.json measurements (`task`, `n_future`, `head_type`, `k`,
+    `tokens_per_forward`, `speedup`; one per run and k) summarised per task, heads, head type and k."""
+    keys = ["task", "n_future", "head_type", "k"]
+    tpf = summarise(df, keys, "tokens_per_forward")
+    speed = summarise(df, keys, "speedup")
+    return tpf.merge(speed, on=keys, suffixes=("_tokens_per_forward", "_speedup"))
 
 
 def plot_speculative(df: pd.DataFrame, title: str = "") -> Figure:
-    """Tokens per forward pass and wall-clock speedup over greedy decoding against the number k
-    of heads used, one line per task (and head count); dashed: k, the most k heads can give."""
+    """Tokens per forward pass (top row) and wall-clock speedup over greedy decoding (bottom row)
+    against the number k of heads used, one column per task, one line per model (head count and
+    head type); dotted: k, the most that k heads can give."""
     table = speculative_table(df)
-    table["line"] = table["task"] + ", n=" + table["n_future"].astype(int).astype(str)
-    fig, axes = new_figure(2)
-    for ax, (name, ylabel) in zip(axes, (("tokens_per_forward", "tokens per forward pass"),
-                                         ("speedup", "speedup over greedy decoding"))):
-        part = table.rename(columns={f"{s}_{name}": s for s in ("mean", "min", "max", "seeds")})
-        _lines(ax, part, "k", "line")
-        ks = sorted(table["k"].unique())
-        if ks:
+    table["line"] = "n=" + table["n_future"].astype(int).astype(str) + " " + table["head_type"].astype(str)
+    lines = sorted(table["line"].unique(), key=lambda s: (int(s.split()[0][2:]), s))
+    tasks = sorted(table["task"].unique())
+    fig, axes = new_figure(2 * len(tasks), ncols=len(tasks))
+    for row, (name, ylabel) in enumerate((("tokens_per_forward", "tokens per forward pass"),
+                                          ("speedup", "speedup over greedy decoding"))):
+        for col, task in enumerate(tasks):
+            ax = axes[row * len(tasks) + col]
+            part = table[table["task"] == task].rename(columns={f"{s}_{name}": s for s in ("mean", "min", "max")})
+            for line in lines:
+                group = part[part["line"] == line].sort_values("k")
+                if group.empty:
+                    continue
+                st = style(lines.index(line))
+                ax.plot(group["k"], group["mean"], label=line, markersize=5, **st)
+                ax.vlines(group["k"], group["min"], group["max"], colors=st["color"], alpha=0.7, gid="spread")
+            ks = sorted(part["k"].unique())
             ax.plot(ks, ks, color="0.5", linestyle=":", linewidth=1, gid=REFERENCE, label="k (all accepted)")
             ax.set_xticks(ks)
-        ax.set_xlabel("heads used k")
-        ax.set_ylabel(ylabel)
-        _legend(ax)
+            ax.set_xlabel("heads used k")
+            ax.set_ylabel(ylabel)
+            ax.set_title(task, fontsize=9)
+            if row == 0:
+                _legend(ax)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

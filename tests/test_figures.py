@@ -12,7 +12,6 @@ import pytest
 from lab import figures, runs
 from lab.config import RunConfig
 from lab.experiments import REGISTRY, Experiment, plan
-from lab.train import train
 
 
 def write_run(root: Path, config: RunConfig, final: dict, rows: list[dict] | None = None, status: str = "complete",
@@ -139,13 +138,13 @@ def test_dynamics_figure_from_really_trained_runs(tmp_path, monkeypatch, tiny_ov
                 for n in (1, 2) for s in (0, 1)]
 
     monkeypatch.setitem(REGISTRY, "dynamics", Experiment("dynamics", tiny, "tiny dynamics"))
+    monkeypatch.setattr(figures, "FIGURES", [s for s in figures.FIGURES if s.experiment == "dynamics"])
     root, out = tmp_path / "runs", tmp_path / "figures"
-    for config in plan("dynamics", "quick"):
-        train(config, root, device="cpu", quiet=True)
+    argv = ["--runs", str(root), "--out", str(out), "--format", "svg", "--run-missing", "--workers", "1"]
+    assert figures.main(argv) == 0  # trains the missing runs through lab.sweep, then draws
     rows = [json.loads(line) for d in (root / "dynamics").iterdir() for line in (d / "metrics.jsonl").open()]
     assert len(rows) == 8 and all(0 < r["interp/prefix_matching_max"] <= 1 for r in rows)
-    drawn, _ = figures.generate(root, out, "quick", "svg")
-    assert "5_dynamics" in drawn and (out / "5_dynamics.svg").read_text().lstrip().startswith("<?xml")
+    assert (out / "5_dynamics.svg").read_text().lstrip().startswith("<?xml")
     text = (out / "RESULTS.md").read_text()
     table = results_table(text, "best prefix-matching score over training")
     by_key = {(int(r[0]), int(r[1])): float(r[2]) for r in table}
@@ -154,6 +153,32 @@ def test_dynamics_figure_from_really_trained_runs(tmp_path, monkeypatch, tiny_ov
             expected = np.mean([r["interp/prefix_matching_max"] for r in rows
                                 if r["step"] == step and len([k for k in r if re.match(r"head\d/acc", k)]) == n])
             assert by_key[(n, step)] == pytest.approx(expected, abs=6e-4)
+
+
+def test_speculative_figure_reads_each_runs_measurement(tmp_path):
+    rng = np.random.default_rng(3)
+    root, out = tmp_path / "runs", tmp_path / "figures"
+    measured = {}
+    for config in plan("speculative", "quick"):
+        if config.task != "polynomial":
+            continue
+        run_dir = write_run(root, config, {"eval/exact_match/in_domain": 0.5})
+        n = config.model.n_future
+        rows = [{"k": k, "tokens_per_forward": 1 + float(rng.random()) * (k - 1), "speedup": float(rng.random()) * k}
+                for k in range(1, n + 1)]
+        if config.seed == 0 or n == 1:  # a complete run without a measurement is left out
+            runs.write_json(run_dir / "speculative.json", {"task": config.task, "n_future": n, "rows": rows,
+                                                           "head_type": config.model.head_type, "device": "cpu",
+                                                           "batch": 8})
+            measured[(n, config.model.head_type, config.seed)] = rows
+    drawn, missing = figures.generate(root, out, "quick")
+    assert "8_speculative" in drawn
+    table = results_table((out / "RESULTS.md").read_text(), "per task and k")
+    causal = [r for r in table if r[1] == "4" and r[2] == "causal"]
+    assert [int(r[3]) for r in causal] == [1, 2, 3, 4]
+    assert float(causal[3][4]) == pytest.approx(measured[(4, "causal", 0)][3]["tokens_per_forward"], abs=6e-4)
+    readme = (out / "README.md").read_text()
+    assert "experiment `speculative`, preset `quick`: 6 of 30 planned runs" in readme
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -216,22 +216,24 @@ def test_shock_and_drift_curves(rng):
 
 
 def test_plot_speculative(rng):
-    rows = [{"task": task, "n_future": 4, "k": k, "run_dir": f"{task}-{s}", "tokens_per_forward": 1 + rng.random() * k,
-             "speedup": 1 + rng.random()} for task in ("graph", "polynomial") for s in (0, 1) for k in (1, 2, 3, 4)]
+    models = [(1, "parallel"), (4, "parallel"), (4, "causal")]
+    rows = [{"task": task, "n_future": n, "head_type": kind, "k": k, "run_dir": f"{task}-{n}{kind}-{s}",
+             "tokens_per_forward": 1 + rng.random() * k, "speedup": 1 + rng.random()}
+            for task in ("graph", "polynomial") for n, kind in models for s in (0, 1) for k in range(1, n + 1)]
     df = pd.DataFrame(rows)
     fig = plots.plot_speculative(df)
-    tokens_ax, speed_ax = fig.axes
-    assert tokens_ax.get_ylabel() == "tokens per forward pass"
-    assert speed_ax.get_ylabel() == "speedup over greedy decoding"
-    for ax, metric in ((tokens_ax, "tokens_per_forward"), (speed_ax, "speedup")):
+    assert [ax.get_title() for ax in fig.axes] == ["graph", "polynomial"] * 2
+    ylabels = ["tokens per forward pass"] * 2 + ["speedup over greedy decoding"] * 2
+    assert [ax.get_ylabel() for ax in fig.axes] == ylabels
+    for i, ax in enumerate(fig.axes):
+        task, metric = ("graph", "polynomial")[i % 2], ("tokens_per_forward", "speedup")[i // 2]
         lines = data_lines(ax)
-        assert len(lines) == 2
-        assert legend_texts(ax)[:2] == ["graph, n=4", "polynomial, n=4"]
-        for line, task in zip(lines, ("graph", "polynomial")):
-            expected = df[df["task"] == task].groupby("k")[metric].mean()
-            assert line.get_ydata() == pytest.approx(expected.to_numpy())
+        assert [line.get_label() for line in lines] == ["n=1 parallel", "n=4 causal", "n=4 parallel"]
+        part = df[(df["task"] == task) & (df["head_type"] == "causal")]
+        assert lines[1].get_ydata() == pytest.approx(part.groupby("k")[metric].mean().to_numpy())
         (ideal,) = [line for line in ax.get_lines() if line.get_gid() == plots.REFERENCE]
         assert list(ideal.get_ydata()) == [1, 2, 3, 4]
+        assert ax.get_xlabel() == "heads used k"
 
 
 def test_summarise_drops_missing_values():
