@@ -28,6 +28,8 @@ Naming follows nanoGPT (`transformer.wte/wpe/h/ln_f`, `lm_head`); heads live in 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -111,8 +113,14 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.d_model, bias=config.bias)
         self.mlp = MLP(config)
+        self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = None  # see MTPTransformer.compile_blocks
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        if cache is None and self.compiled is not None:
+            return self.compiled(x)
+        return self.uncompiled_forward(x, cache, layer)
+
+    def uncompiled_forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), cache, layer)
         return x + self.mlp(self.ln_2(x))
 
@@ -203,6 +211,7 @@ class MTPTransformer(nn.Module):
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.transformer.wte.weight
+        self.compiled = False  # set by compile_blocks
         self.sources = head_sources(kind, n)
         self.order = head_order(self.sources)
         self.apply(self._init_weights)
@@ -226,6 +235,21 @@ class MTPTransformer(nn.Module):
                 torch.nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    # ----- speed -----
+    def compile_blocks(self, **options: Any) -> None:
+        """Compile every transformer block with `torch.compile` (options passed on), in place.
+
+        Only the uncached path is compiled (training and teacher-forced evaluation); decoding
+        with a KV cache stays eager, since its shapes change with every token. All blocks share
+        one compiled graph (same code, parameters passed as inputs). `self.compiled` tells the
+        objective to compile the shared unembedding and loss too. Parameter names, state dicts
+        and checkpoints are unchanged.
+        """
+        for module in self.modules():
+            if isinstance(module, Block):
+                module.compiled = torch.compile(module.uncompiled_forward, **options)
+        self.compiled = True
 
     # ----- parameter accounting -----
     def param_counts(self) -> dict[str, int]:

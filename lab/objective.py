@@ -102,6 +102,26 @@ def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     return loss_sum / count.clamp(min=1), correct, count
 
 
+def _unembed_loss(model: MTPTransformer, hidden: torch.Tensor,
+                  target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Shared final norm and unembedding, then `_head_loss`, for one head's hidden state."""
+    return _head_loss(model.unembed(hidden), target)
+
+
+_compiled: dict[str, object] = {}
+
+
+def _loss_fn(model: MTPTransformer):
+    """`_unembed_loss`, compiled (once, on first use) for models whose blocks are compiled
+    (`MTPTransformer.compile_blocks`): fusing the unembedding's output with the loss avoids
+    float32 copies of the logits under bf16 autocast."""
+    if not getattr(model, "compiled", False):
+        return _unembed_loss
+    if "unembed_loss" not in _compiled:
+        _compiled["unembed_loss"] = torch.compile(_unembed_loss)
+    return _compiled["unembed_loss"]
+
+
 def _summarise(losses: list[torch.Tensor], corrects: list[torch.Tensor], counts: list[torch.Tensor],
                weights: list[float]) -> StepResult:
     return StepResult(losses, corrects, counts, weights)
@@ -121,8 +141,9 @@ def plain_loss(model: MTPTransformer, inputs: torch.Tensor, targets: list[torch.
     """The summed loss as one graph (every head's logits alive at once)."""
     weights = _weights(model, head_weights)
     losses, corrects, counts = [], [], []
+    loss_fn = _loss_fn(model)
     for h, target in zip(model.hidden_states(inputs), targets):
-        loss, correct, count = _head_loss(model.unembed(h), target)
+        loss, correct, count = loss_fn(model, h, target)
         losses.append(loss)
         corrects.append(correct)
         counts.append(count)
@@ -165,8 +186,9 @@ def backward_efficient(model: MTPTransformer, inputs: torch.Tensor, targets: lis
     losses: list[torch.Tensor] = [torch.zeros(())] * n
     corrects: list[torch.Tensor] = [torch.zeros(())] * n
     counts: list[torch.Tensor] = [torch.zeros(())] * n
+    loss_fn = _loss_fn(model)
     for i in reversed(model.order):
-        loss, correct, count = _head_loss(model.unembed(out[i]), targets[i])
+        loss, correct, count = loss_fn(model, out[i], targets[i])
         losses[i], corrects[i], counts[i] = loss.detach(), correct, count
         readers = [j for j in range(n) if model.sources[j] == i]
         incoming = [leaf_in[j].grad for j in readers if leaf_in[j].grad is not None]

@@ -257,6 +257,8 @@ class Trainer:
         runs.write_json(meta_path, meta)
         runs.write_jsonl(self.run_dir / runs.METRICS, metrics)
 
+        if cfg.train.compile:  # after any weight loading or head surgery; checkpoints are unaffected
+            model.compile_blocks()
         counts = model.param_counts()
         log_line(f"run {self.run_dir}\nparameters: trunk {counts['trunk']:,}  heads {counts['heads']:,}  "
                  f"embeddings {counts['embedding']:,}  non-embedding {counts['non_embedding']:,}  "
