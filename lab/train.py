@@ -271,6 +271,12 @@ class Trainer:
         keep_steps = {max(1, round(f * cfg.train.steps)) for f in cfg.train.keep_checkpoints or []}
         if cfg.train.eval_at_start and state.step == 0 and not metrics:
             self._log_eval(metrics, state, val, cfg.train.eval_examples, 0.0, 0.0)
+        due = state.step and (state.step % cfg.train.eval_every == 0 or state.step == cfg.train.steps)
+        if due and (not metrics or metrics[-1]["step"] != state.step):
+            # Interrupted during this step's evaluation: do it now, as the uninterrupted run did.
+            cap = cfg.train.final_eval_examples if state.step == cfg.train.steps else cfg.train.eval_examples
+            self._log_eval(metrics, state, val, cap, 0.0, lr_at(state.step - 1, cfg))
+            save_checkpoint(ckpt_path, model, optimizer, state, cfg)
         bar = tqdm(total=cfg.train.steps, initial=state.step, disable=self.quiet, unit="step", dynamic_ncols=True)
         try:
             while state.step < cfg.train.steps and not state.stopped_early:

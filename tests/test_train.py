@@ -174,3 +174,30 @@ def test_early_stopping_stops_after_patience(tmp_path: Path) -> None:
         assert not state.stopped_early
     trainer._track_best(state, {"step": 12, key: 0.3})
     assert state.stopped_early and state.best_step == 8 and state.best_value == 0.3
+
+
+def test_interrupted_evaluation_is_redone_on_resume(tmp_path: Path) -> None:
+    """Ctrl-C during the step-8 evaluation: the resumed run evaluates step 8 first and ends
+    exactly like an uninterrupted run (train/loss windows included)."""
+    import lab.train as train_mod
+
+    full = train(tiny_config(), tmp_path / "full", device="cpu", quiet=True)
+    original = train_mod.Trainer._log_eval
+    calls = []
+
+    def interrupting_eval(self, metrics, state, *args):
+        calls.append(state.step)
+        if state.step == 8 and calls.count(8) == 1:
+            raise KeyboardInterrupt
+        return original(self, metrics, state, *args)
+
+    train_mod.Trainer._log_eval = interrupting_eval
+    try:
+        train(tiny_config(), tmp_path / "cut", device="cpu", quiet=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        train_mod.Trainer._log_eval = original
+    resumed = train(tiny_config(), tmp_path / "cut", device="cpu", quiet=True)
+    assert strip_clock(runs.read_jsonl(Path(resumed["run_dir"]) / "metrics.jsonl")) == \
+        strip_clock(runs.read_jsonl(Path(full["run_dir"]) / "metrics.jsonl"))
