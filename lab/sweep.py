@@ -381,7 +381,18 @@ def main(argv: list[str] | None = None) -> int:
     if not finished:
         print("interrupted: rerun the same command to finish the remaining runs", file=sys.stderr)
         return 130
+    after_sweep(args.experiment, args.preset, Path(args.out))
     return 1 if counts["failed"] or counts["dependency failed"] else 0
+
+
+def after_sweep(experiment: str, preset: str, root: Path) -> None:
+    """Run the experiment's measuring or reporting step, if its module has one:
+    `measure(preset, root)` (e.g. decoding speed of the trained runs, the finetuning table)."""
+    from lab.experiments import REGISTRY
+    module = sys.modules.get(REGISTRY[experiment].build.__module__)
+    if module is not None and module.__name__ == f"lab.experiments.{experiment}" \
+            and callable(getattr(module, "measure", None)):
+        module.measure(preset, root)
 
 
 def _terminate(signum: int, frame: Any) -> None:

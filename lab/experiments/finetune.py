@@ -204,3 +204,10 @@ def _has_tabulate() -> bool:
     except ImportError:
         return False
     return True
+
+
+def measure(preset: str = "quick", root: str | Path = "runs") -> str:
+    """After the sweep: write and print the table (see `report`)."""
+    markdown = report(Path(root) / EXPERIMENT)
+    print(f"\n{markdown}\n(written to {Path(root) / EXPERIMENT}/table.md, table.csv and curves.csv)")
+    return markdown
