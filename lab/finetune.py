@@ -35,7 +35,10 @@ learning rate of every weight that came from the checkpoint.
 
 Diagnostics (logged in metrics.jsonl): a step-0 evaluation before any update, and
 `finetune/pretrained_head1_loss` (the checkpoint's own head-1 loss on the same held-out
-batches), so `head1/loss - finetune/pretrained_head1_loss` at step 0 is the shock; linear
+batches), so `head1/loss - finetune/pretrained_head1_loss` at step 0 is the shock on the
+target task; `finetune/source_head1_loss` and `finetune/pretrained_source_head1_loss` are the
+same on held-out data of the *pretraining* task, the shock to (and later the forgetting of)
+what the checkpoint had learned, which is what matters when the two tasks differ; linear
 CKA between the pretrained and the current model's hidden states at several depths
 (`cka/depth{k}`, k = number of blocks below the point compared, and `cka/head1_out`).
 """
@@ -52,7 +55,7 @@ from lab import runs
 from lab.config import ModelConfig, RunConfig
 from lab.model import Block, BlockHead, DeepSeekHead, LinearHead, MTPTransformer
 from lab.train import Trainer, head_metrics, make_optimizer, resolve, validation_batches
-from tasks import ConfigError
+from tasks import ConfigError, build_task
 
 
 def checkpoint_path(init_from: str, experiment_dir: Path | None = None) -> Path:
@@ -249,6 +252,9 @@ class FinetuneTrainer(Trainer):
             p.requires_grad_(False)
         val = validation_batches(self.task, self.config)
         self.probe = torch.as_tensor(val[0].input_tokens[:, :-1], device=self.device)
+        # Held-out data of the pretraining task: the shock to what the checkpoint had learned.
+        source_task = build_task(source_config.task, source_config.task_config)
+        self.source_val = validation_batches(source_task, source_config)
         self.source_states = depth_states(self.source, self.probe)
         n = self.config.model.n_future
         base = self.config.train.head_weights or [1.0] * n
@@ -288,14 +294,16 @@ class FinetuneTrainer(Trainer):
     def extra_metrics(self, step: int) -> dict[str, float]:
         current = depth_states(self.model, self.probe)
         out = {f"cka/{k}": linear_cka(self.source_states[k], v) for k, v in current.items() if k in self.source_states}
-        out["finetune/pretrained_head1_loss"] = self._source_head1_loss()
+        if not hasattr(self, "_pretrained"):  # the checkpoint's own losses never change
+            target_val = validation_batches(self.task, self.config)
+            self._pretrained = {
+                "finetune/pretrained_head1_loss": head_metrics(self.source, target_val, self.device)["head1/loss"],
+                "finetune/pretrained_source_head1_loss":
+                    head_metrics(self.source, self.source_val, self.device)["head1/loss"],
+            }
+        out.update(self._pretrained)
+        out["finetune/source_head1_loss"] = head_metrics(self.model, self.source_val, self.device)["head1/loss"]
         return out
-
-    def _source_head1_loss(self) -> float:
-        if not hasattr(self, "_pretrained_loss"):
-            batches = validation_batches(self.task, self.config)
-            self._pretrained_loss = head_metrics(self.source, batches, self.device)["head1/loss"]
-        return self._pretrained_loss
 
 
 def finetune(config: RunConfig, root: Path | str = "runs", device: str = "auto", quiet: bool = False) -> dict[str, Any]:

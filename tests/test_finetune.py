@@ -167,6 +167,7 @@ def test_frozen_trunk_does_not_change_and_new_heads_do(tmp_path: Path) -> None:
     # head 1 is untouched, so its loss never moves from the pretrained model's
     for r in rows:
         assert r["head1/loss"] == pytest.approx(r["finetune/pretrained_head1_loss"], rel=1e-5)
+        assert r["finetune/source_head1_loss"] == pytest.approx(r["finetune/pretrained_source_head1_loss"], rel=1e-5)
         assert r["cka/head1_out"] == pytest.approx(1.0, abs=1e-6)
 
 

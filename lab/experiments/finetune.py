@@ -192,6 +192,7 @@ def report(experiment_dir: Path, metrics: tuple[str, ...] = METRICS) -> str:
         curves = curves[curves["finetune.init_from"].astype(str) != ""].copy()
         curves["variant"] = curves["label"]
         keep = ["variant", "seed", "step", "tokens", "head1/loss", "finetune/pretrained_head1_loss",
+                "finetune/source_head1_loss", "finetune/pretrained_source_head1_loss",
                 *[c for c in curves.columns if c.startswith("cka/")], *[m for m in metrics if m in curves.columns]]
         curves = copy.copy(curves[[c for c in keep if c in curves.columns]])
         atomic_write(experiment_dir / "curves.csv", lambda f: curves.to_csv(f, index=False, float_format="%.5f"))
