@@ -515,7 +515,11 @@ def speculative(sel: Selection) -> Output:
                          f"tokens per forward and a {fmt(top['mean_speedup'])}x speedup.")
     used = sel.where()
     used.summaries = used.summaries[used.summaries["run_dir"].isin(set(rows["run_dir"]))].reset_index(drop=True)
-    return Output(plots.plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", table)],
+    shown = table.rename(columns={"n_future": "n", "head_type": "head type", "seeds_speedup": "runs",
+                                  **{f"{s}_tokens_per_forward": f"tokens/forward {s}" for s in ("mean", "min", "max")},
+                                  **{f"{s}_speedup": f"speedup {s}" for s in ("mean", "min", "max")}})
+    shown = shown.drop(columns="seeds_tokens_per_forward")
+    return Output(plots.plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", shown)],
                   sentences, used, [f"Measured on: {devices}; batch {sorted(rows['batch'].dropna().unique())}."])
 
 

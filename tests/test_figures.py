@@ -174,6 +174,7 @@ def test_speculative_figure_reads_each_runs_measurement(tmp_path):
     drawn, missing = figures.generate(root, out, "quick")
     assert "8_speculative" in drawn
     table = results_table((out / "RESULTS.md").read_text(), "per task and k")
+    assert table[0][:4] == ["polynomial", "1", "parallel", "1"]
     causal = [r for r in table if r[1] == "4" and r[2] == "causal"]
     assert [int(r[3]) for r in causal] == [1, 2, 3, 4]
     assert float(causal[3][4]) == pytest.approx(measured[(4, "causal", 0)][3]["tokens_per_forward"], abs=6e-4)
