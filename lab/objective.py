@@ -163,8 +163,11 @@ def backward_efficient(model: MTPTransformer, inputs: torch.Tensor, targets: lis
                        head_weights: list[float] | None = None, scale: float = 1.0) -> StepResult:
     """Forward and backward head by head on the detached trunk output (see module docstring).
 
-    Gradients accumulate into `.grad` exactly as `backward_plain` would leave them.
+    Gradients accumulate into `.grad` exactly as `backward_plain` would leave them. With one
+    head there is nothing to free early, so the single-graph plain backward runs (it is faster).
     """
+    if len(model.order) == 1:
+        return backward_plain(model, inputs, targets, head_weights, scale)
     weights = _weights(model, head_weights)
     tok_emb = model.embed(inputs)
     z = model.trunk(tok_emb)
