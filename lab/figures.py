@@ -433,15 +433,17 @@ def _curves(sel: Selection) -> pd.DataFrame:
 
 
 @figure("7b_finetune_shock", "Finetuning: next-token loss shock and recovery", "finetune",
-        "Head-1 (next-token) loss on held-out target-task batches minus the pretrained model's own loss on the "
-        "same batches, over finetuning; step 0 is before any update, so its value is the shock of the change of "
-        "heads and objective.")
+        "Head-1 (next-token) loss on held-out batches of the pretraining task (the target task for runs that "
+        "did not log it) minus the pretrained model's own loss on the same batches, over finetuning; step 0 is "
+        "before any update, so its value is the shock of the change of heads, the rest is recovery or forgetting.")
 def finetune_shock(sel: Selection) -> Output:
     sel = _finetune_runs(sel)
     curves = _curves(sel)
     if curves.empty or "finetune/pretrained_head1_loss" not in curves:
         raise Missing("the finetuning runs logged no pretrained head-1 loss")
-    table = plots.shock_table(curves)
+    on = "source" if "finetune/source_head1_loss" in curves and curves["finetune/source_head1_loss"].notna().all() \
+        else "target"
+    table = plots.shock_table(curves, on=on)
     start = table[table["step"] == table["step"].min()].sort_values("mean")
     end = table.sort_values("step").groupby("label").tail(1).sort_values("mean")
     sentences = []
@@ -451,8 +453,9 @@ def finetune_shock(sel: Selection) -> Output:
                          f"{start.iloc[-1]['mean']:+.3f} ({start.iloc[-1]['label']}).")
         sentences.append(f"At the last evaluation it ranges from {end.iloc[0]['mean']:+.3f} ({end.iloc[0]['label']})"
                          f" to {end.iloc[-1]['mean']:+.3f} ({end.iloc[-1]['label']}).")
-    fig = plots.plot_shock(curves, order=_finetune_order(), groups=FINETUNE_GROUPS,
-                           title="Next-token loss shock and recovery")
+    fig = plots.plot_shock(curves, order=_finetune_order(), groups=FINETUNE_GROUPS, on=on,
+                           title=f"Next-token loss shock and recovery ({'pretraining' if on == 'source' else 'target'}"
+                                 " task data)")
     return Output(fig, [("head-1 loss minus pretrained, per step", _rename(table))], sentences, sel)
 
 

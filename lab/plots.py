@@ -383,9 +383,17 @@ def plot_finetune_bars(df: pd.DataFrame, metric: str, xlabel: str, baseline: str
     return fig
 
 
-def shock_table(curves: pd.DataFrame, variant: str = "label") -> pd.DataFrame:
-    """Next-token (head 1) loss minus the pretrained model's on the same batches, per variant and step."""
-    data = curves.assign(excess=curves["head1/loss"] - curves["finetune/pretrained_head1_loss"])
+SHOCK_COLUMNS = {  # held-out data the shock is measured on -> (finetuned, pretrained) head-1 loss
+    "target": ("head1/loss", "finetune/pretrained_head1_loss"),
+    "source": ("finetune/source_head1_loss", "finetune/pretrained_source_head1_loss"),
+}
+
+
+def shock_table(curves: pd.DataFrame, variant: str = "label", on: str = "target") -> pd.DataFrame:
+    """Next-token (head 1) loss minus the pretrained model's on the same batches, per variant and
+    step, on held-out data of the finetuning (`target`) or the pretraining (`source`) task."""
+    current, pretrained = SHOCK_COLUMNS[on]
+    data = curves.assign(excess=curves[current] - curves[pretrained])
     return summarise(data, [variant, "step"], "excess")
 
 
@@ -416,19 +424,19 @@ def _variant_lines(ax: Axes, table: pd.DataFrame, x: str, variant: str, names: l
 
 
 def plot_shock(curves: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
-               groups: Groups | None = None, title: str = "") -> Figure:
+               groups: Groups | None = None, title: str = "", on: str = "target") -> Figure:
     """The next-token loss shock and its recovery: head-1 loss above the pretrained model's
     (on the same held-out batches of the target task) over finetuning steps; step 0 is before
     any update, so its value is the shock of attaching the heads. One panel per group of
     variants (`(title, variants)`), sharing the y axis."""
-    table = shock_table(curves, variant)
+    table = shock_table(curves, variant, on)
     names, panels = _variant_groups(table, variant, order, groups)
     fig, axes = new_figure(len(panels), sharey=True)
     for ax, (panel_title, members) in zip(axes, panels):
         _variant_lines(ax, table, "step", variant, names, members)
         ax.axhline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
         ax.set_xlabel("finetuning step")
-        ax.set_ylabel("head-1 loss - pretrained head-1 loss")
+        ax.set_ylabel("head-1 loss - pretrained's (nats)")
         if panel_title:
             ax.set_title(panel_title, fontsize=9)
         _legend(ax)
