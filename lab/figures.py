@@ -353,12 +353,22 @@ def dynamics(sel: Selection) -> Output:
     for metric, label in panels:
         table = plots.dynamics_table(evals, metric)
         tables.append((f"{label} over training", _rename(table)))
+        if metric == SCORE:  # starts near uniform attention, not at 0: report the peak per n
+            peaks = table.loc[table.groupby("model.n_future")["mean"].idxmax()]
+            last = table.sort_values("step").groupby("model.n_future").tail(1).set_index("model.n_future")["mean"]
+            sentences.append(f"The {label}'s highest mean is " + ", ".join(
+                f"{fmt(r['mean'])} for n={int(r['model.n_future'])} (at {_tokens(r['tokens'])}; last "
+                f"{fmt(last[r['model.n_future']])})" for _, r in peaks.iterrows()) + ".")
+            continue
         reach = first_reaching(table, "model.n_future")
         if reach:
             threshold = next(iter(reach.values()))[1]
+            last = table.sort_values("step").groupby("model.n_future").tail(1).set_index("model.n_future")["mean"]
             sentences.append(f"{label[0].upper() + label[1:]} first reaches half the highest mean "
                              f"({fmt(threshold)}) at " + ", ".join(f"{_tokens(t)} for n={n}"
-                                                                  for n, (t, _) in reach.items()) + ".")
+                                                                  for n, (t, _) in reach.items())
+                             + "; at the last evaluation it is " + ", ".join(f"{fmt(v)} for n={n}"
+                                                                            for n, v in last.items()) + ".")
     fig = plots.plot_dynamics(evals, panels, title="Learning dynamics (induction)")
     return Output(fig, tables, sentences, sel, notes)
 

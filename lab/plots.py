@@ -297,7 +297,7 @@ def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str]
 def dynamics_table(runs: pd.DataFrame, metric: str, hue: str = "model.n_future") -> pd.DataFrame:
     """Mean/min/max of `metric` per head count and step (rows of `load_runs`)."""
     table = summarise(runs, [hue, "step"], metric)
-    tokens = runs.groupby([hue, "step"])["tokens"].mean().rename("tokens").reset_index()
+    tokens = runs.groupby([hue, "step"])["tokens"].mean().round().astype("int64").rename("tokens").reset_index()
     return table.merge(tokens, on=[hue, "step"], how="left")
 
 
