@@ -1,9 +1,10 @@
 """Training throughput of the lab against a plain next-token transformer: tokens/s, MFU, memory.
 
-    python benchmarks/train_throughput.py [--sizes 300K,1M] [--compile off|on|both] [--device cpu|cuda]
-                                          [--steps 3] [--repeats 5] [--quick]
+    python benchmarks/train_throughput.py [--sizes 300K,1M] [--context 127] [--compile off|on|both]
+                                          [--device cpu|cuda] [--steps 3] [--repeats 5] [--quick]
 
-For each size preset and compile setting, one group measured together (interleaved rounds,
+For each size preset, context (a comma-separated list keeps tokens per step fixed) and compile
+setting, one group measured together (interleaved rounds,
 median; see benchmarks/common.py): the reference transformer (`common.ReferenceGPT`, written
 here the way nanoGPT's model is, same shape as the lab's n=1), and the lab's model with
 n = 1, 2, 4 parallel heads (parameter-matched), with the memory-efficient and the plain
@@ -17,6 +18,10 @@ step time relative to the reference and to the lab's n=1 with the same backward;
 peak memory above the resident state, and relative to n=1. Targets are checked at the end:
 n=1 at most 1.05x the reference, n=4 at most 1.10x n=1, and with the 32k vocabulary n=4's
 memory at most 1.2x n=1's with the efficient backward (the plain loss's ratio is shown too).
+A short table, one line per group, comes last.
+
+On a GPU, groups with few tokens per step (the 32k-vocabulary group uses batch 8) are bound by
+the host's kernel launches rather than the GPU: their step times compare Python overheads.
 
 Compile on (`--compile on`): the lab compiles every block and the unembedding with its loss
 (`MTPTransformer.compile_blocks`); the reference compiles the whole model, as nanoGPT does.
