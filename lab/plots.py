@@ -249,25 +249,34 @@ def plot_vs_heads(df: pd.DataFrame, metric: str = "primary", title: str = "") ->
 
 # ----- 4. path-star -----
 POS_COLUMN = re.compile(r"^(?:final\.)?eval/pos_acc/(\d+)$")
+TF_POS_COLUMN = re.compile(r"^(?:final\.)?eval/tf_pos_acc/(\d+)$")
 
 
-def pathstar_tables(df: pd.DataFrame, variant: str = "label") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(exact-path accuracy per variant, per-position accuracy per variant and position)."""
-    exact = summarise(df, [variant], "final.eval/exact_path_acc")
-    columns = {c: int(m.group(1)) for c in df.columns if (m := POS_COLUMN.match(c))}
+def _positions(df: pd.DataFrame, variant: str, pattern: re.Pattern) -> pd.DataFrame:
+    columns = {c: int(m.group(1)) for c in df.columns if (m := pattern.match(c)) and c.startswith("final.")}
     long = df[[variant, "seed", *columns]].melt(id_vars=[variant, "seed"], var_name="column", value_name="value")
     long["position"] = long["column"].map(columns)
-    return exact, summarise(long, [variant, "position"], "value")
+    return summarise(long, [variant, "position"], "value")
+
+
+def pathstar_tables(df: pd.DataFrame, variant: str = "label") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(exact-path accuracy per variant, greedy accuracy per variant and path position, teacher-forced
+    accuracy per variant and position; the last is empty if the runs did not log it)."""
+    exact = summarise(df, [variant], "final.eval/exact_path_acc")
+    return exact, _positions(df, variant, POS_COLUMN), _positions(df, variant, TF_POS_COLUMN)
 
 
 def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
                   title: str = "") -> Figure:
     """Left: exact-path accuracy per training variant (bars: mean; whiskers: min-max over
-    seeds; dashed: 1/d, a random choice of arm). Right: accuracy of each path position."""
-    exact, per_pos = pathstar_tables(df, variant)
+    seeds; dashed: 1/d, a random choice of arm). Middle: accuracy of each position of the
+    greedily decoded path. Right (when logged): the same with the true path as input (teacher
+    forcing), where the Clever Hans cheat shows as later positions right and position 2 at 1/d."""
+    exact, per_pos, forced = pathstar_tables(df, variant)
     names = [v for v in (order or []) if v in set(exact[variant])]
     names += sorted(v for v in exact[variant] if v not in names)
-    fig, (left, right) = new_figure(2, width=8.0)
+    panels = [(per_pos, "accuracy, greedy decoding")] + ([(forced, "accuracy, teacher-forced")] if len(forced) else [])
+    fig, (left, *rights) = new_figure(1 + len(panels), width=4.0 * (1 + len(panels)))
     exact = exact.set_index(variant).loc[names]
     xs = np.arange(len(names))
     left.bar(xs, exact["mean"], color=[style(i)["color"] for i in range(len(names))], alpha=0.85)
@@ -281,13 +290,14 @@ def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str]
                      label=f"1/d = 1/{int(degrees[0])}")
         _legend(left)
     rank = {v: i for i, v in enumerate(names)}
-    _lines(right, per_pos.assign(rank=per_pos[variant].map(rank)), "position", "rank", label=lambda r: names[r])
-    right.set_xlabel("position in the path (1 = source)")
-    right.set_ylabel("accuracy")
-    right.set_ylim(-0.03, 1.05)
-    if len(per_pos):
-        right.set_xticks(sorted(per_pos["position"].unique()))
-    _legend(right)
+    for ax, (table, ylabel) in zip(rights, panels):
+        _lines(ax, table.assign(rank=table[variant].map(rank)), "position", "rank", label=lambda r: names[r])
+        ax.set_xlabel("position in the path (1 = first node)")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(-0.03, 1.05)
+        if len(table):
+            ax.set_xticks(sorted(table["position"].unique()))
+        _legend(ax)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

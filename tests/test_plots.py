@@ -105,11 +105,17 @@ def test_plot_vs_heads_one_panel_per_task(rng):
 def test_plot_pathstar_bars_and_positions(rng):
     variants = ["next-token", "mtp", "teacherless", "reverse"]
     rows = [{"label": v, "seed": s, "task_config.degree": 2, "final.eval/exact_path_acc": rng.random(),
-             **{f"final.eval/pos_acc/{k}": rng.random() for k in range(1, 6)}}
+             **{f"final.eval/pos_acc/{k}": rng.random() for k in range(1, 6)},
+             **{f"final.eval/tf_pos_acc/{k}": rng.random() for k in range(1, 6)}}
             for v in variants for s in (0, 1)]
     df = pd.DataFrame(rows)
     fig = plots.plot_pathstar(df, order=variants)
-    left, right = fig.axes
+    left, right, forced = fig.axes
+    assert forced.get_ylabel() == "accuracy, teacher-forced"
+    part = df[df["label"] == "teacherless"]
+    assert data_lines(forced)[2].get_ydata() == pytest.approx(
+        [part[f"final.eval/tf_pos_acc/{k}"].mean() for k in range(1, 6)])
+    assert len(plots.plot_pathstar(df.drop(columns=[c for c in df if "tf_pos" in c])).axes) == 2
     heights = [p.get_height() for p in left.patches]
     expected = df.groupby("label")["final.eval/exact_path_acc"].mean()[variants]
     assert heights == pytest.approx(expected.to_numpy())
