@@ -20,7 +20,6 @@ Exit codes: 0 (also when some figures are missing), 2 bad input, 1 an unexpected
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 import sys
 from collections.abc import Callable
@@ -521,9 +520,10 @@ def speculative(sel: Selection) -> Output:
     rows = speculative_rows(list(sel.summaries["run_dir"]))
     if rows.empty:
         raise Missing("no speculative.json in the complete `speculative` runs (measure them with "
-                      "`python -m lab.decode RUN_DIR`)")
+                      "`python -m lab.experiments.speculative --preset PRESET`)")
     table = plots.speculative_table(rows)
     devices = ", ".join(sorted(str(d) for d in rows["device"].dropna().unique()))
+    batches = ", ".join(str(int(b)) for b in sorted(rows["batch"].dropna().unique()))
     sentences = []
     for (task, n, kind), part in table.groupby(["task", "n_future", "head_type"]):
         if n < 2:
@@ -538,7 +538,7 @@ def speculative(sel: Selection) -> Output:
                                   **{f"{s}_speedup": f"speedup {s}" for s in ("mean", "min", "max")}})
     shown = shown.drop(columns="seeds_tokens_per_forward")
     return Output(plots.plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", shown)],
-                  sentences, used, [f"Measured on: {devices}; batch {sorted(rows['batch'].dropna().unique())}."])
+                  sentences, used, [f"Measured on: {devices}; prompts decoded together: {batches}."])
 
 
 # ----- writing -----
@@ -601,9 +601,11 @@ def save_figure(fig: Figure, path: Path, fmt_: str) -> None:
     runs.atomic_write(path, lambda f: fig.savefig(f, format=fmt_, dpi=DPI), binary=True)
 
 
-def run_missing(experiments: list[str], preset: str, root: Path, workers: int | None) -> None:
-    """Run every experiment that has planned runs not complete yet, through `lab.sweep`."""
+def run_missing(experiments: list[str], preset: str, root: Path, workers: int | None) -> bool:
+    """Run every experiment that has planned runs not complete yet, through `lab.sweep`.
+    Returns False if a sweep was interrupted (the rest are then not started)."""
     from lab import sweep
+    ran: set[str] = set()
     for name in experiments:
         selection = Selection.load(root, name, preset)
         if selection.reason or selection.complete == len(selection.planned):
@@ -611,16 +613,16 @@ def run_missing(experiments: list[str], preset: str, root: Path, workers: int | 
         print(f"running the missing runs of {name} ({selection.complete} of {len(selection.planned)} complete)")
         argv = [name, "--preset", preset, "--out", str(root)] + ([] if workers is None else ["--workers", str(workers)])
         code = sweep.main(argv)
+        if code == 130:
+            return False
         if code:
             print(f"warning: the {name} sweep exited with code {code}; its figures use the runs that completed",
                   file=sys.stderr)
-    for name in experiments:  # a measuring step after training (e.g. speculative decoding)
-        try:
-            module = importlib.import_module(f"lab.experiments.{name}")
-        except ImportError:
-            continue
-        if callable(getattr(module, "measure", None)):
-            module.measure(preset, root)
+        ran.add(name)
+    for name in experiments:  # complete before: their measuring step (e.g. decoding speed) may not have run
+        if name not in ran:
+            sweep.after_sweep(name, preset, root)
+    return True
 
 
 def generate(root: Path, out: Path, preset: str, fmt_: str = "png") -> tuple[list[str], list[str]]:
@@ -681,8 +683,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.run_missing:
-        run_missing(list(dict.fromkeys(spec.experiment for spec in FIGURES)), args.preset, root, args.workers)
+    if args.run_missing and not run_missing(list(dict.fromkeys(spec.experiment for spec in FIGURES)),
+                                            args.preset, root, args.workers):
+        print("interrupted: rerun the same command to finish the missing runs, then draw the figures",
+              file=sys.stderr)
+        return 130
     out.mkdir(parents=True, exist_ok=True)
     drawn, missing = generate(root, out, args.preset, args.format)
     print(f"{len(drawn)} figures written to {out}/ ({', '.join(drawn) or 'none'}); "
