@@ -413,6 +413,10 @@ FINETUNE_GROUPS = (
 )
 
 
+# A graded companion of exact match: per-token accuracy of the answer with the true prefix as input.
+GRADED_METRIC = "final.eval/teacher_forced_acc"
+
+
 def _finetune_order() -> list[str]:
     from lab.experiments import finetune as experiment
     return [*experiment.FROM_NTP_VARIANTS, "mtp_keep", "mtp_drop", "ntp@25", "add@25", "ntp@50", "add@50",
@@ -421,7 +425,8 @@ def _finetune_order() -> list[str]:
 
 @figure("7a_finetune_table", "Finetuning: difference to next-token finetuning (Table S6 analogue)", "finetune",
         "Target-task metric (final evaluation) of each finetuning variant minus the n'=1 next-token finetuning "
-        "(`ntp`) of the same seed; bars: mean over seeds, whiskers: min and max.")
+        "(`ntp`) of the same seed; bars: mean over seeds, whiskers: min and max. Right, where the runs log it: "
+        "teacher-forced answer accuracy, a graded measure of the same skill (exact match is all or nothing).")
 def finetune_table(sel: Selection) -> Output:
     sel = _finetune_runs(sel)
     df = sel.summaries
@@ -431,14 +436,23 @@ def finetune_table(sel: Selection) -> Output:
     metric_name = plots.metric_name(names[0]) if len(names) == 1 else "primary metric"
     table = plots.finetune_diff_table(df, "primary")
     means = plots.summarise(df, ["label"], "primary")
+    graded = GRADED_METRIC if GRADED_METRIC in df and df[GRADED_METRIC].notna().any() else None
+    more = [(graded, f"{plots.metric_name(graded)} minus ntp")] if graded else []
     fig = plots.plot_finetune_bars(df, "primary", f"{metric_name} minus n'=1 (ntp)", order=_finetune_order(),
-                                   title="Finetuning variants vs next-token finetuning")
-    ranked = table.sort_values("mean")
-    sentences = [f"{int((table['mean'] > 0).sum())} of {len(table)} variants score above `ntp` on {metric_name}; "
-                 f"highest: {ranked.iloc[-1]['label']} ({ranked.iloc[-1]['mean']:+.3f}), lowest: "
-                 f"{ranked.iloc[0]['label']} ({ranked.iloc[0]['mean']:+.3f})."] if len(table) else []
-    return Output(fig, [(f"{metric_name} per variant", _rename(means)),
-                        (f"{metric_name} minus ntp, paired by seed", _rename(table))], sentences, sel)
+                                   title="Finetuning variants vs next-token finetuning", more=more)
+    sentences, tables = [], [(f"{metric_name} per variant", _rename(means)),
+                             (f"{metric_name} minus ntp, paired by seed", _rename(table))]
+    for name, diffs in ((metric_name, table), *([(plots.metric_name(graded),
+                                                 plots.finetune_diff_table(df, graded))] if graded else [])):
+        if not len(diffs):
+            continue
+        ranked = diffs.sort_values("mean")
+        sentences.append(f"{int((diffs['mean'] > 0).sum())} of {len(diffs)} variants score above `ntp` on {name}; "
+                         f"highest: {ranked.iloc[-1]['label']} ({ranked.iloc[-1]['mean']:+.3f}), lowest: "
+                         f"{ranked.iloc[0]['label']} ({ranked.iloc[0]['mean']:+.3f}).")
+        if name != metric_name:
+            tables.append((f"{name} minus ntp, paired by seed", _rename(diffs)))
+    return Output(fig, tables, sentences, sel)
 
 
 def _curves(sel: Selection) -> pd.DataFrame:

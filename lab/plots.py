@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from lab.config import SIZES
 
@@ -371,25 +372,33 @@ def finetune_diff_table(df: pd.DataFrame, metric: str, baseline: str = "ntp", va
 
 
 def plot_finetune_bars(df: pd.DataFrame, metric: str, xlabel: str, baseline: str = "ntp",
-                       variant: str = "label", order: Sequence[str] | None = None, title: str = "") -> Figure:
+                       variant: str = "label", order: Sequence[str] | None = None, title: str = "",
+                       more: Sequence[tuple[str, str]] = ()) -> Figure:
     """Table S6 analogue: per variant, the difference to the baseline (n'=1) finetuning, paired by
-    seed. Bars: mean; whiskers: min-max over seeds; the zero line is the baseline."""
-    table = finetune_diff_table(df, metric, baseline, variant)
-    names = [v for v in (order or []) if v in set(table[variant])]
-    names += [v for v in table[variant] if v not in names]
-    table = table.set_index(variant).loc[names]
-    fig, (ax,) = new_figure(1, width=5.5)
+    seed. Bars: mean; whiskers: min-max over seeds; the zero line is the baseline. `more` adds
+    one panel per `(metric, xlabel)` beside the first (e.g. a graded metric next to exact match),
+    with the variants in the same rows."""
+    panels = [(metric, xlabel), *more]
+    tables = [finetune_diff_table(df, m, baseline, variant) for m, _ in panels]
+    names = [v for v in (order or []) if any(v in set(t[variant]) for t in tables)]
+    names += [v for t in tables for v in t[variant] if v not in names]
+    names = list(dict.fromkeys(names))
+    fig, axes = new_figure(len(panels), width=5.5 if len(panels) == 1 else 3.6 * len(panels), sharey=True)
     fig.set_figheight(max(2.5, 0.32 * len(names) + 1.0))
-    ys = np.arange(len(names))[::-1]
-    colors = [COLORS[0] if m >= 0 else COLORS[1] for m in table["mean"]]
-    ax.barh(ys, table["mean"], color=colors, alpha=0.85)
-    ax.hlines(ys, table["min"], table["max"], colors="black", gid="spread")
-    ax.axvline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
-    ax.set_yticks(ys, names)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("finetuning variant")
+    rows = dict(zip(names, np.arange(len(names))[::-1]))
+    for ax, table, (_, label) in zip(axes, tables, panels):
+        table = table.set_index(variant).loc[[v for v in names if v in set(table[variant])]]
+        ys = [rows[v] for v in table.index]
+        colors = [COLORS[0] if m >= 0 else COLORS[1] for m in table["mean"]]
+        ax.barh(ys, table["mean"], color=colors, alpha=0.85)
+        ax.hlines(ys, table["min"], table["max"], colors="black", gid="spread")
+        ax.axvline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.set_xlabel(label)
+    axes[0].set_yticks(list(rows.values()), names)
+    axes[0].set_ylabel("finetuning variant")
     if title:
-        ax.set_title(title, fontsize=9)
+        fig.suptitle(title, fontsize=9)
     return fig
 
 

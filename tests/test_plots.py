@@ -189,6 +189,23 @@ def test_finetune_bars_are_paired_differences_to_the_baseline(rng):
     assert ax.get_xlabel() == "exact match - n'=1"
 
 
+def test_finetune_bars_second_metric_shares_the_rows(rng):
+    variants, df, _ = finetune_frames(rng)
+    df["final.eval/teacher_forced_acc"] = rng.random(len(df))
+    df.loc[df["label"] == "linear", "final.eval/teacher_forced_acc"] = np.nan  # not logged by one variant
+    fig = plots.plot_finetune_bars(df, "final.eval/exact_match/in_domain", xlabel="exact match", order=variants,
+                                   more=[("final.eval/teacher_forced_acc", "teacher-forced")])
+    first, second = fig.axes
+    assert second.get_xlabel() == "teacher-forced"
+    base = df[df["label"] == "ntp"].set_index("seed")["final.eval/teacher_forced_acc"]
+    rows = {round(p.get_y() + p.get_height() / 2): p.get_width() for p in second.patches}
+    labels = {round(y): t.get_text() for y, t in zip(first.get_yticks(), first.get_yticklabels())}
+    assert sorted(labels[y] for y in rows) == ["add", "mtp_drop"]  # the variant without values has no bar
+    for y, width in rows.items():
+        values = df[df["label"] == labels[y]].set_index("seed")["final.eval/teacher_forced_acc"]
+        assert width == pytest.approx((values - base).mean())
+
+
 def test_shock_and_drift_curves(rng):
     variants, _, curves = finetune_frames(rng)
     fig = plots.plot_shock(curves, order=variants)
