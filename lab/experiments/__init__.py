@@ -51,8 +51,10 @@ class Schedule:
 
 # Quick: 1M models train at about 10k tokens/s per core on one thread; the step counts keep
 # each experiment's runs within 30 minutes on 2 cores with 2 workers (see `lab.sweep`).
+# Induction gets 500 steps (1M tokens): a 1M next-token model forms induction after about
+# 0.5M tokens (the `dynamics` experiment), so 250 steps showed nothing at any size.
 QUICK: dict[str, Schedule] = {
-    "induction": Schedule({"seq_len": 64, "eval_stories": 256}, batch_size=32, steps=250, eval_every=125),
+    "induction": Schedule({"seq_len": 64, "eval_stories": 256}, batch_size=32, steps=500, eval_every=100),
     "polynomial": Schedule({"max_ops": 2, "eval_ops": 3, "eval_size": 300}, batch_size=64, steps=400,
                            eval_every=200),
     "graph": Schedule({"eval_graphs": 500}, batch_size=64, steps=250, eval_every=125),
