@@ -86,6 +86,12 @@ def test_experiments_and_presets() -> None:
         assert PAPER_TOKENS <= tokens < PAPER_TOKENS + c.train.batch_size * c.model.block_size
         assert c.train.warmup_steps == c.train.steps // 50 and c.train.min_lr_ratio == 0.03
 
+    for preset, share in (("quick", 10), ("paper", 50)):  # warm-up follows the run's own step count
+        for c in plan("dynamics", preset) + plan("pathstar", preset):
+            assert c.train.warmup_steps == c.train.steps // share
+    longer = make_run("scaling", "quick", "graph", "100K", 1, 0, overrides=("train.steps=900",))
+    assert (longer.train.steps, longer.train.warmup_steps) == (900, 90)
+
     heads = plan("heads", "quick")
     assert {c.model.n_future for c in heads} == {1, 2, 3, 4, 6, 8}
     assert all(c.model.match_params and c.model.n_future < c.model.n_layer for c in heads)

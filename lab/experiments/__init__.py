@@ -82,7 +82,8 @@ def make_run(experiment: str, preset: str, task: str, size: str, heads: int, see
     """
     from lab.run import build_config
     s = schedule(task, preset)
-    warmup = max(1, s.steps // (10 if preset == "quick" else 50))
+    steps = next((int(o.split("=", 1)[1]) for o in reversed(overrides) if o.startswith("train.steps=")), s.steps)
+    warmup = max(1, steps // (10 if preset == "quick" else 50))  # of the run's steps, overridden or not
     settings = [f"task.{k}={v}" for k, v in s.task.items()] + [
         f"train.batch_size={s.batch_size}", f"train.eval_every={s.eval_every}", f"train.warmup_steps={warmup}",
         f"train.checkpoint_every={min(s.eval_every, 50 if preset == 'quick' else 1000)}",
