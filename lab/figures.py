@@ -440,19 +440,21 @@ def finetune_table(sel: Selection) -> Output:
     more = [(graded, f"{plots.metric_name(graded)} minus ntp")] if graded else []
     fig = plots.plot_finetune_bars(df, "primary", f"{metric_name} minus n'=1 (ntp)", order=_finetune_order(),
                                    title="Finetuning variants vs next-token finetuning", more=more)
-    sentences, tables = [], [(f"{metric_name} per variant", _rename(means)),
-                             (f"{metric_name} minus ntp, paired by seed", _rename(table))]
-    for name, diffs in ((metric_name, table), *([(plots.metric_name(graded),
-                                                 plots.finetune_diff_table(df, graded))] if graded else [])):
-        if not len(diffs):
-            continue
-        ranked = diffs.sort_values("mean")
-        sentences.append(f"{int((diffs['mean'] > 0).sum())} of {len(diffs)} variants score above `ntp` on {name}; "
-                         f"highest: {ranked.iloc[-1]['label']} ({ranked.iloc[-1]['mean']:+.3f}), lowest: "
-                         f"{ranked.iloc[0]['label']} ({ranked.iloc[0]['mean']:+.3f}).")
-        if name != metric_name:
-            tables.append((f"{name} minus ntp, paired by seed", _rename(diffs)))
+    comparisons = [(metric_name, table)]
+    if graded:
+        comparisons.append((plots.metric_name(graded), plots.finetune_diff_table(df, graded)))
+    tables = [(f"{metric_name} per variant", _rename(means))]
+    tables += [(f"{name} minus ntp, paired by seed", _rename(diffs)) for name, diffs in comparisons]
+    sentences = [_ranking(name, diffs) for name, diffs in comparisons if len(diffs)]
     return Output(fig, tables, sentences, sel)
+
+
+def _ranking(metric: str, diffs: pd.DataFrame) -> str:
+    """One sentence on a `finetune_diff_table`: how many variants beat `ntp`, the highest and lowest."""
+    ranked = diffs.sort_values("mean")
+    return (f"{int((diffs['mean'] > 0).sum())} of {len(diffs)} variants score above `ntp` on {metric}; "
+            f"highest: {ranked.iloc[-1]['label']} ({ranked.iloc[-1]['mean']:+.3f}), lowest: "
+            f"{ranked.iloc[0]['label']} ({ranked.iloc[0]['mean']:+.3f}).")
 
 
 def _curves(sel: Selection) -> pd.DataFrame:
@@ -616,13 +618,16 @@ def save_figure(fig: Figure, path: Path, fmt_: str) -> None:
 
 
 def run_missing(experiments: list[str], preset: str, root: Path, workers: int | None) -> bool:
-    """Run every experiment that has planned runs not complete yet, through `lab.sweep`.
-    Returns False if a sweep was interrupted (the rest are then not started)."""
+    """Run every experiment that has planned runs not complete yet, through `lab.sweep` (which
+    then runs the experiment's measuring step); for a complete experiment run only that step, in
+    case it never ran. Returns False if a sweep was interrupted (the rest are then not started)."""
     from lab import sweep
-    ran: set[str] = set()
     for name in experiments:
         selection = Selection.load(root, name, preset)
-        if selection.reason or selection.complete == len(selection.planned):
+        if selection.reason:
+            continue
+        if selection.complete == len(selection.planned):
+            sweep.after_sweep(name, preset, root)
             continue
         print(f"running the missing runs of {name} ({selection.complete} of {len(selection.planned)} complete)")
         argv = [name, "--preset", preset, "--out", str(root)] + ([] if workers is None else ["--workers", str(workers)])
@@ -632,10 +637,6 @@ def run_missing(experiments: list[str], preset: str, root: Path, workers: int | 
         if code:
             print(f"warning: the {name} sweep exited with code {code}; its figures use the runs that completed",
                   file=sys.stderr)
-        ran.add(name)
-    for name in experiments:  # complete before: their measuring step (e.g. decoding speed) may not have run
-        if name not in ran:
-            sweep.after_sweep(name, preset, root)
     return True
 
 

@@ -182,6 +182,20 @@ def test_speculative_figure_reads_each_runs_measurement(tmp_path):
     assert "experiment `speculative`, preset `quick`: 6 of 30 planned runs" in readme
 
 
+def test_run_missing_measures_complete_experiments_and_stops_when_interrupted(tmp_path, monkeypatch):
+    from lab import sweep
+    root, out = tmp_path / "runs", tmp_path / "figures"
+    first, second = list(dict.fromkeys(spec.experiment for spec in figures.FIGURES))[:2]
+    for config in plan(first, "quick"):  # complete: only its measuring step is due
+        write_run(root, config, {"eval/second_token_acc": 0.5})
+    calls = []
+    monkeypatch.setattr(sweep, "after_sweep", lambda name, preset, where: calls.append(("measure", name)))
+    monkeypatch.setattr(sweep, "main", lambda argv: calls.append(("sweep", argv[0])) or 130)  # as after Ctrl-C
+    assert figures.main(["--runs", str(root), "--out", str(out), "--run-missing"]) == 130
+    assert calls == [("measure", first), ("sweep", second)]  # no sweep after the interrupted one
+    assert not out.exists()  # and nothing drawn
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--preset", "huge"], "unknown preset 'huge'"),
     (["--format", "jpg"], "unknown format 'jpg'"),
