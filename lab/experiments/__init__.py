@@ -82,15 +82,17 @@ def make_run(experiment: str, preset: str, task: str, size: str, heads: int, see
     """
     from lab.run import build_config
     s = schedule(task, preset)
-    steps = next((int(o.split("=", 1)[1]) for o in reversed(overrides) if o.startswith("train.steps=")), s.steps)
-    warmup = max(1, steps // (10 if preset == "quick" else 50))  # of the run's steps, overridden or not
     settings = [f"task.{k}={v}" for k, v in s.task.items()] + [
-        f"train.batch_size={s.batch_size}", f"train.eval_every={s.eval_every}", f"train.warmup_steps={warmup}",
+        f"train.batch_size={s.batch_size}", f"train.eval_every={s.eval_every}",
         f"train.checkpoint_every={min(s.eval_every, 50 if preset == 'quick' else 1000)}",
         f"train.eval_examples={128 if preset == 'quick' else 512}",
     ]
-    return build_config(task, heads=heads, size=size, head_type=head_type, steps=s.steps, seed=seed,
-                        experiment=experiment, overrides=[*settings, *overrides])
+    config = build_config(task, heads=heads, size=size, head_type=head_type, steps=s.steps, seed=seed,
+                          experiment=experiment, overrides=[*settings, *overrides])
+    if not any(o.split("=", 1)[0].strip() == "train.warmup_steps" for o in overrides):
+        # of the run's own steps, also when `overrides` changed them
+        config.train.warmup_steps = max(1, config.train.steps // (10 if preset == "quick" else 50))
+    return config
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def pathstar(preset: str) -> list[RunConfig]:
         settings: tuple[str, ...] = ("task.train_graphs=200000",)
     else:
         settings = (f"train.steps={QUICK_STEPS}", f"train.eval_every={QUICK_EVAL_EVERY}",
-                    f"train.checkpoint_every={QUICK_EVAL_EVERY}", f"train.warmup_steps={QUICK_STEPS // 10}")
+                    f"train.checkpoint_every={QUICK_EVAL_EVERY}")
     return [make_run("pathstar", preset, "graph", SIZE[preset], heads, seed,
                      overrides=(f"task.variant={variant}", f"label={label}", *settings))
             for label, (heads, variant) in VARIANTS.items() for seed in SEEDS]
