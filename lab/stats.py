@@ -215,7 +215,7 @@ def kaplan_meier(times: Iterable[float], formed: Iterable[bool]) -> tuple[np.nda
     event_times = np.unique(t[e])
     at_risk = np.array([(t >= u).sum() for u in event_times])
     events = np.array([(t[e] == u).sum() for u in event_times])
-    return event_times, np.cumprod(1 - events / np.maximum(at_risk, 1))
+    return event_times, np.cumprod(1 - events / at_risk)
 
 
 def censored_summary(times: Iterable[float], formed: Iterable[bool], budget: float | None = None) -> dict[str, float]:
