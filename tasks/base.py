@@ -31,6 +31,38 @@ class ConfigError(ValueError):
     """A bad user-supplied value. The CLI prints it as one line and exits with code 2."""
 
 
+SPLITS = ("val", "test")  # validation selects checkpoints and detects formation; test is reported
+
+
+def check_split(split: str) -> None:
+    """Raise `ConfigError` unless `split` names an evaluation split."""
+    if split not in SPLITS:
+        raise ConfigError(f"unknown evaluation split {split!r}; choose one of: {', '.join(SPLITS)}")
+
+
+MAX_DRAWS = 64  # seeded chunks tried when filling a validation set disjoint from the test set
+
+
+def check_draws(draws: int, what: str) -> None:
+    """Raise `ConfigError` when a disjoint validation set still is not full after `MAX_DRAWS` chunks."""
+    if draws >= MAX_DRAWS:
+        raise ConfigError(f"too few distinct {what} for a validation set disjoint from the test set; "
+                          "allowed: a smaller evaluation set or a larger task")
+
+
+def rows_not_in(candidates: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows of `candidates` that occur neither in `exclude` nor earlier in
+    `candidates` (rows compared as whole token sequences; widths may differ, padding counts)."""
+    seen = {row.tobytes() for row in np.ascontiguousarray(exclude, dtype=np.int64)}
+    keep = np.zeros(len(candidates), dtype=bool)
+    for i, row in enumerate(np.ascontiguousarray(candidates, dtype=np.int64)):
+        key = row.tobytes()
+        if key not in seen:
+            seen.add(key)
+            keep[i] = True
+    return keep
+
+
 @dataclass
 class Batch:
     """Token sequences with a target mask (see the module docstring)."""
@@ -118,11 +150,13 @@ class Task:
         """A fresh training batch. Deterministic given the generator's state."""
         raise NotImplementedError
 
-    def evaluate(self, predictor: Predictor, max_examples: int | None = None) -> dict[str, float]:
-        """Score the model on the task's fixed evaluation sets.
+    def evaluate(self, predictor: Predictor, max_examples: int | None = None,
+                 split: str = "test") -> dict[str, float]:
+        """Score the model on the task's fixed evaluation sets of `split` (`val` or `test`).
 
-        Keys are metric names without the `eval/` prefix (the lab adds it). `max_examples`
-        caps each evaluation set, for cheap evaluations during training.
+        Keys are metric names without a prefix (the lab adds `val/` or `eval/`). `max_examples`
+        caps each evaluation set, for cheap evaluations during training. The validation set is
+        drawn like the test set and disjoint from it; checkpoint selection reads only `val`.
         """
         raise NotImplementedError
 

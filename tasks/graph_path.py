@@ -38,7 +38,7 @@ from typing import ClassVar
 import numpy as np
 
 from tasks import register
-from tasks.base import Batch, ConfigError, Predictor, Task, TaskConfig
+from tasks.base import Batch, ConfigError, Predictor, Task, TaskConfig, check_draws, check_split, rows_not_in
 
 VARIANTS = ("forward", "reverse", "teacherless")
 _PREDICT_BATCH = 500  # examples per predictor call during evaluation
@@ -244,7 +244,7 @@ class GraphPathTask(Task):
         self.config: GraphPathConfig
         self.sep = separator_tokens(self.config.num_nodes)
         self._train_set: np.ndarray | None = None
-        self._eval_tokens: np.ndarray | None = None
+        self._eval_tokens: dict[str, np.ndarray] = {}
         if self.config.eval_file is not None:  # read now, so a bad file is a ConfigError up front
             examples = read_path_star_file(self.config.eval_file, self.config.num_nodes)
             cfg = self.config
@@ -254,7 +254,7 @@ class GraphPathTask(Task):
                     raise ConfigError(
                         f"task.eval_file={cfg.eval_file!r}: example {i + 1} is G(d={ex.degree}, l={len(ex.path)}) "
                         f"with {len(ex.edges)} edges; allowed: G(d={cfg.degree}, l={cfg.path_len}) as configured")
-            self._eval_tokens = np.array([ex.tokens(cfg.num_nodes) for ex in examples], dtype=np.int64)
+            self._eval_tokens["test"] = np.array([ex.tokens(cfg.num_nodes) for ex in examples], dtype=np.int64)
 
     @property
     def vocab_size(self) -> int:
@@ -302,16 +302,39 @@ class GraphPathTask(Task):
             return self._as_batch(self._generate(rng, batch_size))
         return self._as_batch(fixed[rng.integers(0, len(fixed), size=batch_size)].astype(np.int64))
 
-    def eval_tokens(self) -> np.ndarray:
-        """The fixed evaluation graphs as forward tokens (from `eval_file`, or seeded by `eval_seed`)."""
-        if self._eval_tokens is None:
-            rng = np.random.default_rng([self.config.eval_seed, 0x6576616C])
-            self._eval_tokens = self._generate(rng, self.config.eval_graphs)
-        return self._eval_tokens
+    def eval_tokens(self, split: str = "test") -> np.ndarray:
+        """The fixed evaluation graphs of `split` as forward tokens.
 
-    def evaluate(self, predictor: Predictor, max_examples: int | None = None) -> dict[str, float]:
-        """Score the model on the evaluation graphs (see `score_tokens` for the keys)."""
-        tokens = self.eval_tokens()
+        Test: from `eval_file`, or seeded by `eval_seed`. Validation: `eval_graphs` generated
+        graphs from their own seed stream, without any graph of the test set or of the fixed
+        training set (when `train_graphs > 0`), so selection never sees a test or training graph.
+        """
+        check_split(split)
+        if split not in self._eval_tokens:
+            if split == "test":
+                rng = np.random.default_rng([self.config.eval_seed, 0x6576616C])
+                self._eval_tokens[split] = self._generate(rng, self.config.eval_graphs)
+            else:
+                self._eval_tokens[split] = self._validation_tokens()
+        return self._eval_tokens[split]
+
+    def _validation_tokens(self) -> np.ndarray:
+        exclude = [self.eval_tokens("test")]
+        if self.train_set() is not None:
+            exclude.append(self.train_set().astype(np.int64))
+        n, parts, kept, chunk = self.config.eval_graphs, [], 0, 0
+        while kept < n:
+            check_draws(chunk, "graphs")
+            part = self._generate(np.random.default_rng([self.config.eval_seed, 0x76616C, chunk]), n)
+            part = part[rows_not_in(part, np.concatenate([*exclude, *parts]))]
+            parts.append(part)
+            kept, chunk = kept + len(part), chunk + 1
+        return np.concatenate(parts)[:n]
+
+    def evaluate(self, predictor: Predictor, max_examples: int | None = None,
+                 split: str = "test") -> dict[str, float]:
+        """Score the model on the evaluation graphs of `split` (see `score_tokens` for the keys)."""
+        tokens = self.eval_tokens(split)
         return self.score_tokens(predictor, tokens if max_examples is None else tokens[:max_examples])
 
     def read_file(self, path: str | os.PathLike) -> list[PathStarExample]:
@@ -351,8 +374,9 @@ class GraphPathTask(Task):
 
         Keys: `exact_path_acc` (whole path right), `pos_acc/K` (K = 1..l, decoded position K
         right; for `reverse` K counts from the goal), `teacher_forced_acc` (head 1 on the path
-        tokens reading the true sequence) and `tf_pos_acc/K` (the same per position: the Clever
-        Hans signature is ~1/d at K=2 and ~1 elsewhere).
+        tokens reading the true sequence), `tf_pos_acc/K` (the same per position: the Clever
+        Hans signature is ~1/d at K=2 and ~1 elsewhere) and `path_nll` (head 1's mean negative
+        log-likelihood of the true path tokens, the graded counterpart of exact-path accuracy).
         """
         n_path = self.config.path_len if path_len is None else path_len
         tokens = np.array(forward_tokens, dtype=np.int64)
@@ -362,6 +386,7 @@ class GraphPathTask(Task):
             tokens[:, p:] = tokens[:, p:][:, ::-1]
         decoded = np.zeros((n, n_path), dtype=np.int64)
         forced = np.zeros((n, n_path), dtype=np.int64)
+        nll = np.zeros((n, n_path))
         for s in range(0, n, _PREDICT_BATCH):
             part = tokens[s : s + _PREDICT_BATCH]
             rows = slice(s, s + len(part))
@@ -374,6 +399,7 @@ class GraphPathTask(Task):
                 decoded[rows] = np.asarray(predictor.greedy(part[:, :p], max_new_tokens=n_path))[:, :n_path]
             tf = predictor.teacher_forced(part)
             forced[rows] = np.asarray(tf.predictions)[:, p - 1 : p - 1 + n_path, 0]
+            nll[rows] = np.asarray(tf.nll)[:, p - 1 : p - 1 + n_path, 0]
         target = tokens[:, p:]
         right = decoded == target
         forced_right = forced == target
@@ -381,6 +407,7 @@ class GraphPathTask(Task):
         for k in range(n_path):
             metrics[f"pos_acc/{k + 1}"] = float(right[:, k].mean())
         metrics["teacher_forced_acc"] = float(forced_right.mean())
+        metrics["path_nll"] = float(nll.mean())
         for k in range(n_path):
             metrics[f"tf_pos_acc/{k + 1}"] = float(forced_right[:, k].mean())
         return metrics

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tasks import register
-from tasks.base import Batch, ConfigError, Predictor, Task, TaskConfig
+from tasks.base import Batch, ConfigError, Predictor, Task, TaskConfig, check_draws, check_split, rows_not_in
 
 
 @dataclass
@@ -101,7 +101,7 @@ class InductionTask(Task):
         is_heldout[heldout] = True
         self._train_pairs = np.flatnonzero(~is_heldout)
         self._eval_pairs = np.flatnonzero(is_heldout)
-        self._eval: Stories | None = None
+        self._eval: dict[str, Stories] = {}
 
     @property
     def vocab_size(self) -> int:
@@ -181,16 +181,46 @@ class InductionTask(Task):
                 tokens[rich] = self._repeated_segments(rng, int(rich.sum()))
         return Batch(tokens=tokens, loss_mask=np.ones_like(tokens, dtype=bool))
 
-    def eval_stories(self) -> Stories:
-        """The fixed evaluation stories (held-out name pairs), built once per task."""
-        if self._eval is None:
-            rng = np.random.default_rng([self.config.eval_seed, 11])
-            self._eval = self._stories(rng, self.config.eval_stories, self._eval_pairs)
-        return self._eval
+    def eval_stories(self, split: str = "test") -> Stories:
+        """The fixed evaluation stories of `split` (held-out name pairs), built once per task.
+
+        Validation stories are drawn like the test stories (same held-out names, same
+        distribution) from their own seed stream, and any story equal to a test story is
+        dropped and replaced, so the two sets are disjoint.
+        """
+        check_split(split)
+        if split not in self._eval:
+            n = self.config.eval_stories
+            if split == "test":
+                rng = np.random.default_rng([self.config.eval_seed, 11])
+                self._eval[split] = self._stories(rng, n, self._eval_pairs)
+            else:
+                self._eval[split] = self._disjoint_stories(self.eval_stories("test"), n)
+        return self._eval[split]
+
+    def _disjoint_stories(self, test: Stories, n: int) -> Stories:
+        """`n` validation stories, none equal to a test story."""
+        parts: list[Stories] = []
+        kept, chunk = 0, 0
+        while kept < n:
+            check_draws(chunk, "stories")
+            rng = np.random.default_rng([self.config.eval_seed, 11, 1, chunk])
+            part = self._stories(rng, n, self._eval_pairs)
+            exclude = np.concatenate([test.tokens, *[q.tokens for q in parts]])
+            keep = rows_not_in(part.tokens, exclude)
+            parts.append(Stories(part.tokens[keep], part.name_pos[keep], part.repeat[keep]))
+            kept, chunk = kept + int(keep.sum()), chunk + 1
+        return Stories(tokens=np.concatenate([q.tokens for q in parts])[:n],
+                       name_pos=np.concatenate([q.name_pos for q in parts])[:n],
+                       repeat=np.concatenate([q.repeat for q in parts])[:n])
 
     # ----- evaluation -----
-    def evaluate(self, predictor: Predictor, max_examples: int | None = None) -> dict[str, float]:
-        stories = self.eval_stories()
+    def evaluate(self, predictor: Predictor, max_examples: int | None = None,
+                 split: str = "test") -> dict[str, float]:
+        """Teacher-forced scores on the stories of `split`. `second_token_acc` (primary) and
+        `second_token_nll` (its graded counterpart: mean negative log-likelihood of the true
+        second token) count repeated mentions only; the other keys are controls."""
+        stories = self.eval_stories(split)
         k = len(stories.tokens) if not max_examples else min(max_examples, len(stories.tokens))
         tokens, name_pos, repeat = stories.tokens[:k], stories.name_pos[:k], stories.repeat[:k]
         out = predictor.teacher_forced(tokens)
@@ -203,8 +233,10 @@ class InductionTask(Task):
         filler_target[rows, name_pos + 1] = False
         filler_target = filler_target[:, 1:]  # target t+1 of position t
         right = head1 == tokens[:, 1:]
+        second_nll = out.nll[:, :, 0][rows, name_pos]
         return {
             "second_token_acc": float(second_ok[repeat].mean()),
+            "second_token_nll": float(second_nll[repeat].mean()),
             "second_token_acc_first_mention": float(second_ok[~repeat].mean()),
             "first_token_acc_repeat": float(first_ok[repeat].mean()),
             "filler_loss": float(out.nll[:, :, 0][filler_target].mean()),

@@ -38,7 +38,7 @@ from typing import ClassVar
 import numpy as np
 
 from tasks import register
-from tasks.base import Batch, ConfigError, Predictor, Task, TaskConfig
+from tasks.base import Batch, ConfigError, Predictor, Task, TaskConfig, check_draws, check_split, rows_not_in
 
 P = 7  # the field F7
 D = 5  # truncation: the ring is F7[X]/(X^5)
@@ -224,6 +224,20 @@ def _expr_to_text(tokens: list[int], i: int) -> tuple[str, int]:
     raise ValueError("unexpected token")
 
 
+def _padded(tokens: np.ndarray, width: int) -> np.ndarray:
+    """`tokens` right-padded with PAD to `width` columns."""
+    return np.pad(tokens, ((0, 0), (0, width - tokens.shape[1])), constant_values=PAD)
+
+
+def _trimmed(parts: list[Expressions], n: int) -> Expressions:
+    """The first `n` expressions of `parts`, tokens cut to the longest kept row."""
+    tokens = np.concatenate([p.tokens for p in parts])[:n]
+    tokens = tokens[:, : int((tokens != PAD).sum(axis=1).max())]
+    return Expressions(tokens=tokens, prompt_len=np.concatenate([p.prompt_len for p in parts])[:n],
+                       answer=np.concatenate([p.answer for p in parts])[:n],
+                       ops=np.concatenate([p.ops for p in parts])[:n])
+
+
 @dataclass
 class PolynomialConfig(TaskConfig):
     """Knobs of the polynomial task (defaults follow the paper, smaller eval sets allowed)."""
@@ -266,7 +280,7 @@ class PolynomialTask(Task):
     def __init__(self, config: PolynomialConfig | None = None) -> None:
         super().__init__(config if config is not None else PolynomialConfig())
         self.config: PolynomialConfig
-        self._eval_sets: dict[int, Expressions] = {}
+        self._eval_sets: dict[tuple[int, str], Expressions] = {}
 
     @property
     def vocab_size(self) -> int:
@@ -289,41 +303,60 @@ class PolynomialTask(Task):
             mask = (col >= 1) & (col < end)
         return Batch(tokens=ex.tokens, loss_mask=mask)
 
-    def eval_set(self, ops: int) -> Expressions:
-        """The fixed evaluation set with `ops` operations (seeded by `eval_seed` and `ops` only)."""
-        if ops not in self._eval_sets:
-            # Whole seeded chunks, then trimmed: a smaller set is a prefix of a larger one.
-            n = self.config.eval_size
-            parts = [generate(np.random.default_rng([self.config.eval_seed, ops, c]),
-                              np.full(_EVAL_CHUNK, ops), self.config.pause_tokens)
-                     for c in range(-(-n // _EVAL_CHUNK))]
-            tokens = np.concatenate([np.pad(p.tokens, ((0, 0), (0, self.seq_len - p.tokens.shape[1])),
-                                            constant_values=PAD) for p in parts])[:n]
-            tokens = tokens[:, : int((tokens != PAD).sum(axis=1).max())]
-            self._eval_sets[ops] = Expressions(
-                tokens=tokens,
-                prompt_len=np.concatenate([p.prompt_len for p in parts])[:n],
-                answer=np.concatenate([p.answer for p in parts])[:n],
-                ops=np.concatenate([p.ops for p in parts])[:n],
-            )
-        return self._eval_sets[ops]
+    def eval_set(self, ops: int, split: str = "test") -> Expressions:
+        """The fixed evaluation set of `split` with `ops` operations (seeded by `eval_seed` and `ops`).
 
-    def evaluate(self, predictor: Predictor, max_examples: int | None = None) -> dict[str, float]:
-        """Greedy-decode the answer of every evaluation expression and score it.
+        The validation set is drawn like the test set from its own seed stream; expressions
+        that also occur in the test set (or twice) are dropped and replaced, so the two are
+        disjoint. Training draws fresh expressions, so disjointness from training is not
+        guaranteed (at small `ops` some evaluation expressions are also seen in training).
+        """
+        check_split(split)
+        if (ops, split) not in self._eval_sets:
+            n = self.config.eval_size
+            if split == "test":
+                # Whole seeded chunks, then trimmed: a smaller set is a prefix of a larger one.
+                parts = [self._eval_chunk([self.config.eval_seed, ops, c], ops) for c in range(-(-n // _EVAL_CHUNK))]
+            else:
+                parts = self._disjoint_chunks(ops, n, _padded(self.eval_set(ops, "test").tokens, self.seq_len))
+            self._eval_sets[ops, split] = _trimmed(parts, n)
+        return self._eval_sets[ops, split]
+
+    def _eval_chunk(self, seed: list[int], ops: int) -> Expressions:
+        ex = generate(np.random.default_rng(seed), np.full(_EVAL_CHUNK, ops), self.config.pause_tokens)
+        return Expressions(_padded(ex.tokens, self.seq_len), ex.prompt_len, ex.answer, ex.ops)
+
+    def _disjoint_chunks(self, ops: int, n: int, exclude: np.ndarray) -> list[Expressions]:
+        """Validation chunks with every row absent from `exclude` and from earlier chunks."""
+        parts: list[Expressions] = []
+        kept, c = 0, 0
+        while kept < n:
+            check_draws(c, "expressions")
+            ex = self._eval_chunk([self.config.eval_seed, ops, c, 1], ops)
+            keep = rows_not_in(ex.tokens, np.concatenate([exclude, *[q.tokens for q in parts]]))
+            parts.append(Expressions(ex.tokens[keep], ex.prompt_len[keep], ex.answer[keep], ex.ops[keep]))
+            kept, c = kept + int(keep.sum()), c + 1
+        return parts
+
+    def evaluate(self, predictor: Predictor, max_examples: int | None = None,
+                 split: str = "test") -> dict[str, float]:
+        """Greedy-decode the answer of every evaluation expression of `split` and score it.
 
         Keys: `exact_match/ops=M` (all 5 coefficients right), `exact_match/in_domain` (mean over
         M <= max_ops), `exact_match/out_of_domain` (mean over M > max_ops, if any),
         `coef_acc/pos=K` (coefficient K right, in-domain), `teacher_forced_acc` (head 1 on the
-        answer tokens and <end> given the true prefix, in-domain).
+        answer tokens and <end> given the true prefix, in-domain) and `answer_nll` (the graded
+        counterpart of exact match: head 1's mean negative log-likelihood of those tokens).
         """
         cfg = self.config
         metrics: dict[str, float] = {}
-        in_domain_coef, tf_hits = [], []
+        in_domain_coef, tf_hits, tf_nll = [], [], []
         for m in range(1, cfg.eval_ops + 1):
-            ex = self.eval_set(m)
+            ex = self.eval_set(m, split)
             n = len(ex.answer) if max_examples is None else min(max_examples, len(ex.answer))
             decoded = np.zeros((n, D), dtype=np.int64)
             tf_correct = np.zeros((n, ANSWER_LEN), dtype=bool)
+            nll = np.zeros((n, ANSWER_LEN))
             for plen in np.unique(ex.prompt_len[:n]).tolist():
                 idx = np.nonzero(ex.prompt_len[:n] == plen)[0]
                 for s in range(0, len(idx), _PREDICT_BATCH):
@@ -335,11 +368,13 @@ class PolynomialTask(Task):
                         tf = predictor.teacher_forced(seqs)
                         pred = np.asarray(tf.predictions)[:, plen - 1 : plen - 1 + ANSWER_LEN, 0]
                         tf_correct[part] = pred == seqs[:, plen:]
+                        nll[part] = np.asarray(tf.nll)[:, plen - 1 : plen - 1 + ANSWER_LEN, 0]
             coef_ok = decoded == ex.answer[:n]
             metrics[f"exact_match/ops={m}"] = float(coef_ok.all(axis=1).mean())
             if m <= cfg.max_ops:
                 in_domain_coef.append(coef_ok)
                 tf_hits.append(tf_correct)
+                tf_nll.append(nll)
         inside = [metrics[f"exact_match/ops={m}"] for m in range(1, min(cfg.max_ops, cfg.eval_ops) + 1)]
         outside = [metrics[f"exact_match/ops={m}"] for m in range(cfg.max_ops + 1, cfg.eval_ops + 1)]
         if inside:
@@ -348,6 +383,7 @@ class PolynomialTask(Task):
             for k in range(D):
                 metrics[f"coef_acc/pos={k}"] = float(coef[:, k].mean())
             metrics["teacher_forced_acc"] = float(np.concatenate(tf_hits).mean())
+            metrics["answer_nll"] = float(np.concatenate(tf_nll).mean())
         if outside:
             metrics["exact_match/out_of_domain"] = float(np.mean(outside))
         return metrics

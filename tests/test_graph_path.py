@@ -250,7 +250,8 @@ class FakePredictor:
                 for t in range(p + 1, p + self.length - 1):
                     pred[b, t] = children.get(row[t], [-1])[0]
         pred = pred[:, :, None]
-        return TeacherForced(predictions=pred, nll=np.zeros(pred.shape))
+        position_nll = np.arange(pred.shape[1])[None, :, None] / 100.0  # nll t/100 at position t
+        return TeacherForced(predictions=pred, nll=np.broadcast_to(position_nll, pred.shape).copy())
 
     def parallel(self, prompts: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -261,9 +262,12 @@ def test_perfect_predictor_scores_one(variant: str) -> None:
     task = GraphPathTask(GraphPathConfig(variant=variant, eval_graphs=300))
     predictor = FakePredictor(50, 5, reverse=variant == "reverse")
     metrics = task.evaluate(predictor)
-    assert set(metrics) == {"exact_path_acc", "teacher_forced_acc",
+    assert set(metrics) == {"exact_path_acc", "teacher_forced_acc", "path_nll",
                             *(f"pos_acc/{k}" for k in range(1, 6)), *(f"tf_pos_acc/{k}" for k in range(1, 6))}
+    nll = metrics.pop("path_nll")
     assert all(v == 1.0 for v in metrics.values()), metrics
+    # Path token k (k = 0..l-1) is predicted at position prefix_len - 1 + k, where the nll is its position / 100.
+    assert nll == pytest.approx((task.prefix_len - 1 + (5 - 1) / 2) / 100), "nll read at the path positions"
     expected = {"forward": "greedy", "reverse": "greedy", "teacherless": "teacherless"}[variant]
     assert expected in predictor.calls and "teacher_forced" in predictor.calls
     if variant == "teacherless":
