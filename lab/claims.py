@@ -1,0 +1,187 @@
+"""The claims ledger: every claim the lab tests, its measured effect with a 95% CI, and a verdict.
+
+Each `Claim` names its source (the paper, a peer, or the lab's own earlier reading), the
+experiment whose runs test it, and how to measure it:
+
+- a *comparison* (`a` against `b`, paired by seed): the mean over seeds of a - b with a
+  Student-t 95% CI (`lab.stats.paired_difference(method="t")`, which keeps its coverage at 3-5
+  seeds) and the verdict of `lab.stats.verdict` for the expected sign;
+- a *target* (`a` alone): the mean over seeds with its t CI and the verdict of
+  `lab.stats.verdict_close` for `target +- tolerance`.
+
+Per-run values come from `lab.evidence.measure_runs`: test metrics at the step chosen on
+validation, or tokens-to-formation on validation (censored at the budget). `ledger` turns the
+runs into rows and `markdown` into `figures/CLAIMS.md`; no sentence of it is written by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lab import evidence, stats
+
+PAPER = "Gloeckle et al. 2024"
+BN = "Bachmann & Nagarajan 2024"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One testable statement. `where`, `a` and `b` are {config column: value} filters."""
+
+    key: str
+    source: str
+    statement: str
+    experiment: str
+    a: dict[str, Any]
+    b: dict[str, Any] | None = None  # None: `a` is compared with `target`
+    where: dict[str, Any] = field(default_factory=dict)
+    measure: str = "value"  # "value" (test metric at the selected step) or "formation_tokens"
+    metric: str | None = None  # test metric (default: the task's primary)
+    expected_sign: int = 1
+    target: float = math.nan
+    tolerance: float = math.nan
+
+
+def _n(k: int) -> dict[str, int]:
+    return {"model.n_future": k}
+
+
+def _label(name: str) -> dict[str, str]:
+    return {"label": name}
+
+
+CLAIMS: list[Claim] = [
+    Claim("fig7-1M", f"{PAPER}, Fig. 7", "2-token prediction forms induction better than next-token at 1M",
+          "scaling", _n(2), _n(1), {"task": "induction", "size": "1M"}),
+    Claim("fig7-300K", f"{PAPER}, Fig. 7", "2-token prediction forms induction better than next-token at 300K",
+          "scaling", _n(2), _n(1), {"task": "induction", "size": "300K"}),
+    Claim("figS14", f"{PAPER}, Fig. S14", "with induction-rich data, 2-token prediction still helps the smallest "
+          "model (1M)", "induction_rich", _n(2), _n(1), {"size": "1M"}),
+    Claim("fig8-n2", f"{PAPER}, Fig. 8", "2-token prediction raises in-domain polynomial exact match (1M)",
+          "scaling", _n(2), _n(1), {"task": "polynomial", "size": "1M"}),
+    Claim("fig8-n4", f"{PAPER}, Fig. 8", "4-token prediction raises in-domain polynomial exact match (1M)",
+          "scaling", _n(4), _n(1), {"task": "polynomial", "size": "1M"}),
+    Claim("figS15-pause", f"{PAPER}, Fig. S15/S16", "with pause tokens, 2-token prediction still raises "
+          "polynomial exact match", "pause", _n(2), _n(1), {"task_config.pause_tokens": 5}),
+    Claim("tableS6-carve", f"{PAPER}, Table S6", "4-head finetuning with '+0 layers' heads is worse than "
+          "next-token finetuning", "finetune", _label("carve"), _label("ntp"), expected_sign=-1),
+    Claim("tableS6-linear", f"{PAPER}, Table S6", "4-head finetuning with linear heads is worse than next-token "
+          "finetuning", "finetune", _label("linear"), _label("ntp"), expected_sign=-1),
+    Claim("tableS6-add", f"{PAPER}, Table S6", "4-head finetuning with '+3 layers' heads beats next-token "
+          "finetuning (its only gain)", "finetune", _label("add"), _label("ntp")),
+    Claim("fig4-recipe", f"{PAPER}, Fig. 4", "MTP pretraining then next-token finetuning beats next-token "
+          "pretraining and finetuning", "finetune", _label("mtp_drop"), _label("ntp")),
+    Claim("tableS7", f"{PAPER}, Table S7", "at small sizes 4-token prediction costs next-token quality "
+          "(head-1 loss higher than n=1 at 1M, induction)", "scaling", _n(4), _n(1),
+          {"task": "induction", "size": "1M"}, metric="head1/loss"),
+    Claim("bn-next-token", f"{BN}", "next-token training of path-star G(2,5,50) picks the arm at chance: "
+          "teacher-forced position 2 at 1/d = 0.5", "pathstar", _label("next-token"), metric="tf_pos_acc/2",
+          target=0.5, tolerance=0.1),
+    Claim("bn-reverse", f"{BN}", "reverse training solves path-star G(2,5,50) (exact path about 100%)",
+          "pathstar", _label("reverse"), target=1.0, tolerance=0.05),
+    Claim("bn-teacherless", f"{BN}", "teacherless training solves the small graph G(2,5,50)", "pathstar",
+          _label("teacherless"), target=1.0, tolerance=0.1),
+    Claim("huang-mtp", "Huang et al. 2026", "multi-token prediction beats next-token training on path-star "
+          "graphs (exact path)", "pathstar", _label("mtp"), _label("next-token")),
+    Claim("lab-dynamics", "mtp-lab, LOG 2026-11-28", "2-token prediction forms induction later than next-token "
+          "at 1M (tokens to formation)", "dynamics", _n(2), _n(1), measure="formation_tokens"),
+    Claim("lab-n4-1M", "mtp-lab, LOG 2026-11-28", "parameter-matched 4-token prediction forms no induction "
+          "at 1M within the quick budget", "scaling", _n(4), _n(1), {"task": "induction", "size": "1M"},
+          expected_sign=-1),
+]
+
+
+def _select(runs: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
+    for column, value in filters.items():
+        if column not in runs:
+            return runs.iloc[0:0]
+        runs = runs[runs[column] == value]
+    return runs
+
+
+def _by_seed(runs: pd.DataFrame, column: str) -> dict[int, float]:
+    return {int(s): float(v) for s, v in runs.groupby("seed")[column].mean().items()}
+
+
+def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, Any]:
+    """The claim's ledger row from the experiment's evaluation rows (`lab.runs.load_runs` format)."""
+    runs = _select(evidence.measure_runs(evals, claim.metric), claim.where)
+    column = "value" if claim.measure == "value" else "formation_tokens"
+    a = _select(runs, claim.a)
+    a_values = _by_seed(a, column) if len(a) else {}
+    if claim.b is None:
+        effect = stats.paired_difference(a_values, dict.fromkeys(a_values, 0.0), method="t")
+        verdict = stats.verdict_close(effect.mean, effect.lo, effect.hi, claim.target, claim.tolerance)
+        compared = f"{claim.target:g} +- {claim.tolerance:g}"
+    else:
+        b = _select(runs, claim.b)
+        b_values = _by_seed(b, column) if len(b) else {}
+        effect = stats.paired_difference(a_values, b_values, method="t")
+        verdict = stats.verdict(effect, claim.expected_sign)
+        compared = "a - b, expected " + ("> 0" if claim.expected_sign > 0 else "< 0")
+    measured = runs[runs["seed"].isin(effect.diffs)] if len(runs) else runs
+    return {"key": claim.key, "source": claim.source, "claim": claim.statement, "measure": _measure_name(claim),
+            "compared": compared, "effect": stats.format_effect(effect), "seeds": effect.n,
+            "size": _one(measured, "size"), "budget": _budget(measured), "verdict": verdict,
+            "command": f"python -m lab.sweep {claim.experiment} --preset {preset}"}
+
+
+def _measure_name(claim: Claim) -> str:
+    if claim.measure == "formation_tokens":
+        return "tokens to formation (validation; censored at the budget)"
+    return f"test {claim.metric or 'primary metric'} at the validation-selected step"
+
+
+def _one(runs: pd.DataFrame, column: str) -> str:
+    values = sorted({str(v) for v in runs[column]}) if column in runs and len(runs) else []
+    return ", ".join(values) if values else "-"
+
+
+def _budget(runs: pd.DataFrame) -> str:
+    if "budget" not in runs or not len(runs):
+        return "-"
+    tokens = sorted({int(t) for t in runs["budget"]})
+    return ", ".join(f"{t / 1e6:.2g}M" for t in tokens)
+
+
+def ledger(load: Callable[[str], pd.DataFrame], preset: str, claims: list[Claim] | None = None) -> pd.DataFrame:
+    """One row per claim. `load(experiment)` returns that experiment's evaluation rows (may be empty)."""
+    frames: dict[str, pd.DataFrame] = {}
+    rows = []
+    for claim in claims or CLAIMS:
+        if claim.experiment not in frames:
+            frames[claim.experiment] = load(claim.experiment)
+        rows.append(evaluate_claim(claim, frames[claim.experiment], preset))
+    return pd.DataFrame(rows)
+
+
+RULES = """\
+Verdicts follow one rule (`lab/stats.py`). A comparison a - b is paired by seed (the same seed
+gives both arms the same data order); its 95% CI is the Student-t interval of the mean paired
+difference. *reproduced*: the CI excludes 0 on the expected side; *reversed*: it excludes 0 on
+the other side; *no detectable effect*: it contains 0, and the minimal detectable effect (MDE,
+80% power) at this seed count is given; *not run*: no seed has both arms. A claim "value close
+to a target" is *reproduced* when the CI lies inside target +- tolerance, *not reproduced* when
+it lies outside, else *inconclusive*. Values are test metrics at the step chosen on the
+validation set (or tokens to formation detected on validation, censored at the budget)."""
+
+
+def markdown(table: pd.DataFrame, preset: str, source: str) -> str:
+    """`figures/CLAIMS.md` from the ledger rows."""
+    columns = ["key", "source", "claim", "measure", "compared", "effect", "seeds", "size", "budget", "verdict",
+               "command"]
+    lines = [f"# Claims tested by mtp-lab ({preset} preset)", "",
+             f"Generated by `python -m lab.figures --preset {preset}` from {source}; do not edit by hand.", "",
+             RULES, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in table.iterrows():
+        cells = [str(row[c]).replace("|", "\\|") for c in columns]
+        cells[-1] = f"`{cells[-1]}`"
+        lines.append("| " + " | ".join(cells) + " |")
+    counts = table["verdict"].str.split(" [(]").str[0].value_counts()
+    lines += ["", "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + "."]
+    return "\n".join(lines) + "\n"

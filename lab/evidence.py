@@ -1,0 +1,85 @@
+"""From learning curves to per-run numbers that may be reported: selection on validation only.
+
+Every evaluation row of a run holds the task's metrics twice: `val/<metric>` on the validation
+set and `eval/<metric>` on the test set (see `tasks.base.SPLITS`). A run's reported number is
+its test metric at the step chosen on validation (`select_step`: the first step with the best
+validation primary metric), or at its last evaluation when the run logged no validation metrics
+(runs from before the split existed). Formation is detected on validation too. Nothing here
+ever reads a test metric to choose anything.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from lab import stats
+
+VAL, TEST = "val/", "eval/"
+
+# Absolute formation thresholds on the validation primary metric, per task: the accuracy at
+# which the capability counts as formed. Induction: a third of repeated second tokens right
+# (chance is about 1/name_vocab); polynomial: a tenth of in-domain answers exactly right;
+# path-star: exact paths above the 1/d = 0.5 Clever Hans ceiling of G(2, l).
+FORMATION_THRESHOLD = {"induction": 0.3, "polynomial": 0.1, "graph": 0.6}
+
+
+def primary_metric(task: str) -> str:
+    """The task's primary metric name (without a split prefix)."""
+    from tasks import REGISTRY
+    return REGISTRY[task].primary_metric
+
+
+def select_step(curve: pd.DataFrame, primary: str) -> int:
+    """Step chosen for reporting: the first with the best `val/<primary>`, else the last step.
+
+    Reads only validation columns (the test is what is reported, never what is chosen on)."""
+    curve = curve.sort_values("step")
+    column = VAL + primary
+    if column in curve and curve[column].notna().any():
+        return int(curve.loc[curve[column].idxmax(), "step"])
+    return int(curve["step"].iloc[-1])
+
+
+def formation(curve: pd.DataFrame, primary: str, threshold: float) -> tuple[float, bool]:
+    """Tokens at the first evaluation whose validation primary metric reaches `threshold`;
+    (budget, False) when it never does (censored at the run's budget). Runs without
+    validation metrics give (nan, False)."""
+    column = VAL + primary
+    if column not in curve or curve[column].isna().all():
+        return math.nan, False
+    return stats.formation_tokens(curve, column, threshold)
+
+
+def _column(metric: str) -> str:
+    """The logged column of `metric`: per-head validation-batch metrics as they are, task metrics on test."""
+    return metric if metric.startswith(("head", "train/")) else TEST + metric
+
+
+def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """One row per run: its config columns, `selected_step`, `value` (test `metric` at that step;
+    default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens trained),
+    `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`) and `auc`
+    (of the reported metric's curve)."""
+    rows: list[dict[str, Any]] = []
+    if evals.empty:
+        return pd.DataFrame(rows)
+    for _, curve in evals.groupby("run_name", sort=True):
+        curve = curve.sort_values("step")
+        first = curve.iloc[0]
+        task = first["task"]
+        primary = primary_metric(task)
+        name = _column(metric or primary)
+        if name not in curve:
+            continue
+        step = select_step(curve, primary)
+        at = curve[curve["step"] == step].iloc[-1]
+        tokens, formed = formation(curve, primary, FORMATION_THRESHOLD.get(task, math.inf))
+        config = {k: v for k, v in first.items() if not k.startswith((VAL, TEST, "head", "train/"))
+                  and k not in ("step", "tokens", "wall_s")}
+        rows.append({**config, "selected_step": step, "value": float(at[name]),
+                     "budget": float(curve["tokens"].max()), "formed": formed, "formation_tokens": tokens,
+                     "auc": stats.learning_curve_auc(curve["tokens"], curve[name])})
+    return pd.DataFrame(rows)

@@ -1,0 +1,94 @@
+"""Selection on validation only, per-run measurements, and the claims ledger's verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab import claims, evidence
+
+
+def curve(run: str, seed: int, n: int, val: list[float], test: list[float], task: str = "induction",
+          size: str = "1M", **config) -> pd.DataFrame:
+    """Evaluation rows of one run, as `lab.runs.load_runs` gives them."""
+    metric = evidence.primary_metric(task)
+    steps = [100 * (i + 1) for i in range(len(test))]
+    rows = {"run_name": run, "task": task, "size": size, "seed": seed, "model.n_future": n, "step": steps,
+            "tokens": [2048 * s for s in steps], f"eval/{metric}": test, "head1/loss": [2.0] * len(test), **config}
+    if val is not None:
+        rows[f"val/{metric}"] = val
+    return pd.DataFrame(rows)
+
+
+def test_selection_reads_validation_only() -> None:
+    c = curve("r", 0, 1, val=[0.1, 0.5, 0.4], test=[0.9, 0.2, 0.3])
+    assert evidence.select_step(c, "second_token_acc") == 200
+    for test in ([0.0, 0.0, 0.0], [1.0, 0.0, 1.0], [np.nan, 5.0, -1.0]):
+        c["eval/second_token_acc"] = test
+        assert evidence.select_step(c, "second_token_acc") == 200, "the test values must not move the choice"
+    c["val/second_token_acc"] = [0.1, 0.2, 0.7]
+    assert evidence.select_step(c, "second_token_acc") == 300
+
+
+def test_selection_without_validation_reports_the_last_step() -> None:
+    c = curve("r", 0, 1, val=None, test=[0.9, 0.2, 0.3])
+    assert evidence.select_step(c, "second_token_acc") == 300
+    (row,) = evidence.measure_runs(c).to_dict("records")
+    assert row["value"] == 0.3 and np.isnan(row["formation_tokens"]) and not row["formed"]
+
+
+def test_formation_is_detected_on_validation_and_censored_at_the_budget() -> None:
+    formed = evidence.measure_runs(curve("a", 0, 1, val=[0.0, 0.35, 0.5], test=[0.9, 0.9, 0.9]))
+    never = evidence.measure_runs(curve("b", 0, 1, val=[0.0, 0.1, 0.2], test=[0.9, 0.9, 0.9]))
+    assert formed["formed"].item() and formed["formation_tokens"].item() == 2048 * 200
+    assert not never["formed"].item() and never["formation_tokens"].item() == never["budget"].item() == 2048 * 300
+
+
+def arms(shift: float, seeds: int = 4, noise: float = 0.01) -> pd.DataFrame:
+    """Scaling-like runs at 1M: n=2 ends `shift` above n=1, with small per-seed noise."""
+    rng = np.random.default_rng(0)
+    parts = []
+    for seed in range(seeds):
+        base = 0.3 + rng.normal(0, 0.05)
+        for n, value in ((1, base), (2, base + shift + rng.normal(0, noise))):
+            parts.append(curve(f"n{n}-s{seed}", seed, n, val=[value - 0.1, value], test=[value - 0.1, value]))
+    return pd.concat(parts, ignore_index=True)
+
+
+FIG7 = next(c for c in claims.CLAIMS if c.key == "fig7-1M")
+
+
+@pytest.mark.parametrize("shift,verdict", [(0.2, "reproduced"), (-0.2, "reversed"), (0.0, "no detectable effect")])
+def test_comparison_verdicts(shift: float, verdict: str) -> None:
+    row = claims.evaluate_claim(FIG7, arms(shift, noise=0.02), "quick")
+    assert row["verdict"].startswith(verdict) and row["seeds"] == 4
+    assert row["size"] == "1M" and row["budget"] == "0.41M"
+    if verdict.startswith("no"):
+        assert "MDE" in row["verdict"]
+
+
+def test_claims_without_runs_are_not_run() -> None:
+    row = claims.evaluate_claim(FIG7, pd.DataFrame(), "quick")
+    assert row["verdict"] == "not run" and row["seeds"] == 0
+    assert row["command"] == "python -m lab.sweep scaling --preset quick"
+
+
+@pytest.mark.parametrize("values,verdict", [([0.5, 0.52, 0.49, 0.51], "reproduced"),
+                                            ([0.95, 0.97, 0.96, 0.98], "not reproduced"),
+                                            ([0.2, 0.9, 0.5, 0.6], "inconclusive")])
+def test_target_verdicts(values: list[float], verdict: str) -> None:
+    claim = next(c for c in claims.CLAIMS if c.key == "bn-next-token")
+    evals = pd.concat([curve(f"s{s}", s, 1, val=[v], test=[0.0], task="graph", label="next-token",
+                             **{"eval/tf_pos_acc/2": [v]}) for s, v in enumerate(values)], ignore_index=True)
+    assert claims.evaluate_claim(claim, evals, "quick")["verdict"] == verdict
+
+
+def test_ledger_markdown_lists_every_claim_with_effect_ci_seeds_verdict_and_command() -> None:
+    table = claims.ledger(lambda experiment: arms(0.2) if experiment == "scaling" else pd.DataFrame(), "quick")
+    assert len(table) == len(claims.CLAIMS) >= 10
+    text = claims.markdown(table, "quick", "runs/")
+    for key in table["key"]:
+        (line,) = [ln for ln in text.splitlines() if ln.startswith(f"| {key} |")]
+        assert "python -m lab.sweep" in line
+    assert "| fig7-1M |" in text and "reproduced" in text and "not run" in text
