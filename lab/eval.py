@@ -13,8 +13,9 @@ import argparse
 import json
 import sys
 
-from lab.decode import ModelPredictor, load_run
-from lab.train import resolve_device
+from lab.decode import load_run
+from lab.device import resolve_device
+from lab.evaluate import ModelPredictor
 from tasks import ConfigError, Task
 
 
