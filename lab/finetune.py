@@ -54,7 +54,7 @@ import torch
 from lab import runs
 from lab.config import ModelConfig, RunConfig
 from lab.evaluate import head_metrics, validation_batches
-from lab.heads import attach_head_type, head_class, next_token_depth
+from lab.heads import adding_modes, attach_head_type, head_class, next_token_depth
 from lab.model import Block, MTPTransformer
 from lab.train import Trainer, make_optimizer, resolve
 from tasks import ConfigError, build_task
@@ -89,11 +89,6 @@ def load_source(init_from: str, experiment_dir: Path | None = None) -> tuple[Run
     return source, state
 
 
-def n_trunk(config: ModelConfig) -> int:
-    """Trunk blocks of a model of this shape (its head type's rule)."""
-    return head_class(config.head_type).trunk_layers(config)
-
-
 def target_model_config(source: ModelConfig, heads: int, attach: str) -> ModelConfig:
     """The finetuned model's shape for an attach mode (raises `ConfigError` if it cannot fit)."""
     target = copy.deepcopy(source)
@@ -101,7 +96,7 @@ def target_model_config(source: ModelConfig, heads: int, attach: str) -> ModelCo
     if attach == "keep":
         if heads != source.n_future:
             raise ConfigError(f"--heads {heads} differs from the checkpoint's {source.n_future} heads; "
-                              f"choose --attach linear, carve, add, deepseek (from 1 head) or drop (to 1 head)")
+                              f"choose --attach {', '.join(adding_modes())} (from 1 head) or drop (to 1 head)")
         return target
     if attach == "drop":
         if heads != 1:
@@ -123,7 +118,7 @@ def target_model_config(source: ModelConfig, heads: int, attach: str) -> ModelCo
     target.head_type = cls.name
     if match_params is not None:
         target.match_params = match_params
-    if n_trunk(target) < 1:
+    if cls.trunk_layers(target) < 1:
         raise ConfigError(f"--attach {attach} with {heads} heads needs more than {heads} pretrained blocks "
                           f"(the checkpoint has {source.n_layer})")
     return target

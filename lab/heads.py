@@ -135,6 +135,11 @@ def attach_head_type(mode: str) -> tuple[type[Head], bool | None]:
     raise ConfigError(f"unknown attach mode {mode!r}")
 
 
+def adding_modes() -> list[str]:
+    """The `--attach` modes that add heads to a next-token checkpoint, in the config's order."""
+    return [m for m in config_module.ATTACH_MODES if m not in ("keep", "drop")]
+
+
 def next_token_depth(config: ModelConfig) -> int:
     """Blocks on head 1's path: the trunk's plus those of head 1 and every head it reads."""
     cls = head_class(config.head_type)
