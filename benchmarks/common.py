@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import statistics
 import sys
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without installing
 
 from lab.config import SIZES, ModelConfig, RunConfig  # noqa: E402
+from lab.device import autocast  # noqa: E402,F401  (bf16 on CUDA, as the training loop runs)
 from lab.model import MTPTransformer  # noqa: E402
 from lab.objective import forward_backward, head_targets  # noqa: E402
 from lab.train import make_optimizer  # noqa: E402
@@ -111,13 +111,6 @@ class Case:
     params: int  # total parameters
     n: int = 1  # output heads
     backward: str = "plain"  # "efficient" or "plain" (the lab), "single" (the reference's one graph)
-
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (as the training loop does); full precision elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def train_flops_per_token(d: int, n_layer: int, vocab: int, context: int, n_heads: int = 1,

@@ -43,10 +43,11 @@ def training_rate(name: str, steps: int, seed: int = 0) -> float:
     """Input tokens/s of the default `lab.run` model training on task `name` (the CLI's defaults)."""
     import torch
 
+    from lab.evaluate import batch_tensors
     from lab.model import MTPTransformer
     from lab.objective import forward_backward
     from lab.run import build_config
-    from lab.train import batch_tensors, make_optimizer, resolve
+    from lab.train import make_optimizer, resolve
 
     config, task = resolve(build_config(name))
     torch.manual_seed(seed)

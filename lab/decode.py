@@ -1,5 +1,5 @@
-"""Decoding: greedy decoding with a KV cache, self-speculative (blockwise parallel) decoding
-with the MTP heads, and the `Predictor` the tasks evaluate through.
+"""Decoding: greedy decoding with a KV cache and self-speculative (blockwise parallel)
+decoding with the MTP heads, and their measurement on a trained run.
 
 Greedy decoding uses only the next-token head (head 1). Self-speculative decoding (Stern et
 al. 2018; the paper, section 3.2 and Appendix A) uses the first k heads: every forward pass
@@ -13,8 +13,9 @@ The KV cache keeps a length per sequence, so in a batch every sequence accepts i
 number of tokens per pass, and rejected guesses cost nothing (their cache entries lie
 beyond the sequence's length and are overwritten).
 
-`deepseek` heads also read the embedding of a future token (head i at position t reads token
-t+i-1). Proposals therefore run sequentially: head 2 reads head 1's greedy token, head 3
+Heads that also read the embedding of a future token (`reads_next_embedding`, e.g. `deepseek`:
+head i at position t reads token t+i-1) must form a chain, head i reading head i-1. Proposals
+then run sequentially: head 2 reads head 1's greedy token, head 3
 reads head 2's guess, and so on (DeepSeek-V3's own MTP drafting). Their cache entries at
 positions whose future token was still a guess are rewritten once it is known (see
 `Speculator`), so drafting matches a plain forward over the true tokens.
@@ -25,7 +26,6 @@ positions whose future token was still a guess are rewritten once it is known (s
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import platform
@@ -37,20 +37,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lab.config import RunConfig
-from lab.model import DeepSeekHead, KVCache, MTPTransformer
+from lab.device import autocast, resolve_device
+from lab.model import KVCache, MTPTransformer
 from lab.runs import write_json
 from tasks import ConfigError, Task, build_task
-from tasks.base import TeacherForced
-
-
-def autocast(device: torch.device, bf16: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (unless `bf16` is off); full precision elsewhere."""
-    if device.type == "cuda" and bf16:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def new_cache(model: MTPTransformer, batch: int, capacity: int, bf16: bool = True) -> KVCache:
@@ -123,16 +115,6 @@ class SpeculativeStats:
         return [a / c if c else float("nan") for a, c in zip(self.accepted, self.checked)]
 
 
-def heads_needed(model: MTPTransformer, k: int) -> set[int]:
-    """The heads (0-based) that must run to get heads 0..k-1: those and every head they read."""
-    needed: set[int] = set()
-    for i in range(k):
-        while i != -1 and i not in needed:
-            needed.add(i)
-            i = model.sources[i]
-    return needed
-
-
 def _confirmed(inputs: torch.Tensor, greedy: torch.Tensor, verify: bool) -> torch.Tensor:
     """How many of `inputs[:, 1:]` head 1's greedy tokens confirm (the longest agreeing
     prefix), per sequence; all of them when not verifying (a prompt)."""
@@ -143,22 +125,25 @@ def _confirmed(inputs: torch.Tensor, greedy: torch.Tensor, verify: bool) -> torc
 
 
 class Speculator:
-    """Self-speculative decoding state of a batch: the KV cache, and for deepseek heads the
-    tokens known so far and head 1's output at every position.
+    """Self-speculative decoding state of a batch: the KV cache, and for heads that read the
+    next embedding (deepseek) the tokens known so far and head 1's output at every position.
 
     `step` runs one forward over a block of tokens written after each sequence's length.
-    Deepseek head i at position t reads token t+i-1, which is known only up to the token
+    Such a head i at position t reads token t+i-1, which is known only up to the token
     after the last confirmed one; the heads' entries at positions where it was not known
-    yet are provisional, computed from the previous head's guess. So deepseek heads 2..k
+    yet are provisional, computed from the previous head's guess. So heads 2..k
     run over a window that starts k-2 positions before the block and rewrite those entries
     once their tokens are known: their cache always matches a forward over the true tokens.
     """
 
     def __init__(self, model: MTPTransformer, batch: int, capacity: int, k: int, bf16: bool = True) -> None:
         self.model, self.k = model, k
-        self.needed = heads_needed(model, k)
+        self.needed = model.heads_needed(k)
         self.cache = new_cache(model, batch, capacity, bf16)
-        self.lookahead = k > 1 and isinstance(model.heads[1], DeepSeekHead)
+        self.lookahead = k > 1 and any(model.heads[i].reads_next_embedding for i in self.needed)
+        if self.lookahead and model.sources[:k] != [-1] + list(range(k - 1)):
+            raise ValueError("speculative decoding with heads that read the next embedding needs "
+                             "head i to read head i-1")
         self.lag = max(k - 2, 0)
         if self.lookahead:
             device = self.cache.lengths.device
@@ -195,7 +180,7 @@ class Speculator:
 
     def _draft_sequentially(self, inputs: torch.Tensor, hidden1: torch.Tensor, greedy: torch.Tensor,
                             accepted: torch.Tensor) -> torch.Tensor:
-        """Deepseek heads 2..k over the window, each reading the true token where it is known
+        """Heads 2..k over the window, each reading the true token where it is known
         and the previous head's guess where not. Returns their guesses at the last confirmed position."""
         model, B, q = self.model, *inputs.shape
         lengths = self.cache.lengths
@@ -328,72 +313,6 @@ def _count(k: int, N: int, accepted_log: list[torch.Tensor], emitted_log: list[t
     return stats
 
 
-class ModelPredictor:
-    """Runs a model for a task's evaluation (implements `tasks.base.Predictor`)."""
-
-    def __init__(self, model: MTPTransformer, device: torch.device, batch_size: int = 256) -> None:
-        self.model = model
-        self.device = device
-        self.batch_size = batch_size
-        self.n_heads = model.config.n_future
-
-    def _chunks(self, n: int) -> range:
-        return range(0, n, self.batch_size)
-
-    @torch.no_grad()
-    def teacher_forced(self, tokens: np.ndarray, inputs: np.ndarray | None = None) -> TeacherForced:
-        was_training = self.model.training
-        self.model.eval()
-        inputs = tokens if inputs is None else inputs
-        preds, nlls = [], []
-        n = self.n_heads
-        for s in self._chunks(len(tokens)):
-            tok = torch.as_tensor(tokens[s:s + self.batch_size], device=self.device)
-            inp = torch.as_tensor(inputs[s:s + self.batch_size, :-1], device=self.device)
-            T = inp.shape[1]
-            pred = torch.empty(*inp.shape, n, dtype=torch.long, device=self.device)
-            nll = torch.full((*inp.shape, n), float("nan"), device=self.device)
-            with autocast(self.device):
-                hidden = self.model.hidden_states(inp)
-            for i, h in enumerate(hidden):
-                with autocast(self.device):
-                    logits = self.model.unembed(h)
-                logp = F.log_softmax(logits.float(), dim=-1)
-                pred[:, :, i] = logp.argmax(-1)
-                k = i + 1
-                if k <= T:
-                    target = tok[:, k:]
-                    nll[:, : T - k + 1, i] = -logp[:, : T - k + 1].gather(-1, target[..., None])[..., 0]
-            preds.append(pred.cpu().numpy())
-            nlls.append(nll.cpu().numpy())
-        self.model.train(was_training)
-        return TeacherForced(predictions=np.concatenate(preds), nll=np.concatenate(nlls))
-
-    @torch.no_grad()
-    def greedy(self, prompts: np.ndarray, max_new_tokens: int) -> np.ndarray:
-        was_training = self.model.training
-        self.model.eval()
-        outs = []
-        for s in self._chunks(len(prompts)):
-            p = torch.as_tensor(prompts[s:s + self.batch_size], device=self.device)
-            outs.append(greedy_decode(self.model, p, max_new_tokens).cpu().numpy())
-        self.model.train(was_training)
-        return np.concatenate(outs) if outs else np.zeros((0, max_new_tokens), dtype=np.int64)
-
-    @torch.no_grad()
-    def parallel(self, prompts: np.ndarray) -> np.ndarray:
-        was_training = self.model.training
-        self.model.eval()
-        outs = []
-        for s in self._chunks(len(prompts)):
-            p = torch.as_tensor(prompts[s:s + self.batch_size], device=self.device)
-            with autocast(self.device):
-                logits = self.model(p)[:, -1]  # (B, n, V)
-            outs.append(logits.argmax(-1).cpu().numpy())
-        self.model.train(was_training)
-        return np.concatenate(outs)
-
-
 # ----- measurement (the paper's Table S2) and the command line -----
 
 def _timed(device: torch.device, fn, *args):
@@ -491,6 +410,8 @@ def prompt_batches(task, batch: int, n_batches: int, block_size: int, max_new: i
 def load_run(run_dir: str | Path, device: torch.device) -> tuple[RunConfig, MTPTransformer, Task]:
     """The run's config, its trained model (eval mode, on `device`) and its task."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise ConfigError(f"{str(run_dir)!r} is a file, not a run directory")
     if not run_dir.is_dir():
         raise ConfigError(f"run directory {str(run_dir)!r} does not exist")
     for name in ("config.json", "checkpoint.pt"):
@@ -509,7 +430,6 @@ def measure_run(run_dir: str | Path, ks: list[int] | None = None, batch: int = 8
 
     Raises `ConfigError` for a missing run, a k outside 1..n or a non-positive batch or length.
     """
-    from lab.train import resolve_device  # the training loop imports this module
     for name, value in (("--batch", batch), ("--max-new", max_new), ("--batches", n_batches),
                         ("--repeats", repeats)):
         if value <= 0:

@@ -4,6 +4,8 @@ Without `--data`, the run's task scores the model on its own fixed evaluation se
 sets, whatever cap training used). With `--data`, the task scores it on a data file; the
 path-star task reads the text format of Bachmann & Nagarajan (one example per line), so a
 model trained on G(2,5,50) can be evaluated on their published test set.
+A run that did not finish (interrupted, failed or still running: meta.json's status is not
+`complete`) holds a partial checkpoint: it is refused unless `--allow-incomplete` is given.
 Exit codes: 0 success, 2 bad input (one line).
 """
 
@@ -13,8 +15,10 @@ import argparse
 import json
 import sys
 
-from lab.decode import ModelPredictor, load_run
-from lab.train import resolve_device
+from lab import runs
+from lab.decode import load_run
+from lab.device import resolve_device
+from lab.evaluate import ModelPredictor
 from tasks import ConfigError, Task
 
 
@@ -39,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--batch", type=int, default=256, help="evaluation batch size")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="score the partial checkpoint of a run that did not finish (with a warning)")
     args = parser.parse_args(argv)
     try:
         if args.max_examples is not None and args.max_examples <= 0:
@@ -47,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--batch must be positive, got {args.batch}")
         device = resolve_device(args.device)
         config, model, task = load_run(args.run_dir, device)
+        status = runs.run_state(args.run_dir)
+        if status != "complete":
+            if not args.allow_incomplete:
+                raise ConfigError(f"{args.run_dir!r} is not a complete run (status: {status}); its checkpoint is "
+                                  f"partial: pass --allow-incomplete to score it anyway")
+            print(f"warning: {args.run_dir!r} is not a complete run (status: {status}); scoring its partial "
+                  f"checkpoint", file=sys.stderr)
         predictor = ModelPredictor(model, device, batch_size=args.batch)
         if args.data:
             metrics = evaluate_file(task, predictor, args.data, args.max_examples)

@@ -53,8 +53,10 @@ import torch
 
 from lab import runs
 from lab.config import ModelConfig, RunConfig
-from lab.model import Block, BlockHead, DeepSeekHead, LinearHead, MTPTransformer
-from lab.train import Trainer, head_metrics, make_optimizer, resolve, validation_batches
+from lab.evaluate import head_metrics, validation_batches
+from lab.heads import adding_modes, attach_head_type, head_class, next_token_depth
+from lab.model import Block, MTPTransformer
+from lab.train import Trainer, make_optimizer, resolve
 from tasks import ConfigError, build_task
 
 
@@ -87,12 +89,6 @@ def load_source(init_from: str, experiment_dir: Path | None = None) -> tuple[Run
     return source, state
 
 
-def n_trunk(config: ModelConfig) -> int:
-    if config.head_type == "linear":
-        return config.n_layer
-    return config.n_layer - config.n_future if config.match_params else config.n_layer - 1
-
-
 def target_model_config(source: ModelConfig, heads: int, attach: str) -> ModelConfig:
     """The finetuned model's shape for an attach mode (raises `ConfigError` if it cannot fit)."""
     target = copy.deepcopy(source)
@@ -100,31 +96,31 @@ def target_model_config(source: ModelConfig, heads: int, attach: str) -> ModelCo
     if attach == "keep":
         if heads != source.n_future:
             raise ConfigError(f"--heads {heads} differs from the checkpoint's {source.n_future} heads; "
-                              f"choose --attach linear, carve, add, deepseek (from 1 head) or drop (to 1 head)")
+                              f"choose --attach {', '.join(adding_modes())} (from 1 head) or drop (to 1 head)")
         return target
     if attach == "drop":
         if heads != 1:
             raise ConfigError(f"--attach drop keeps head 1 only; use --heads 1, not {heads}")
-        if source.head_type == "anticausal" and source.n_future > 1:
-            raise ConfigError("--attach drop is impossible for anticausal heads: head 1 reads head 2")
-        target.head_type = "linear" if source.head_type == "linear" else "parallel"
+        reads = head_class(source.head_type).sources(source.n_future)[0]
+        if reads != -1:
+            raise ConfigError(f"--attach drop is impossible for {source.head_type} heads: "
+                              f"head 1 reads head {reads + 1}")
+        target.head_type = head_class(source.head_type).one_head_type
         target.match_params = True
-        target.n_layer = n_trunk(source) + (0 if source.head_type == "linear" else 1)
+        target.n_layer = next_token_depth(source)  # head 1 reads the trunk: trunk blocks + head 1's
         return target
     if source.n_future != 1:
         raise ConfigError(f"--attach {attach} starts from a next-token checkpoint, but it has {source.n_future} heads "
                           f"(use --attach drop first, or --attach keep)")
     if heads < 2:
         raise ConfigError(f"--attach {attach} adds heads: use --heads 2 or more, not {heads}")
-    if attach == "linear":
-        target.head_type = "linear"
-    elif attach == "carve":
-        if heads >= source.n_layer:
-            raise ConfigError(f"--attach carve with {heads} heads needs more than {heads} pretrained blocks "
-                              f"(the checkpoint has {source.n_layer})")
-        target.head_type, target.match_params = "parallel", True
-    elif attach in ("add", "deepseek"):
-        target.head_type, target.match_params = ("parallel" if attach == "add" else "deepseek"), False
+    cls, match_params = attach_head_type(attach)
+    target.head_type = cls.name
+    if match_params is not None:
+        target.match_params = match_params
+    if cls.trunk_layers(target) < 1:
+        raise ConfigError(f"--attach {attach} with {heads} heads needs more than {heads} pretrained blocks "
+                          f"(the checkpoint has {source.n_layer})")
     return target
 
 
@@ -144,20 +140,12 @@ def prepare(config: RunConfig, experiment_dir: Path | None = None) -> RunConfig:
 
 
 def _source_blocks(source_model: MTPTransformer) -> list[Block]:
-    """The pretrained next-token model's blocks in order: trunk, then head 1's block."""
+    """The pretrained next-token model's blocks in order: trunk, then head 1's block (if any)."""
     blocks = list(source_model.transformer.h)
-    head = source_model.heads[0]
-    if isinstance(head, (BlockHead, DeepSeekHead)):
-        blocks.append(head.block)
+    block = source_model.heads[0].pretrained_block()
+    if block is not None:
+        blocks.append(block)
     return blocks
-
-
-def _zero_output(block: Block) -> None:
-    torch.nn.init.zeros_(block.attn.c_proj.weight)
-    torch.nn.init.zeros_(block.mlp.c_proj.weight)
-    for layer in (block.attn.c_proj, block.mlp.c_proj):
-        if layer.bias is not None:
-            torch.nn.init.zeros_(layer.bias)
 
 
 def pretrained_names(model: MTPTransformer, mode: str) -> set[str]:
@@ -166,7 +154,7 @@ def pretrained_names(model: MTPTransformer, mode: str) -> set[str]:
     names = {n for n, _ in model.named_parameters()}
     if mode in ("carve", "keep", "drop"):
         return names
-    return {n for n in names if not (n.startswith("heads.") and not n.startswith("heads.0."))}
+    return names - model.new_head_parameters()
 
 
 def attach(model: MTPTransformer, source_model: MTPTransformer, mode: str, head_init: str) -> None:
@@ -181,36 +169,20 @@ def attach(model: MTPTransformer, source_model: MTPTransformer, mode: str, head_
             for dst, src in zip(model.heads, source_model.heads):
                 dst.load_state_dict(src.state_dict())
             return
+        # The trunk takes the first pretrained blocks, head 1 the output block (if it has a
+        # block), heads 2..n the blocks left between them (carve); then heads 2..n start new.
         blocks = _source_blocks(source_model)
-        L, n = len(blocks), model.config.n_future
-        if mode == "linear":
-            trunk_src, head_src = blocks, {}
-        elif mode == "carve":
-            trunk_src = blocks[: L - n]
-            head_src = {0: blocks[L - 1], **{i: blocks[L - n + i - 1] for i in range(1, n)}}
-        else:  # add, deepseek
-            trunk_src, head_src = blocks[: L - 1], {0: blocks[L - 1]}
-        for dst, src in zip(model.transformer.h, trunk_src):
+        L = len(blocks)
+        for dst, src in zip(model.transformer.h, blocks):
             dst.load_state_dict(src.state_dict())
+        carved = iter(blocks[len(model.transformer.h): L - 1])
         for i, head in enumerate(model.heads):
-            if i in head_src:
-                head.block.load_state_dict(head_src[i].state_dict())
+            if head.pretrained_block() is not None:
+                src = blocks[L - 1] if i == 0 else next(carved, None)
+                if src is not None:
+                    head.load_pretrained(src)
             if i > 0:
-                _init_new_head(head, blocks[L - 1], head_init)
-
-
-def _init_new_head(head: torch.nn.Module, last_block: Block, head_init: str) -> None:
-    """Initialise head i >= 2 (random init is what the model already has)."""
-    if isinstance(head, LinearHead):
-        if head_init in ("copy", "zero"):
-            torch.nn.init.eye_(head.proj.weight)
-            if head.proj.bias is not None:
-                torch.nn.init.zeros_(head.proj.bias)
-        return
-    if head_init == "copy":
-        head.block.load_state_dict(last_block.state_dict())
-    elif head_init == "zero":
-        _zero_output(head.block)
+                head.init_new(blocks[L - 1], head_init)
 
 
 @torch.no_grad()
@@ -282,9 +254,9 @@ class FinetuneTrainer(Trainer):
     def before_step(self, step: int) -> list[float] | None:
         ft = self.config.finetune
         frozen = step < ft.freeze_trunk_steps
+        new_heads = self.model.new_head_parameters()
         for name, p in self.model.named_parameters():
-            is_new_head = name.startswith("heads.") and not name.startswith("heads.0.")
-            p.requires_grad_(is_new_head or not frozen)
+            p.requires_grad_(name in new_heads or not frozen)
         weights = list(self.base_weights)
         if ft.ramp_steps:
             ramp = min(1.0, step / ft.ramp_steps)

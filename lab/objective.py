@@ -10,7 +10,7 @@ The memory-efficient backward (paper, Figure 2): run the trunk once and detach i
 then, head by head, forward the head, the shared unembedding and its loss, and backward at
 once, so only one head's logits (B x T x V) exist at any time; the gradient at the
 detached trunk output accumulates; finally backward the trunk once. Heads that read other
-heads (causal, anticausal, deepseek) are visited from the one furthest from the trunk
+heads (`model.sources`: causal, anticausal, deepseek) are visited from the one furthest from the trunk
 inward, each receiving the gradient of the heads that read it before its own backward.
 The result equals the gradient of the plain summed loss (tests/test_objective.py).
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lab.model import DeepSeekHead, MTPTransformer
+from lab.model import MTPTransformer
 
 IGNORE = -100
 
@@ -83,12 +83,13 @@ def head_targets(tokens: torch.Tensor, loss_mask: torch.Tensor, n_heads: int) ->
     return targets
 
 
-def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy over counted targets (0 if none), number correct, number counted.
+def head_loss_sums(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One head's summed cross-entropy over its counted targets, number correct, number counted.
 
     Everything stays a device tensor (no `int()`/`float()`), so nothing here waits for a GPU.
     Cross-entropy runs in float32 at least: bf16 logits under autocast are upcast, float32 and
-    float64 logits are used as they are (no copy).
+    float64 logits are used as they are (no copy). Training (`_head_loss`) and evaluation
+    (`lab.evaluate.head_metrics`) both score a head with this.
     """
     flat_logits = logits.reshape(-1, logits.shape[-1])
     if flat_logits.dtype not in (torch.float32, torch.float64):
@@ -99,6 +100,12 @@ def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     loss_sum = F.cross_entropy(flat_logits, flat_target, ignore_index=IGNORE, reduction="sum")
     with torch.no_grad():  # max(dim).indices predicts like argmax (ties aside), cheaper on CPU
         correct = ((flat_logits.max(-1).indices == flat_target) & valid).sum()
+    return loss_sum, correct, count
+
+
+def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over counted targets (0 if none), number correct, number counted."""
+    loss_sum, correct, count = head_loss_sums(logits, target)
     return loss_sum / count.clamp(min=1), correct, count
 
 
@@ -172,8 +179,7 @@ def backward_efficient(model: MTPTransformer, inputs: torch.Tensor, targets: lis
     tok_emb = model.embed(inputs)
     z = model.trunk(tok_emb)
     z_leaf = z.detach().requires_grad_(True)
-    needs_emb = any(isinstance(h, DeepSeekHead) for h in model.heads)
-    emb_leaf = tok_emb.detach().requires_grad_(True) if needs_emb else None
+    emb_leaf = tok_emb.detach().requires_grad_(True) if model.reads_next_embedding else None
 
     # Forward every head on detached inputs, keeping only d-sized activations.
     leaf_in: dict[int, torch.Tensor] = {}

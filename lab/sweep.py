@@ -330,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         validate_args(args)
+        from lab.device import resolve_device
         from lab.experiments import plan
-        from lab.train import resolve_device
         configs = filter_runs(plan(args.experiment, args.preset), args.only)
         if not configs:
             raise ConfigError(f"--only {' '.join(args.only)} leaves no run of {args.experiment!r}")

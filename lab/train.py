@@ -22,29 +22,12 @@ from tqdm.auto import tqdm
 
 from lab import distributed, interp, runs
 from lab.config import RunConfig
-from lab.decode import ModelPredictor, autocast
+from lab.device import autocast, resolve_device
+from lab.evaluate import ModelPredictor, batch_tensors, head_metrics, validation_batches
 from lab.model import MTPTransformer
-from lab.objective import IGNORE, head_targets
 from tasks import ConfigError, Task, build_task
 
 WALL_CLOCK_FIELDS = ("wall_s", "tokens_per_s")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` picks cuda, then mps, then cpu."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but no CUDA device is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("--device mps requested but MPS is not available")
-    return torch.device(name)
 
 
 def resolve(config: RunConfig) -> tuple[RunConfig, Task]:
@@ -93,48 +76,6 @@ def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Opt
     groups = [{"params": decay, "weight_decay": config.train.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=config.train.lr, betas=(config.train.beta1, config.train.beta2))
-
-
-def batch_tensors(batch, device: torch.device, n_heads: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Model inputs `(B, L-1)` and per-head targets from a task batch."""
-    tokens = torch.as_tensor(batch.tokens, device=device)
-    mask = torch.as_tensor(batch.loss_mask, device=device)
-    inputs = torch.as_tensor(batch.input_tokens[:, :-1], device=device)
-    return inputs, head_targets(tokens, mask, n_heads)
-
-
-def validation_batches(task: Task, config: RunConfig) -> list:
-    """Fixed held-out batches from the training distribution (same for every run of a task config)."""
-    rng = np.random.default_rng([task.config.eval_seed, 4242])
-    return [task.sample_batch(rng, config.train.batch_size) for _ in range(config.train.val_batches)]
-
-
-@torch.no_grad()
-def head_metrics(model: MTPTransformer, batches: list, device: torch.device) -> dict[str, float]:
-    """Per-head teacher-forced loss and accuracy over fixed batches."""
-    was_training = model.training
-    model.eval()
-    n = model.config.n_future
-    loss_sum, correct, count = np.zeros(n), np.zeros(n), np.zeros(n)
-    for batch in batches:
-        inputs, targets = batch_tensors(batch, device, n)
-        with autocast(device):
-            hidden = model.hidden_states(inputs)
-        for i, (h, target) in enumerate(zip(hidden, targets)):
-            with autocast(device):
-                logits = model.unembed(h).float()
-            valid = target != IGNORE
-            flat = logits.reshape(-1, logits.shape[-1])
-            loss_sum[i] += float(torch.nn.functional.cross_entropy(flat, target.reshape(-1), ignore_index=IGNORE,
-                                                                   reduction="sum"))
-            correct[i] += float(((logits.argmax(-1) == target) & valid).sum())
-            count[i] += float(valid.sum())
-    model.train(was_training)
-    out = {}
-    for i in range(n):
-        out[f"head{i + 1}/loss"] = loss_sum[i] / max(count[i], 1)
-        out[f"head{i + 1}/acc"] = correct[i] / max(count[i], 1)
-    return out
 
 
 @dataclass

@@ -233,6 +233,15 @@ def test_cli_rejects_bad_input(trained: dict[str, Path], tmp_path: Path, capsys)
     assert not (run / "speculative.json").exists() and not (empty / "speculative.json").exists()
 
 
+def test_cli_on_a_file_says_it_is_not_a_run_directory(tmp_path: Path, capsys) -> None:
+    checkpoint = tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes(b"")
+    assert main([str(checkpoint)]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a run directory" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "speculative.json").exists()
+
+
 def test_cli_prints_table_and_writes_json(trained: dict[str, Path]) -> None:
     run = trained["deepseek"]
     proc = run_cli(["lab.decode", str(run), "--batch", "4", "--max-new", "16", "--batches", "1", "--repeats", "1"])

@@ -1,10 +1,14 @@
-"""`python -m lab.eval`: a trained graph model scored on a published path-star file."""
+"""`python -m lab.eval`: a trained graph model scored on a published path-star file; bad input."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from lab import runs
+from lab.eval import main
+from lab.run import build_config
+from lab.train import Trainer
 from tests.conftest import SHARED, run_cli
 
 
@@ -36,3 +40,28 @@ def test_eval_on_published_file_and_bad_input(tmp_path: Path) -> None:
         result = run_cli(["lab.eval", *args])
         assert result.returncode == 2, (args, result.stderr)
         assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_eval_refuses_a_file_and_an_incomplete_run(tmp_path: Path, tiny_overrides: list[str], capsys) -> None:
+    def one_line_error() -> str:
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        return err
+
+    config_file = tmp_path / "config.json"
+    config_file.write_text("{}")
+    assert main([str(config_file)]) == 2
+    assert "is a file, not a run directory" in one_line_error()
+
+    config = build_config("induction", steps=5, overrides=tiny_overrides)
+    run_dir = Path(Trainer(config, tmp_path / "runs", device="cpu", quiet=True).run()["run_dir"])
+    args = [str(run_dir), "--device", "cpu", "--max-examples", "8", "--json"]
+    assert main(args) == 0 and capsys.readouterr().err == ""
+    meta = runs.read_json(run_dir / runs.META)
+    runs.write_json(run_dir / runs.META, {**meta, "status": "interrupted"})  # as after Ctrl-C
+    assert main(args) == 2
+    err = one_line_error()
+    assert "not a complete run (status: interrupted)" in err and "--allow-incomplete" in err
+    assert main([*args, "--allow-incomplete"]) == 0
+    out = capsys.readouterr()
+    assert out.err.startswith("warning:") and "interrupted" in out.err and json.loads(out.out)

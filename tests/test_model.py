@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lab import config as config_module
+from lab.blocks import Block, CausalSelfAttention, block_param_count
 from lab.config import SIZES, ModelConfig
 from lab.decode import greedy_decode
+from lab.heads import HEAD_TYPES
 from lab.model import MTPTransformer
 from tasks import ConfigError
 
@@ -92,3 +95,65 @@ def test_size_presets_match_their_names() -> None:
 def test_bad_shapes_are_config_errors(kw: dict, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         make(**kw)
+
+
+def preset(n: int, kind: str = "parallel", **kw) -> MTPTransformer:
+    d, layers, heads = SIZES["1M"]
+    return make(n, kind, d_model=d, n_layer=layers, n_head=heads, **kw)
+
+
+def blocks_run_for_head_one(m: MTPTransformer) -> int:
+    """Transformer blocks a forward of head 1 alone actually runs."""
+    ran = []
+    hooks = [b.register_forward_hook(lambda mod, i, o: ran.append(mod)) for b in m.modules() if isinstance(b, Block)]
+    m.hidden_states(torch.randint(0, 17, (1, 6)), heads=1)
+    for h in hooks:
+        h.remove()
+    return len({id(b) for b in ran})
+
+
+@pytest.mark.parametrize("n,kind,non_embedding,depth,matched", [
+    (1, "parallel", 984_448, 5, True),
+    (4, "parallel", 984_448, 2, True),
+    (4, "causal", 984_448, 2, True),
+    (4, "anticausal", 984_448, 5, True),  # head 1 reads head 2 ... head 4 reads the trunk
+    (4, "deepseek", 1_083_520, 2, False),  # 3 combining projections (2d x d) and 6 norms on top
+    (4, "linear", 984_448 + 3 * 128 * 128, 5, False),
+])
+def test_param_counts_say_how_deep_head_one_is_and_whether_matched(n, kind, non_embedding, depth, matched) -> None:
+    m = preset(n, kind)
+    counts = m.param_counts()
+    assert counts["non_embedding"] == non_embedding
+    assert counts["next_token_depth"] == depth == blocks_run_for_head_one(m)
+    assert counts["param_matched"] is matched
+    assert counts["matched_note"].startswith("parameter-matched" if matched else "not parameter-matched")
+    if not matched:
+        assert f"{non_embedding - 984_448:+,}" in counts["matched_note"]
+
+
+def test_unmatched_heads_sit_on_top_of_the_trunk() -> None:
+    counts = make(3, match_params=False).param_counts()
+    assert counts["next_token_depth"] == 5 and not counts["param_matched"]
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_block_param_count_counts_a_block(bias: bool) -> None:
+    config = ModelConfig(d_model=24, n_layer=2, n_head=2, mlp_ratio=3, bias=bias, vocab_size=5, block_size=5)
+    assert block_param_count(config) == sum(p.numel() for p in Block(config).parameters())
+
+
+@pytest.mark.parametrize("kind", ["parallel", "causal", "anticausal", "linear", "deepseek"])
+def test_head_types_declare_their_blocks_and_inputs_truthfully(kind: str) -> None:
+    m = make(3, kind)
+    cls = HEAD_TYPES[kind]
+    for i, head in enumerate(m.heads):
+        attention = sum(isinstance(x, CausalSelfAttention) for x in head.modules())
+        assert cls.head_blocks(m.config, i) == attention  # its KV-cache slots
+        assert head.reads_next_embedding == (kind == "deepseek" and i > 0)
+    assert len(m.transformer.h) == cls.trunk_layers(m.config)
+    assert m.n_attention_layers == sum(isinstance(x, CausalSelfAttention) for x in m.modules())
+
+
+def test_registry_is_what_the_config_accepts() -> None:
+    assert tuple(HEAD_TYPES) == config_module.HEAD_TYPES == ("parallel", "linear", "causal", "anticausal", "deepseek")
+    assert config_module.ATTACH_MODES == ("keep", "linear", "carve", "add", "deepseek", "drop")
