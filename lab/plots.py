@@ -541,3 +541,53 @@ def plot_speculative(df: pd.DataFrame, title: str = "") -> Figure:
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+# ----- sentences computed from the tables (RESULTS.md states numbers, never reads them off a picture) -----
+def fmt(value: float) -> str:
+    """A number with three decimals, `n/a` for a missing one."""
+    return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
+
+
+def gap_sentences(table: pd.DataFrame, x: str, what: str, x_name=str, hue: str = "model.n_future",
+                  base: int = 1) -> list[str]:
+    """For each head count n > base: the mean difference to n = base at every x, and how often it is positive."""
+    pivot = table.pivot_table(index=x, columns=hue, values="mean")
+    if x == "size":
+        pivot = pivot.loc[sorted(pivot.index, key=size_key)]
+    if base not in pivot:
+        return []
+    out = []
+    for n in [c for c in pivot.columns if c != base]:
+        diff = (pivot[n] - pivot[base]).dropna()
+        if diff.empty:
+            continue
+        parts = ", ".join(f"{d:+.3f} at {x_name(i)}" for i, d in diff.items())
+        higher = int((diff > 0).sum())
+        out.append(f"{what}, n={n} minus n={base} (means over seeds): {parts}; n={n} is higher at {higher} of "
+                   f"{len(diff)}.")
+    return out
+
+
+def first_reaching(table: pd.DataFrame, hue: str, fraction: float = 0.5) -> dict:
+    """Per hue value: the tokens at the first evaluation whose mean reaches `fraction` of the largest
+    mean any line reaches, and that threshold."""
+    if table.empty:
+        return {}
+    threshold = fraction * float(table["mean"].max())
+    out = {}
+    for key, group in table.sort_values("tokens").groupby(hue):
+        hit = group[group["mean"] >= threshold]
+        out[key] = (float(hit["tokens"].iloc[0]) if len(hit) else float("nan"), threshold)
+    return out
+
+
+def tokens_text(value: float) -> str:
+    """`1.23M tokens`, or `never` for NaN."""
+    return "never" if np.isnan(value) else f"{value / 1e6:.2f}M tokens"
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """A table with the column names RESULTS.md shows (`n`, `pause tokens`, `variant`)."""
+    return table.rename(columns={"model.n_future": "n", "task_config.pause_tokens": "pause tokens",
+                                 "label": "variant"})

@@ -1,17 +1,24 @@
-"""The figure regeneration script: run selection, missing figures, the numbers in RESULTS.md."""
+"""The figure regeneration script: run selection, kept and missing figures, the numbers in RESULTS.md."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lab import figures, runs
+from lab import figure_registry, figures, runs
 from lab.config import RunConfig
 from lab.experiments import REGISTRY, Experiment, plan
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "figures"  # the committed images and Markdown, as a fresh checkout has them
 
 
 def write_run(root: Path, config: RunConfig, final: dict, rows: list[dict] | None = None, status: str = "complete",
@@ -40,12 +47,21 @@ def results_table(text: str, heading: str) -> list[list[str]]:
     return [[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()[2:]]
 
 
-def test_figures_from_scaling_runs_and_missing_ones(tmp_path):
-    rng = np.random.default_rng(0)
-    root, out = tmp_path / "runs", tmp_path / "figures"
-    configs = plan("scaling", "quick")
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def committed_copy(tmp_path: Path) -> Path:
+    out = tmp_path / "figures"
+    shutil.copytree(COMMITTED, out)
+    return out
+
+
+def write_scaling_runs(root: Path, seed: int = 0) -> dict:
+    """Complete quick `scaling` runs of induction and polynomial (random metrics); returns the induction values."""
+    rng = np.random.default_rng(seed)
     values = {}
-    for i, config in enumerate(c for c in configs if c.task in ("induction", "polynomial")):
+    for i, config in enumerate(c for c in plan("scaling", "quick") if c.task in ("induction", "polynomial")):
         if config.task == "induction":
             value = float(rng.random())
             values[(config.size, config.model.n_future, config.seed)] = value
@@ -55,6 +71,13 @@ def test_figures_from_scaling_runs_and_missing_ones(tmp_path):
             final["eval/exact_match/in_domain"] = np.mean([final[f"eval/exact_match/ops={m}"] for m in (1, 2)])
             final["eval/exact_match/out_of_domain"] = final["eval/exact_match/ops=3"]
         write_run(root, config, final, drop_key="train.compile" if i == 0 else None)
+    return values
+
+
+def test_figures_from_scaling_runs_and_missing_ones(tmp_path, capsys):
+    root, out = tmp_path / "runs", tmp_path / "figures"
+    configs = plan("scaling", "quick")
+    values = write_scaling_runs(root)
     # An incomplete run of the same config space is ignored; so is a run of another preset.
     graph = next(c for c in configs if c.task == "graph")
     write_run(root, graph, {"eval/exact_path_acc": 0.9}, status="running")
@@ -65,14 +88,17 @@ def test_figures_from_scaling_runs_and_missing_ones(tmp_path):
     assert figures.main(["--runs", str(root), "--out", str(out)]) == 0
     for key in ("1a_induction_vs_size", "2a_polynomial_vs_ops", "2b_polynomial_vs_size"):
         assert (out / f"{key}.png").read_bytes()[:4] == b"\x89PNG"
-    assert not stale.exists()  # a figure without runs keeps no old image
+    assert stale.read_bytes() == b"old"  # a figure without runs keeps its image
+    assert f"kept {stale}: no complete path-star run of experiment `pathstar`" in capsys.readouterr().out
     readme = (out / "README.md").read_text()
     assert "![Induction vs model size (Figure 7 analogue)](1a_induction_vs_size.png)" in readme
     assert "experiment `scaling`, preset `quick`: 18 of 18 planned runs; 2 seeds (0, 1)" in readme
+    assert "![Path-star: next-token, MTP, teacherless and reverse training](4_pathstar.png)" in readme
     missing = readme.split("## Missing figures", 1)[1]
-    for key in ("1b.", "2c.", "3.", "4.", "5.", "6.", "7a.", "7b.", "7c.", "8."):
+    for key in ("1b.", "2c.", "3.", "5.", "6.", "7a.", "7b.", "7c.", "8."):
         assert f"**{key} " in missing
-    assert "`python -m lab.sweep pathstar --preset quick`" in missing
+    assert "**4. " not in missing
+    assert "`python -m lab.sweep heads --preset quick`" in missing
 
     text = (out / "RESULTS.md").read_text()
     table = results_table(text, "second-token accuracy at repeated mentions (best evaluation)")
@@ -94,8 +120,8 @@ def test_partial_experiment_says_how_many_runs(tmp_path):
         if config.seed == 0:
             write_run(root, config, {"eval/exact_path_acc": float(rng.random()),
                                      **{f"eval/pos_acc/{k}": float(rng.random()) for k in range(1, 6)}})
-    drawn, missing = figures.generate(root, out, "quick")
-    assert "4_pathstar" in drawn and "4_pathstar" not in missing
+    outcome = figures.generate(root, out, "quick")
+    assert "4_pathstar" in outcome.drawn and "4_pathstar" not in outcome.missing
     readme = (out / "README.md").read_text()
     assert "4 of 8 planned runs (partial: the other runs are not complete); 1 seed (0)" in readme
     rows = results_table((out / "RESULTS.md").read_text(), "exact-path accuracy")
@@ -119,8 +145,8 @@ def test_finetune_figures_from_summaries_and_curves(tmp_path):
         write_run(root, config, {}, rows=rows if config.label else None)
         if config.label == "add":
             diffs.append((config.seed, value))
-    drawn, missing = figures.generate(root, out, "quick")
-    assert {"7a_finetune_table", "7b_finetune_shock", "7c_finetune_drift"} <= set(drawn)
+    outcome = figures.generate(root, out, "quick")
+    assert {"7a_finetune_table", "7b_finetune_shock", "7c_finetune_drift"} <= set(outcome.drawn)
     rows = results_table((out / "RESULTS.md").read_text(), "exact_match/in_domain minus ntp, paired by seed")
     add = next(r for r in rows if r[0] == "add")
     assert float(add[1]) == pytest.approx(np.mean([v - base[s] for s, v in diffs]), abs=6e-4)
@@ -130,6 +156,7 @@ def test_finetune_figures_from_summaries_and_curves(tmp_path):
 
 def test_dynamics_figure_from_really_trained_runs(tmp_path, monkeypatch, tiny_overrides):
     """Tiny real runs: every evaluation row carries the induction-head score, and the figure shows it."""
+    from lab import sweep
     from lab.run import build_config
 
     def tiny(preset: str) -> list[RunConfig]:
@@ -138,10 +165,10 @@ def test_dynamics_figure_from_really_trained_runs(tmp_path, monkeypatch, tiny_ov
                 for n in (1, 2) for s in (0, 1)]
 
     monkeypatch.setitem(REGISTRY, "dynamics", Experiment("dynamics", tiny, "tiny dynamics"))
-    monkeypatch.setattr(figures, "FIGURES", [s for s in figures.FIGURES if s.experiment == "dynamics"])
+    monkeypatch.setattr(figure_registry, "FIGURES", [s for s in figure_registry.FIGURES if s.experiment == "dynamics"])
     root, out = tmp_path / "runs", tmp_path / "figures"
-    argv = ["--runs", str(root), "--out", str(out), "--format", "svg", "--run-missing", "--workers", "1"]
-    assert figures.main(argv) == 0  # trains the missing runs through lab.sweep, then draws
+    assert sweep.main(["dynamics", "--out", str(root), "--workers", "1"]) == 0
+    assert figures.main(["--runs", str(root), "--out", str(out), "--format", "svg"]) == 0
     rows = [json.loads(line) for d in (root / "dynamics").iterdir() for line in (d / "metrics.jsonl").open()]
     assert len(rows) == 8 and all(0 < r["interp/prefix_matching_max"] <= 1 for r in rows)
     assert (out / "5_dynamics.svg").read_text().lstrip().startswith("<?xml")
@@ -171,8 +198,8 @@ def test_speculative_figure_reads_each_runs_measurement(tmp_path):
                                                            "head_type": config.model.head_type, "device": "cpu",
                                                            "batch": 8})
             measured[(n, config.model.head_type, config.seed)] = rows
-    drawn, missing = figures.generate(root, out, "quick")
-    assert "8_speculative" in drawn
+    outcome = figures.generate(root, out, "quick")
+    assert "8_speculative" in outcome.drawn
     table = results_table((out / "RESULTS.md").read_text(), "per task and k")
     assert table[0][:4] == ["polynomial", "1", "parallel", "1"]
     causal = [r for r in table if r[1] == "4" and r[2] == "causal"]
@@ -182,18 +209,135 @@ def test_speculative_figure_reads_each_runs_measurement(tmp_path):
     assert "experiment `speculative`, preset `quick`: 6 of 30 planned runs" in readme
 
 
-def test_run_missing_measures_complete_experiments_and_stops_when_interrupted(tmp_path, monkeypatch):
-    from lab import sweep
+def test_run_missing_runs_sweeps_and_measuring_steps_as_commands(tmp_path, monkeypatch):
     root, out = tmp_path / "runs", tmp_path / "figures"
-    first, second = list(dict.fromkeys(spec.experiment for spec in figures.FIGURES))[:2]
-    for config in plan(first, "quick"):  # complete: only its measuring step is due
-        write_run(root, config, {"eval/second_token_acc": 0.5})
+    for config in plan("speculative", "quick"):  # complete: only its measuring step is due
+        write_run(root, config, {"eval/exact_match/in_domain": 0.5})
     calls = []
-    monkeypatch.setattr(sweep, "after_sweep", lambda name, preset, where: calls.append(("measure", name)))
-    monkeypatch.setattr(sweep, "main", lambda argv: calls.append(("sweep", argv[0])) or 130)  # as after Ctrl-C
+    monkeypatch.setattr(figures, "run_command", lambda argv: calls.append(argv) or 0)
+    assert figures.main(["--runs", str(root), "--out", str(out), "--run-missing", "--workers", "3"]) == 2  # no figure
+    head = [sys.executable, "-m"]
+    sweeps = [c[2:] for c in calls if c[:3] == [*head, "lab.sweep"]]
+    experiments = list(dict.fromkeys(spec.experiment for spec in figure_registry.specs()))
+    assert [c[1] for c in sweeps] == [e for e in experiments if e != "speculative"]
+    assert sweeps[0] == ["lab.sweep", "scaling", "--preset", "quick", "--out", str(root), "--workers", "3"]
+    assert calls[-1] == [*head, "lab.experiments.speculative", "--preset", "quick", "--runs", str(root)]
+    assert len(calls) == len(sweeps) + 1
+
+
+def test_run_missing_stops_when_interrupted(tmp_path, monkeypatch):
+    root, out = tmp_path / "runs", tmp_path / "figures"
+    calls = []
+    monkeypatch.setattr(figures, "run_command", lambda argv: calls.append(argv) or 130)  # as after Ctrl-C
     assert figures.main(["--runs", str(root), "--out", str(out), "--run-missing"]) == 130
-    assert calls == [("measure", first), ("sweep", second)]  # no sweep after the interrupted one
+    assert len(calls) == 1  # no sweep after the interrupted one
     assert not out.exists()  # and nothing drawn
+
+
+def test_drawing_never_imports_the_trainer():
+    """Analysis stays apart from training: importing the figures (and every experiment's figure code)
+    loads neither the trainer nor the sweep; experiment modules load no plotting library either."""
+    code = ("import sys, lab.figures; print([m for m in ('lab.train', 'lab.sweep', 'torch') if m in sys.modules]); "
+            "import lab.experiments")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    code = ("import sys, lab.experiments; "
+            "print([m for m in ('lab.train', 'lab.sweep', 'torch', 'matplotlib', 'pandas') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_fresh_checkout_keeps_every_committed_figure(tmp_path, capsys):
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "README.md").write_text("Runs go here.\n")  # as committed: runs/ exists, but holds no run
+    out = committed_copy(tmp_path)
+    before = snapshot(out)
+    assert figures.main(["--runs", str(root), "--out", str(out)]) == 2
+    assert snapshot(out) == before  # byte-identical
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "no figure can be drawn" in captured.err
+    for spec in figure_registry.specs():
+        assert f"kept {out / spec.key}.png: no complete" in captured.out
+        assert f"experiment `{spec.experiment}` under {root}/" in captured.out
+
+
+def test_partial_runs_redraw_only_their_figures(tmp_path):
+    root = tmp_path / "runs"
+    write_scaling_runs(root)
+    out = committed_copy(tmp_path)
+    before = snapshot(out)
+    old_readme, old_results = figures.sections(out / "README.md"), figures.sections(out / "RESULTS.md")
+    assert len(old_readme) == len(old_results) == len(figure_registry.specs())  # the committed files have markers
+    outcome = figures.generate(root, out, "quick")
+    redrawn = {"1a_induction_vs_size", "2a_polynomial_vs_ops", "2b_polynomial_vs_size"}
+    assert set(outcome.drawn) == redrawn and not outcome.missing
+    after = snapshot(out)
+    assert set(after) == set(before)
+    assert {name for name in before if before[name] != after[name]} == {f"{k}.png" for k in redrawn} | {
+        "README.md", "RESULTS.md"}
+    new_readme, new_results = figures.sections(out / "README.md"), figures.sections(out / "RESULTS.md")
+    for key in old_readme:
+        if key in redrawn:  # new numbers (the README text depends only on the run counts)
+            assert new_results[key] != old_results[key] and "preset `quick` (18 runs)" in new_results[key]
+        else:  # kept verbatim, in order
+            assert (new_readme[key], new_results[key]) == (old_readme[key], old_results[key])
+    assert list(new_readme) == list(old_readme)
+    # a second run with the same runs changes nothing but the redrawn images' bytes, and not the text
+    figures.generate(root, out, "quick")
+    assert figures.sections(out / "README.md") == new_readme
+
+
+def test_prune_removes_the_figures_of_absent_experiments(tmp_path, capsys):
+    root = tmp_path / "runs"
+    write_scaling_runs(root)
+    out = committed_copy(tmp_path)
+    assert figures.main(["--runs", str(root), "--out", str(out), "--prune"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "1a_induction_vs_size.png", "2a_polynomial_vs_ops.png", "2b_polynomial_vs_size.png"]
+    assert f"removed {out / '4_pathstar.png'}: no complete path-star run" in capsys.readouterr().out
+    readme = (out / "README.md").read_text()
+    assert set(figures.sections(out / "README.md")) == {"1a_induction_vs_size", "2a_polynomial_vs_ops",
+                                                        "2b_polynomial_vs_size"}
+    assert "**4. Path-star" in readme.split("## Missing figures", 1)[1]
+
+
+def test_prune_without_any_drawable_figure_removes_nothing(tmp_path):
+    out = committed_copy(tmp_path)
+    before = snapshot(out)
+    (tmp_path / "runs").mkdir()
+    assert figures.main(["--runs", str(tmp_path / "runs"), "--out", str(out), "--prune"]) == 2
+    assert snapshot(out) == before
+
+
+def test_paper_preset_without_paper_runs_keeps_everything(tmp_path, capsys):
+    root = tmp_path / "runs"
+    write_scaling_runs(root)  # quick runs only
+    out = committed_copy(tmp_path)
+    before = snapshot(out)
+    assert figures.main(["--runs", str(root), "--out", str(out), "--preset", "paper"]) == 2
+    assert snapshot(out) == before
+    assert "(preset paper;" in capsys.readouterr().out
+
+
+def test_fresh_clone_leaves_git_status_clean(tmp_path):
+    """The acceptance check: `python -m lab.figures --preset quick` in a fresh clone (no runs)."""
+    shutil.copytree(COMMITTED, tmp_path / "figures")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "README.md").write_text("Runs go here.\n")
+    git = ["git", "-c", "user.name=lab", "-c", "user.email=lab@example.org"]
+    for argv in (["init", "-q"], ["add", "."], ["commit", "-qm", "figures"]):
+        subprocess.run([*git, *argv], cwd=tmp_path, check=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "lab.figures", "--preset", "quick"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "kept figures/1a_induction_vs_size.png: no complete induction run of experiment `scaling`" in result.stdout
+    assert "committed image from " in result.stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=tmp_path, capture_output=True, text=True)
+    assert status.stdout == ""
 
 
 @pytest.mark.parametrize("argv, message", [

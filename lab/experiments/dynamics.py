@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lab.config import RunConfig
 from lab.experiments import SEEDS, experiment, make_run, schedule
+from lab.figure_registry import Output, Selection, figure
 
 SIZE = "1M"
 HEADS = (1, 2)
@@ -25,3 +26,46 @@ def dynamics(preset: str) -> list[RunConfig]:
     settings = (f"train.steps={steps}", f"train.eval_every={every}", f"train.checkpoint_every={every}")
     return [make_run("dynamics", preset, "induction", SIZE, heads, seed, overrides=settings)
             for heads in HEADS for seed in SEEDS]
+
+
+# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+SCORE = "interp/prefix_matching_max"
+
+
+@figure("5_dynamics", "Learning dynamics: induction and induction heads over training", "dynamics",
+        "Induction success over training tokens for n=1 and n=2 (left) and the prefix-matching score of the "
+        "best attention head (Olsson et al.; mean attention from a token in the second copy of a repeated "
+        "random sequence to the token after its first occurrence) over training (right).")
+def dynamics_figure(sel: Selection) -> Output:
+    from lab import plots
+    fmt = plots.fmt
+    sel.require("dynamics")
+    evals = sel.evals()
+    panels = [("eval/second_token_acc", "second-token accuracy")]
+    notes = []
+    if SCORE in evals and evals[SCORE].notna().any():
+        panels.append((SCORE, "best prefix-matching score"))
+    else:
+        notes.append("These runs did not log the induction-head score (trained before it was added); only the "
+                     "task metric is shown.")
+    tables, sentences = [], []
+    for metric, label in panels:
+        table = plots.dynamics_table(evals, metric)
+        tables.append((f"{label} over training", plots.readable(table)))
+        last = table.sort_values("step").groupby("model.n_future").tail(1).set_index("model.n_future")["mean"]
+        if metric == SCORE:  # starts near uniform attention, not at 0: report the peak per n
+            peaks = table.loc[table.groupby("model.n_future")["mean"].idxmax()]
+            sentences.append(f"The {label}'s highest mean is " + ", ".join(
+                f"{fmt(r['mean'])} for n={int(r['model.n_future'])} (at {plots.tokens_text(r['tokens'])}; last "
+                f"{fmt(last[r['model.n_future']])})" for _, r in peaks.iterrows()) + ".")
+            continue
+        reach = plots.first_reaching(table, "model.n_future")
+        if reach:
+            threshold = next(iter(reach.values()))[1]
+            sentences.append(f"{label[0].upper() + label[1:]} first reaches half the highest mean "
+                             f"({fmt(threshold)}) at " + ", ".join(f"{plots.tokens_text(t)} for n={n}"
+                                                                  for n, (t, _) in reach.items())
+                             + "; at the last evaluation it is " + ", ".join(f"{fmt(v)} for n={n}"
+                                                                            for n, v in last.items()) + ".")
+    fig = plots.plot_dynamics(evals, panels, title="Learning dynamics (induction)")
+    return Output(fig, tables, sentences, sel, notes)

@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import copy
 import functools
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.config import RunConfig
-from lab.finetune import target_model_config
+from lab.figure_registry import Missing, Output, Selection, figure
 from lab.runs import atomic_write, load_runs, load_summaries
-from lab.train import resolve
 from tasks import ConfigError, build_task
 
 EXPERIMENT = "finetune"
@@ -78,6 +78,8 @@ FROM_NTP_VARIANTS: dict[str, dict] = {
     "add_ramp": dict(heads=4, attach="add", ramp_fraction=0.5),
     "deepseek": dict(heads=4, attach="deepseek", head_weights=[1.0, 0.3, 0.3, 0.3]),
 }
+VARIANT_ORDER = [*FROM_NTP_VARIANTS, "mtp_keep", "mtp_drop", "ntp@25", "add@25", "ntp@50", "add@50",
+                 "scratch_ntp", "scratch_mtp"]  # of the table and the figures
 
 
 def _base(task: str, task_config: dict, preset: Preset, seed: int, steps: int, heads: int,
@@ -99,6 +101,7 @@ def _finetune_run(p: Preset, target: str, target_cfg: dict, seed: int, vocab: in
     The model shape is filled in here exactly as finetuning will fill it from the checkpoint,
     so the run's name and hash are known before the checkpoint exists.
     """
+    from lab.finetune import target_model_config  # the finetuning code imports torch: only when planning
     config = _base(target, target_cfg, p, seed, p.finetune_steps, heads, vocab, block)
     config.model = target_model_config(source.model, heads, attach)
     config.train.eval_at_start = True
@@ -117,6 +120,7 @@ def configs(preset: str | Preset = "quick", general: str = "induction", target: 
 
     Pretraining runs come first (the finetuning runs depend on them).
     """
+    from lab.train import resolve
     if isinstance(preset, str) and preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     p = PRESETS[preset] if isinstance(preset, str) else preset
@@ -179,8 +183,7 @@ def report(experiment_dir: Path, metrics: tuple[str, ...] = METRICS) -> str:
         base = table.set_index("variant").loc["ntp"]
         for metric in metrics:
             table[f"{metric} diff to ntp"] = table[f"{metric} mean"] - base[f"{metric} mean"]
-    order = list(FROM_NTP_VARIANTS) + ["mtp_keep", "mtp_drop", "ntp@25", "add@25", "ntp@50", "add@50",
-                                       "scratch_ntp", "scratch_mtp"]
+    order = VARIANT_ORDER
     table["order"] = table["variant"].map({v: i for i, v in enumerate(order)}).fillna(len(order))
     table = table.sort_values("order").drop(columns="order")
     atomic_write(experiment_dir / "table.csv", lambda f: table.to_csv(f, index=False, float_format="%.4f"))
@@ -212,3 +215,137 @@ def measure(preset: str = "quick", root: str | Path = "runs") -> str:
     markdown = report(Path(root) / EXPERIMENT)
     print(f"\n{markdown}\n(written to {Path(root) / EXPERIMENT}/table.md, table.csv and curves.csv)")
     return markdown
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m lab.experiments.finetune --preset P --runs DIR`: the measuring step (`measure`) alone."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m lab.experiments.finetune",
+                                     description="Write the finetuning table (table.md, table.csv, curves.csv) "
+                                                 "from the runs of the `finetune` experiment.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--preset", default="quick", help="quick or paper")
+    parser.add_argument("--runs", default="runs", help="root of the run directories")
+    args = parser.parse_args(argv)
+    try:
+        measure(args.preset, args.runs)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# ----- figures (builders import lab.plots when called: a sweep imports this module too) -----
+GROUPS = (
+    ("the paper's variants, from n=1", ("ntp", "linear", "carve", "add")),
+    ("gentler attachment, from n=1", ("ntp", "add", "add_zero", "add_freeze", "add_ramp", "deepseek")),
+    ("from n=4, and from earlier checkpoints", ("ntp", "mtp_keep", "mtp_drop", "ntp@25", "add@25", "ntp@50", "add@50")),
+)
+# A graded companion of exact match: per-token accuracy of the answer with the true prefix as input.
+GRADED_METRIC = "final.eval/teacher_forced_acc"
+
+
+def finetuned(sel: Selection) -> Selection:
+    """The complete finetuning runs (those with a variant label), without the pretraining runs."""
+    sel.require("finetuning")
+    done = sel.summaries
+    variants = done[done["label"].fillna("") != ""]
+    if variants.empty:
+        raise Missing(f"no complete finetuning variant of `{EXPERIMENT}` yet (only pretraining runs)")
+    return Selection(sel.experiment, sel.preset, [p for p in sel.planned if p.get("label")],
+                     variants.reset_index(drop=True), sel.root)
+
+
+def ranking(metric: str, diffs) -> str:
+    """One sentence on a `finetune_diff_table`: how many variants beat `ntp`, the highest and lowest."""
+    ranked = diffs.sort_values("mean")
+    return (f"{int((diffs['mean'] > 0).sum())} of {len(diffs)} variants score above `ntp` on {metric}; "
+            f"highest: {ranked.iloc[-1]['label']} ({ranked.iloc[-1]['mean']:+.3f}), lowest: "
+            f"{ranked.iloc[0]['label']} ({ranked.iloc[0]['mean']:+.3f}).")
+
+
+def curves(sel: Selection):
+    """Every evaluation row of the finetuning runs."""
+    evals = sel.evals()
+    return evals[evals["finetune.init_from"].fillna("").astype(str) != ""]
+
+
+@figure("7a_finetune_table", "Finetuning: difference to next-token finetuning (Table S6 analogue)", EXPERIMENT,
+        "Target-task metric (final evaluation) of each finetuning variant minus the n'=1 next-token finetuning "
+        "(`ntp`) of the same seed; bars: mean over seeds, whiskers: min and max. Right, where the runs log it: "
+        "teacher-forced answer accuracy, a graded measure of the same skill (exact match is all or nothing).")
+def variants_figure(sel: Selection) -> Output:
+    from lab import plots
+    sel = finetuned(sel)
+    df = sel.summaries
+    if "ntp" not in set(df["label"]):
+        raise Missing(f"the `ntp` baseline of `{EXPERIMENT}` has no complete run")
+    names = df["primary_metric"].dropna().unique()
+    metric_name = plots.metric_name(names[0]) if len(names) == 1 else "primary metric"
+    table = plots.finetune_diff_table(df, "primary")
+    means = plots.summarise(df, ["label"], "primary")
+    graded = GRADED_METRIC if GRADED_METRIC in df and df[GRADED_METRIC].notna().any() else None
+    more = [(graded, f"{plots.metric_name(graded)} minus ntp")] if graded else []
+    fig = plots.plot_finetune_bars(df, "primary", f"{metric_name} minus n'=1 (ntp)", order=VARIANT_ORDER,
+                                   title="Finetuning variants vs next-token finetuning", more=more)
+    comparisons = [(metric_name, table)]
+    if graded:
+        comparisons.append((plots.metric_name(graded), plots.finetune_diff_table(df, graded)))
+    tables = [(f"{metric_name} per variant", plots.readable(means))]
+    tables += [(f"{name} minus ntp, paired by seed", plots.readable(diffs)) for name, diffs in comparisons]
+    sentences = [ranking(name, diffs) for name, diffs in comparisons if len(diffs)]
+    return Output(fig, tables, sentences, sel)
+
+
+@figure("7b_finetune_shock", "Finetuning: next-token loss shock and recovery", EXPERIMENT,
+        "Head-1 (next-token) loss on held-out batches of the pretraining task (the target task for runs that "
+        "did not log it) minus the pretrained model's own loss on the same batches, over finetuning; step 0 is "
+        "before any update, so its value is the shock of the change of heads, the rest is recovery or forgetting.")
+def shock_figure(sel: Selection) -> Output:
+    from lab import plots
+    sel = finetuned(sel)
+    rows = curves(sel)
+    if rows.empty or "finetune/pretrained_head1_loss" not in rows:
+        raise Missing("the finetuning runs logged no pretrained head-1 loss")
+    source = "finetune/source_head1_loss"
+    on = "source" if source in rows and rows[source].notna().all() else "target"
+    table = plots.shock_table(rows, on=on)
+    start = table[table["step"] == table["step"].min()].sort_values("mean")
+    end = table.sort_values("step").groupby("label").tail(1).sort_values("mean")
+    sentences = []
+    if len(start):
+        sentences.append(f"At step {int(start['step'].iloc[0])} the excess loss ranges from "
+                         f"{start.iloc[0]['mean']:+.3f} ({start.iloc[0]['label']}) to "
+                         f"{start.iloc[-1]['mean']:+.3f} ({start.iloc[-1]['label']}).")
+        sentences.append(f"At the last evaluation it ranges from {end.iloc[0]['mean']:+.3f} ({end.iloc[0]['label']})"
+                         f" to {end.iloc[-1]['mean']:+.3f} ({end.iloc[-1]['label']}).")
+    fig = plots.plot_shock(rows, order=VARIANT_ORDER, groups=GROUPS, on=on,
+                           title=f"Next-token loss shock and recovery ({'pretraining' if on == 'source' else 'target'}"
+                                 " task data)")
+    return Output(fig, [("head-1 loss minus pretrained, per step", plots.readable(table))], sentences, sel)
+
+
+@figure("7c_finetune_drift", "Finetuning: representation drift", EXPERIMENT,
+        "Linear CKA between the pretrained and the finetuned model's hidden states on fixed probe inputs, after "
+        "each trunk block (`depth k`) and at head 1's output, over finetuning (1 = unchanged).")
+def drift_figure(sel: Selection) -> Output:
+    from lab import plots
+    sel = finetuned(sel)
+    rows = curves(sel)
+    if not any(c.startswith("cka/") for c in rows.columns):
+        raise Missing("the finetuning runs logged no CKA")
+    table = plots.drift_table(rows)
+    last = table.sort_values("step").groupby(["label", "depth"]).tail(1)
+    sentences = []
+    for depth, part in last.groupby("depth"):
+        low = part.loc[part["mean"].idxmin()]
+        high = part.loc[part["mean"].idxmax()]
+        sentences.append(f"{depth}: final CKA from {plots.fmt(low['mean'])} ({low['label']}) to "
+                         f"{plots.fmt(high['mean'])} ({high['label']}).")
+    fig = plots.plot_drift(rows, order=VARIANT_ORDER, groups=GROUPS, title="Representation drift during finetuning")
+    return Output(fig, [("final CKA per variant and depth", plots.readable(last.sort_values(["depth", "label"])))],
+                  sentences, sel)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,8 @@ from __future__ import annotations
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig
 from lab.experiments import SEEDS, experiment, make_run
-from lab.experiments.scaling import SIZES
+from lab.experiments.scaling import SIZES, induction_output
+from lab.figure_registry import Output, Selection, figure
 
 HEADS = (1, 2)
 RICH = 0.5  # fraction of training sequences with a repeated segment
@@ -20,3 +21,11 @@ def induction_rich(preset: str) -> list[RunConfig]:
     return [make_run("induction_rich", preset, "induction", size, heads, seed,
                      overrides=(f"task.induction_rich={RICH}",))
             for size in SIZES[preset] for heads in HEADS for seed in SEEDS if heads < SHAPES[size][1]]
+
+
+@figure("1b_induction_rich_vs_size", "Induction vs model size, induction-rich data (Figure S14 analogue)",
+        "induction_rich",
+        "As 1a, with half of the training sequences replaced by filler with a repeated random segment, so the "
+        "data itself demands induction (the paper's books mix).")
+def induction_rich_vs_size(sel: Selection) -> Output:
+    return induction_output(sel, "Induction vs size, induction-rich data")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from lab.config import RunConfig
 from lab.experiments import SEEDS, experiment, make_run
+from lab.figure_registry import Output, Selection, figure
 
 SIZE = {"quick": "1M", "paper": "10M"}
 VARIANTS = {  # label -> (heads, task variant)
@@ -38,3 +39,34 @@ def pathstar(preset: str) -> list[RunConfig]:
     return [make_run("pathstar", preset, "graph", SIZE[preset], heads, seed,
                      overrides=(f"task.variant={variant}", f"label={label}", *settings))
             for label, (heads, variant) in VARIANTS.items() for seed in SEEDS]
+
+
+# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+ORDER = ("next-token", "mtp", "teacherless", "reverse")
+
+
+@figure("4_pathstar", "Path-star: next-token, MTP, teacherless and reverse training", "pathstar",
+        "Left: exact-path accuracy on G(2,5,50) per training variant (dashed: 1/d, a random choice of arm). "
+        "Middle: accuracy at each position of the greedily decoded path. Right: the same with the true path as "
+        "input (teacher forcing). Position 2 is the first real decision; with the true previous node as input, "
+        "every later node follows from the edge list (the Clever Hans cheat).")
+def pathstar_figure(sel: Selection) -> Output:
+    from lab import plots
+    sel.require("path-star")
+    df = sel.summaries
+    exact, per_pos, forced = plots.pathstar_tables(df)
+    sentences = ["Exact-path accuracy (means over seeds): "
+                 + ", ".join(f"{v} {plots.fmt(m)}" for v, m in exact.set_index("label")["mean"].items()) + "."]
+    for table, how in ((per_pos, "greedy decoding"), (forced, "teacher forcing")):
+        lows = []
+        for variant, part in table.groupby("label"):
+            low = part.loc[part["mean"].idxmin()]
+            lows.append(f"{variant} at position {int(low['position'])} ({plots.fmt(low['mean'])})")
+        if lows:
+            sentences.append(f"Least accurate position with {how}: " + ", ".join(lows) + ".")
+    fig = plots.plot_pathstar(df, order=ORDER, title="Path-star G(2,5,50)")
+    tables = [("exact-path accuracy", plots.readable(exact)),
+              ("accuracy per path position, greedy decoding", plots.readable(per_pos))]
+    if len(forced):
+        tables.append(("accuracy per path position, teacher-forced", plots.readable(forced)))
+    return Output(fig, tables, sentences, sel)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from lab.config import RunConfig
 from lab.experiments import SEEDS, experiment, make_run
+from lab.experiments.scaling import domain_sentences, max_ops
+from lab.figure_registry import Output, Selection, figure
 
 SIZE = {"quick": "300K", "paper": "30M"}
 PAUSES = (0, 5, 10)
@@ -19,3 +21,18 @@ def pause(preset: str) -> list[RunConfig]:
     return [make_run("pause", preset, "polynomial", SIZE[preset], heads, seed,
                      overrides=(f"task.pause_tokens={pauses}",))
             for pauses in PAUSES for heads in HEADS for seed in SEEDS]
+
+
+@figure("2c_polynomial_pause", "Polynomial arithmetic with pause tokens (Figure S15 analogue)", "pause",
+        "Exact match against the number of operations with 0, 5 or 10 pause tokens between the question and "
+        "`=` (one panel each), n in {1, 2, 4}.")
+def polynomial_pause(sel: Selection) -> Output:
+    from lab import plots
+    sel.require("pause-token")
+    df = sel.summaries
+    facet = "task_config.pause_tokens"
+    table = plots.vs_ops_table(df, facet)
+    fig = plots.plot_vs_ops(df, max_ops(df), facet=facet, facet_label=lambda p: f"{int(p)} pause tokens",
+                            title="Polynomial arithmetic with pause tokens")
+    return Output(fig, [("exact match per number of operations", plots.readable(table))],
+                  domain_sentences(df, facet, lambda p: f"{int(p)} pauses"), sel)

@@ -7,9 +7,13 @@ S14's 3M shape has 4 layers, so at 3M only n = 1 and 2 run (n = 4 would leave no
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig
 from lab.experiments import SEEDS, TASKS, experiment, make_run
+from lab.figure_registry import Output, Selection, figure
 
 SIZES = {"quick": ("100K", "300K", "1M"), "paper": ("1M", "3M", "10M", "30M")}
 HEADS = (1, 2, 4)
@@ -21,3 +25,74 @@ def scaling(preset: str) -> list[RunConfig]:
     return [make_run("scaling", preset, task, size, heads, seed)
             for task in TASKS for size in SIZES[preset] for heads in HEADS for seed in SEEDS
             if heads < SHAPES[size][1]]
+
+
+# ----- figures (builders import lab.plots when called: a sweep imports this module too) -----
+INDUCTION_METRIC = "best.eval/second_token_acc"
+INDUCTION_YLABEL = "second-token accuracy (best eval)"
+IN_DOMAIN, OUT_OF_DOMAIN = "final.eval/exact_match/in_domain", "final.eval/exact_match/out_of_domain"
+
+
+def induction_output(sel: Selection, title: str) -> Output:
+    """Induction success against size per head count (figures 1a and 1b)."""
+    from lab import plots
+    sel = sel.where(task="induction")
+    sel.require("induction")
+    table = plots.vs_size_table(sel.summaries, INDUCTION_METRIC)
+    fig = plots.plot_vs_size(sel.summaries, [(INDUCTION_METRIC, INDUCTION_YLABEL)], title=title)
+    return Output(fig, [("second-token accuracy at repeated mentions (best evaluation)", plots.readable(table))],
+                  plots.gap_sentences(table, "size", "Second-token accuracy"), sel)
+
+
+@figure("1a_induction_vs_size", "Induction vs model size (Figure 7 analogue)", "scaling",
+        "Induction success (head-1 accuracy on the second token of a name already mentioned, on held-out "
+        "names; best evaluation of each run, like the paper's early stopping on the test metric) against "
+        "model size, next-token (n=1) against 2- and 4-token prediction.")
+def induction_vs_size(sel: Selection) -> Output:
+    return induction_output(sel, "Induction vs size")
+
+
+def max_ops(df) -> int | None:
+    """The training `max_ops` shared by every run, if there is one."""
+    values = df["task_config.max_ops"].dropna().unique() if "task_config.max_ops" in df else []
+    return int(values[0]) if len(values) == 1 else None
+
+
+def domain_sentences(df, x: str, x_name: Callable[[Any], str] = str) -> list[str]:
+    """In- and out-of-domain exact match of each n minus n = 1, at every value of `x`."""
+    from lab import plots
+    out = []
+    for column, what in ((IN_DOMAIN, "In-domain exact match"), (OUT_OF_DOMAIN, "Out-of-domain exact match")):
+        if column in df and df[column].notna().any():
+            out += plots.gap_sentences(plots.summarise(df, [x, "model.n_future"], column), x, what, x_name)
+    return out
+
+
+@figure("2a_polynomial_vs_ops", "Polynomial arithmetic vs number of operations (Figure 8 analogue)", "scaling",
+        "Exact-match accuracy of the greedy answer against the number of operations in the expression, one "
+        "panel per model size, n in {1, 2, 4}; shaded: more operations than training ever shows (out of domain).")
+def polynomial_vs_ops(sel: Selection) -> Output:
+    from lab import plots
+    sel = sel.where(task="polynomial")
+    sel.require("polynomial")
+    df = sel.summaries
+    table = plots.vs_ops_table(df, "size")
+    fig = plots.plot_vs_ops(df, max_ops(df), facet="size", title="Polynomial arithmetic vs operations")
+    return Output(fig, [("exact match per number of operations", plots.readable(table))],
+                  domain_sentences(df, "size"), sel)
+
+
+@figure("2b_polynomial_vs_size", "Polynomial arithmetic vs model size (Figure S16 analogue)", "scaling",
+        "Exact match in domain (operation counts seen in training) and out of domain against model size, "
+        "n in {1, 2, 4}.")
+def polynomial_vs_size(sel: Selection) -> Output:
+    from lab import plots
+    sel = sel.where(task="polynomial")
+    sel.require("polynomial")
+    df = sel.summaries
+    metrics = [(c, label) for c, label in ((IN_DOMAIN, "exact match, in domain"),
+                                           (OUT_OF_DOMAIN, "exact match, out of domain"))
+               if c in df and df[c].notna().any()]
+    fig = plots.plot_vs_size(df, metrics, title="Polynomial arithmetic vs size")
+    tables = [(label, plots.readable(plots.vs_size_table(df, c))) for c, label in metrics]
+    return Output(fig, tables, domain_sentences(df, "size"), sel)

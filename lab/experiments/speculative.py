@@ -21,6 +21,7 @@ from typing import Any
 from lab import runs
 from lab.config import RunConfig
 from lab.experiments import SEEDS, TASKS, experiment, make_run, plan
+from lab.figure_registry import Missing, Output, Selection, figure
 from tasks import ConfigError
 
 SIZE = {"quick": "300K", "paper": "10M"}
@@ -73,6 +74,55 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"measured {len(done)} runs")
     return 0
+
+
+# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+def measured_rows(run_dirs: list[str]):
+    """One row per run and k from each run's speculative.json (runs without one are skipped)."""
+    import pandas as pd
+    rows = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / RESULT
+        if not path.exists():
+            continue
+        result = runs.read_json(path)
+        for row in result.get("rows", []):
+            rows.append({"run_dir": run_dir, "task": result["task"], "n_future": result["n_future"],
+                         "head_type": result.get("head_type"), "device": result.get("device"),
+                         "batch": result.get("batch"), "k": row["k"],
+                         "tokens_per_forward": row["tokens_per_forward"], "speedup": row["speedup"]})
+    return pd.DataFrame(rows)
+
+
+@figure("8_speculative", "Self-speculative decoding", "speculative",
+        "Greedy blockwise-parallel decoding with the first k heads: tokens produced per forward pass and "
+        "wall-clock speedup over greedy decoding with a KV cache (outputs identical), per task.")
+def speculative_figure(sel: Selection) -> Output:
+    from lab import plots
+    sel.require("speculative")
+    rows = measured_rows(list(sel.summaries["run_dir"]))
+    if rows.empty:
+        raise Missing(f"no {RESULT} in the complete `speculative` runs (measure them with "
+                      f"`python -m lab.experiments.speculative --preset {sel.preset}`)")
+    table = plots.speculative_table(rows)
+    devices = ", ".join(sorted(str(d) for d in rows["device"].dropna().unique()))
+    batches = ", ".join(str(int(b)) for b in sorted(rows["batch"].dropna().unique()))
+    sentences = []
+    for (task, n, kind), part in table.groupby(["task", "n_future", "head_type"]):
+        if n < 2:
+            continue
+        top = part.loc[part["k"].idxmax()]
+        sentences.append(f"{task}, n={int(n)} {kind}: at k={int(top['k'])}, "
+                         f"{plots.fmt(top['mean_tokens_per_forward'])} tokens per forward and a "
+                         f"{plots.fmt(top['mean_speedup'])}x speedup.")
+    used = sel.where()
+    used.summaries = used.summaries[used.summaries["run_dir"].isin(set(rows["run_dir"]))].reset_index(drop=True)
+    shown = table.rename(columns={"n_future": "n", "head_type": "head type", "seeds_speedup": "runs",
+                                  **{f"{s}_tokens_per_forward": f"tokens/forward {s}" for s in ("mean", "min", "max")},
+                                  **{f"{s}_speedup": f"speedup {s}" for s in ("mean", "min", "max")}})
+    shown = shown.drop(columns="seeds_tokens_per_forward")
+    return Output(plots.plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", shown)],
+                  sentences, used, [f"Measured on: {devices}; prompts decoded together: {batches}."])
 
 
 if __name__ == "__main__":

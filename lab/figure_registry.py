@@ -1,0 +1,62 @@
+"""The figure registry: each experiment module registers the figures drawn from its runs.
+
+    @figure("1a_induction_vs_size", "Induction vs model size", "scaling", "caption ...")
+    def induction_vs_size(sel: Selection) -> Output: ...
+
+A builder gets the experiment's `lab.runs.Selection` (the complete runs of its plan for the
+preset) and returns an `Output`: the figure, the tables it plots and sentences computed
+from them; it raises `Missing` when its runs are not there. `python -m lab.figures` draws
+every registered figure. This module imports nothing heavy, so experiment modules (imported
+by every sweep) stay light; builders import `lab.plots` (matplotlib, pandas) when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lab.runs import Missing, Selection
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["FIGURES", "Missing", "Output", "Selection", "Spec", "figure", "specs"]
+
+
+@dataclass
+class Output:
+    """What a builder draws: the figure, its tables (heading, DataFrame), sentences and the runs used."""
+
+    figure: Figure
+    tables: list[tuple[str, Any]]
+    sentences: list[str]
+    used: Selection  # the runs behind the figure
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Spec:
+    key: str  # file name and anchor, e.g. "1a_induction_vs_size"
+    title: str
+    experiment: str
+    caption: str
+    build: Callable[[Selection], Output]
+
+
+FIGURES: list[Spec] = []
+
+
+def figure(key: str, title: str, experiment: str, caption: str) -> Callable[[Callable[[Selection], Output]],
+                                                                          Callable[[Selection], Output]]:
+    """Decorator: register `build(selection) -> Output` as figure `key` of `experiment`."""
+    def register(build: Callable[[Selection], Output]) -> Callable[[Selection], Output]:
+        FIGURES[:] = [spec for spec in FIGURES if spec.key != key]  # a reloaded module replaces its figures
+        FIGURES.append(Spec(key, title, experiment, caption, build))
+        return build
+    return register
+
+
+def specs() -> list[Spec]:
+    """Every registered figure, in key order (1a, 1b, 2a, ..., 8)."""
+    return sorted(FIGURES, key=lambda spec: spec.key)
