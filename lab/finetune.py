@@ -54,7 +54,8 @@ import torch
 from lab import runs
 from lab.config import ModelConfig, RunConfig
 from lab.model import Block, BlockHead, DeepSeekHead, LinearHead, MTPTransformer
-from lab.train import Trainer, head_metrics, make_optimizer, resolve, validation_batches
+from lab.resolve import resolve
+from lab.train import Trainer, head_metrics, make_optimizer, validation_batches
 from tasks import ConfigError, build_task
 
 
@@ -129,18 +130,9 @@ def target_model_config(source: ModelConfig, heads: int, attach: str) -> ModelCo
 
 
 def prepare(config: RunConfig, experiment_dir: Path | None = None) -> RunConfig:
-    """Fill the model shape of a finetuning run from its checkpoint; validate the fit with the task."""
-    ft = config.finetune
-    ft.validate()
-    source, _ = load_source(ft.init_from, experiment_dir)
-    config.model = target_model_config(source.model, config.model.n_future, ft.attach)
-    config.size = source.size
-    try:
-        _, task = resolve(copy.deepcopy(config))
-    except ConfigError as e:
-        raise ConfigError(f"the checkpoint does not fit task {config.task!r}: {e}") from None
-    del task
-    return config
+    """The finetuning run's resolved config: model shape from its checkpoint, fit with the task
+    checked (see `lab.resolve.resolve`; `config` itself is left unchanged)."""
+    return resolve(config, experiment_dir)[0]
 
 
 def _source_blocks(source_model: MTPTransformer) -> list[Block]:
@@ -241,10 +233,8 @@ class FinetuneTrainer(Trainer):
     """A `Trainer` that starts from a checkpoint (see the module docstring)."""
 
     def __init__(self, config: RunConfig, root: Path | str = "runs", device: str = "auto", quiet: bool = False) -> None:
-        config.train.eval_at_start = True
-        experiment_dir = Path(root) / config.experiment
-        super().__init__(prepare(config, experiment_dir), root, device, quiet)
-        source_config, state = load_source(config.finetune.init_from, experiment_dir)
+        super().__init__(config, root, device, quiet)  # resolves: shape from the checkpoint, eval at start
+        source_config, state = load_source(self.config.finetune.init_from, self.root / self.config.experiment)
         self.source = MTPTransformer(source_config.model)
         self.source.load_state_dict(state)
         self.source.to(self.device).eval()
