@@ -264,14 +264,15 @@ def config_keys() -> list[str]:
                   for k in _field_types(cls)]
 
 
-def unknown_key(key: str, known: list[str], option: str = "--set") -> ConfigError:
+def unknown_key(key: str, known: list[str]) -> ConfigError:
     """The error for an unknown key, suggesting the closest known ones."""
     scored = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in known), reverse=True)
     close = [k for r, k in scored[:3] if r >= 0.6 and r >= scored[0][0] - 0.05] if scored else []
     if not close:  # e.g. a right name in the wrong section
         name = key.rpartition(".")[2]
         close = [k for k in known if k.rpartition(".")[2] == name][:3]
-    hint = f"; did you mean {' or '.join(close)}?" if close else f"; see {option} keys in README.md"
+    hint = f"; did you mean {' or '.join(close)}?" if close else \
+        "; keys are task, size, seed, experiment, label, model.*, train.*, finetune.* and task.*"
     return ConfigError(f"unknown key {key!r}{hint}")
 
 
