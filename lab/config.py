@@ -4,11 +4,24 @@ A `RunConfig` holds everything that decides a run's result: the task and its kno
 model shape, the training schedule and the seed. Its canonical JSON is hashed into the run
 id, so the same config always lands in the same run directory (and resumes there). The
 device is deliberately not part of it: where a run executes is recorded in `meta.json`.
+
+A config is built (`lab.run.build_config`, the experiments), then resolved once
+(`lab.resolve.resolve`: task knobs parsed, vocabulary and context filled, validated), and
+only then hashed; nothing changes it afterwards.
+
+Run ids of existing runs must never change, so fields added later follow two rules:
+
+- `NOT_HASHED`: bookkeeping that cannot change a result (how live curves are logged). Never
+  part of the canonical JSON, `config.json` or the run id; `meta.json` records it.
+- `HASH_NEUTRAL_DEFAULTS`: a field that decides results, added after runs existed. Left out of
+  the canonical JSON while it holds this default, so old runs keep their ids; a run that sets
+  another value gets a new id, as it should. Add new result-deciding fields here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import types
@@ -16,7 +29,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks import ConfigError, make_config
+from lab.errors import ConfigError
 
 HEAD_TYPES = ("parallel", "linear", "causal", "anticausal", "deepseek")
 
@@ -97,6 +110,7 @@ class TrainConfig:
     compile: bool = False
     eval_at_start: bool = False  # also evaluate before the first update (step 0)
     keep_checkpoints: list[float] | None = None  # fractions of training at which to keep a checkpoint copy
+    log: str = "none"  # live curves: none or tensorboard (lab/tracking.py); not hashed (NOT_HASHED)
 
     def validate(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "val_batches"):
@@ -114,6 +128,11 @@ class TrainConfig:
             if not 0.0 < f <= 1.0:
                 raise ConfigError(f"train.keep_checkpoints fractions must be in (0, 1], got {f}")
 
+
+# Fields that never enter the canonical JSON (see the module docstring): (section, name).
+NOT_HASHED: frozenset[tuple[str, str]] = frozenset({("train", "log")})
+# Fields added later, left out of the canonical JSON while they hold this value: (section, name) -> default.
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {}
 
 ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")
 HEAD_INITS = ("random", "copy", "zero")
@@ -157,6 +176,18 @@ class RunConfig:
     label: str = ""  # optional name of the run within its experiment (e.g. a finetuning variant)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as recorded in `config.json` and hashed: without `NOT_HASHED` fields, and
+        without `HASH_NEUTRAL_DEFAULTS` fields that hold their default."""
+        data = dataclasses.asdict(self)
+        for section, name in NOT_HASHED:
+            data[section].pop(name, None)
+        for (section, name), default in HASH_NEUTRAL_DEFAULTS.items():
+            if data[section].get(name, default) == default:
+                data[section].pop(name, None)
+        return data
+
+    def full_dict(self) -> dict[str, Any]:
+        """Every field, bookkeeping included (to hand a config to another process)."""
         return dataclasses.asdict(self)
 
     def canonical_json(self) -> str:
@@ -218,32 +249,70 @@ def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def apply_overrides(config: RunConfig, assignments: list[str]) -> None:
-    """Apply `section.key=value` strings (`model.`, `train.`, `task.` or a top-level key).
+class Unparsed(str):
+    """A `task.KEY=VALUE` text not yet parsed: the task's field types are known once the task is
+    looked up, in `lab.resolve.resolve` (so building a config loads no task)."""
 
-    Values are parsed to the field's declared type; unknown keys and badly typed values are
-    a `ConfigError`.
+
+SECTIONS = ("model", "train", "finetune")
+
+
+def config_keys() -> list[str]:
+    """Every key `--set` accepts besides `task.*`."""
+    top = [k for k in _field_types(RunConfig) if k not in (*SECTIONS, "task_config")]
+    return top + [f"{s}.{k}" for s, cls in zip(SECTIONS, (ModelConfig, TrainConfig, FinetuneConfig))
+                  for k in _field_types(cls)]
+
+
+def unknown_key(key: str, known: list[str]) -> ConfigError:
+    """The error for an unknown key, suggesting the closest known ones."""
+    scored = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in known), reverse=True)
+    close = [k for r, k in scored[:3] if r >= 0.6 and r >= scored[0][0] - 0.05] if scored else []
+    if not close:  # e.g. a right name in the wrong section
+        name = key.rpartition(".")[2]
+        close = [k for k in known if k.rpartition(".")[2] == name][:3]
+    hint = f"; did you mean {' or '.join(close)}?" if close else \
+        "; keys are task, size, seed, experiment, label, model.*, train.*, finetune.* and task.*"
+    return ConfigError(f"unknown key {key!r}{hint}")
+
+
+def convert(text: str, annotation: Any, key: str) -> Any:
+    """Parse `text` as a value of type `annotation`; a `ConfigError` naming `key` otherwise."""
+    return _convert(text, annotation, key)
+
+
+def field_type(key: str) -> Any:
+    """The declared type of a non-task key such as `train.lr` (an unknown key is a `ConfigError`)."""
+    section, _, name = key.rpartition(".")
+    cls = {"": RunConfig, "model": ModelConfig, "train": TrainConfig, "finetune": FinetuneConfig}.get(section)
+    if cls is None or key not in config_keys():
+        raise unknown_key(key, config_keys() + ["task.*"])
+    return _field_types(cls)[name]
+
+
+def split_assignment(assignment: str, option: str = "--set") -> tuple[str, str]:
+    """`key=value` -> (key, value text)."""
+    if "=" not in assignment:
+        raise ConfigError(f"{option} expects key=value, got {assignment!r}")
+    key, text = assignment.split("=", 1)
+    return key.strip(), text
+
+
+def apply_overrides(config: RunConfig, assignments: list[str]) -> None:
+    """Apply `section.key=value` strings (`model.`, `train.`, `finetune.`, `task.` or a top-level key).
+
+    Values are parsed to the field's declared type; unknown keys and badly typed values are a
+    `ConfigError`. `task.*` values are recorded as `Unparsed` text in `task_config` and parsed
+    (and checked against the task's knobs) when the config is resolved.
     """
     task_overrides: dict[str, Any] = {}
-    task_types = _field_types(type(make_config(config.task)))
     for assignment in assignments:
-        if "=" not in assignment:
-            raise ConfigError(f"--set expects key=value, got {assignment!r}")
-        key, text = assignment.split("=", 1)
-        key = key.strip()
+        key, text = split_assignment(assignment)
         section, _, name = key.rpartition(".")
         if section == "task":
-            if name not in task_types:
-                raise ConfigError(f"unknown key {key!r}; task {config.task!r} has: "
-                                  + ", ".join(f"task.{k}" for k in sorted(task_types)))
-            task_overrides[name] = _convert(text, task_types[name], key)
+            task_overrides[name] = Unparsed(text)
             continue
-        target = {"": config, "model": config.model, "train": config.train, "finetune": config.finetune}.get(section)
-        types_ = _field_types(type(target)) if target is not None else {}
-        if target is None or name not in types_ or name in ("model", "train", "finetune", "task_config"):
-            known = [f"model.{k}" for k in _field_types(ModelConfig)]
-            known += [f"train.{k}" for k in _field_types(TrainConfig)]
-            raise ConfigError(f"unknown key {key!r}; known keys include task.*, seed, experiment, "
-                              + ", ".join(known))
-        setattr(target, name, _convert(text, types_[name], key))
+        annotation = field_type(key)
+        target = {"": config, "model": config.model, "train": config.train, "finetune": config.finetune}[section]
+        setattr(target, name, _convert(text, annotation, key))
     config.task_config = {**config.task_config, **task_overrides}

@@ -6,7 +6,7 @@ import contextlib
 
 import torch
 
-from tasks import ConfigError
+from lab.errors import ConfigError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -34,8 +34,8 @@ import torch
 import torch.distributed as dist
 
 from lab import runs
+from lab.errors import ConfigError
 from lab.objective import IGNORE, StepResult, forward_backward
-from tasks import ConfigError
 
 
 @dataclass

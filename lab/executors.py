@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks import ConfigError
+from lab.errors import ConfigError
+from lab.runs import Status
 
 RunResult = dict[str, Any]
 
@@ -52,9 +53,10 @@ def _interrupt_once(signum: int, frame: Any) -> None:
 def execute(spec: RunSpec) -> RunResult:
     """Train one run (or resume it, or find it complete) and describe the outcome.
 
-    Never raises for a failed run: its status is `failed` (the run's meta.json records the
-    error too), `interrupted` (checkpoint saved), `running elsewhere` (another process holds
-    its lock) or `complete`.
+    Never raises for a failed run: its status (a `Status`) is `failed` (the run's meta.json
+    records the error too), `interrupted` (checkpoint saved), `running elsewhere` (another
+    process holds its lock), `complete` or `complete already`. `spec.config` must be resolved
+    (`lab.resolve.resolve`, as `plan` does): a run is found again by its planned name.
     """
     import torch
 
@@ -64,7 +66,7 @@ def execute(spec: RunSpec) -> RunResult:
     if spec.threads:
         torch.set_num_threads(spec.threads)
     config = RunConfig.from_dict(spec.config)
-    result: RunResult = {"name": config.run_name(), "status": "failed", "error": None, "primary": None,
+    result: RunResult = {"name": config.run_name(), "status": Status.FAILED, "error": None, "primary": None,
                          "primary_metric": None, "wall_s": None, "host": os.uname().nodename}
     in_worker = threading.current_thread() is threading.main_thread() and \
         signal.getsignal(signal.SIGINT) is signal.SIG_IGN
@@ -75,17 +77,17 @@ def execute(spec: RunSpec) -> RunResult:
     try:
         trainer = make_trainer(config, spec.root, spec.device, quiet=True)
         if trainer.run_dir.name != result["name"]:  # the sweep would never find this run again
-            raise ConfigError(f"the trainer changed the config of {result['name']} (now {trainer.run_dir.name}); "
-                              "plan runs with the values training fills in")
+            raise ConfigError(f"{result['name']} was planned unresolved (resolved, it is {trainer.run_dir.name}); "
+                              "plan runs with lab.resolve.resolve")
         summary = trainer.run()
-        # `status` is "complete" only if the run was found complete (before or once it held the lock)
-        result["status"] = "complete already" if trainer.status == "complete" else "complete"
+        # the trainer's status is complete only if the run was found complete (before or once it held the lock)
+        result["status"] = Status.COMPLETE_ALREADY if trainer.status == Status.COMPLETE else Status.COMPLETE
         result["primary_metric"] = summary.get("primary_metric")
         result["primary"] = summary.get("final", {}).get(summary.get("primary_metric"))
     except runs.RunLocked:
-        result["status"] = "running elsewhere"
+        result["status"] = Status.RUNNING_ELSEWHERE
     except KeyboardInterrupt:
-        result["status"] = "interrupted"
+        result["status"] = Status.INTERRUPTED
     except Exception as e:  # noqa: BLE001 - a failed run must not stop the sweep
         result["error"] = f"{type(e).__name__}: {e}"
         result["traceback"] = traceback.format_exc(limit=-3)
@@ -102,7 +104,7 @@ def execute_many(specs: list[RunSpec]) -> list[RunResult]:
     results = []
     for spec in specs:
         results.append(execute(spec))
-        if results[-1]["status"] == "interrupted":
+        if results[-1]["status"] == Status.INTERRUPTED:
             break
     return results
 
@@ -156,7 +158,7 @@ class InProcessExecutor(Executor):
         self.queue = [(s, f) for s, f in self.queue if f is not future]
         result = execute(spec)
         future.set_result(result)
-        if result["status"] == "interrupted":  # Ctrl-C reached the run: stop the sweep as the user asked
+        if result["status"] == Status.INTERRUPTED:  # Ctrl-C reached the run: stop the sweep as the user asked
             raise KeyboardInterrupt
         return {future}
 
@@ -267,7 +269,7 @@ class SlurmExecutor(Executor):
             if k < len(results):
                 future.set_result(results[k])
             else:
-                future.set_result({"name": RunConfig.from_dict(spec.config).run_name(), "status": "failed",
+                future.set_result({"name": RunConfig.from_dict(spec.config).run_name(), "status": Status.FAILED,
                                    "error": error, "primary": None, "primary_metric": None, "wall_s": None})
 
     def interrupt(self) -> None:

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import lab.experiments  # noqa: F401  (registers every experiment and its figures)
 from lab import runs
+from lab.errors import ConfigError
+from lab.experiments import REGISTRY, plan  # importing the package registers every experiment and its figures
 from lab.figure_registry import Missing, Output, Spec, specs
 from lab.runs import Selection
-from tasks import ConfigError
 
 FORMATS = ("png", "pdf", "svg")
 DPI = 150
@@ -163,7 +163,7 @@ def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool 
     readme_parts, results_parts, missing = [], [], []
     for spec in specs():
         if spec.experiment not in selections:
-            selections[spec.experiment] = Selection.load(root, spec.experiment, preset)
+            selections[spec.experiment] = Selection.load(root, spec.experiment, preset, plan)
         try:
             built[spec.key] = spec.build(selections[spec.experiment])
         except Missing as why:
@@ -216,14 +216,14 @@ def missing_commands(preset: str, root: Path, workers: int | None) -> list[list[
     step (`python -m lab.experiments.NAME`, for a module that has a `main`), in case it never ran."""
     todo = []
     for name in dict.fromkeys(spec.experiment for spec in specs()):
-        selection = Selection.load(root, name, preset)
+        selection = Selection.load(root, name, preset, plan)
         if selection.reason:
             continue
         if selection.complete < len(selection.planned):
             todo.append([sys.executable, "-m", "lab.sweep", name, "--preset", preset, "--out", str(root),
                          *([] if workers is None else ["--workers", str(workers)])])
             continue
-        module = sys.modules.get(lab.experiments.REGISTRY[name].build.__module__)
+        module = sys.modules.get(REGISTRY[name].build.__module__)
         if module is not None and module.__name__ == f"lab.experiments.{name}" and hasattr(module, "main"):
             todo.append([sys.executable, "-m", module.__name__, "--preset", preset, "--runs", str(root)])
     return todo

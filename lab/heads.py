@@ -28,7 +28,7 @@ import torch.nn as nn
 from lab import config as config_module
 from lab.blocks import Block, KVCache
 from lab.config import ModelConfig
-from tasks import ConfigError
+from lab.errors import ConfigError
 
 
 class Head(nn.Module):

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import runs
-from tasks import ConfigError
+from lab.errors import ConfigError
 
 STORE = Path("results")
 SUFFIX = ".jsonl.gz"

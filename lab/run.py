@@ -7,16 +7,31 @@ run (run directory left consistent and resumable), 130 interrupted (checkpoint s
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lab.config import ATTACH_MODES, HEAD_INITS, HEAD_TYPES, SIZES, RunConfig, apply_overrides, apply_size
+from lab.errors import ConfigError
 from lab.runs import RunLocked
-from tasks import REGISTRY, ConfigError, task_names
+from tasks import task_class, task_names
 
 DEFAULT_SIZE = "1M"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default once: appended, unless the help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,65 +39,75 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m lab.run",
         description="Train one multi-token prediction model on a synthetic task. Running the same command "
                     "again skips a complete run and resumes an incomplete one.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("task", help=f"task name: {', '.join(task_names())}")
     parser.add_argument("--heads", type=int, default=1, help="number of output heads n (1 = next-token prediction)")
     parser.add_argument("--size", default=DEFAULT_SIZE, help=f"size preset: {', '.join(SIZES)}")
     parser.add_argument("--head-type", default="parallel", help=f"head type: {', '.join(HEAD_TYPES)}")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default: the task's default)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps (default: the task's; warm-up becomes 10%% of them unless "
+                             "train.warmup_steps is set)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (model init and data order)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--out", default="runs", help="root directory of run directories")
     parser.add_argument("--experiment", default="default", help="experiment name (subdirectory of --out)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config value: model.*, train.*, task.* (repeatable), "
-                             "e.g. --set train.lr=3e-4 --set task.mentions=2")
+                        help="override any config value: model.*, train.*, finetune.*, task.* (repeatable), "
+                             "e.g. --set train.lr=3e-4 --set task.mentions=2 (default: none)")
     parser.add_argument("--init-from", default=None, metavar="RUN_OR_CHECKPOINT",
-                        help="finetune from a run directory or checkpoint file instead of training from scratch")
+                        help="finetune from a run directory or checkpoint file instead of training from scratch "
+                             "(default: train from scratch)")
     parser.add_argument("--attach", default=None, choices=ATTACH_MODES,
-                        help="with --init-from: how the checkpoint's heads become --heads heads (default keep; "
-                             "see lab/finetune.py)")
+                        help="with --init-from: how the checkpoint's heads become --heads heads "
+                             "(default: keep; see lab/finetune.py)")
     parser.add_argument("--head-init", default=None, choices=HEAD_INITS,
-                        help="with --init-from: initialisation of added heads (default random)")
+                        help="with --init-from: initialisation of added heads (default: random)")
     parser.add_argument("--show-examples", type=int, default=0, metavar="K",
                         help="print K training examples and one evaluation example, then exit")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config as JSON, then exit (writes nothing)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-eval lines")
     return parser
 
 
-# Per-task defaults chosen so that a default run finishes in a few minutes on 2 CPU cores.
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "induction": {"steps": 600, "lr": 1e-3, "warmup_steps": 60, "eval_every": 100},
-    "polynomial": {"steps": 1500, "lr": 1e-3, "warmup_steps": 100, "eval_every": 250},
-    "graph": {"steps": 1500, "lr": 1e-3, "warmup_steps": 100, "eval_every": 250},
-}
+def _overridden(overrides: list[str] | tuple[str, ...], key: str) -> bool:
+    return any(o.split("=", 1)[0].strip() == key for o in overrides)
 
 
 def build_config(task: str, heads: int = 1, size: str = DEFAULT_SIZE, head_type: str = "parallel",
                  steps: int | None = None, seed: int = 0, experiment: str = "default",
-                 overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """The run config `lab.run` builds from its options (task defaults, size, then `key=value`
-    overrides). Sweeps build their configs with it too. Raises `ConfigError`."""
-    if task not in REGISTRY:
-        raise ConfigError(f"unknown task {task!r}; choose one of: {', '.join(task_names())}")
+                 overrides: list[str] | tuple[str, ...] = (), warmup_divisor: int = 10) -> RunConfig:
+    """The run config `lab.run` builds from its options: the task's default schedule
+    (`Task.defaults`), size, then `key=value` overrides. Sweeps build their configs with it too.
+
+    When the steps are chosen (`steps`, or a `train.steps` override) and `train.warmup_steps`
+    is not, warm-up is `steps // warmup_divisor` (at least 1): a short run must not spend
+    all its steps warming up. The result is not resolved yet (`lab.resolve.resolve`).
+    Raises `ConfigError`.
+    """
+    defaults = task_class(task).defaults
     config = RunConfig(task=task, seed=seed, experiment=experiment, size=size)
     apply_size(config.model, size)
     config.model.n_future = heads
     config.model.head_type = head_type
-    for key, value in TASK_DEFAULTS.get(task, {}).items():
-        setattr(config.train, key, value)
-    config.train.checkpoint_every = config.train.eval_every
+    t = config.train
+    t.steps, t.lr, t.warmup_steps, t.eval_every = defaults.steps, defaults.lr, defaults.warmup_steps, \
+        defaults.eval_every
+    t.checkpoint_every = t.eval_every
     if steps is not None:
-        config.train.steps = steps
+        t.steps = steps
     apply_overrides(config, list(overrides))
     if heads < 1:
         raise ConfigError(f"--heads must be at least 1, got {heads}")
+    steps_chosen = steps is not None or _overridden(overrides, "train.steps")
+    if steps_chosen and not _overridden(overrides, "train.warmup_steps"):
+        t.warmup_steps = max(1, t.steps // warmup_divisor)
     return config
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Build and validate the run config from parsed arguments (raises `ConfigError`)."""
+    """Build the run config from parsed arguments (raises `ConfigError`); not resolved yet."""
     overrides = list(args.overrides)
     for key, value in (("init_from", args.init_from), ("attach", args.attach), ("head_init", args.head_init)):
         if value is not None:
@@ -92,6 +117,27 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if not config.finetune.init_from and (args.attach or args.head_init):
         raise ConfigError("--attach and --head-init need --init-from")
     return config
+
+
+def check_writable(out: Path) -> None:
+    """Raise `ConfigError` unless run directories can be created under `out` (nothing is left behind)."""
+    existing = next(p for p in [out, *out.parents] if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out} is not a directory ({existing} is a file)")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".mtp-lab-probe-", dir=existing))
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot create directories in {existing} ({e.strerror})") from None
+
+
+def warnings_for(config: RunConfig) -> list[str]:
+    """One-line notes on a config that runs but probably not as meant."""
+    t = config.train
+    notes = []
+    if t.eval_every > t.steps:
+        notes.append(f"warning: train.eval_every={t.eval_every} exceeds train.steps={t.steps}: "
+                     "only the final evaluation will run")
+    return notes
 
 
 def make_trainer(config: RunConfig, out: str = "runs", device: str = "auto", quiet: bool = False):
@@ -122,6 +168,10 @@ def format_summary(summary: dict[str, Any]) -> str:
                  + ("   (stopped early)" if summary.get("stopped_early") else ""))
     p = summary["params"]
     lines.append(f"parameters: non-embedding {p['non_embedding']:,}  total {p['total']:,}")
+    if p.get("next_token_depth") is not None:
+        lines.append(f"next-token path: {p['next_token_depth']} blocks")
+    if summary.get("head_type") == "deepseek":
+        lines.append("note: deepseek heads add parameters (not parameter-matched)")
     lines.append("=" * 64)
     return "\n".join(lines)
 
@@ -129,16 +179,22 @@ def format_summary(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = config_from_args(args)
-        from lab.train import resolve
+        from lab.resolve import resolve
+        out = Path(args.out)
+        config, task = resolve(config_from_args(args), out / args.experiment)
+        if args.print_config:
+            print(json.dumps(config.full_dict(), indent=2, sort_keys=True))
+            return 0
         if args.show_examples:
-            _, task = resolve(config)
             print(task.show_examples(np.random.default_rng([config.seed, 0]), args.show_examples))
             return 0
-        trainer = make_trainer(config, args.out, args.device, args.quiet)
+        check_writable(out)
+        trainer = make_trainer(config, out, args.device, args.quiet)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    for note in warnings_for(config) if trainer.dp.is_main else []:
+        print(note, file=sys.stderr)
     try:
         summary = trainer.run()
     except KeyboardInterrupt:
@@ -151,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: run failed: {type(e).__name__}: {e} (see {trainer.run_dir / 'meta.json'})", file=sys.stderr)
         return 1
     if trainer.dp.is_main:  # under torchrun, one summary
-        print(format_summary(summary))
+        print(format_summary({**summary, "head_type": config.model.head_type}))
     return 0
 
 

@@ -27,13 +27,45 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from tasks import ConfigError
+from lab.errors import ConfigError
 
 CONFIG, META, METRICS = "config.json", "meta.json", "metrics.jsonl"
 SUMMARY, CHECKPOINT, LOCK = "summary.json", "checkpoint.pt", ".lock"
+
+
+class Status(str, Enum):
+    """Every status a run can have. Members are strings: they equal, print and serialise (in
+    meta.json, sweep tables) as their value, e.g. `Status.COMPLETE == "complete"`."""
+
+    # in meta.json, written by the trainer
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    # what is found in a run directory
+    MISSING = "missing"  # no config.json
+    NEW = "new"  # nothing trained yet
+    INCOMPLETE = "incomplete"  # same config, to resume
+    PARTIAL = "partial"  # a sweep's word for incomplete
+    UNKNOWN = "unknown"  # no meta.json
+    # outcomes of one run in a sweep (lab/executors.py, lab/sweep.py)
+    COMPLETE_ALREADY = "complete already"  # found complete once it held the lock
+    SKIPPED = "complete (skipped)"  # found complete when the sweep started
+    RUNNING_ELSEWHERE = "running elsewhere"  # another process holds its lock
+    NOT_RUN = "not run"
+    DEPENDENCY_FAILED = "dependency failed"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+    @property
+    def done(self) -> bool:
+        """Complete, whoever trained it."""
+        return self in (Status.COMPLETE, Status.COMPLETE_ALREADY, Status.SKIPPED)
 
 
 def writes_here() -> bool:
@@ -106,7 +138,7 @@ def environment() -> dict[str, Any]:
             "platform": platform.platform(), "hostname": platform.node()}
 
 
-def prepare_run_dir(root: Path, experiment: str, run_name: str, config: dict[str, Any]) -> tuple[Path, str]:
+def prepare_run_dir(root: Path, experiment: str, run_name: str, config: dict[str, Any]) -> tuple[Path, Status]:
     """Validate where a run will live, without creating anything.
 
     Returns the directory and its state: `new`, `complete` (same config, finished) or
@@ -122,7 +154,7 @@ def prepare_run_dir(root: Path, experiment: str, run_name: str, config: dict[str
         raise ConfigError(f"run directory {run_dir} exists and is a file")
     config_path = run_dir / CONFIG
     if not config_path.exists():
-        return run_dir, "new"
+        return run_dir, Status.NEW
     try:
         existing = read_json(config_path)
     except (OSError, json.JSONDecodeError) as e:
@@ -130,8 +162,8 @@ def prepare_run_dir(root: Path, experiment: str, run_name: str, config: dict[str
     if existing != config:
         raise ConfigError(f"{run_dir} holds a different config; refusing to overwrite it")
     meta = read_json(run_dir / META) if (run_dir / META).exists() else {}
-    done = meta.get("status") == "complete" and (run_dir / SUMMARY).exists()
-    return run_dir, "complete" if done else "incomplete"
+    done = meta.get("status") == Status.COMPLETE and (run_dir / SUMMARY).exists()
+    return run_dir, Status.COMPLETE if done else Status.INCOMPLETE
 
 
 class RunLocked(RuntimeError):
@@ -157,7 +189,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         try:
             yield
         finally:
-            if run_state(run_dir) == "complete":
+            if run_state(run_dir) == Status.COMPLETE:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(run_dir / LOCK)
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -181,16 +213,16 @@ def is_locked(run_dir: Path) -> bool:
     return False
 
 
-def run_state(run_dir: Path) -> str:
+def run_state(run_dir: Path) -> Status:
     """`missing` (no config.json), `complete`, or the status in meta.json (`running`, `failed`,
     `interrupted`; `running` also after a hard kill: check `is_locked`), else `new`."""
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
-        return "missing"
+        return Status.MISSING
     meta = read_json(run_dir / META) if (run_dir / META).exists() else {}
-    status = meta.get("status", "new")
-    if status == "complete" and not (run_dir / SUMMARY).exists():
-        return "running"
+    status = meta.get("status", Status.NEW)
+    if status == Status.COMPLETE and not (run_dir / SUMMARY).exists():
+        return Status.RUNNING
     return status
 
 
@@ -219,7 +251,7 @@ def run_record(run_dir: Path) -> dict[str, Any]:
     config = read_json(run_dir / CONFIG)
     meta = read_json(run_dir / META) if (run_dir / META).exists() else {}
     record = flatten(config)
-    record.update({"run_dir": str(run_dir), "run_name": run_dir.name, "status": meta.get("status", "unknown")})
+    record.update({"run_dir": str(run_dir), "run_name": run_dir.name, "status": meta.get("status", Status.UNKNOWN)})
     return record
 
 
@@ -259,10 +291,11 @@ class Selection:
     _evals: Any = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, root: Path, experiment: str, preset: str) -> Selection:
+    def load(cls, root: Path, experiment: str, preset: str, plan: Callable[[str, str], list[Any]]) -> Selection:
+        """`plan(experiment, preset)` gives the planned configs (`lab.experiments.plan`; passed in
+        so that run directories never import the experiments)."""
         import pandas as pd
 
-        from lab.experiments import plan
         try:
             configs = plan(experiment, preset)
         except ConfigError as e:

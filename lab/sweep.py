@@ -30,7 +30,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from lab import runs
-from lab.config import RunConfig
+from lab.config import RunConfig, split_assignment
+from lab.errors import ConfigError
 from lab.executors import (
     Executor,
     InProcessExecutor,
@@ -41,7 +42,8 @@ from lab.executors import (
     SlurmExecutor,
     cpu_cores,
 )
-from tasks import ConfigError
+from lab.run import HelpFormatter
+from lab.runs import Status
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -53,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m lab.sweep",
         description="Train every run of an experiment: skip complete runs, resume incomplete ones, run the rest. "
                     f"Experiments: {listing}",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("experiment", help="experiment name (see above)")
     parser.add_argument("--preset", default="quick", help=f"preset: {', '.join(PRESETS)}")
@@ -65,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (resolved where each run executes)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what exists; train nothing")
     parser.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
-                        help="keep runs whose config field matches (repeatable), e.g. --only task=graph "
-                             "--only model.n_future=2")
+                        help="keep runs whose config value equals VALUE, with the keys and typed values of "
+                             "lab.run --set (repeatable), e.g. --only task=graph --only model.n_future=2 "
+                             "--only train.lr=1e-3 --only task.seq_len=64 (default: every run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     slurm = parser.add_argument_group("slurm (submitit job arrays)")
     slurm.add_argument("--partition", default=None, help="Slurm partition")
@@ -86,21 +89,43 @@ def build_parser() -> argparse.ArgumentParser:
 # ----- planning -----
 
 def filter_runs(configs: list[RunConfig], only: list[str]) -> list[RunConfig]:
-    """Keep configs whose flattened fields equal every `KEY=VALUE` (compared as text)."""
-    wanted = []
+    """Keep configs whose value of every `KEY=VALUE` equals VALUE parsed to the key's type.
+
+    Keys are those of `lab.run --set` (`task`, `size`, `seed`, `model.*`, `train.*`,
+    `finetune.*`, `task.*`), so `train.lr=1e-3` keeps a run at lr 0.001. A `task.*` knob is
+    parsed for each run's own task; runs whose task lacks it are left out.
+    """
+    items = []
     for item in only:
-        if "=" not in item:
-            raise ConfigError(f"--only expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        wanted.append((key.strip(), value.strip()))
-    if not configs or not wanted:
+        key, text = split_assignment(item, "--only")
+        if key.startswith("task_config."):  # the name in config.json
+            key = "task." + key[len("task_config."):]
+        items.append(f"{key}={text}")
+    if not configs or not items:
         return configs
-    fields = runs.flatten(configs[0].to_dict())
-    for key, _ in wanted:
-        if key not in fields:
-            raise ConfigError(f"--only: unknown config field {key!r}; e.g. task, size, seed, model.n_future, "
-                              "model.head_type")
-    return [c for c in configs if all(str(runs.flatten(c.to_dict())[k]) == v for k, v in wanted)]
+    for item in items:
+        _check_only_key(configs, item)
+    return [c for c in configs if all(_matches(c, item) for item in items)]
+
+
+def _check_only_key(configs: list[RunConfig], item: str) -> None:
+    """A key no run has is an error naming the closest keys, not a silent empty match."""
+    from lab.resolve import typed_value
+    key = item.split("=", 1)[0]
+    if not key.startswith("task.") or not any(key[5:] in c.task_config for c in configs):
+        typed_value(configs[0], item, "--only")
+
+
+def _matches(config: RunConfig, item: str) -> bool:
+    from lab.resolve import typed_value
+    key = item.split("=", 1)[0]
+    if key.startswith("task."):
+        if key[5:] not in config.task_config:
+            return False
+        return config.task_config[key[5:]] == typed_value(config, item, "--only")[1]
+    value = typed_value(config, item, "--only")[1]
+    actual = runs.flatten(config.to_dict()).get(key)
+    return actual == (tuple(value) if isinstance(value, list) else value)
 
 
 def dependency(config: RunConfig) -> str | None:
@@ -114,11 +139,11 @@ def dependency(config: RunConfig) -> str | None:
 def existing_state(run_dir: Path) -> str:
     """What a sweep finds in a run directory: new, complete, partial, failed or running elsewhere."""
     state = runs.run_state(run_dir)
-    if state == "complete":
-        return "complete"
+    if state == Status.COMPLETE:
+        return Status.COMPLETE
     if runs.is_locked(run_dir):
-        return "running elsewhere"
-    return {"missing": "new", "failed": "failed"}.get(state, "partial")
+        return Status.RUNNING_ELSEWHERE
+    return {Status.MISSING: Status.NEW, Status.FAILED: Status.FAILED}.get(state, Status.PARTIAL)
 
 
 def cost(config: RunConfig) -> float:
@@ -142,21 +167,21 @@ class Sweep:
             before = existing_state(run_dir)
             self.rows[name] = {"run": name, "before": before, "status": before, "primary": None, "wall_s": None,
                                "error": None, "config": config}
-            if before == "complete":
+            if before == Status.COMPLETE:
                 summary = runs.read_json(run_dir / runs.SUMMARY)
-                self.rows[name].update(status="complete (skipped)", wall_s=summary.get("wall_s"),
+                self.rows[name].update(status=Status.SKIPPED, wall_s=summary.get("wall_s"),
                                        primary=summary.get("final", {}).get(summary.get("primary_metric")))
 
     def todo(self) -> list[str]:
         """Runs to start, longest first: everything not complete and not locked by another process."""
-        names = [n for n, r in self.rows.items() if r["before"] not in ("complete", "running elsewhere")]
+        names = [n for n, r in self.rows.items() if r["before"] not in (Status.COMPLETE, Status.RUNNING_ELSEWHERE)]
         return sorted(names, key=lambda n: -cost(self.configs[n]))
 
     def run(self, executor: Executor, device: str, quiet: bool = False) -> bool:
         """Train every run to do. Returns False if interrupted (Ctrl-C, SIGTERM, or a run interrupted)."""
         pending = self.todo()
         for name in pending:
-            self.rows[name]["status"] = "not run"
+            self.rows[name]["status"] = Status.NOT_RUN
         bar = tqdm(total=len(pending), disable=quiet, unit="run", dynamic_ncols=True, desc="runs")
         inflight: dict[Future, str] = {}
         interrupted = False
@@ -166,14 +191,14 @@ class Sweep:
                 room = len(ready) if executor.capacity is None else max(0, executor.capacity - len(inflight))
                 ready, pending = ready[:room], ready[room:] + pending
                 if ready:
-                    specs = [RunSpec(self.configs[n].to_dict(), str(self.root), device) for n in ready]
+                    specs = [RunSpec(self.configs[n].full_dict(), str(self.root), device) for n in ready]
                     for name, future in zip(ready, executor.submit(specs)):
                         inflight[future] = name
-                        self.rows[name]["status"] = "running"
+                        self.rows[name]["status"] = Status.RUNNING
                 if not inflight:
                     break
                 for future in executor.wait_any(set(inflight)):
-                    interrupted |= self._record(inflight.pop(future), future.result(), bar) == "interrupted"
+                    interrupted |= self._record(inflight.pop(future), future.result(), bar) == Status.INTERRUPTED
                 if interrupted:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
@@ -189,13 +214,13 @@ class Sweep:
         ready, waiting = [], []
         for name in pending:
             dep = dependency(self.configs[name])
-            dep_status = self._status_of(dep) if dep else "complete"
-            if dep_status in ("complete", "complete already", "complete (skipped)"):
+            dep_status = Status(self._status_of(dep)) if dep else Status.COMPLETE
+            if dep_status.done:
                 ready.append(name)
-            elif dep_status in ("not run", "running"):
+            elif dep_status in (Status.NOT_RUN, Status.RUNNING):
                 waiting.append(name)
             else:
-                self.rows[name].update(status="dependency failed", error=f"{dep}: {dep_status}")
+                self.rows[name].update(status=Status.DEPENDENCY_FAILED, error=f"{dep}: {dep_status}")
                 bar.update(1)
         return ready, waiting
 
@@ -213,13 +238,13 @@ class Sweep:
                 except Exception:  # noqa: BLE001 - a cancelled or lost run: its directory says where it is
                     pass
         for name in inflight.values():
-            self.rows[name]["status"] = "interrupted"
+            self.rows[name]["status"] = Status.INTERRUPTED
 
     def _status_of(self, name: str) -> str:
         if name in self.rows:
             return self.rows[name]["status"]
         run_dir = self.root / next(iter(self.configs.values())).experiment / name
-        return "complete" if runs.run_state(run_dir) == "complete" else "missing"
+        return Status.COMPLETE if runs.run_state(run_dir) == Status.COMPLETE else Status.MISSING
 
     def _record(self, name: str, result: RunResult, bar: Any) -> str:
         """Keep a finished run's result in its row; returns its status."""
@@ -227,10 +252,10 @@ class Sweep:
         row.update(status=result["status"], primary=result.get("primary"), wall_s=result.get("wall_s"),
                    error=result.get("error"))
         bar.update(1)
-        if result["status"] == "failed":
+        if result["status"] == Status.FAILED:
             tqdm.write(f"failed: {name}: {result.get('error')}")
         counts = Counter(r["status"] for r in self.rows.values())
-        bar.set_postfix({k: v for k, v in counts.items() if k not in ("not run", "running")}, refresh=False)
+        bar.set_postfix({k: v for k, v in counts.items() if k not in (Status.NOT_RUN, Status.RUNNING)}, refresh=False)
         return result["status"]
 
     # ----- reporting -----
@@ -353,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not todo:
             print(sweep.table())
-            print(f"nothing to do: all {len(configs)} runs are complete" if counts["complete"] == len(configs)
+            print(f"nothing to do: all {len(configs)} runs are complete" if counts[Status.COMPLETE] == len(configs)
                   else "nothing to do here: the runs not complete are running elsewhere")
             return 0
         executor = make_executor(args, device, workers, where / ".submitit")
@@ -376,13 +401,13 @@ def main(argv: list[str] | None = None) -> int:
     counts = sweep.counts()
     print("\n" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     for row in sweep.rows.values():
-        if row["status"] in ("failed", "dependency failed"):
+        if row["status"] in (Status.FAILED, Status.DEPENDENCY_FAILED):
             print(f"failed: {row['run']}: {row['error']}", file=sys.stderr)
     if not finished:
         print("interrupted: rerun the same command to finish the remaining runs", file=sys.stderr)
         return 130
     after_sweep(args.experiment, args.preset, Path(args.out))
-    return 1 if counts["failed"] or counts["dependency failed"] else 0
+    return 1 if counts[Status.FAILED] or counts[Status.DEPENDENCY_FAILED] else 0
 
 
 def after_sweep(experiment: str, preset: str, root: Path) -> None:

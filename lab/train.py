@@ -25,37 +25,12 @@ from lab.config import RunConfig
 from lab.device import autocast, resolve_device
 from lab.evaluate import ModelPredictor, batch_tensors, head_metrics, validation_batches
 from lab.model import MTPTransformer
-from tasks import ConfigError, Task, build_task
+from lab.resolve import resolve  # noqa: F401 - `lab.train.resolve` predates lab/resolve.py
+from lab.runs import Status
 
 WALL_CLOCK_FIELDS = ("wall_s", "tokens_per_s")
 
 
-def resolve(config: RunConfig) -> tuple[RunConfig, Task]:
-    """Fill the config's task-derived fields (vocabulary, context, task defaults) and validate.
-
-    Raises `ConfigError` for any bad value, before anything is written.
-    """
-    task = build_task(config.task, config.task_config)
-    config.task_config = task.config.to_dict()
-    # The model may be wider than the task (a shared vocabulary/context across tasks, as when
-    # finetuning on another task), never narrower.
-    if config.model.vocab_size == 0:
-        config.model.vocab_size = task.vocab_size
-    elif config.model.vocab_size < task.vocab_size:
-        raise ConfigError(f"model.vocab_size={config.model.vocab_size} is smaller than task {config.task!r}'s "
-                          f"vocabulary ({task.vocab_size})")
-    if config.model.block_size == 0:
-        config.model.block_size = task.seq_len - 1
-    elif config.model.block_size < task.seq_len - 1:
-        raise ConfigError(f"model.block_size={config.model.block_size} is shorter than task {config.task!r}'s "
-                          f"inputs ({task.seq_len - 1} tokens)")
-    config.model.validate()
-    config.train.validate()
-    config.finetune.validate()
-    if config.train.head_weights is not None and len(config.train.head_weights) != config.model.n_future:
-        raise ConfigError(f"train.head_weights has {len(config.train.head_weights)} values for "
-                          f"{config.model.n_future} heads")
-    return config, task
 
 
 def lr_at(step: int, config: RunConfig) -> float:
@@ -115,23 +90,64 @@ def log_line(message: str, quiet: bool) -> None:
         tqdm.write(message)
 
 
+class NullTracker:
+    """Live curves off (`train.log=none`)."""
+
+    def log(self, row: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def make_tracker(kind: str, run_dir: Path):
+    """The live-curve logger of `train.log`; `none` imports nothing (lab/tracking.py is optional)."""
+    if kind == "none":
+        return NullTracker()
+    from lab.tracking import make_tracker as make
+    return make(kind, run_dir)
+
+
+@dataclass
+class Loop:
+    """What the steps of one training session share."""
+
+    optimizer: torch.optim.Optimizer
+    state: TrainState
+    metrics: list[dict[str, Any]]
+    meta: dict[str, Any]
+    val: list
+    counts: dict[str, int]
+    keep_steps: set[int]
+    segment_start: float = 0.0
+    segment_tokens0: int = 0
+    wall_before: float = 0.0
+
+
 class Trainer:
     """Trains one `RunConfig` into its run directory. Use `run()`.
+
+    The config is resolved here (`lab.resolve.resolve`, idempotent, on a copy: the caller's
+    object is never changed), so a config planned and resolved before lands in the directory
+    named by its own `run_name()`.
 
     Subclass hooks (used by finetuning): `init_model` to load weights, `before_step` to
     change what trains (freezing, loss weights), `extra_metrics` to log more at each eval.
     """
 
     def __init__(self, config: RunConfig, root: Path | str = "runs", device: str = "auto", quiet: bool = False) -> None:
-        self.config, self.task = resolve(config)
+        self.root = Path(root)
+        self.config, self.task = resolve(config, self.root / config.experiment)
         self.device = resolve_device(device)
         self.dp = distributed.setup(self.device)  # data-parallel under torchrun, else one process
         self.device = self.dp.device
-        self.root = Path(root)
         self.quiet = quiet or not self.dp.is_main
-        self.run_dir, self.status = runs.prepare_run_dir(self.root, config.experiment, config.run_name(),
-                                                         config.to_dict())
+        self.run_dir, self.status = self._prepare_dir()
         self.model: MTPTransformer | None = None
+        self.tracker = NullTracker()
+
+    def _prepare_dir(self) -> tuple[Path, Status]:
+        return runs.prepare_run_dir(self.root, self.config.experiment, self.config.run_name(), self.config.to_dict())
 
     # ----- hooks -----
     def init_model(self, model: MTPTransformer) -> None:
@@ -158,115 +174,143 @@ class Trainer:
 
         Raises `runs.RunLocked` if another process is training this run right now.
         """
-        if self.status != "complete":
+        if self.status != Status.COMPLETE:
             with self.dp.run_lock(self.run_dir):
                 # Another process may have finished or advanced the run before we got the lock.
-                self.run_dir, self.status = runs.prepare_run_dir(self.root, self.config.experiment,
-                                                                 self.config.run_name(), self.config.to_dict())
+                self.run_dir, self.status = self._prepare_dir()
                 self.dp.barrier()
-                if self.status != "complete":
+                if self.status != Status.COMPLETE:
                     return self._train()
         log_line(f"complete already: {self.run_dir}", self.quiet)
         return runs.read_json(self.run_dir / runs.SUMMARY)
 
     def _train(self) -> dict[str, Any]:
+        """Start or resume, catch up an interrupted evaluation, step to the end, finish."""
+        loop = self._start_or_resume()
+        self._catch_up_eval(loop)
+        bar = tqdm(total=self.config.train.steps, initial=loop.state.step, disable=self.quiet, unit="step",
+                   dynamic_ncols=True)
+        try:
+            while loop.state.step < self.config.train.steps and not loop.state.stopped_early:
+                loss, tok_s = self._step(loop)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
+                self._maybe_eval(loop, tok_s)
+        except KeyboardInterrupt:
+            bar.close()
+            self._save(loop)
+            self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now())
+            raise
+        except Exception as e:
+            bar.close()
+            self._set_status(loop, Status.FAILED, error=f"{type(e).__name__}: {e}", ended=runs.now())
+            raise
+        finally:
+            self.tracker.close()
+        bar.close()
+        return self._finish(loop)
+
+    def _start_or_resume(self) -> Loop:
+        """Build model and optimizer; load the checkpoint of an incomplete run, or start a fresh one.
+        Marks the run `running`, compiles if asked, and opens the live-curve tracker."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.model = model = MTPTransformer(cfg.model).to(self.device)
         optimizer = self.make_optimizer(model)
-        state = TrainState()
         ckpt_path = self.run_dir / runs.CHECKPOINT
-        meta_path = self.run_dir / runs.META
-        metrics = []
-        if self.status == "incomplete" and ckpt_path.exists():
+        if self.status == Status.INCOMPLETE and ckpt_path.exists():
             ckpt = load_checkpoint(ckpt_path, self.device)
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             state = TrainState(**ckpt["state"])
             torch.set_rng_state(ckpt["torch_rng"].cpu())
             metrics = [r for r in runs.read_jsonl(self.run_dir / runs.METRICS) if r["step"] <= state.step]
-            meta = runs.read_json(meta_path)
+            meta = runs.read_json(self.run_dir / runs.META)
             meta.setdefault("resumed_at", []).append({"step": state.step, "time": runs.now()})
             log_line(f"resuming {self.run_dir} at step {state.step}", self.quiet)
         else:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             runs.write_json(self.run_dir / runs.CONFIG, cfg.to_dict())
-            metrics = []
+            state, metrics = TrainState(), []
             meta = {"started": runs.now(), "git": runs.git_state(), "versions": runs.environment()}
             self.init_model(model)
-        meta.update({"status": "running", "device": str(self.device), "processes": self.dp.world, "error": None})
-        runs.write_json(meta_path, meta)
+        meta.update({"status": Status.RUNNING, "device": str(self.device), "processes": self.dp.world, "error": None,
+                     "log": cfg.train.log})
+        runs.write_json(self.run_dir / runs.META, meta)
         runs.write_jsonl(self.run_dir / runs.METRICS, metrics)
-
         if cfg.train.compile:  # after any weight loading or head surgery; checkpoints are unaffected
             model.compile_blocks()
         counts = model.param_counts()
         log_line(f"run {self.run_dir}\nparameters: trunk {counts['trunk']:,}  heads {counts['heads']:,}  "
                  f"embeddings {counts['embedding']:,}  non-embedding {counts['non_embedding']:,}  "
                  f"total {counts['total']:,}", self.quiet)
-        val = validation_batches(self.task, cfg)
-        n_heads = cfg.model.n_future
-        segment_start, segment_tokens0 = time.perf_counter(), state.tokens
-        wall_before = state.wall_s
+        if self.dp.is_main:
+            self.tracker = make_tracker(cfg.train.log, self.run_dir)
         model.train()
         keep_steps = {max(1, round(f * cfg.train.steps)) for f in cfg.train.keep_checkpoints or []}
-        if cfg.train.eval_at_start and state.step == 0 and not metrics:
-            self._log_eval(metrics, state, val, cfg.train.eval_examples, 0.0, 0.0)
-        due = state.step and (state.step % cfg.train.eval_every == 0 or state.step == cfg.train.steps)
+        return Loop(optimizer, state, metrics, meta, validation_batches(self.task, cfg), counts, keep_steps,
+                    segment_start=time.perf_counter(), segment_tokens0=state.tokens, wall_before=state.wall_s)
+
+    def _catch_up_eval(self, loop: Loop) -> None:
+        """The step-0 evaluation if asked, and an evaluation a kill interrupted (as the uninterrupted run did it)."""
+        t, state, metrics = self.config.train, loop.state, loop.metrics
+        if t.eval_at_start and state.step == 0 and not metrics:
+            self._log_eval(metrics, state, loop.val, t.eval_examples, 0.0, 0.0)
+        due = state.step and (state.step % t.eval_every == 0 or state.step == t.steps)
         if due and (not metrics or metrics[-1]["step"] != state.step):
-            # Interrupted during this step's evaluation: do it now, as the uninterrupted run did.
-            cap = cfg.train.final_eval_examples if state.step == cfg.train.steps else cfg.train.eval_examples
-            self._log_eval(metrics, state, val, cap, 0.0, lr_at(state.step - 1, cfg))
-            save_checkpoint(ckpt_path, model, optimizer, state, cfg)
-        bar = tqdm(total=cfg.train.steps, initial=state.step, disable=self.quiet, unit="step", dynamic_ncols=True)
-        try:
-            while state.step < cfg.train.steps and not state.stopped_early:
-                step = state.step
-                weights = self.before_step(step)
-                batch = self.task.sample_batch(np.random.default_rng([cfg.seed, step]), cfg.train.batch_size)
-                inputs, targets = batch_tensors(batch, self.device, n_heads)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
-                with autocast(self.device):
-                    result = self.dp.forward_backward(model, inputs, targets, cfg.train.efficient_backward, weights)
-                if cfg.train.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                state.step += 1
-                state.tokens += inputs.numel()
-                state.loss_sum += result.loss
-                state.loss_steps += 1
-                state.wall_s = wall_before + time.perf_counter() - segment_start
-                tok_s = (state.tokens - segment_tokens0) / max(1e-9, time.perf_counter() - segment_start)
-                bar.update(1)
-                bar.set_postfix(loss=f"{result.loss:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
-                last = state.step == cfg.train.steps
-                if state.step % cfg.train.eval_every == 0 or last:
-                    cap = cfg.train.final_eval_examples if last else cfg.train.eval_examples
-                    self._log_eval(metrics, state, val, cap, tok_s, lr_at(step, cfg))
-                    save_checkpoint(ckpt_path, model, optimizer, state, cfg)
-                elif state.step % cfg.train.checkpoint_every == 0:
-                    save_checkpoint(ckpt_path, model, optimizer, state, cfg)
-                if state.step in keep_steps:
-                    save_checkpoint(self.run_dir / f"checkpoint-step{state.step}.pt", model, optimizer, state, cfg)
-        except KeyboardInterrupt:
-            bar.close()
-            save_checkpoint(ckpt_path, model, optimizer, state, cfg)
-            meta.update({"status": "interrupted", "interrupted_at": runs.now()})
-            runs.write_json(meta_path, meta)
-            raise
-        except Exception as e:
-            bar.close()
-            meta.update({"status": "failed", "error": f"{type(e).__name__}: {e}", "ended": runs.now()})
-            runs.write_json(meta_path, meta)
-            raise
-        bar.close()
-        summary = self._summary(metrics, state, counts)
+            cap = t.final_eval_examples if state.step == t.steps else t.eval_examples
+            self._log_eval(metrics, state, loop.val, cap, 0.0, lr_at(state.step - 1, self.config))
+            self._save(loop)
+
+    def _step(self, loop: Loop) -> tuple[float, float]:
+        """One optimizer update on the batch of this step; returns its loss and the tokens/s so far."""
+        cfg, state, model = self.config, loop.state, self.model
+        step = state.step
+        weights = self.before_step(step)
+        batch = self.task.sample_batch(np.random.default_rng([cfg.seed, step]), cfg.train.batch_size)
+        inputs, targets = batch_tensors(batch, self.device, cfg.model.n_future)
+        for group in loop.optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
+        with autocast(self.device):
+            result = self.dp.forward_backward(model, inputs, targets, cfg.train.efficient_backward, weights)
+        if cfg.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        loop.optimizer.step()
+        loop.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.tokens += inputs.numel()
+        state.loss_sum += result.loss
+        state.loss_steps += 1
+        elapsed = time.perf_counter() - loop.segment_start
+        state.wall_s = loop.wall_before + elapsed
+        return result.loss, (state.tokens - loop.segment_tokens0) / max(1e-9, elapsed)
+
+    def _maybe_eval(self, loop: Loop, tok_s: float) -> None:
+        """Evaluate and checkpoint when due; checkpoint on the checkpoint cadence; keep asked-for copies."""
+        t, state = self.config.train, loop.state
+        last = state.step == t.steps
+        if state.step % t.eval_every == 0 or last:
+            cap = t.final_eval_examples if last else t.eval_examples
+            self._log_eval(loop.metrics, state, loop.val, cap, tok_s, lr_at(state.step - 1, self.config))
+            self._save(loop)
+        elif state.step % t.checkpoint_every == 0:
+            self._save(loop)
+        if state.step in loop.keep_steps:
+            self._save(loop, self.run_dir / f"checkpoint-step{state.step}.pt")
+
+    def _finish(self, loop: Loop) -> dict[str, Any]:
+        """Write the summary and mark the run complete."""
+        summary = self._summary(loop.metrics, loop.state, loop.counts)
         runs.write_json(self.run_dir / runs.SUMMARY, summary)
-        meta.update({"status": "complete", "ended": runs.now()})
-        runs.write_json(meta_path, meta)
+        self._set_status(loop, Status.COMPLETE, ended=runs.now())
         return summary
+
+    def _save(self, loop: Loop, path: Path | None = None) -> None:
+        save_checkpoint(path or self.run_dir / runs.CHECKPOINT, self.model, loop.optimizer, loop.state, self.config)
+
+    def _set_status(self, loop: Loop, status: Status, **fields: Any) -> None:
+        loop.meta.update({"status": status, **fields})
+        runs.write_json(self.run_dir / runs.META, loop.meta)
 
     def _log_eval(self, metrics: list[dict[str, Any]], state: TrainState, val: list, cap: int, tok_s: float,
                   lr: float) -> None:
@@ -280,6 +324,7 @@ class Trainer:
         row.update(self.evaluate(cap))
         row.update(self.extra_metrics(state.step))
         metrics.append(row)
+        self.tracker.log(row)
         state.loss_sum, state.loss_steps = 0.0, 0
         self._track_best(state, row)
         runs.write_jsonl(self.run_dir / runs.METRICS, metrics)

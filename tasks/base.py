@@ -21,15 +21,12 @@ Conventions shared by all tasks:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-
-class ConfigError(ValueError):
-    """A bad user-supplied value. The CLI prints it as one line and exits with code 2."""
-
+from lab.errors import ConfigError  # import-free: the one module tasks share with the lab
 
 SPLITS = ("val", "test")  # validation selects checkpoints and detects formation; test is reported
 
@@ -126,12 +123,45 @@ class TaskConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class TrainDefaults:
+    """A task's training schedule for `python -m lab.run TASK` (a few minutes on 2 CPU cores)."""
+
+    steps: int = 1000
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    eval_every: int = 100
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A task's settings in a sweep preset: task knobs, batch size, steps and evaluation cadence."""
+
+    task: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 32
+    steps: int = 1000
+    eval_every: int = 100
+
+
 class Task:
-    """Base class of the tasks. Subclasses set the class attributes and implement the methods."""
+    """Base class of the tasks. Subclasses set the class attributes and implement the methods.
+
+    `defaults` is the schedule of a plain `python -m lab.run TASK`; `quick` the task's settings
+    in the sweeps' quick preset (None: `defaults` at batch size 32).
+    """
 
     name: ClassVar[str]
     Config: ClassVar[type[TaskConfig]]
     primary_metric: ClassVar[str]  # key in `evaluate()`'s result used for early stopping and summaries
+    defaults: ClassVar[TrainDefaults] = TrainDefaults()
+    quick: ClassVar[Schedule | None] = None
+
+    @classmethod
+    def quick_schedule(cls) -> Schedule:
+        """The task's settings in the quick preset."""
+        if cls.quick is not None:
+            return cls.quick
+        return Schedule({}, batch_size=32, steps=cls.defaults.steps, eval_every=cls.defaults.eval_every)
 
     def __init__(self, config: TaskConfig) -> None:
         config.validate()
@@ -183,3 +213,40 @@ class Task:
             cut = int(targets[0]) if len(targets) and targets[0] >= 2 else len(row) // 2
             prompts.append(row[:cut].copy())
         return prompts
+
+
+# ----- the registry: name -> Task class -----
+
+REGISTRY: dict[str, type[Task]] = {}
+
+
+def register(cls: type[Task]) -> type[Task]:
+    """Class decorator: make a task available under `cls.name`."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def task_names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def task_class(name: str) -> type[Task]:
+    """The registered task `name` (an unknown name is a `ConfigError`)."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown task {name!r}; choose one of: {', '.join(task_names())}")
+    return REGISTRY[name]
+
+
+def make_config(name: str, overrides: dict[str, Any] | None = None) -> TaskConfig:
+    """The task's config with `overrides` applied (unknown keys are a `ConfigError`)."""
+    config_cls = task_class(name).Config
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides or {}) - fields)
+    if unknown:
+        raise ConfigError(f"unknown key task.{unknown[0]} for task {name!r}; known: {', '.join(sorted(fields))}")
+    return config_cls(**(overrides or {}))
+
+
+def build_task(name: str, overrides: dict[str, Any] | None = None) -> Task:
+    """Instantiate task `name` with config overrides."""
+    return REGISTRY[name](make_config(name, overrides))

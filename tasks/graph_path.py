@@ -37,8 +37,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from tasks import register
-from tasks.base import Batch, ConfigError, Predictor, Task, TaskConfig, check_draws, check_split, rows_not_in
+from tasks.base import (
+    Batch,
+    ConfigError,
+    Predictor,
+    Schedule,
+    Task,
+    TaskConfig,
+    TrainDefaults,
+    check_draws,
+    check_split,
+    register,
+    rows_not_in,
+)
 
 VARIANTS = ("forward", "reverse", "teacherless")
 _PREDICT_BATCH = 500  # examples per predictor call during evaluation
@@ -238,6 +249,8 @@ class GraphPathTask(Task):
     name: ClassVar[str] = "graph"
     Config: ClassVar[type[TaskConfig]] = GraphPathConfig
     primary_metric: ClassVar[str] = "exact_path_acc"
+    defaults: ClassVar[TrainDefaults] = TrainDefaults(steps=1500, lr=1e-3, warmup_steps=100, eval_every=250)
+    quick: ClassVar[Schedule] = Schedule({"eval_graphs": 500}, batch_size=64, steps=250, eval_every=125)
 
     def __init__(self, config: GraphPathConfig | None = None) -> None:
         super().__init__(config if config is not None else GraphPathConfig())

@@ -32,8 +32,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks import register
-from tasks.base import Batch, ConfigError, Predictor, Task, TaskConfig, check_draws, check_split, rows_not_in
+from tasks.base import (
+    Batch,
+    ConfigError,
+    Predictor,
+    Schedule,
+    Task,
+    TaskConfig,
+    TrainDefaults,
+    check_draws,
+    check_split,
+    register,
+    rows_not_in,
+)
 
 
 @dataclass
@@ -84,6 +95,11 @@ class InductionTask(Task):
     name = "induction"
     Config = InductionConfig
     primary_metric = "second_token_acc"
+    # `python -m lab.run induction`: a few minutes on 2 CPU cores.
+    defaults = TrainDefaults(steps=600, lr=1e-3, warmup_steps=60, eval_every=100)
+    # Quick preset: 500 steps (1M tokens); a 1M next-token model forms induction after about
+    # 0.5M tokens (the `dynamics` experiment), so 250 steps showed nothing at any size.
+    quick = Schedule({"seq_len": 64, "eval_stories": 256}, batch_size=32, steps=500, eval_every=100)
 
     def __init__(self, config: InductionConfig) -> None:
         super().__init__(config)

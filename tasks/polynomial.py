@@ -37,8 +37,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from tasks import register
-from tasks.base import Batch, ConfigError, Predictor, Task, TaskConfig, check_draws, check_split, rows_not_in
+from tasks.base import (
+    Batch,
+    ConfigError,
+    Predictor,
+    Schedule,
+    Task,
+    TaskConfig,
+    TrainDefaults,
+    check_draws,
+    check_split,
+    register,
+    rows_not_in,
+)
 
 P = 7  # the field F7
 D = 5  # truncation: the ring is F7[X]/(X^5)
@@ -276,6 +287,9 @@ class PolynomialTask(Task):
     name: ClassVar[str] = "polynomial"
     Config: ClassVar[type[TaskConfig]] = PolynomialConfig
     primary_metric: ClassVar[str] = "exact_match/in_domain"
+    defaults: ClassVar[TrainDefaults] = TrainDefaults(steps=1500, lr=1e-3, warmup_steps=100, eval_every=250)
+    quick: ClassVar[Schedule] = Schedule({"max_ops": 2, "eval_ops": 3, "eval_size": 300}, batch_size=64,
+                                         steps=400, eval_every=200)
 
     def __init__(self, config: PolynomialConfig | None = None) -> None:
         super().__init__(config if config is not None else PolynomialConfig())

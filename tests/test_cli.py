@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,58 @@ def test_tiny_run_prints_summary(tmp_path: Path, tiny_overrides: list[str]) -> N
     assert result.returncode == 0, result.stderr
     for needle in ("head", "t+2", "eval/second_token_acc", "tokens/s", "run:"):
         assert needle in result.stdout
+
+
+def test_print_config_prints_the_resolved_config_and_writes_nothing(tmp_path: Path) -> None:
+    import json
+
+    from lab.config import RunConfig
+    from lab.resolve import resolve
+    from lab.run import build_config
+    out = tmp_path / "r"
+    result = run_cli(["lab.run", "induction", "--steps", "30", "--set", "task.seq_len=48", "--print-config",
+                      "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    printed = RunConfig.from_dict(json.loads(result.stdout))
+    expected = resolve(build_config("induction", steps=30, overrides=["task.seq_len=48"]))[0]
+    assert printed == expected and printed.train.warmup_steps == 3 and printed.model.block_size == 47
+    assert not out.exists()
+
+
+def test_unwritable_out_is_refused_before_training(tmp_path: Path) -> None:
+    result = run_cli(["lab.run", "induction", "--steps", "2", "--out", "/proc/mtp-lab-x"])
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "--out /proc/mtp-lab-x" in lines[0], result.stderr
+    assert "meta.json" not in result.stderr
+
+
+def test_unknown_key_suggests_instead_of_listing(tmp_path: Path) -> None:
+    result = run_cli(["lab.run", "induction", "--set", "train.lrr=1", "--out", str(tmp_path / "r")])
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: unknown key 'train.lrr'; did you mean train.lr?"
+
+
+def test_help_shows_each_default_once() -> None:
+    import re
+    text = run_cli(["lab.run", "--help"]).stdout
+    options = re.split(r"\n  (?=-)", text.split("options:", 1)[1])
+    for block in options:
+        if block.strip() and not block.startswith("-h"):
+            assert len(re.findall(r"default:", block)) == 1, block
+
+
+def test_eval_every_beyond_steps_warns_and_summary_shows_depth(tmp_path: Path, tiny_overrides: list[str],
+                                                                capsys) -> None:
+    from lab.run import format_summary, main
+    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    code = main(["induction", "--steps", "3", "--quiet", "--device", "cpu", "--out", str(tmp_path),
+                 "--set", "task.seq_len=32", "--set", "task.eval_stories=16", *sets, "--set", "train.eval_every=50"])
+    captured = capsys.readouterr()
+    assert code == 0
+    warnings = [line for line in captured.err.splitlines() if "eval_every" in line]
+    assert len(warnings) == 1 and "exceeds train.steps=3" in warnings[0]
+    summary = json.loads(next((tmp_path / "default").iterdir()).joinpath("summary.json").read_text())
+    assert "next-token path" not in format_summary(summary)
+    summary["params"]["next_token_depth"] = 3
+    text = format_summary({**summary, "head_type": "deepseek"})
+    assert "next-token path: 3 blocks" in text and "deepseek heads add parameters" in text

@@ -269,7 +269,9 @@ def test_dry_run_lists_runs_and_writes_nothing(tmp_path: Path, capsys) -> None:
     (["nope"], "unknown experiment"),
     (["tiny-sweep", "--preset", "huge"], "unknown preset"),
     (["tiny-sweep", "--executor", "mpi"], "unknown executor"),
-    (["tiny-sweep", "--only", "colour=red"], "unknown config field"),
+    (["tiny-sweep", "--only", "colour=red"], "unknown key"),
+    (["tiny-sweep", "--only", "train.lrr=1e-3"], "did you mean train.lr?"),
+    (["tiny-sweep", "--only", "train.lr=fast"], "expects float"),
     (["tiny-sweep", "--only", "seed=7"], "leaves no run"),
     (["tiny-sweep", "--workers", "0"], "--workers"),
 ])
@@ -297,3 +299,16 @@ def test_runs_load_as_dataframes(tmp_path: Path) -> None:
     assert (summaries["best_primary"] == summaries["best.eval/second_token_acc"]).all()
     means = summaries.groupby("model.n_future")["primary"].mean()
     assert list(means.index) == [1, 2]
+
+
+def test_only_takes_set_keys_and_compares_typed_values() -> None:
+    configs = plan("pathstar", "quick") + plan("tiny-sweep", "quick")
+    assert all(c.train.lr == 0.001 for c in configs)
+    assert sweep.filter_runs(configs, ["train.lr=1e-3"]) == configs  # not "1e-3" == "0.001" as text
+    graphs = sweep.filter_runs(configs, ["task.variant=reverse"])  # a knob of the graph task only
+    assert graphs and all(c.task == "graph" and c.task_config["variant"] == "reverse" for c in graphs)
+    assert sweep.filter_runs(configs, ["task_config.variant=reverse"]) == graphs  # config.json's name too
+    two = sweep.filter_runs(configs, ["model.n_future=2", "task.seq_len=32", "task=induction"])
+    assert len(two) == 2 and all(c.model.n_future == 2 and c.task_config["seq_len"] == 32 for c in two)
+    with pytest.raises(ConfigError, match="task.seq_len expects int"):
+        sweep.filter_runs(configs, ["task.seq_len=3x"])

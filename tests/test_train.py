@@ -201,3 +201,32 @@ def test_interrupted_evaluation_is_redone_on_resume(tmp_path: Path) -> None:
     resumed = train(tiny_config(), tmp_path / "cut", device="cpu", quiet=True)
     assert strip_clock(runs.read_jsonl(Path(resumed["run_dir"]) / "metrics.jsonl")) == \
         strip_clock(runs.read_jsonl(Path(full["run_dir"]) / "metrics.jsonl"))
+
+
+def test_trainer_leaves_the_config_alone_and_tracks_every_eval_row(tmp_path: Path, monkeypatch) -> None:
+    import copy
+
+    from lab import train as train_module
+    from lab.train import Trainer
+    logged, closed = [], []
+
+    class Recorder:
+        def log(self, row: dict) -> None:
+            logged.append(row)
+
+        def close(self) -> None:
+            closed.append(True)
+
+    kinds = []
+    monkeypatch.setattr(train_module, "make_tracker", lambda kind, run_dir: kinds.append(kind) or Recorder())
+    config = tiny_config(log="tensorboard")
+    before = copy.deepcopy(config)
+    trainer = Trainer(config, tmp_path, device="cpu", quiet=True)
+    assert config == before and config.model.vocab_size == 0  # the caller's object is not filled in
+    assert trainer.config.model.vocab_size > 0 and trainer.run_dir.name == trainer.config.run_name()
+    summary = trainer.run()
+    rows = runs.read_jsonl(Path(summary["run_dir"]) / "metrics.jsonl")
+    assert kinds == ["tensorboard"] and logged == rows and [r["step"] for r in rows] == [4, 8, 12]
+    assert closed == [True] and runs.read_json(Path(summary["run_dir"]) / "meta.json")["log"] == "tensorboard"
+    # the logging choice is bookkeeping: the same run, complete already
+    assert Trainer(tiny_config(), tmp_path, device="cpu", quiet=True).run_dir == trainer.run_dir

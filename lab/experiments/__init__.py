@@ -25,48 +25,34 @@ import math
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from lab.config import RunConfig
-from tasks import ConfigError
+from lab.errors import ConfigError
+from tasks import REGISTRY as TASK_REGISTRY
+from tasks import Schedule, task_class
 
 PRESETS = ("quick", "paper")
-TASKS = ("induction", "polynomial", "graph")
+# Every task registered when the experiments are loaded, in registration order. A task's
+# quick-preset settings live with it (`Task.quick`; see tasks/base.py).
+TASKS = tuple(TASK_REGISTRY)
 SEEDS = (0, 1)
 
 # Tokens per run in the paper preset: 2^27 = 134M (the paper's synthetic runs saw 26.2B).
 PAPER_TOKENS = 2**27
 PAPER_BATCH = 128  # sequences per step
 
-
-@dataclass(frozen=True)
-class Schedule:
-    """A task's settings in one preset: task knobs, batch size, steps and evaluation cadence."""
-
-    task: dict[str, Any]
-    batch_size: int
-    steps: int
-    eval_every: int
-
-
-# Quick: 1M models train at about 10k tokens/s per core on one thread; the step counts keep
-# each experiment's runs within 30 minutes on 2 cores with 2 workers (see `lab.sweep`).
-# Induction gets 500 steps (1M tokens): a 1M next-token model forms induction after about
-# 0.5M tokens (the `dynamics` experiment), so 250 steps showed nothing at any size.
-QUICK: dict[str, Schedule] = {
-    "induction": Schedule({"seq_len": 64, "eval_stories": 256}, batch_size=32, steps=500, eval_every=100),
-    "polynomial": Schedule({"max_ops": 2, "eval_ops": 3, "eval_size": 300}, batch_size=64, steps=400,
-                           eval_every=200),
-    "graph": Schedule({"eval_graphs": 500}, batch_size=64, steps=250, eval_every=125),
-}
+__all__ = ["PAPER_BATCH", "PAPER_TOKENS", "PRESETS", "SEEDS", "TASKS", "Schedule", "experiment", "make_run",
+           "plan", "schedule"]
 
 
 def schedule(task: str, preset: str) -> Schedule:
-    """The task's settings in `preset` (paper: default task knobs, steps from `PAPER_TOKENS`)."""
+    """The task's settings in `preset`. Quick: the task's own `quick` schedule (1M models train at
+    about 10k tokens/s per core, so each experiment's runs fit 30 minutes on 2 cores with 2
+    workers); paper: default task knobs, steps from `PAPER_TOKENS`."""
     if preset == "quick":
-        return QUICK[task]
+        return task_class(task).quick_schedule()
+    from lab.resolve import resolve
     from lab.run import build_config
-    from lab.train import resolve
     seq_len = resolve(build_config(task))[1].seq_len
     steps = math.ceil(PAPER_TOKENS / (PAPER_BATCH * (seq_len - 1)))
     return Schedule({}, batch_size=PAPER_BATCH, steps=steps, eval_every=max(1, steps // 20))
@@ -77,8 +63,9 @@ def make_run(experiment: str, preset: str, task: str, size: str, heads: int, see
     """One run of an experiment, built as `python -m lab.run` builds it, with the preset's schedule.
 
     Schedule (Table S13's shape): linear warm-up over 2% of the steps (10% in quick, whose
-    runs are short), then cosine decay to 0.03 of the peak; AdamW (0.9, 0.95), weight decay
-    0.1, clip 1.0; peak learning rate 1e-3 (the paper's 1e-4 goes with 32x larger batches).
+    runs are short; of the run's own steps, also when `overrides` change them), then cosine
+    decay to 0.03 of the peak; AdamW (0.9, 0.95), weight decay 0.1, clip 1.0; peak learning
+    rate 1e-3 (the paper's 1e-4 goes with 32x larger batches).
     """
     from lab.run import build_config
     s = schedule(task, preset)
@@ -87,12 +74,9 @@ def make_run(experiment: str, preset: str, task: str, size: str, heads: int, see
         f"train.checkpoint_every={min(s.eval_every, 50 if preset == 'quick' else 1000)}",
         f"train.eval_examples={128 if preset == 'quick' else 512}",
     ]
-    config = build_config(task, heads=heads, size=size, head_type=head_type, steps=s.steps, seed=seed,
-                          experiment=experiment, overrides=[*settings, *overrides])
-    if not any(o.split("=", 1)[0].strip() == "train.warmup_steps" for o in overrides):
-        # of the run's own steps, also when `overrides` changed them
-        config.train.warmup_steps = max(1, config.train.steps // (10 if preset == "quick" else 50))
-    return config
+    return build_config(task, heads=heads, size=size, head_type=head_type, steps=s.steps, seed=seed,
+                        experiment=experiment, overrides=[*settings, *overrides],
+                        warmup_divisor=10 if preset == "quick" else 50)
 
 
 @dataclass(frozen=True)
@@ -128,7 +112,7 @@ def plan(name: str, preset: str) -> list[RunConfig]:
         raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(experiment_names())}")
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    from lab.train import resolve
+    from lab.resolve import resolve
     configs = []
     for config in REGISTRY[name].build(preset):
         config = copy.deepcopy(config)

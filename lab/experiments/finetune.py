@@ -101,7 +101,7 @@ def _finetune_run(p: Preset, target: str, target_cfg: dict, seed: int, vocab: in
     The model shape is filled in here exactly as finetuning will fill it from the checkpoint,
     so the run's name and hash are known before the checkpoint exists.
     """
-    from lab.finetune import target_model_config  # the finetuning code imports torch: only when planning
+    from lab.checkpoints import target_model_config  # imports torch: only when planning
     config = _base(target, target_cfg, p, seed, p.finetune_steps, heads, vocab, block)
     config.model = target_model_config(source.model, heads, attach)
     config.train.eval_at_start = True

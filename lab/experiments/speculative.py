@@ -20,9 +20,9 @@ from typing import Any
 
 from lab import runs
 from lab.config import RunConfig
+from lab.errors import ConfigError
 from lab.experiments import SEEDS, TASKS, experiment, make_run, plan
 from lab.figure_registry import Missing, Output, Selection, figure
-from tasks import ConfigError
 
 SIZE = {"quick": "300K", "paper": "10M"}
 VARIANTS = (("parallel", 1), ("parallel", 2), ("parallel", 4), ("causal", 4), ("deepseek", 4))
