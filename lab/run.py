@@ -163,7 +163,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"{key:<44} {final[key]:>10.4f}{marker}")
     lines.append("-" * 64)
     best = summary["best"].get(summary["primary_metric"], float("nan"))
-    lines.append(f"best {summary['primary_metric']} = {best:.4f} at step {summary['best_step']}")
+    chosen = f"chosen on {summary['selected_on']}" if summary.get("selected_on") else "chosen on the test metric"
+    lines.append(f"{summary['primary_metric']} = {best:.4f} at step {summary['best_step']} ({chosen})")
     lines.append(f"steps {summary['steps']}   tokens/s {summary['tokens_per_s']:,.0f}   wall {summary['wall_s']:.1f} s"
                  + ("   (stopped early)" if summary.get("stopped_early") else ""))
     p = summary["params"]

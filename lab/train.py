@@ -33,6 +33,11 @@ WALL_CLOCK_FIELDS = ("wall_s", "tokens_per_s")
 
 
 
+# Evaluation prefixes: selection (best step, early stopping) reads validation metrics; test
+# metrics are what summaries, figures and claims report.
+SELECT_PREFIX, REPORT_PREFIX = "val/", "eval/"
+
+
 def lr_at(step: int, config: RunConfig) -> float:
     """Linear warm-up, then cosine decay to `min_lr_ratio` of the peak (Table S13)."""
     t = config.train
@@ -165,9 +170,14 @@ class Trainer:
 
     # ----- the loop -----
     def evaluate(self, max_examples: int | None) -> dict[str, float]:
+        """The task's metrics on its validation set (`val/...`, which selection reads) and its test
+        set (`eval/...`, which is reported)."""
         predictor = ModelPredictor(self.model, self.device)
-        metrics = self.task.evaluate(predictor, max_examples=max_examples or None)
-        return {f"eval/{k}": float(v) for k, v in metrics.items()}
+        out = {}
+        for split, prefix in (("val", SELECT_PREFIX), ("test", REPORT_PREFIX)):
+            metrics = self.task.evaluate(predictor, max_examples=max_examples or None, split=split)
+            out.update({f"{prefix}{k}": float(v) for k, v in metrics.items()})
+        return out
 
     def run(self) -> dict[str, Any]:
         """Train (or resume, or skip a complete run) and return the summary.
@@ -328,12 +338,14 @@ class Trainer:
         state.loss_sum, state.loss_steps = 0.0, 0
         self._track_best(state, row)
         runs.write_jsonl(self.run_dir / runs.METRICS, metrics)
-        primary = f"eval/{self.task.primary_metric}"
+        val, test = (prefix + self.task.primary_metric for prefix in (SELECT_PREFIX, REPORT_PREFIX))
         log_line(f"step {state.step}: train/loss {row.get('train/loss', float('nan')):.4f}  head1/acc "
-                 f"{row['head1/acc']:.3f}  {primary} {row.get(primary, float('nan')):.4f}", self.quiet)
+                 f"{row['head1/acc']:.3f}  {val} {row.get(val, float('nan')):.4f}  "
+                 f"{test} {row.get(test, float('nan')):.4f}", self.quiet)
 
     def _track_best(self, state: TrainState, row: dict[str, float]) -> None:
-        value = row.get(f"eval/{self.task.primary_metric}")
+        """Best step and early stopping read the validation primary metric only."""
+        value = row.get(SELECT_PREFIX + self.task.primary_metric)
         if value is None or math.isnan(value):
             return
         if value > state.best_value:
@@ -350,6 +362,7 @@ class Trainer:
         return {
             "run_dir": str(self.run_dir),
             "primary_metric": f"eval/{self.task.primary_metric}",
+            "selected_on": SELECT_PREFIX + self.task.primary_metric,  # `best` is the row of the step chosen on it
             "final": final,
             "best_step": state.best_step,
             "best": best,

@@ -168,12 +168,33 @@ def test_early_stopping_stops_after_patience(tmp_path: Path) -> None:
 
     trainer = Trainer(tiny_config(early_stop_patience=1), tmp_path, device="cpu", quiet=True)
     state = TrainState()
-    key = f"eval/{trainer.task.primary_metric}"
+    key = f"val/{trainer.task.primary_metric}"
     for step, value in ((4, 0.1), (8, 0.3)):
         trainer._track_best(state, {"step": step, key: value})
         assert not state.stopped_early
     trainer._track_best(state, {"step": 12, key: 0.3})
     assert state.stopped_early and state.best_step == 8 and state.best_value == 0.3
+
+
+def test_best_step_and_early_stopping_never_read_the_test_metric(tmp_path: Path) -> None:
+    from lab.train import Trainer, TrainState
+
+    trainer = Trainer(tiny_config(early_stop_patience=1), tmp_path, device="cpu", quiet=True)
+    state = TrainState()
+    val, test = (f"{p}{trainer.task.primary_metric}" for p in ("val/", "eval/"))
+    trainer._track_best(state, {"step": 4, val: 0.5, test: 0.0})
+    trainer._track_best(state, {"step": 8, val: 0.1, test: 0.9})  # better on test, worse on validation
+    assert state.best_step == 4 and state.stopped_early
+
+
+def test_runs_log_validation_and_test_metrics_and_report_test_at_the_validation_best(tmp_path: Path) -> None:
+    summary = train(tiny_config(), tmp_path, device="cpu", quiet=True)
+    rows = runs.read_jsonl(Path(summary["run_dir"]) / "metrics.jsonl")
+    assert all("val/second_token_acc" in r and "eval/second_token_acc" in r for r in rows)
+    assert all(r["val/filler_loss"] != r["eval/filler_loss"] for r in rows), "two different sets"
+    best = max(rows, key=lambda r: (r["val/second_token_acc"], -r["step"]))
+    assert summary["selected_on"] == "val/second_token_acc" and summary["best_step"] == best["step"]
+    assert summary["best"]["eval/second_token_acc"] == best["eval/second_token_acc"]
 
 
 def test_interrupted_evaluation_is_redone_on_resume(tmp_path: Path) -> None:
