@@ -327,3 +327,8 @@ def load_summaries(root: Path):
             record["best_primary"] = summary.get("best", {}).get(name, float("nan"))
         rows.append(record)
     return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":  # `python -m lab.runs ROOT`: the table of runs (see lab/table.py)
+    from lab.table import main
+    sys.exit(main())
