@@ -4,6 +4,7 @@ optional extra that is absent are skipped with the reason, never failed."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -28,3 +29,22 @@ def test_tests_of_absent_extras_are_skipped_with_the_reason() -> None:
     skips = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
     for extra in ("slurm", "ray", "tensorboard"):
         assert any(f'pip install -e ".[{extra}]"' in line for line in skips), skips
+
+
+def optional_dependencies() -> dict[str, str]:
+    """[project.optional-dependencies] of pyproject.toml: extra -> its requirement list (as text)."""
+    text = (REPO / "pyproject.toml").read_text()
+    section = text.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    return dict(re.findall(r"^([\w-]+) = \[(.*)\]$", section, flags=re.M))
+
+
+def test_every_extra_the_readme_and_messages_name_exists_and_ci_installs_the_tested_ones() -> None:
+    extras = optional_dependencies()
+    readme = (REPO / "README.md").read_text()
+    named = set(re.findall(r"`(\w+)` \(", readme.split("Optional extras", 1)[1].split("\n\n", 1)[0]))
+    assert named == {"slurm", "ray", "tensorboard", "notebook"} and named <= set(extras)
+    assert "submitit" in extras["slurm"] and "ray" in extras["ray"] and "tensorboard" in extras["tensorboard"]
+    assert "jupyterlab" in extras["notebook"] and "ipywidgets" in extras["notebook"]
+    ci = (REPO / ".ci" / "run").read_text()
+    (installed,) = re.findall(r'pip install --quiet -e "\.\[(slurm[\w,]*)\]"', ci)
+    assert set(installed.split(",")) == {"slurm", "ray", "tensorboard"}  # so their tests run in CI
