@@ -17,9 +17,8 @@ from typing import Any
 
 from lab.config import RunConfig, Unparsed, convert, field_type, split_assignment, unknown_key
 from lab.errors import ConfigError
+from lab.tracking import TRACKERS
 from tasks.base import Task, build_task, task_class
-
-TRACKERS = ("none", "tensorboard")
 
 
 def task_field_type(task: str, name: str) -> Any:

@@ -10,21 +10,25 @@
 Every file is written to a temporary file in the same directory and renamed over the
 target, so a reader (or a run killed at any moment) never sees half a file. In a
 data-parallel run only rank 0 writes (`atomic_write` does nothing on the other ranks).
-While a process trains a run it holds `run_lock` on `.lock` in the run directory, so two
-sweeps on the same directory never train the same config twice. Analysis code reads runs
-only through `load_runs` / `load_summaries`.
+Files get the permissions the umask allows (0644 under umask 022), so colleagues on a shared
+filesystem can read a run directory. While a process trains a run it holds `run_lock` on
+`.lock` in the run directory, so two sweeps on the same directory never train the same config
+twice (`flock` on POSIX, `msvcrt.locking` on Windows; where the filesystem supports neither,
+runs go ahead unlocked after a warning). Analysis code reads runs only through `load_runs` /
+`load_summaries`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from enum import Enum
@@ -88,11 +92,28 @@ def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False)
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain open() would honour the umask
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS tells it (Linux), else set and
+    restored at once under a lock (os.umask can only be read by setting it)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)  # restrictive while it is briefly set
+        os.umask(mask)
+    return mask
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -170,29 +191,83 @@ class RunLocked(RuntimeError):
     """Another process holds the run's lock (it is training that config right now)."""
 
 
+_NO_LOCK_ERRNOS = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+_warned_unlocked = False
+
+
+def _try_lock(fd: int) -> bool | None:
+    """Take an exclusive, non-blocking lock on `fd`: True if taken, False if another process
+    holds it, None where neither the OS nor the filesystem can lock (fcntl is imported here,
+    not at the top, so the module imports on Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        import msvcrt  # Windows: lock the first byte; the OS drops it when the process dies
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return True
+    except ImportError:
+        return None
+    except BlockingIOError:
+        return False
+    except OSError as e:
+        if e.errno in _NO_LOCK_ERRNOS:
+            return None
+        if fcntl is None and e.errno in (errno.EACCES, errno.EDEADLK):  # msvcrt: the byte is locked
+            return False
+        raise
+
+
+def _unlock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _warn_unlocked(run_dir: Path) -> None:
+    """One line on stderr, once per process, where runs cannot be locked."""
+    global _warned_unlocked
+    if not _warned_unlocked:
+        _warned_unlocked = True
+        print(f"warning: cannot lock {run_dir / LOCK} (this filesystem has no flock): runs go ahead unlocked, so two "
+              "sweeps on one directory may train the same run at once", file=sys.stderr)
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive, non-blocking `flock` on `run_dir/.lock` (raises `RunLocked` if taken).
+    """Hold an exclusive, non-blocking lock on `run_dir/.lock` (raises `RunLocked` if taken).
 
-    The kernel drops the lock when its process dies, so a killed run never blocks a rerun.
+    The OS drops the lock when its process dies, so a killed run never blocks a rerun.
     The file is removed once the run is complete: whoever opened it meanwhile and gets the
-    lock next re-reads the status, finds the run complete, and skips it.
+    lock next re-reads the status, finds the run complete, and skips it. On a filesystem
+    without locks the run goes ahead unlocked, with a warning (once per process).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLocked(f"{run_dir} is being trained by another process") from None
+        taken = _try_lock(fd)
+        if taken is False:
+            raise RunLocked(f"{run_dir} is being trained by another process")
+        if taken is None:
+            _warn_unlocked(run_dir)
         try:
             yield
         finally:
             if run_state(run_dir) == Status.COMPLETE:
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):  # Windows cannot remove an open file: it stays, unlocked
                     os.unlink(run_dir / LOCK)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if taken:
+                _unlock(fd)
     finally:
         os.close(fd)
 
@@ -205,12 +280,12 @@ def is_locked(run_dir: Path) -> bool:
     except FileNotFoundError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        taken = _try_lock(fd)
+        if taken:
+            _unlock(fd)
+        return taken is False
     finally:
         os.close(fd)  # closing releases a lock this probe may have taken
-    return False
 
 
 def run_state(run_dir: Path) -> Status:
@@ -380,3 +455,8 @@ def load_summaries(root: Path):
             record["best_primary"] = summary.get("best", {}).get(name, float("nan"))
         rows.append(record)
     return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":  # `python -m lab.runs ROOT`: the table of runs (see lab/table.py)
+    from lab.table import main
+    sys.exit(main())

@@ -27,6 +27,7 @@ from lab.evaluate import ModelPredictor, batch_tensors, head_metrics, validation
 from lab.model import MTPTransformer
 from lab.resolve import resolve  # noqa: F401 - `lab.train.resolve` predates lab/resolve.py
 from lab.runs import Status
+from lab.tracking import make_tracker
 
 WALL_CLOCK_FIELDS = ("wall_s", "tokens_per_s")
 
@@ -95,24 +96,6 @@ def log_line(message: str, quiet: bool) -> None:
         tqdm.write(message)
 
 
-class NullTracker:
-    """Live curves off (`train.log=none`)."""
-
-    def log(self, row: dict[str, Any]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def make_tracker(kind: str, run_dir: Path):
-    """The live-curve logger of `train.log`; `none` imports nothing (lab/tracking.py is optional)."""
-    if kind == "none":
-        return NullTracker()
-    from lab.tracking import make_tracker as make
-    return make(kind, run_dir)
-
-
 @dataclass
 class Loop:
     """What the steps of one training session share."""
@@ -149,7 +132,7 @@ class Trainer:
         self.quiet = quiet or not self.dp.is_main
         self.run_dir, self.status = self._prepare_dir()
         self.model: MTPTransformer | None = None
-        self.tracker = NullTracker()
+        self.tracker = make_tracker("none", self.run_dir)
 
     def _prepare_dir(self) -> tuple[Path, Status]:
         return runs.prepare_run_dir(self.root, self.config.experiment, self.config.run_name(), self.config.to_dict())

@@ -1,5 +1,8 @@
 """Executors: the local pool splits threads; Slurm via submitit's local cluster packs runs into
-jobs; Ray runs on a local instance; missing extras are a clear exit 2."""
+jobs; Ray runs on a local instance; missing extras are a clear exit 2.
+
+The Slurm and Ray tests need the optional extras `[slurm]` / `[ray]` and are skipped, with the
+reason, where they are absent (CI installs them)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ from lab import runs, sweep
 from lab.executors import LocalExecutor, RunSpec, SlurmExecutor, cpu_cores, execute
 from lab.experiments import plan
 from tests import test_sweep  # noqa: F401 - registers the tiny experiments
+
+SLURM_MISSING = 'submitit is absent: pip install -e ".[slurm]" to run the Slurm executor tests'
+RAY_MISSING = 'ray is absent: pip install -e ".[ray]" to run the Ray executor test'
 
 
 def specs(root: Path, count: int) -> list[RunSpec]:
@@ -36,6 +42,7 @@ def test_execute_reports_a_failure_instead_of_raising(tmp_path: Path) -> None:
 
 
 def test_slurm_executor_packs_runs_into_jobs(tmp_path: Path) -> None:
+    pytest.importorskip("submitit", reason=SLURM_MISSING)
     executor = SlurmExecutor(tmp_path / "submitit", cluster="local", gpus_per_run=0, cpus_per_run=1,
                              time_limit_min=5, runs_per_job=2)
     futures = executor.submit(specs(tmp_path, 3))
@@ -47,6 +54,7 @@ def test_slurm_executor_packs_runs_into_jobs(tmp_path: Path) -> None:
 
 
 def test_slurm_from_the_command_line(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("submitit", reason=SLURM_MISSING)
     args = ["tiny-sweep", "--out", str(tmp_path), "--executor", "slurm", "--cluster", "local", "--gpus-per-run", "0",
             "--cpus-per-run", "1", "--time-limit", "5", "--runs-per-job", "4", "--device", "cpu", "--quiet"]
     assert sweep.main(args) == 0
@@ -55,7 +63,7 @@ def test_slurm_from_the_command_line(tmp_path: Path, capsys) -> None:
 
 
 def test_ray_on_a_local_instance(tmp_path: Path, capsys) -> None:
-    import ray
+    ray = pytest.importorskip("ray", reason=RAY_MISSING)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         args = ["tiny-sweep", "--out", str(tmp_path), "--executor", "ray", "--device", "cpu", "--quiet"]

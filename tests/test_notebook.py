@@ -32,3 +32,18 @@ def test_notebook_executes_on_a_tiny_configuration(tmp_path, monkeypatch):
     assert runs.run_state(run_dir) == "complete"
     rows = runs.read_jsonl(run_dir / runs.METRICS)
     assert rows and all(0 < r["interp/prefix_matching_max"] <= 1 for r in rows)
+
+
+def test_the_committed_notebook_holds_the_outputs_of_a_full_run():
+    """Users open it with its outputs: executed top to bottom at its normal configuration, without
+    errors or warnings, and without paths of the machine that executed it."""
+    notebook = nbformat.read(REPO / "notebooks" / "explore.ipynb", as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    assert all(cell.outputs for cell in code)
+    outputs = [o for cell in code for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"]
+    assert len([o for o in outputs if "image/png" in o.get("data", {})]) >= 3
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "tiny: False" in text and "600 steps" in text
+    assert str(REPO) not in nbformat.writes(notebook)
