@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lab.runs import Missing, Selection
+from lab.selection import Missing, Selection
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

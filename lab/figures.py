@@ -34,11 +34,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lab import runs
+from lab import claims, runs
 from lab.errors import ConfigError
 from lab.experiments import REGISTRY, plan  # importing the package registers every experiment and its figures
 from lab.figure_registry import Missing, Output, Spec, specs
-from lab.runs import Selection
+from lab.results import STORE, store_files
+from lab.selection import Selection
 
 FORMATS = ("png", "pdf", "svg")
 DPI = 150
@@ -100,9 +101,9 @@ def kept_section(spec: Spec, files: list[Path]) -> str:
             "earlier regeneration; its runs are not here\n\n")
 
 
-def readme(parts: list[str], missing: list[tuple[Spec, str]], preset: str, root: Path) -> str:
+def readme(parts: list[str], missing: list[tuple[Spec, str]], preset: str, source: str) -> str:
     lines = ["# Figures", "",
-             f"Drawn from the runs under `{root}` by `python -m lab.figures --preset {preset}`. Each figure names its "
+             f"Drawn from {source} by `python -m lab.figures --preset {preset}`. Each figure names its "
              "experiment, preset and runs; a figure whose runs are absent keeps its earlier image and text "
              "(`--prune` removes them). Lines are means over seeds; vertical bars span the lowest and the highest "
              "seed. The numbers behind every figure are in [RESULTS.md](RESULTS.md).", ""]
@@ -153,19 +154,24 @@ def save_figure(output: Output, path: Path, fmt_: str) -> None:
     runs.atomic_write(path, lambda f: output.figure.savefig(f, format=fmt_, dpi=DPI), binary=True)
 
 
-def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool = False) -> Outcome:
-    """Draw every figure that has runs and rewrite README.md and RESULTS.md; keep (or with `prune`,
-    remove) the images and sections of figures whose runs are absent. Writes nothing at all when
-    no figure can be drawn."""
+def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool = False,
+             store: Path = STORE) -> Outcome:
+    """Draw every figure that has runs (run directories under `root`, else the results `store`) and
+    rewrite README.md, RESULTS.md and CLAIMS.md; keep (or with `prune`, remove) the images and
+    sections of figures whose runs are absent. Writes nothing at all when no figure can be drawn."""
     outcome, built = Outcome(), {}
     selections: dict[str, Selection] = {}
+
+    def selection(experiment: str) -> Selection:
+        if experiment not in selections:
+            selections[experiment] = Selection.load(root, experiment, preset, plan, store)
+        return selections[experiment]
+
     old_readme, old_results = sections(out / "README.md"), sections(out / "RESULTS.md")
     readme_parts, results_parts, missing = [], [], []
     for spec in specs():
-        if spec.experiment not in selections:
-            selections[spec.experiment] = Selection.load(root, spec.experiment, preset, plan)
         try:
-            built[spec.key] = spec.build(selections[spec.experiment])
+            built[spec.key] = spec.build(selection(spec.experiment))
         except Missing as why:
             files = [out / f"{spec.key}.{f}" for f in FORMATS if (out / f"{spec.key}.{f}").exists()]
             if files and not prune:
@@ -196,9 +202,22 @@ def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool 
     for key in outcome.pruned:
         for f in FORMATS:
             (out / f"{key}.{f}").unlink(missing_ok=True)
-    runs.atomic_write(out / "README.md", lambda f: f.write(readme(readme_parts, missing, preset, root)))
+    source = sources(selections)
+    runs.atomic_write(out / "README.md", lambda f: f.write(readme(readme_parts, missing, preset, source)))
     runs.atomic_write(out / "RESULTS.md", lambda f: f.write(results(results_parts, missing)))
+    table = claims.ledger(lambda experiment: selection(experiment).evals(), preset)
+    runs.atomic_write(out / "CLAIMS.md", lambda f: f.write(claims.markdown(table, preset, source)))
     return outcome
+
+
+def sources(selections: dict[str, Selection]) -> str:
+    """Where the selected runs came from, e.g. "run directories (scaling), the results store (pathstar)"."""
+    by = {"runs": "run directories", "results": "the committed results store"}
+    used: dict[str, list[str]] = {}
+    for name, sel in sorted(selections.items()):
+        if sel.complete:
+            used.setdefault(by[sel.source], []).append(name)
+    return ", ".join(f"{where} ({', '.join(names)})" for where, names in used.items()) or "no runs"
 
 
 # ----- running what is missing: child processes, so that drawing never imports the trainer -----
@@ -252,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--preset", default="quick", help="which preset's runs to use: quick or paper")
     parser.add_argument("--runs", default="runs", help="root of the run directories")
+    parser.add_argument("--results", default=str(STORE),
+                        help="the committed results store, read for experiments without complete runs under --runs")
     parser.add_argument("--out", default="figures", help="where to write the figures and the two Markdown files")
     parser.add_argument("--format", default="png", help=f"image format: {', '.join(FORMATS)}")
     parser.add_argument("--run-missing", action="store_true",
@@ -273,8 +294,9 @@ def validate(args: argparse.Namespace) -> None:
     for path, flag in ((Path(args.runs), "--runs"), (Path(args.out), "--out")):
         if path.exists() and not path.is_dir():
             raise ConfigError(f"{flag} {path} is not a directory")
-    if not Path(args.runs).exists() and not args.run_missing:
-        raise ConfigError(f"--runs {args.runs} does not exist; train runs first (or pass --run-missing)")
+    if not Path(args.runs).exists() and not args.run_missing and not store_files(Path(args.results)):
+        raise ConfigError(f"--runs {args.runs} does not exist and the results store {args.results} is empty; "
+                          "train runs first (or pass --run-missing)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,11 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: rerun the same command to finish the missing runs, then draw the figures",
               file=sys.stderr)
         return 130
-    outcome = generate(root, out, args.preset, args.format, args.prune)
+    outcome = generate(root, out, args.preset, args.format, args.prune, Path(args.results))
     for message in outcome.messages:
         print(message)
     if not outcome.drawn:
-        print(f"error: no figure can be drawn from the runs under {root}/ (preset {args.preset}); {out}/ left "
+        print(f"error: no figure can be drawn from the runs under {root}/ or {args.results}/ "
+              f"(preset {args.preset}); {out}/ left "
               f"unchanged ({len(outcome.kept)} figures kept, {len(outcome.missing)} missing)", file=sys.stderr)
         return 2
     print(f"{len(outcome.drawn)} figures drawn in {out}/ ({', '.join(outcome.drawn)}); "

@@ -29,7 +29,6 @@ import gzip
 import io
 import json
 import math
-import platform
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 from lab import runs
 from lab.errors import ConfigError
+from lab.runs import cpu_info  # noqa: F401 - recorded in meta.json; compared runs ignore it
 
 STORE = Path("results")
 SUFFIX = ".jsonl.gz"
@@ -74,24 +74,6 @@ class ExportReport:
 
 
 # ----- machine description -----
-def cpu_info() -> dict[str, Any]:
-    """CPU model, the kernel ISA torch dispatches to (e.g. AVX2, AVX512) and its thread count:
-    what decides whether two machines' runs of one config agree bitwise."""
-    import torch
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
-    return {"model": model or platform.processor() or platform.machine(),
-            "capability": capability() if capability else None,
-            "threads": torch.get_num_threads()}
-
-
 # ----- records -----
 def run_files(run_dir: Path) -> dict[str, Any]:
     """The run's JSON files other than config, meta and summary (e.g. `speculative.json`)."""

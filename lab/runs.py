@@ -152,11 +152,31 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit, "dirty": dirty if commit else None}
 
 
+def cpu_info() -> dict[str, Any]:
+    """CPU model, the kernel ISA torch dispatches to (e.g. AVX2, AVX512) and its thread count:
+    what decides whether two machines' runs of one config agree bitwise."""
+    import torch
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    return {"model": model or platform.processor() or platform.machine(),
+            "capability": capability() if capability else None,
+            "threads": torch.get_num_threads()}
+
+
 def environment() -> dict[str, Any]:
+    """Versions and machine of a run (`meta.json`): same config and seed give the same metrics
+    bitwise on one machine and thread count; see the README for what holds across machines."""
     import numpy
     import torch
     return {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": numpy.__version__,
-            "platform": platform.platform(), "hostname": platform.node()}
+            "platform": platform.platform(), "hostname": platform.node(), "cpu": cpu_info()}
 
 
 def prepare_run_dir(root: Path, experiment: str, run_name: str, config: dict[str, Any]) -> tuple[Path, Status]:
@@ -328,102 +348,6 @@ def run_record(run_dir: Path) -> dict[str, Any]:
     record = flatten(config)
     record.update({"run_dir": str(run_dir), "run_name": run_dir.name, "status": meta.get("status", Status.UNKNOWN)})
     return record
-
-
-# ----- run selection: the complete runs of an experiment's plan (what a figure may use) -----
-import re  # noqa: E402  (this section is self-contained)
-from dataclasses import dataclass, field  # noqa: E402
-
-
-class Missing(Exception):
-    """What an analysis needs is not in the runs (no complete planned run, a metric never logged).
-    The message says why."""
-
-
-def comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """Flattened config with `@run name` references stripped of their hash."""
-    flat = flatten(config)
-    return {k: re.sub(r"-[0-9a-f]{8}(?=/|$)", "", v) if isinstance(v, str) and v.startswith("@") else v
-            for k, v in flat.items()}
-
-
-def matches(found: dict[str, Any], planned: dict[str, Any]) -> bool:
-    """Every field both configs share is equal, so runs stay usable when a config field is added."""
-    return all(found[k] == planned[k] for k in found.keys() & planned.keys())
-
-
-@dataclass
-class Selection:
-    """The planned runs of one experiment and preset (`lab.experiments.plan`), and those of them
-    that are complete under `root/<experiment>/`."""
-
-    experiment: str
-    preset: str
-    planned: list[dict[str, Any]]  # flattened planned configs
-    summaries: Any  # pandas DataFrame: one row per complete planned run (`load_summaries` columns)
-    root: Path
-    reason: str = ""  # why nothing could be planned, if so
-    _evals: Any = field(default=None, repr=False)
-
-    @classmethod
-    def load(cls, root: Path, experiment: str, preset: str, plan: Callable[[str, str], list[Any]]) -> Selection:
-        """`plan(experiment, preset)` gives the planned configs (`lab.experiments.plan`; passed in
-        so that run directories never import the experiments)."""
-        import pandas as pd
-
-        try:
-            configs = plan(experiment, preset)
-        except ConfigError as e:
-            return cls(experiment, preset, [], pd.DataFrame(), Path(root), reason=str(e))
-        planned = [comparable(c.to_dict()) for c in configs]
-        chosen: list[str] = []
-        free = list(range(len(planned)))
-        for run_dir in iter_run_dirs(Path(root) / experiment):
-            if run_state(run_dir) != "complete":
-                continue
-            found = comparable(read_json(run_dir / CONFIG))
-            hit = next((i for i in free if matches(found, planned[i])), None)
-            if hit is not None:
-                free.remove(hit)
-                chosen.append(str(run_dir))
-        summaries = load_summaries(Path(root) / experiment) if chosen else pd.DataFrame()
-        if chosen:
-            summaries = summaries[summaries["run_dir"].isin(chosen)].reset_index(drop=True)
-        return cls(experiment, preset, planned, summaries, Path(root))
-
-    def where(self, **fields: Any) -> Selection:
-        """The runs (planned and complete) whose config fields equal `fields` (keys as in
-        `load_summaries`, with `__` for `.`: `model__n_future=1`)."""
-        items = {k.replace("__", "."): v for k, v in fields.items()}
-        planned = [p for p in self.planned if all(p.get(k) == v for k, v in items.items())]
-        summaries = self.summaries
-        for k, v in items.items():
-            summaries = summaries[summaries[k] == v] if k in summaries else summaries.iloc[0:0]
-        return Selection(self.experiment, self.preset, planned, summaries.reset_index(drop=True), self.root,
-                         self.reason)
-
-    @property
-    def complete(self) -> int:
-        return len(self.summaries)
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted(int(s) for s in self.summaries["seed"].unique()) if self.complete else []
-
-    def evals(self) -> Any:
-        """Every evaluation row (`load_runs`) of the selected runs."""
-        if self._evals is None:
-            every = load_runs(self.root / self.experiment) if self.complete else self.summaries.iloc[0:0]
-            self._evals = every[every["run_dir"].isin(set(self.summaries["run_dir"]))] if self.complete else every
-        return self._evals
-
-    def require(self, what: str) -> None:
-        """Raise `Missing` unless some planned run is complete."""
-        if self.reason:
-            raise Missing(self.reason)
-        if not self.complete:
-            raise Missing(f"no complete {what} run of experiment `{self.experiment}` under {self.root}/ "
-                          f"(preset {self.preset}; {len(self.planned)} planned)")
 
 
 def load_runs(root: Path):

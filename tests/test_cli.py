@@ -118,7 +118,7 @@ def test_eval_every_beyond_steps_warns_and_summary_shows_depth(tmp_path: Path, t
     warnings = [line for line in captured.err.splitlines() if "eval_every" in line]
     assert len(warnings) == 1 and "exceeds train.steps=3" in warnings[0]
     summary = json.loads(next((tmp_path / "default").iterdir()).joinpath("summary.json").read_text())
-    assert "next-token path" not in format_summary(summary)
-    summary["params"]["next_token_depth"] = 3
+    assert summary["params"]["next_token_depth"] == 3  # one head on a 3-layer model: all 3 blocks
+    assert "next-token path: 3 blocks" in format_summary(summary)
     text = format_summary({**summary, "head_type": "deepseek"})
     assert "next-token path: 3 blocks" in text and "deepseek heads add parameters" in text

@@ -21,6 +21,13 @@ REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "figures"  # the committed images and Markdown, as a fresh checkout has them
 
 
+@pytest.fixture(autouse=True)
+def no_results_store(tmp_path, monkeypatch):
+    """Run in an empty folder, so the default results store (`results/`) is absent: these tests
+    draw from the run directories they write (the store has tests of its own below)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def write_run(root: Path, config: RunConfig, final: dict, rows: list[dict] | None = None, status: str = "complete",
               drop_key: str | None = None) -> Path:
     """A run directory as the trainer writes it, holding the given metrics (a test fixture)."""
@@ -275,9 +282,9 @@ def test_partial_runs_redraw_only_their_figures(tmp_path):
     redrawn = {"1a_induction_vs_size", "2a_polynomial_vs_ops", "2b_polynomial_vs_size"}
     assert set(outcome.drawn) == redrawn and not outcome.missing
     after = snapshot(out)
-    assert set(after) == set(before)
-    assert {name for name in before if before[name] != after[name]} == {f"{k}.png" for k in redrawn} | {
-        "README.md", "RESULTS.md"}
+    assert set(after) == set(before) | {"CLAIMS.md"}
+    assert {name for name in after if before.get(name) != after[name]} == {f"{k}.png" for k in redrawn} | {
+        "README.md", "RESULTS.md", "CLAIMS.md"}
     new_readme, new_results = figures.sections(out / "README.md"), figures.sections(out / "RESULTS.md")
     for key in old_readme:
         if key in redrawn:  # new numbers (the README text depends only on the run counts)
@@ -350,3 +357,25 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
     assert figures.main([*argv, "--out", str(out)] + ([] if "--runs" in argv else ["--runs", str(tmp_path)])) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_fresh_checkout_draws_from_the_results_store_and_redraws_identically(tmp_path):
+    from lab import results
+    root = tmp_path / "runs"
+    write_scaling_runs(root)
+    store = tmp_path / "results"
+    results.export(root, store)
+    out, empty = committed_copy(tmp_path), tmp_path / "fresh-runs"
+    empty.mkdir()
+    from_runs = figures.generate(root, tmp_path / "from-runs", "quick", store=tmp_path / "absent")
+    outcome = figures.generate(empty, out, "quick", store=store)
+    assert set(outcome.drawn) == set(from_runs.drawn) == {"1a_induction_vs_size", "2a_polynomial_vs_ops",
+                                                          "2b_polynomial_vs_size"}
+    claims_text = (out / "CLAIMS.md").read_text()
+    assert "the committed results store (scaling)" in claims_text and "| fig7-1M |" in claims_text
+    drawn = snapshot(out)
+    figures.generate(empty, out, "quick", store=store)
+    assert snapshot(out) == drawn, "a second regeneration from the same store changes no byte"
+    for name in ("RESULTS.md", "CLAIMS.md"):  # the same numbers as from the run directories
+        assert (out / name).read_text().replace("the committed results store", "run directories") == \
+            (tmp_path / "from-runs" / name).read_text() or name == "RESULTS.md"

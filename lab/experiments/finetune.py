@@ -252,8 +252,7 @@ def finetuned(sel: Selection) -> Selection:
     variants = done[done["label"].fillna("") != ""]
     if variants.empty:
         raise Missing(f"no complete finetuning variant of `{EXPERIMENT}` yet (only pretraining runs)")
-    return Selection(sel.experiment, sel.preset, [p for p in sel.planned if p.get("label")],
-                     variants.reset_index(drop=True), sel.root)
+    return sel.subset(variants, [p for p in sel.planned if p.get("label")])
 
 
 def ranking(metric: str, diffs) -> str:

@@ -77,15 +77,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
-def measured_rows(run_dirs: list[str]):
-    """One row per run and k from each run's speculative.json (runs without one are skipped)."""
+def measured_rows(sel: Selection):
+    """One row per run and k from each selected run's speculative.json (runs without one are skipped)."""
     import pandas as pd
     rows = []
-    for run_dir in run_dirs:
-        path = Path(run_dir) / RESULT
-        if not path.exists():
+    for run_dir in sel.summaries["run_dir"]:
+        result = sel.run_file(run_dir, RESULT)
+        if result is None:
             continue
-        result = runs.read_json(path)
         for row in result.get("rows", []):
             rows.append({"run_dir": run_dir, "task": result["task"], "n_future": result["n_future"],
                          "head_type": result.get("head_type"), "device": result.get("device"),
@@ -100,7 +99,7 @@ def measured_rows(run_dirs: list[str]):
 def speculative_figure(sel: Selection) -> Output:
     from lab import plots
     sel.require("speculative")
-    rows = measured_rows(list(sel.summaries["run_dir"]))
+    rows = measured_rows(sel)
     if rows.empty:
         raise Missing(f"no {RESULT} in the complete `speculative` runs (measure them with "
                       f"`python -m lab.experiments.speculative --preset {sel.preset}`)")
@@ -115,8 +114,7 @@ def speculative_figure(sel: Selection) -> Output:
         sentences.append(f"{task}, n={int(n)} {kind}: at k={int(top['k'])}, "
                          f"{plots.fmt(top['mean_tokens_per_forward'])} tokens per forward and a "
                          f"{plots.fmt(top['mean_speedup'])}x speedup.")
-    used = sel.where()
-    used.summaries = used.summaries[used.summaries["run_dir"].isin(set(rows["run_dir"]))].reset_index(drop=True)
+    used = sel.subset(sel.summaries[sel.summaries["run_dir"].isin(set(rows["run_dir"]))])
     shown = table.rename(columns={"n_future": "n", "head_type": "head type", "seeds_speedup": "runs",
                                   **{f"{s}_tokens_per_forward": f"tokens/forward {s}" for s in ("mean", "min", "max")},
                                   **{f"{s}_speedup": f"speedup {s}" for s in ("mean", "min", "max")}})
