@@ -146,11 +146,26 @@ def existing_state(run_dir: Path) -> str:
     return {Status.MISSING: Status.NEW, Status.FAILED: Status.FAILED}.get(state, Status.PARTIAL)
 
 
-def cost(config: RunConfig) -> float:
-    """A rough compute estimate (parameters x tokens), to start the longest runs first."""
+# Seconds per training token on one CPU thread: a fixed cost (data, Python, evaluations) plus a
+# cost per non-embedding parameter, fitted to quick induction runs on a 2-core x86 CPU (about 1M
+# tokens each: 100K in 23 s, 1M in 80 s; LOG 2026-11-28). A rough guide for planning, not a promise.
+CPU_S_PER_TOKEN, CPU_S_PER_PARAM_TOKEN = 1.7e-5, 6.4e-11
+
+
+def cpu_seconds(config: RunConfig) -> float:
+    """Estimated CPU time of a run on one thread (see `CPU_S_PER_TOKEN`)."""
     m = config.model
-    params = 12 * m.d_model ** 2 * m.n_layer + m.vocab_size * m.d_model
-    return params * config.train.steps * config.train.batch_size * m.block_size
+    tokens = config.train.steps * config.train.batch_size * m.block_size
+    return tokens * (CPU_S_PER_TOKEN + CPU_S_PER_PARAM_TOKEN * 12 * m.d_model ** 2 * m.n_layer)
+
+
+def cost_line(configs: list[RunConfig], workers: int) -> str:
+    """'N runs, about X CPU-minutes (Y minutes with K workers)'."""
+    total = sum(cpu_seconds(c) for c in configs)
+    longest = max((cpu_seconds(c) for c in configs), default=0.0)
+    wall = max(total / max(1, workers), longest)
+    return (f"{len(configs)} runs, about {total / 60:.0f} CPU-minutes on one thread per run "
+            f"(about {wall / 60:.0f} minutes with {workers} workers on CPU; rough, see lab.sweep.cpu_seconds)")
 
 
 # ----- the driver -----
@@ -175,7 +190,7 @@ class Sweep:
     def todo(self) -> list[str]:
         """Runs to start, longest first: everything not complete and not locked by another process."""
         names = [n for n, r in self.rows.items() if r["before"] not in (Status.COMPLETE, Status.RUNNING_ELSEWHERE)]
-        return sorted(names, key=lambda n: -cost(self.configs[n]))
+        return sorted(names, key=lambda n: -cpu_seconds(self.configs[n]))
 
     def run(self, executor: Executor, device: str, quiet: bool = False) -> bool:
         """Train every run to do. Returns False if interrupted (Ctrl-C, SIGTERM, or a run interrupted)."""
@@ -374,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.experiment} ({args.preset}): {len(configs)} runs in {where}: {found}")
         if args.dry_run:
             print(sweep.table())
-            print(f"dry run: {len(todo)} runs would train")
+            pending = [c for c in configs if c.run_name() in set(todo)]
+            print(f"dry run: would train {cost_line(pending, workers)}")
             return 0
         if not todo:
             print(sweep.table())

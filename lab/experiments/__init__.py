@@ -6,10 +6,14 @@
 `python -m lab.sweep NAME --preset quick|paper` trains the returned configs (skipping
 complete runs, resuming incomplete ones). Presets:
 
-- `quick`: CPU sizes (100K, 300K, 1M), 2 seeds, small eval sets and short schedules, so that
-  each experiment finishes on 2 CPU cores in at most 30 minutes;
-- `paper`: Table S14 sizes (1M to 30M), 2 seeds, the Table S13 schedule shape scaled to
+- `quick`: CPU sizes (100K, 300K, 1M), small eval sets and short schedules; 5 seeds for runs
+  that cost under a minute on one CPU thread (sizes below 1M), 3 seeds for the others;
+- `paper`: Table S14 sizes (1M to 30M), 3 seeds, the Table S13 schedule shape scaled to
   `PAPER_TOKENS` tokens per run (for GPUs).
+
+Seeds come from `seeds(preset, size)`: a comparison needs at least 3 seeds for a confidence
+interval that means something (`lab.stats`). `python -m lab.sweep NAME --dry-run` prints the
+run count and the estimated CPU time before anything trains.
 
 Every module of this package is imported when the package is, so a new experiment is one
 new file with an `@experiment(name)` function. A module that registers nothing but defines
@@ -35,14 +39,22 @@ PRESETS = ("quick", "paper")
 # Every task registered when the experiments are loaded, in registration order. A task's
 # quick-preset settings live with it (`Task.quick`; see tasks/base.py).
 TASKS = tuple(TASK_REGISTRY)
-SEEDS = (0, 1)
+SEEDS = (0, 1, 2)  # at least 3 seeds for every comparison
+CHEAP_SEEDS = (0, 1, 2, 3, 4)  # quick runs under a minute on one CPU thread get 5
+CHEAP_SIZES = ("100K", "300K", "250K-L9")
 
 # Tokens per run in the paper preset: 2^27 = 134M (the paper's synthetic runs saw 26.2B).
 PAPER_TOKENS = 2**27
 PAPER_BATCH = 128  # sequences per step
 
 __all__ = ["PAPER_BATCH", "PAPER_TOKENS", "PRESETS", "SEEDS", "TASKS", "Schedule", "experiment", "make_run",
-           "plan", "schedule"]
+           "plan", "schedule", "seeds"]
+
+
+def seeds(preset: str, size: str) -> tuple[int, ...]:
+    """The seeds of a run of `size` in `preset`: 5 for quick runs that cost under a minute on one
+    CPU thread (the CPU sizes below 1M), else 3."""
+    return CHEAP_SEEDS if preset == "quick" and size in CHEAP_SIZES else SEEDS
 
 
 def schedule(task: str, preset: str) -> Schedule:

@@ -7,7 +7,7 @@ evaluation every 25; paper: 1M (where the paper's gap is largest) with 50 evalua
 from __future__ import annotations
 
 from lab.config import RunConfig
-from lab.experiments import SEEDS, experiment, make_run, schedule
+from lab.experiments import experiment, make_run, schedule, seeds
 from lab.figure_registry import Output, Selection, figure
 
 SIZE = "1M"
@@ -25,7 +25,7 @@ def dynamics(preset: str) -> list[RunConfig]:
         every = max(1, steps // 50)
     settings = (f"train.steps={steps}", f"train.eval_every={every}", f"train.checkpoint_every={every}")
     return [make_run("dynamics", preset, "induction", SIZE, heads, seed, overrides=settings)
-            for heads in HEADS for seed in SEEDS]
+            for heads in HEADS for seed in seeds(preset, SIZE)]
 
 
 # ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----

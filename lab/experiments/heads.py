@@ -10,7 +10,7 @@ parameters), which keeps matching on for every n.
 from __future__ import annotations
 
 from lab.config import RunConfig
-from lab.experiments import SEEDS, TASKS, experiment, make_run
+from lab.experiments import TASKS, experiment, make_run, seeds
 from lab.figure_registry import Output, Selection, figure
 
 HEADS = (1, 2, 3, 4, 6, 8)
@@ -21,8 +21,9 @@ DEEP_QUICK = ("model.d_model=48", "model.n_layer=9", "model.n_head=4", "size=250
 def heads(preset: str) -> list[RunConfig]:
     """Heads n in {1, 2, 3, 4, 6, 8} at one parameter-matched size, per task."""
     size, shape = ("1M", DEEP_QUICK) if preset == "quick" else ("30M", ())
+    size_name = "250K-L9" if preset == "quick" else size
     return [make_run("heads", preset, task, size, n, seed, overrides=shape)
-            for task in TASKS for n in HEADS for seed in SEEDS]
+            for task in TASKS for n in HEADS for seed in seeds(preset, size_name)]
 
 
 # ----- figures (builders import lab.plots when called: a sweep imports this module too) -----

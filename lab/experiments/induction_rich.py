@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig
-from lab.experiments import SEEDS, experiment, make_run
+from lab.experiments import experiment, make_run, seeds
 from lab.experiments.scaling import SIZES, induction_output
 from lab.figure_registry import Output, Selection, figure
 
@@ -20,7 +20,7 @@ def induction_rich(preset: str) -> list[RunConfig]:
     """Induction with half the training data induction-rich: size x heads {1, 2} x seeds."""
     return [make_run("induction_rich", preset, "induction", size, heads, seed,
                      overrides=(f"task.induction_rich={RICH}",))
-            for size in SIZES[preset] for heads in HEADS for seed in SEEDS if heads < SHAPES[size][1]]
+            for size in SIZES[preset] for heads in HEADS for seed in seeds(preset, size) if heads < SHAPES[size][1]]
 
 
 @figure("1b_induction_rich_vs_size", "Induction vs model size, induction-rich data (Figure S14 analogue)",

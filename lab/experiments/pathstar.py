@@ -10,7 +10,7 @@ Quick: 1M (5 layers, so 4 heads keep one trunk block), 750 steps of fresh graphs
 from __future__ import annotations
 
 from lab.config import RunConfig
-from lab.experiments import SEEDS, experiment, make_run
+from lab.experiments import experiment, make_run, seeds
 from lab.figure_registry import Output, Selection, figure
 
 SIZE = {"quick": "1M", "paper": "10M"}
@@ -38,7 +38,7 @@ def pathstar(preset: str) -> list[RunConfig]:
                     f"train.checkpoint_every={QUICK_EVAL_EVERY}")
     return [make_run("pathstar", preset, "graph", SIZE[preset], heads, seed,
                      overrides=(f"task.variant={variant}", f"label={label}", *settings))
-            for label, (heads, variant) in VARIANTS.items() for seed in SEEDS]
+            for label, (heads, variant) in VARIANTS.items() for seed in seeds(preset, SIZE[preset])]
 
 
 # ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----

@@ -6,7 +6,7 @@ better? Quick: 300K (5 layers); paper: 30M, the smaller of the paper's two sizes
 from __future__ import annotations
 
 from lab.config import RunConfig
-from lab.experiments import SEEDS, experiment, make_run
+from lab.experiments import experiment, make_run, seeds
 from lab.experiments.scaling import domain_sentences, max_ops
 from lab.figure_registry import Output, Selection, figure
 
@@ -20,7 +20,7 @@ def pause(preset: str) -> list[RunConfig]:
     """Polynomial arithmetic with 0, 5 or 10 pause tokens, heads n in {1, 2, 4}."""
     return [make_run("pause", preset, "polynomial", SIZE[preset], heads, seed,
                      overrides=(f"task.pause_tokens={pauses}",))
-            for pauses in PAUSES for heads in HEADS for seed in SEEDS]
+            for pauses in PAUSES for heads in HEADS for seed in seeds(preset, SIZE[preset])]
 
 
 @figure("2c_polynomial_pause", "Polynomial arithmetic with pause tokens (Figure S15 analogue)", "pause",

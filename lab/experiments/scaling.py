@@ -12,7 +12,7 @@ from typing import Any
 
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig
-from lab.experiments import SEEDS, TASKS, experiment, make_run
+from lab.experiments import TASKS, experiment, make_run, seeds
 from lab.figure_registry import Output, Selection, figure
 
 SIZES = {"quick": ("100K", "300K", "1M"), "paper": ("1M", "3M", "10M", "30M")}
@@ -23,7 +23,7 @@ HEADS = (1, 2, 4)
 def scaling(preset: str) -> list[RunConfig]:
     """Model size x heads {1, 2, 4} x seeds, per task."""
     return [make_run("scaling", preset, task, size, heads, seed)
-            for task in TASKS for size in SIZES[preset] for heads in HEADS for seed in SEEDS
+            for task in TASKS for size in SIZES[preset] for heads in HEADS for seed in seeds(preset, size)
             if heads < SHAPES[size][1]]
 
 

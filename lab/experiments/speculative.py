@@ -21,7 +21,7 @@ from typing import Any
 from lab import runs
 from lab.config import RunConfig
 from lab.errors import ConfigError
-from lab.experiments import SEEDS, TASKS, experiment, make_run, plan
+from lab.experiments import TASKS, experiment, make_run, plan, seeds
 from lab.figure_registry import Missing, Output, Selection, figure
 
 SIZE = {"quick": "300K", "paper": "10M"}
@@ -33,7 +33,7 @@ RESULT = "speculative.json"
 def speculative(preset: str) -> list[RunConfig]:
     """Heads n in {1, 2, 4} (parallel) and n = 4 causal and deepseek heads, per task, for decoding speed."""
     return [make_run("speculative", preset, task, SIZE[preset], n, seed, head_type=kind)
-            for task in TASKS for kind, n in VARIANTS for seed in SEEDS]
+            for task in TASKS for kind, n in VARIANTS for seed in seeds(preset, SIZE[preset])]
 
 
 def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu", batch: int = 8,
