@@ -105,8 +105,8 @@ def readme(parts: list[str], missing: list[tuple[Spec, str]], preset: str, sourc
     lines = ["# Figures", "",
              f"Drawn from {source} by `python -m lab.figures --preset {preset}`. Each figure names its "
              "experiment, preset and runs; a figure whose runs are absent keeps its earlier image and text "
-             "(`--prune` removes them). Lines are means over seeds; vertical bars span the lowest and the highest "
-             "seed. The numbers behind every figure are in [RESULTS.md](RESULTS.md).", ""]
+             "(`--prune` removes them). Lines are means over seeds; bars are 95% confidence intervals of the mean "
+             "(Student t over seeds). The numbers behind every figure are in [RESULTS.md](RESULTS.md).", ""]
     text = "\n".join(lines) + "\n" + "".join(parts)
     if missing:
         lines = ["## Missing figures", "", "These figures are not drawn because their runs do not exist yet:", ""]

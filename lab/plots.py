@@ -4,11 +4,11 @@ Every function here is pure: it reads only its arguments (DataFrames as `lab.run
 and `load_summaries` return them, with config fields as columns such as `model.n_future`,
 `size`, `seed`, `label`), writes no file and touches no global state (figures are built
 with `matplotlib.figure.Figure`, not pyplot). Each figure shows the mean over seeds as a
-line with markers and the spread over seeds as a vertical bar from the minimum to the
-maximum seed. Lines differ in colour, marker and dash, so they stay apart in grey print.
+line with markers and the 95% confidence interval of that mean (Student t over seeds; no bar
+below 2 seeds) as a vertical bar. Lines differ in colour, marker and dash, so they stay apart in grey print.
 
 For each figure there is a `*_table` function returning the numbers the figure plots (one
-row per point: the grouping columns, `mean`, `min`, `max`, `seeds`); `lab.figures` writes
+row per point: the grouping columns, `mean`, `lo`, `hi`, `min`, `max`, `seeds`); `lab.figures` writes
 them to RESULTS.md, so the text and the picture always show the same numbers.
 """
 
@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from lab import stats
 from lab.config import SIZES
 
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255",
@@ -62,12 +63,16 @@ def new_figure(n_panels: int, ncols: int | None = None, width: float | None = No
 
 # ----- aggregation -----
 def summarise(df: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
-    """Mean, min, max and number of seeds of `value` per group of `by` (NaN values dropped)."""
+    """Mean, 95% CI of the mean over seeds (`lo`, `hi`: Student t, `lab.stats.mean_ci`; none below
+    2 seeds), min, max and number of seeds of `value` per group of `by` (NaN values dropped)."""
     data = df[[*by, value]].dropna(subset=[value])
     if data.empty:
-        return pd.DataFrame(columns=[*by, "mean", "min", "max", "seeds"])
+        return pd.DataFrame(columns=[*by, "mean", "lo", "hi", "min", "max", "seeds"])
     grouped = data.groupby(list(by), sort=True)[value]
     out = grouped.agg(["mean", "min", "max", "count"]).reset_index().rename(columns={"count": "seeds"})
+    ci = grouped.apply(lambda v: stats.mean_ci(v)[1:]).reset_index(drop=True)
+    out.insert(len(by) + 1, "lo", [c[0] for c in ci])
+    out.insert(len(by) + 2, "hi", [c[1] for c in ci])
     if "size" in by:  # sizes in model-size order, not alphabetical
         out = out.sort_values(list(by), key=lambda col: col.map(size_key) if col.name == "size" else col,
                               kind="stable").reset_index(drop=True)
@@ -85,7 +90,7 @@ def size_key(size: str) -> float:
 
 
 def _lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=None, log: bool = False) -> None:
-    """One mean line per `hue` value, with min-max bars at every point (the bars of different
+    """One mean line per `hue` value, with 95% CI bars at every point (the bars of different
     lines are nudged sideways so that they do not hide each other)."""
     groups = list(table.groupby(hue, sort=True))
     every_x = np.unique(table[x].map(x_of).to_numpy(float) if x_of else table[x].to_numpy(float))
@@ -99,7 +104,7 @@ def _lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=None
         ax.plot(xs, group["mean"].to_numpy(float), label=label(key), markersize=5, linewidth=1.5, **s)
         nudge = (i - (len(groups) - 1) / 2) * 0.04 * step
         bar_x = xs * 10**nudge if log else xs + nudge
-        ax.vlines(bar_x, group["min"].to_numpy(float), group["max"].to_numpy(float), colors=s["color"],
+        ax.vlines(bar_x, group["lo"].to_numpy(float), group["hi"].to_numpy(float), colors=s["color"],
                   linewidth=1.2, alpha=0.7, gid="spread")
 
 
@@ -232,8 +237,8 @@ def plot_vs_heads(df: pd.DataFrame, metric: str = "primary", title: str = "") ->
         part = table[table["task"] == task].sort_values("model.n_future")
         s = style(0)
         ax.plot(part["model.n_future"], part["mean"], markersize=5, label="mean over seeds", **s)
-        ax.vlines(part["model.n_future"], part["min"], part["max"], colors=s["color"], gid="spread",
-                  label="min-max over seeds")
+        ax.vlines(part["model.n_future"], part["lo"], part["hi"], colors=s["color"], gid="spread",
+                  label="95% CI over seeds")
         name = metric
         if metric == "primary" and "primary_metric" in df:
             names = df.loc[df["task"] == task, "primary_metric"].dropna().unique()
@@ -269,7 +274,7 @@ def pathstar_tables(df: pd.DataFrame, variant: str = "label") -> tuple[pd.DataFr
 
 def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
                   title: str = "") -> Figure:
-    """Left: exact-path accuracy per training variant (bars: mean; whiskers: min-max over
+    """Left: exact-path accuracy per training variant (bars: mean; whiskers: 95% CI over
     seeds; dashed: 1/d, a random choice of arm). Middle: accuracy of each position of the
     greedily decoded path. Right (when logged): the same with the true path as input (teacher
     forcing), where the Clever Hans cheat shows as later positions right and position 2 at 1/d."""
@@ -281,7 +286,7 @@ def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str]
     exact = exact.set_index(variant).loc[names]
     xs = np.arange(len(names))
     left.bar(xs, exact["mean"], color=[style(i)["color"] for i in range(len(names))], alpha=0.85)
-    left.vlines(xs, exact["min"], exact["max"], colors="black", gid="spread")
+    left.vlines(xs, exact["lo"], exact["hi"], colors="black", gid="spread")
     left.set_xticks(xs, names, rotation=20, ha="right")
     left.set_ylabel("exact-path accuracy")
     left.set_ylim(0, 1.05)
@@ -306,19 +311,33 @@ def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str]
 
 # ----- 5. learning dynamics -----
 def dynamics_table(runs: pd.DataFrame, metric: str, hue: str = "model.n_future") -> pd.DataFrame:
-    """Mean/min/max of `metric` per head count and step (rows of `load_runs`)."""
+    """Mean, 95% CI, min and max of `metric` per head count and step (rows of `load_runs`)."""
     table = summarise(runs, [hue, "step"], metric)
     tokens = runs.groupby([hue, "step"])["tokens"].mean().round().astype("int64").rename("tokens").reset_index()
     return table.merge(tokens, on=[hue, "step"], how="left")
 
 
+def ci_band(values: pd.Series) -> tuple[float, float]:
+    """The 95% t-interval of a mean over seeds, as seaborn's `errorbar` callable (the same
+    interval `summarise` puts in the tables)."""
+    return stats.mean_ci(values)[1:]
+
+
 def plot_dynamics(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], title: str = "",
                   hue: str = "model.n_future") -> Figure:
-    """Each `(column, y label)` over training tokens, one line per head count (evaluation rows of
-    `load_runs`; seeds are aligned by step)."""
+    """Each `(column, y label)` over training tokens, one line per head count with its 95% CI band
+    over seeds (seaborn; evaluation rows of `load_runs`, seeds aligned by step)."""
+    import seaborn as sns
     fig, axes = new_figure(len(panels))
+    keys = sorted(runs[hue].unique())
+    data = runs.assign(heads=runs[hue].map(heads_label))
+    order = [heads_label(k) for k in keys]
     for ax, (metric, ylabel) in zip(axes, panels):
-        _lines(ax, dynamics_table(runs, metric, hue), "tokens", hue, label=heads_label)
+        sns.lineplot(data=data.dropna(subset=[metric]), x="tokens", y=metric, hue="heads", hue_order=order,
+                     style="heads", style_order=order, markers=[style(i)["marker"] for i in range(len(keys))],
+                     dashes=[(None, None) if i == 0 else (4, 2 * i) for i in range(len(keys))],
+                     palette=list(COLORS[:len(keys)]), errorbar=ci_band, err_style="band", markersize=5,
+                     linewidth=1.5, ax=ax)
         ax.set_xlabel("training tokens")
         ax.set_ylabel(ylabel)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
@@ -375,7 +394,7 @@ def plot_finetune_bars(df: pd.DataFrame, metric: str, xlabel: str, baseline: str
                        variant: str = "label", order: Sequence[str] | None = None, title: str = "",
                        more: Sequence[tuple[str, str]] = ()) -> Figure:
     """Table S6 analogue: per variant, the difference to the baseline (n'=1) finetuning, paired by
-    seed. Bars: mean; whiskers: min-max over seeds; the zero line is the baseline. `more` adds
+    seed. Bars: mean; whiskers: 95% CI over seeds; the zero line is the baseline. `more` adds
     one panel per `(metric, xlabel)` beside the first (e.g. a graded metric next to exact match),
     with the variants in the same rows."""
     panels = [(metric, xlabel), *more]
@@ -391,7 +410,7 @@ def plot_finetune_bars(df: pd.DataFrame, metric: str, xlabel: str, baseline: str
         ys = [rows[v] for v in table.index]
         colors = [COLORS[0] if m >= 0 else COLORS[1] for m in table["mean"]]
         ax.barh(ys, table["mean"], color=colors, alpha=0.85)
-        ax.hlines(ys, table["min"], table["max"], colors="black", gid="spread")
+        ax.hlines(ys, table["lo"], table["hi"], colors="black", gid="spread")
         ax.axvline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         ax.set_xlabel(label)
@@ -438,7 +457,7 @@ def _variant_lines(ax: Axes, table: pd.DataFrame, x: str, variant: str, names: l
         part = table[table[variant] == name].sort_values(x)
         s = style(names.index(name))
         ax.plot(part[x].to_numpy(float), part["mean"].to_numpy(float), label=name, markersize=4, linewidth=1.3, **s)
-        ax.vlines(part[x].to_numpy(float), part["min"].to_numpy(float), part["max"].to_numpy(float),
+        ax.vlines(part[x].to_numpy(float), part["lo"].to_numpy(float), part["hi"].to_numpy(float),
                   colors=s["color"], linewidth=1.0, alpha=0.5, gid="spread")
 
 
@@ -522,14 +541,14 @@ def plot_speculative(df: pd.DataFrame, title: str = "") -> Figure:
                                           ("speedup", "speedup over greedy decoding"))):
         for col, task in enumerate(tasks):
             ax = axes[row * len(tasks) + col]
-            part = table[table["task"] == task].rename(columns={f"{s}_{name}": s for s in ("mean", "min", "max")})
+            part = table[table["task"] == task].rename(columns={f"{s}_{name}": s for s in ("mean", "lo", "hi")})
             for line in lines:
                 group = part[part["line"] == line].sort_values("k")
                 if group.empty:
                     continue
                 st = style(lines.index(line))
                 ax.plot(group["k"], group["mean"], label=line, markersize=5, **st)
-                ax.vlines(group["k"], group["min"], group["max"], colors=st["color"], alpha=0.7, gid="spread")
+                ax.vlines(group["k"], group["lo"], group["hi"], colors=st["color"], alpha=0.7, gid="spread")
             ks = sorted(part["k"].unique())
             ax.plot(ks, ks, color="0.5", linestyle=":", linewidth=1, gid=REFERENCE, label="k (all accepted)")
             ax.set_xticks(ks)

@@ -122,6 +122,18 @@ def t_quantile(p: float, df: int | None) -> float:
     return math.copysign((lo + hi) / 2, p - 0.5)
 
 
+def mean_ci(values: Iterable[float], level: float = LEVEL) -> tuple[float, float, float]:
+    """Mean and Student-t CI of the mean (NaNs dropped; no CI below 2 values): what the plots draw."""
+    x = _clean(values)
+    if len(x) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, math.nan, math.nan
+    half = t_quantile(1 - (1 - level) / 2, len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x))
+    return mean, mean - half, mean + half
+
+
 def mde(sd: float, n: int, alpha: float = 1 - LEVEL, power: float = POWER) -> float:
     """Minimal detectable effect of a paired test at n seeds with per-seed difference spread `sd`:
     (t_{1-alpha/2} + t_{power}) * sd / sqrt(n), n - 1 degrees of freedom; nan below 2 seeds."""

@@ -27,7 +27,7 @@ from lab.evaluate import ModelPredictor, batch_tensors, head_metrics, validation
 from lab.model import MTPTransformer
 from lab.resolve import resolve  # noqa: F401 - `lab.train.resolve` predates lab/resolve.py
 from lab.runs import Status
-from lab.tracking import make_tracker
+from lab.tracking import NoTracker, make_tracker
 
 WALL_CLOCK_FIELDS = ("wall_s", "tokens_per_s")
 
@@ -132,7 +132,7 @@ class Trainer:
         self.quiet = quiet or not self.dp.is_main
         self.run_dir, self.status = self._prepare_dir()
         self.model: MTPTransformer | None = None
-        self.tracker = make_tracker("none", self.run_dir)
+        self.tracker = NoTracker()  # until the run starts (`_start_or_resume`)
 
     def _prepare_dir(self) -> tuple[Path, Status]:
         return runs.prepare_run_dir(self.root, self.config.experiment, self.config.run_name(), self.config.to_dict())

@@ -137,7 +137,8 @@ def test_train_evaluate_decode_and_finetune_a_new_head_type(tmp_path: Path, tiny
     source_dir = Path(Trainer(ntp, tmp_path, device="cpu", quiet=True).run()["run_dir"])
     tuned = build_config("induction", heads=3, size="100K", steps=5, overrides=[
         *tiny_overrides, f"finetune.init_from={source_dir}", f"finetune.attach={MLPChainHead.name}"])
-    tuned_summary = FinetuneTrainer(tuned, tmp_path, device="cpu", quiet=True).run()
+    trainer = FinetuneTrainer(tuned, tmp_path, device="cpu", quiet=True)
+    tuned_summary, tuned = trainer.run(), trainer.config  # the resolved config: shape from the checkpoint
     assert tuned.model.head_type == MLPChainHead.name and tuned.model.n_layer == ntp.model.n_layer
     first = json.loads((Path(tuned_summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()[0])
     assert first["step"] == 0

@@ -1,5 +1,6 @@
 """The modules of `lab/` and `tasks/` import one another without a cycle, counting imports
-inside functions too (a deferred import hides a cycle; it does not remove it)."""
+inside functions too (a deferred import hides a cycle; it does not remove it). Only a module's
+`if __name__ == "__main__":` block is left out: it runs as a separate `__main__` module."""
 
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """
     is_package = path.name == "__init__.py"
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    for block in [n for n in tree.body if is_main_guard(n)]:  # runs only as a script, as another module
+        tree.body.remove(block)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -45,6 +49,14 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 sub = f"{base}.{alias.name}"
                 found.add(sub if sub in modules else base)
     return {m for m in found if m in modules and m != name and not name.startswith(m + ".")}
+
+
+def is_main_guard(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` at module level: `python -m pkg.mod` runs that block in a fresh
+    `__main__` module, so its imports are not imports of `pkg.mod` and cannot close a cycle."""
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"
+            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in node.test.comparators))
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -13,7 +13,7 @@ from lab import plots
 
 
 def data_lines(ax):
-    return [line for line in ax.get_lines() if line.get_gid() != plots.REFERENCE]
+    return [line for line in ax.get_lines() if line.get_gid() != plots.REFERENCE and len(line.get_xdata())]
 
 
 def legend_texts(ax):
@@ -147,6 +147,13 @@ def test_plot_dynamics_aligns_seeds_by_step(rng):
             expected = df[df["model.n_future"] == n].groupby("step")[metric].mean()
             assert line.get_ydata() == pytest.approx(expected.to_numpy())
             assert list(line.get_xdata()) == [0, 2500, 5000, 7500]
+        table = plots.dynamics_table(df, metric)
+        for band, n in zip(ax.collections, (1, 2)):  # seaborn's CI band is the table's t-interval
+            corners = {(float(x), round(float(y), 9)) for x, y in band.get_paths()[0].vertices}
+            rows = table[table["model.n_future"] == n]
+            expected = {(float(t), round(float(v), 9)) for t, lo, hi in zip(rows["tokens"], rows["lo"], rows["hi"])
+                        for v in (lo, hi)}
+            assert expected <= corners and len(expected) == 8
 
 
 def test_plot_head_accuracy(rng):
@@ -262,5 +269,14 @@ def test_plot_speculative(rng):
 def test_summarise_drops_missing_values():
     df = pd.DataFrame({"g": ["a", "a", "b"], "v": [1.0, np.nan, 3.0]})
     table = plots.summarise(df, ["g"], "v")
-    assert table.to_dict("records") == [{"g": "a", "mean": 1.0, "min": 1.0, "max": 1.0, "seeds": 1},
-                                        {"g": "b", "mean": 3.0, "min": 3.0, "max": 3.0, "seeds": 1}]
+    assert table.drop(columns=["lo", "hi"]).to_dict("records") == [
+        {"g": "a", "mean": 1.0, "min": 1.0, "max": 1.0, "seeds": 1},
+        {"g": "b", "mean": 3.0, "min": 3.0, "max": 3.0, "seeds": 1}]
+    assert table[["lo", "hi"]].isna().all().all(), "no confidence interval from one seed"
+
+
+def test_summarise_gives_the_student_t_interval_of_the_mean():
+    df = pd.DataFrame({"g": ["a"] * 3, "v": [1.0, 2.0, 6.0]})
+    (row,) = plots.summarise(df, ["g"], "v").to_dict("records")
+    half = 4.302652729911275 * np.std([1.0, 2.0, 6.0], ddof=1) / np.sqrt(3)  # t(0.975, df=2) from the t table
+    assert row["mean"] == 3.0 and row["lo"] == pytest.approx(3.0 - half) and row["hi"] == pytest.approx(3.0 + half)

@@ -23,6 +23,7 @@ from lab.run import build_config
 from lab.runs import Status
 from tasks import Batch, Predictor, Schedule, Task, TaskConfig, TrainDefaults, register
 from tasks import base as task_base
+from tasks.base import SPLITS
 from tests.conftest import REPO
 
 
@@ -132,8 +133,9 @@ class ToyTask(Task):
         mask[:, self.config.length:] = True
         return Batch(np.concatenate([half, half], axis=1).astype(np.int64), mask)
 
-    def evaluate(self, predictor: Predictor, max_examples: int | None = None) -> dict[str, float]:
-        batch = self.sample_batch(np.random.default_rng(self.config.eval_seed), 8)
+    def evaluate(self, predictor: Predictor, max_examples: int | None = None,
+                 split: str = "test") -> dict[str, float]:
+        batch = self.sample_batch(np.random.default_rng([self.config.eval_seed, SPLITS.index(split)]), 8)
         out = predictor.teacher_forced(batch.tokens)
         right = out.predictions[:, self.config.length - 1:, 0] == batch.tokens[:, self.config.length:]
         return {"acc": float(right.mean())}

@@ -158,7 +158,7 @@ def test_python_m_lab_lists_the_commands() -> None:
     result = run_cli(["lab"])
     assert result.returncode == 0
     listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
-    assert listed == ["run", "sweep", "figures", "eval", "decode", "runs"] == list(COMMANDS)
+    assert listed == ["run", "sweep", "figures", "eval", "decode", "runs", "results"] == list(COMMANDS)
     bad = run_cli(["lab", "train"])
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "'train'" in bad.stderr
 

@@ -115,9 +115,10 @@ def speculative_figure(sel: Selection) -> Output:
                          f"{plots.fmt(top['mean_tokens_per_forward'])} tokens per forward and a "
                          f"{plots.fmt(top['mean_speedup'])}x speedup.")
     used = sel.subset(sel.summaries[sel.summaries["run_dir"].isin(set(rows["run_dir"]))])
+    columns = ("mean", "lo", "hi", "min", "max")
     shown = table.rename(columns={"n_future": "n", "head_type": "head type", "seeds_speedup": "runs",
-                                  **{f"{s}_tokens_per_forward": f"tokens/forward {s}" for s in ("mean", "min", "max")},
-                                  **{f"{s}_speedup": f"speedup {s}" for s in ("mean", "min", "max")}})
+                                  **{f"{s}_tokens_per_forward": f"tokens/forward {s}" for s in columns},
+                                  **{f"{s}_speedup": f"speedup {s}" for s in columns}})
     shown = shown.drop(columns="seeds_tokens_per_forward")
     return Output(plots.plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", shown)],
                   sentences, used, [f"Measured on: {devices}; prompts decoded together: {batches}."])
