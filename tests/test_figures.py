@@ -254,6 +254,10 @@ def test_drawing_never_imports_the_trainer():
             "print([m for m in ('lab.train', 'lab.sweep', 'torch', 'matplotlib', 'pandas') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
     assert result.stdout.strip() == "[]", result.stderr
+    code = ("import sys, lab.figures\nfor name in lab.figures.REGISTRY:\n    lab.figures.plan(name, 'quick')\n"
+            "print([m for m in ('lab.train', 'lab.sweep', 'lab.finetune') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+    assert result.stdout.strip() == "[]", "planning, as a draw does, loads no trainer: " + result.stderr
 
 
 def test_fresh_checkout_keeps_every_committed_figure(tmp_path, capsys):

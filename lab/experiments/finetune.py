@@ -120,7 +120,7 @@ def configs(preset: str | Preset = "quick", general: str = "induction", target: 
 
     Pretraining runs come first (the finetuning runs depend on them).
     """
-    from lab.train import resolve
+    from lab.resolve import resolve
     if isinstance(preset, str) and preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     p = PRESETS[preset] if isinstance(preset, str) else preset
