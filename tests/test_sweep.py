@@ -258,11 +258,26 @@ def test_finetuning_run_waits_for_its_source(tmp_path: Path, capsys) -> None:
 def test_dry_run_lists_runs_and_writes_nothing(tmp_path: Path, capsys) -> None:
     assert sweep.main(["tiny-sweep", "--out", str(tmp_path / "out"), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "4 new" in out and "dry run: 4 runs would train" in out and out.count("induction  tiny") == 4
+    assert "4 new" in out and "dry run: would train 4 runs, about" in out and out.count("induction  tiny") == 4
+    assert "CPU-minutes" in out
     assert not (tmp_path / "out").exists()
     assert sweep.main(["scaling", "--preset", "paper", "--out", str(tmp_path / "out"), "--dry-run",
                        "--only", "task=graph", "--only", "size=30M"]) == 0
-    assert "6 runs" in capsys.readouterr().out
+    assert "9 runs" in capsys.readouterr().out
+
+
+def test_cost_estimate_grows_with_size_and_steps_and_sums_over_runs() -> None:
+    from lab.experiments import plan
+    induction = [c for c in plan("scaling", "quick") if c.task == "induction" and c.model.n_future == 1]
+    small, large = induction[0], induction[-1]
+    assert (small.size, large.size) == ("100K", "1M")
+    assert sweep.cpu_seconds(large) > 2 * sweep.cpu_seconds(small) > 0
+    longer = RunConfig.from_dict(small.to_dict())
+    longer.train.steps *= 2
+    assert sweep.cpu_seconds(longer) == pytest.approx(2 * sweep.cpu_seconds(small))
+    line = sweep.cost_line([small, large], workers=2)
+    total = (sweep.cpu_seconds(small) + sweep.cpu_seconds(large)) / 60
+    assert line.startswith(f"2 runs, about {total:.0f} CPU-minutes")
 
 
 @pytest.mark.parametrize("args, needle", [
