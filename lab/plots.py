@@ -108,16 +108,31 @@ def _lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=None
                   linewidth=1.2, alpha=0.7, gid="spread")
 
 
-def _legend(ax: Axes, title: str | None = None, outside: bool = False) -> None:
+def _legend(ax: Axes, title: str | None = None) -> None:
+    """The legend beside the panel, outside the axes, so it never covers data."""
     if ax.get_legend_handles_labels()[1]:
-        if outside:
-            ax.legend(title=title, fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-        else:
-            ax.legend(title=title, fontsize=7, title_fontsize=7)
+        ax.legend(title=title, fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                  borderaxespad=0.0)
+
+
+# Axis words for the tasks' metrics (keys without the `eval/` or `val/` prefix).
+METRIC_WORDS = {
+    "second_token_acc": "second-token accuracy (repeated names)",
+    "second_token_nll": "second-token NLL (nats)",
+    "exact_match/in_domain": "in-domain exact match",
+    "exact_match/out_of_domain": "out-of-domain exact match",
+    "teacher_forced_acc": "teacher-forced answer accuracy",
+    "answer_nll": "answer NLL (nats)",
+    "exact_path_acc": "exact-path accuracy",
+    "path_nll": "path NLL (nats)",
+    "primary": "primary metric",
+}
 
 
 def metric_name(metric: str) -> str:
-    return re.sub(r"^(final|best)\.", "", metric).removeprefix("eval/")
+    """Words for a metric column: `best.eval/exact_path_acc` -> `exact-path accuracy`."""
+    key = re.sub(r"^(final|best)\.", "", metric).removeprefix("eval/").removeprefix("val/")
+    return METRIC_WORDS.get(key, key.replace("_", " "))
 
 
 # ----- 1. induction (and any metric) vs model size -----

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab import figure_registry, figures, runs
+from lab import figure_registry, figures, runs, stats
 from lab.config import RunConfig
 from lab.experiments import REGISTRY, Experiment, plan
 
@@ -99,7 +99,7 @@ def test_figures_from_scaling_runs_and_missing_ones(tmp_path, capsys):
     assert f"kept {stale}: no complete path-star run of experiment `pathstar`" in capsys.readouterr().out
     readme = (out / "README.md").read_text()
     assert "![Induction vs model size (Figure 7 analogue)](1a_induction_vs_size.png)" in readme
-    assert "experiment `scaling`, preset `quick`: 18 of 18 planned runs; 2 seeds (0, 1)" in readme
+    assert "experiment `scaling`, preset `quick`: 39 of 39 planned runs; 5 seeds (0, 1, 2, 3, 4)" in readme
     assert "![Path-star: next-token, MTP, teacherless and reverse training](4_pathstar.png)" in readme
     missing = readme.split("## Missing figures", 1)[1]
     for key in ("1b.", "2c.", "3.", "5.", "6.", "7a.", "7b.", "7c.", "8."):
@@ -110,13 +110,14 @@ def test_figures_from_scaling_runs_and_missing_ones(tmp_path, capsys):
     text = (out / "RESULTS.md").read_text()
     table = results_table(text, "second-token accuracy at repeated mentions (best evaluation)")
     assert len(table) == 9
-    for size, n, mean, low, high, seeds in table:
-        seeds_values = [values[(size, int(n), s)] for s in (0, 1)]
+    for size, n, mean, lo, hi, low, high, seeds in table:
+        seeds_values = [v for (z, k, _), v in values.items() if (z, k) == (size, int(n))]
         assert float(mean) == pytest.approx(np.mean(seeds_values), abs=6e-4)
+        assert (float(lo), float(hi)) == pytest.approx(stats.mean_ci(seeds_values)[1:], abs=6e-4)  # 95% CI
         assert (float(low), float(high)) == pytest.approx((min(seeds_values), max(seeds_values)), abs=6e-4)
-        assert seeds == "2"
+        assert seeds == str(len(seeds_values)) == ("3" if size == "1M" else "5")
     # The sentence under the figure is computed from the same means.
-    diff = np.mean([values[("1M", 2, s)] for s in (0, 1)]) - np.mean([values[("1M", 1, s)] for s in (0, 1)])
+    diff = np.mean([values[("1M", 2, s)] for s in (0, 1, 2)]) - np.mean([values[("1M", 1, s)] for s in (0, 1, 2)])
     assert f"{diff:+.3f} at 1M" in text
 
 
@@ -130,7 +131,7 @@ def test_partial_experiment_says_how_many_runs(tmp_path):
     outcome = figures.generate(root, out, "quick")
     assert "4_pathstar" in outcome.drawn and "4_pathstar" not in outcome.missing
     readme = (out / "README.md").read_text()
-    assert "4 of 8 planned runs (partial: the other runs are not complete); 1 seed (0)" in readme
+    assert "4 of 12 planned runs (partial: the other runs are not complete); 1 seed (0)" in readme
     rows = results_table((out / "RESULTS.md").read_text(), "exact-path accuracy")
     assert [r[0] for r in rows] == sorted(["mtp", "next-token", "reverse", "teacherless"])
 
@@ -154,7 +155,7 @@ def test_finetune_figures_from_summaries_and_curves(tmp_path):
             diffs.append((config.seed, value))
     outcome = figures.generate(root, out, "quick")
     assert {"7a_finetune_table", "7b_finetune_shock", "7c_finetune_drift"} <= set(outcome.drawn)
-    rows = results_table((out / "RESULTS.md").read_text(), "exact_match/in_domain minus ntp, paired by seed")
+    rows = results_table((out / "RESULTS.md").read_text(), "in-domain exact match minus ntp, paired by seed")
     add = next(r for r in rows if r[0] == "add")
     assert float(add[1]) == pytest.approx(np.mean([v - base[s] for s, v in diffs]), abs=6e-4)
     readme = (out / "README.md").read_text()
@@ -213,7 +214,7 @@ def test_speculative_figure_reads_each_runs_measurement(tmp_path):
     assert [int(r[3]) for r in causal] == [1, 2, 3, 4]
     assert float(causal[3][4]) == pytest.approx(measured[(4, "causal", 0)][3]["tokens_per_forward"], abs=6e-4)
     readme = (out / "README.md").read_text()
-    assert "experiment `speculative`, preset `quick`: 6 of 30 planned runs" in readme
+    assert "experiment `speculative`, preset `quick`: 9 of 75 planned runs" in readme  # n=1: 5 seeds, others: seed 0
 
 
 def test_run_missing_runs_sweeps_and_measuring_steps_as_commands(tmp_path, monkeypatch):
@@ -292,7 +293,7 @@ def test_partial_runs_redraw_only_their_figures(tmp_path):
     new_readme, new_results = figures.sections(out / "README.md"), figures.sections(out / "RESULTS.md")
     for key in old_readme:
         if key in redrawn:  # new numbers (the README text depends only on the run counts)
-            assert new_results[key] != old_results[key] and "preset `quick` (18 runs)" in new_results[key]
+            assert new_results[key] != old_results[key] and "preset `quick` (39 runs)" in new_results[key]
         else:  # kept verbatim, in order
             assert (new_readme[key], new_results[key]) == (old_readme[key], old_results[key])
     assert list(new_readme) == list(old_readme)
@@ -383,3 +384,17 @@ def test_a_fresh_checkout_draws_from_the_results_store_and_redraws_identically(t
     for name in ("RESULTS.md", "CLAIMS.md"):  # the same numbers as from the run directories
         assert (out / name).read_text().replace("the committed results store", "run directories") == \
             (tmp_path / "from-runs" / name).read_text() or name == "RESULTS.md"
+
+
+def test_the_committed_figure_texts_are_what_the_committed_results_store_draws(tmp_path):
+    """A fresh checkout (results/ but no runs) redraws README.md, RESULTS.md and CLAIMS.md exactly
+    as committed: the committed numbers and verdicts come from the committed runs."""
+    shutil.copytree(COMMITTED, tmp_path / "figures")
+    shutil.copytree(REPO / "results", tmp_path / "results")
+    (tmp_path / "runs").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "lab.figures", "--preset", "quick"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for name in ("README.md", "RESULTS.md", "CLAIMS.md"):
+        assert (tmp_path / "figures" / name).read_text() == (COMMITTED / name).read_text(), name

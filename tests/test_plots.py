@@ -93,7 +93,7 @@ def test_plot_vs_heads_one_panel_per_task(rng):
     df = pd.DataFrame(rows)
     fig = plots.plot_vs_heads(df)
     assert [ax.get_title() for ax in fig.axes] == ["graph", "induction"]
-    assert [ax.get_ylabel() for ax in fig.axes] == ["exact_path_acc", "second_token_acc"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["exact-path accuracy", "second-token accuracy (repeated names)"]
     for ax, task in zip(fig.axes, ("graph", "induction")):
         (line,) = data_lines(ax)
         expected = df[df["task"] == task].groupby("model.n_future")["primary"].mean()
@@ -280,3 +280,16 @@ def test_summarise_gives_the_student_t_interval_of_the_mean():
     (row,) = plots.summarise(df, ["g"], "v").to_dict("records")
     half = 4.302652729911275 * np.std([1.0, 2.0, 6.0], ddof=1) / np.sqrt(3)  # t(0.975, df=2) from the t table
     assert row["mean"] == 3.0 and row["lo"] == pytest.approx(3.0 - half) and row["hi"] == pytest.approx(3.0 + half)
+
+
+def test_legends_sit_outside_the_axes_and_axes_carry_words(rng):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    df = scaling_frame(rng)
+    fig = plots.plot_vs_size(df, [("best.eval/second_token_acc", plots.metric_name("best.eval/second_token_acc"))])
+    FigureCanvasAgg(fig).draw()
+    (ax,) = fig.axes
+    legend, panel = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert not legend.overlaps(panel), "the legend covers the plotting area"
+    assert ax.get_ylabel() == "second-token accuracy (repeated names)"
+    assert plots.metric_name("final.val/exact_match/in_domain") == "in-domain exact match"
+    assert plots.metric_name("eval/tf_pos_acc/2") == "tf pos acc/2"  # unknown keys at least lose the prefix
