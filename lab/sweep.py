@@ -147,9 +147,11 @@ def existing_state(run_dir: Path) -> str:
 
 
 # Seconds per training token on one CPU thread: a fixed cost (data, Python, evaluations) plus a
-# cost per non-embedding parameter, fitted to quick induction runs on a 2-core x86 CPU (about 1M
-# tokens each: 100K in 23 s, 1M in 80 s; LOG 2026-11-28). A rough guide for planning, not a promise.
-CPU_S_PER_TOKEN, CPU_S_PER_PARAM_TOKEN = 1.7e-5, 6.4e-11
+# cost per non-embedding parameter. The shape is fitted to quick induction runs (about 1M tokens:
+# 100K in 23 s, 1M in 80 s, on an AVX-512 machine; LOG 2026-11-28), the scale to quick runs with
+# validation and test evaluations on an AVX2 2-core machine running two runs at once (1M induction
+# 276-460 s, 1M path-star 368-528 s; LOG 2026-11-29): about 3x. A guide for planning, not a promise.
+CPU_S_PER_TOKEN, CPU_S_PER_PARAM_TOKEN = 5.1e-5, 1.9e-10
 
 
 def cpu_seconds(config: RunConfig) -> float:

@@ -58,9 +58,9 @@ def seeds(preset: str, size: str) -> tuple[int, ...]:
 
 
 def schedule(task: str, preset: str) -> Schedule:
-    """The task's settings in `preset`. Quick: the task's own `quick` schedule (1M models train at
-    about 10k tokens/s per core, so each experiment's runs fit 30 minutes on 2 cores with 2
-    workers); paper: default task knobs, steps from `PAPER_TOKENS`."""
+    """The task's settings in `preset`. Quick: the task's own `quick` schedule (sized for 2 CPU
+    cores; `python -m lab.sweep NAME --dry-run` estimates an experiment's CPU time); paper: default
+    task knobs, steps from `PAPER_TOKENS`."""
     if preset == "quick":
         return task_class(task).quick_schedule()
     from lab.resolve import resolve
