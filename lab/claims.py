@@ -125,8 +125,11 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, 
         verdict = stats.verdict(effect, claim.expected_sign)
         compared = "a - b, expected " + ("> 0" if claim.expected_sign > 0 else "< 0")
     measured = runs[runs["seed"].isin(effect.diffs)] if len(runs) else runs
+    shown = stats.format_effect(effect)
+    if claim.b is None:  # a value, not a difference: no sign
+        shown = shown.removeprefix("+")
     return {"key": claim.key, "source": claim.source, "claim": claim.statement, "measure": _measure_name(claim),
-            "compared": compared, "effect": stats.format_effect(effect), "seeds": effect.n,
+            "compared": compared, "effect": shown, "seeds": effect.n,
             "size": _one(measured, "size"), "budget": _budget(measured), "verdict": verdict,
             "command": f"python -m lab.sweep {claim.experiment} --preset {preset}"}
 
