@@ -108,7 +108,7 @@ def test_figures_from_scaling_runs_and_missing_ones(tmp_path, capsys):
     assert "`python -m lab.sweep heads --preset quick`" in missing
 
     text = (out / "RESULTS.md").read_text()
-    table = results_table(text, "second-token accuracy at repeated mentions (best evaluation)")
+    table = results_table(text, "second-token accuracy at repeated mentions (test, at the step chosen on validation)")
     assert len(table) == 9
     for size, n, mean, lo, hi, low, high, seeds in table:
         seeds_values = [v for (z, k, _), v in values.items() if (z, k) == (size, int(n))]

@@ -29,7 +29,7 @@ def scaling(preset: str) -> list[RunConfig]:
 
 # ----- figures (builders import lab.plots when called: a sweep imports this module too) -----
 INDUCTION_METRIC = "best.eval/second_token_acc"
-INDUCTION_YLABEL = "second-token accuracy (best eval)"
+INDUCTION_YLABEL = "second-token accuracy (test)"
 IN_DOMAIN, OUT_OF_DOMAIN = "final.eval/exact_match/in_domain", "final.eval/exact_match/out_of_domain"
 
 
@@ -40,13 +40,13 @@ def induction_output(sel: Selection, title: str) -> Output:
     sel.require("induction")
     table = plots.vs_size_table(sel.summaries, INDUCTION_METRIC)
     fig = plots.plot_vs_size(sel.summaries, [(INDUCTION_METRIC, INDUCTION_YLABEL)], title=title)
-    return Output(fig, [("second-token accuracy at repeated mentions (best evaluation)", plots.readable(table))],
+    return Output(fig, [("second-token accuracy at repeated mentions (test, at the step chosen on validation)", plots.readable(table))],
                   plots.gap_sentences(table, "size", "Second-token accuracy"), sel)
 
 
 @figure("1a_induction_vs_size", "Induction vs model size (Figure 7 analogue)", "scaling",
         "Induction success (head-1 accuracy on the second token of a name already mentioned, on held-out "
-        "names; best evaluation of each run, like the paper's early stopping on the test metric) against "
+        "names; test set, at the step each run chose on its validation set) against "
         "model size, next-token (n=1) against 2- and 4-token prediction.")
 def induction_vs_size(sel: Selection) -> Output:
     return induction_output(sel, "Induction vs size")
