@@ -40,7 +40,8 @@ def induction_output(sel: Selection, title: str) -> Output:
     sel.require("induction")
     table = plots.vs_size_table(sel.summaries, INDUCTION_METRIC)
     fig = plots.plot_vs_size(sel.summaries, [(INDUCTION_METRIC, INDUCTION_YLABEL)], title=title)
-    return Output(fig, [("second-token accuracy at repeated mentions (test, at the step chosen on validation)", plots.readable(table))],
+    heading = "second-token accuracy at repeated mentions (test, at the step chosen on validation)"
+    return Output(fig, [(heading, plots.readable(table))],
                   plots.gap_sentences(table, "size", "Second-token accuracy"), sel)
 
 
