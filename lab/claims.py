@@ -40,7 +40,7 @@ class Claim:
     a: dict[str, Any]
     b: dict[str, Any] | None = None  # None: `a` is compared with `target`
     where: dict[str, Any] = field(default_factory=dict)
-    measure: str = "value"  # "value" (test metric at the selected step) or "formation_tokens"
+    measure: str = "value"  # "value" (test metric at the selected step), "final_value" or "formation_tokens"
     metric: str | None = None  # test metric (default: the task's primary)
     expected_sign: int = 1
     target: float = math.nan
@@ -78,7 +78,7 @@ CLAIMS: list[Claim] = [
           "pretraining and finetuning", "finetune", _label("mtp_drop"), _label("ntp")),
     Claim("tableS7", f"{PAPER}, Table S7", "at small sizes 4-token prediction costs next-token quality "
           "(head-1 loss higher than n=1 at 1M, induction)", "scaling", _n(4), _n(1),
-          {"task": "induction", "size": "1M"}, metric="head1/loss"),
+          {"task": "induction", "size": "1M"}, measure="final_value", metric="head1/loss"),
     Claim("bn-next-token", f"{BN}", "next-token training of path-star G(2,5,50) picks the arm at chance: "
           "teacher-forced position 2 at 1/d = 0.5", "pathstar", _label("next-token"), metric="tf_pos_acc/2",
           target=0.5, tolerance=0.1),
@@ -111,7 +111,7 @@ def _by_seed(runs: pd.DataFrame, column: str) -> dict[int, float]:
 def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, Any]:
     """The claim's ledger row from the experiment's evaluation rows (`lab.runs.load_runs` format)."""
     runs = _select(evidence.measure_runs(evals, claim.metric), claim.where)
-    column = "value" if claim.measure == "value" else "formation_tokens"
+    column = claim.measure
     a = _select(runs, claim.a)
     a_values = _by_seed(a, column) if len(a) else {}
     if claim.b is None:
@@ -137,6 +137,8 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, 
 def _measure_name(claim: Claim) -> str:
     if claim.measure == "formation_tokens":
         return "tokens to formation (validation; censored at the budget)"
+    if claim.measure == "final_value":  # a loss, not a capability: no step is chosen for it
+        return f"{claim.metric} at the last evaluation"
     return f"test {claim.metric or 'primary metric'} at the validation-selected step"
 
 

@@ -92,3 +92,15 @@ def test_ledger_markdown_lists_every_claim_with_effect_ci_seeds_verdict_and_comm
         (line,) = [ln for ln in text.splitlines() if ln.startswith(f"| {key} |")]
         assert "python -m lab.sweep" in line
     assert "| fig7-1M |" in text and "reproduced" in text and "not run" in text
+
+
+def test_a_loss_claim_reads_the_last_evaluation_not_the_selected_step() -> None:
+    claim = next(c for c in claims.CLAIMS if c.key == "tableS7")
+    parts = []
+    for seed in range(3):  # validation picks step 100 for n=4, where its loss is still high
+        for n, loss in ((1, [3.0, 2.0]), (4, [9.0, 2.5])):
+            c = curve(f"n{n}-s{seed}", seed, n, val=[0.5, 0.1] if n == 4 else [0.1, 0.5], test=[0.0, 0.0])
+            c["head1/loss"] = loss
+            parts.append(c)
+    row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
+    assert row["effect"].startswith("+0.5 [") and row["verdict"] == "reproduced"
