@@ -90,6 +90,12 @@ CLAIMS: list[Claim] = [
           "graphs (exact path)", "pathstar", _label("mtp"), _label("next-token")),
     Claim("lab-dynamics", "mtp-lab, LOG 2026-11-28", "2-token prediction forms induction later than next-token "
           "at 1M (tokens to formation)", "dynamics", _n(2), _n(1), measure="formation_tokens"),
+    Claim("headline-n2", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "at the lab.run defaults (1M, 600 steps, "
+          "heads on a full-depth trunk) 2-token prediction forms induction better than next-token", "headline",
+          _n(2), _n(1)),
+    Claim("headline-n4", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "at the lab.run defaults (1M, 600 steps, "
+          "heads on a full-depth trunk) 4-token prediction forms induction better than next-token", "headline",
+          _n(4), _n(1)),
     Claim("lab-n4-1M", "mtp-lab, LOG 2026-11-28", "parameter-matched 4-token prediction forms no induction "
           "at 1M within the quick budget", "scaling", _n(4), _n(1), {"task": "induction", "size": "1M"},
           expected_sign=-1),

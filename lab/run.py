@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from lab.config import ATTACH_MODES, HEAD_INITS, HEAD_TYPES, SIZES, RunConfig, apply_overrides, apply_size
+from lab import baseline
+from lab.build import COMMAND_MATCH_PARAMS, DEFAULT_SIZE, MATCH_PARAMS, build_config, match_setting  # noqa: F401 - build_config is public here too
+from lab.config import ATTACH_MODES, HEAD_INITS, HEAD_TYPES, SIZES, RunConfig
 from lab.errors import ConfigError
 from lab.runs import RunLocked
-from tasks import task_class, task_names
-
-DEFAULT_SIZE = "1M"
+from tasks import task_names
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--heads", type=int, default=1, help="number of output heads n (1 = next-token prediction)")
     parser.add_argument("--size", default=DEFAULT_SIZE, help=f"size preset: {', '.join(SIZES)}")
     parser.add_argument("--head-type", default="parallel", help=f"head type: {', '.join(HEAD_TYPES)}")
+    parser.add_argument("--match-params", default=COMMAND_MATCH_PARAMS, choices=MATCH_PARAMS,
+                        help="off: the n heads sit on an (L-1)-block trunk, so head 1 is as deep as the n=1 model "
+                             "and heads 2..n add n-1 blocks; on: the paper's parameter matching (n heads take "
+                             "n-1 blocks from the trunk, so head 1's path is shallower). Experiments set it "
+                             "themselves (default: off)")
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps (default: the task's; warm-up becomes 10%% of them unless "
                              "train.warmup_steps is set)")
@@ -71,44 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overridden(overrides: list[str] | tuple[str, ...], key: str) -> bool:
-    return any(o.split("=", 1)[0].strip() == key for o in overrides)
-
-
-def build_config(task: str, heads: int = 1, size: str = DEFAULT_SIZE, head_type: str = "parallel",
-                 steps: int | None = None, seed: int = 0, experiment: str = "default",
-                 overrides: list[str] | tuple[str, ...] = (), warmup_divisor: int = 10) -> RunConfig:
-    """The run config `lab.run` builds from its options: the task's default schedule
-    (`Task.defaults`), size, then `key=value` overrides. Sweeps build their configs with it too.
-
-    When the steps are chosen (`steps`, or a `train.steps` override) and `train.warmup_steps`
-    is not, warm-up is `steps // warmup_divisor` (at least 1): a short run must not spend
-    all its steps warming up. The result is not resolved yet (`lab.resolve.resolve`).
-    Raises `ConfigError`.
-    """
-    defaults = task_class(task).defaults
-    config = RunConfig(task=task, seed=seed, experiment=experiment, size=size)
-    apply_size(config.model, size)
-    config.model.n_future = heads
-    config.model.head_type = head_type
-    t = config.train
-    t.steps, t.lr, t.warmup_steps, t.eval_every = defaults.steps, defaults.lr, defaults.warmup_steps, \
-        defaults.eval_every
-    t.checkpoint_every = t.eval_every
-    if steps is not None:
-        t.steps = steps
-    apply_overrides(config, list(overrides))
-    if heads < 1:
-        raise ConfigError(f"--heads must be at least 1, got {heads}")
-    steps_chosen = steps is not None or _overridden(overrides, "train.steps")
-    if steps_chosen and not _overridden(overrides, "train.warmup_steps"):
-        t.warmup_steps = max(1, t.steps // warmup_divisor)
-    return config
-
-
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Build the run config from parsed arguments (raises `ConfigError`); not resolved yet."""
     overrides = list(args.overrides)
+    if not args.init_from:  # a finetuning run takes its shape from the checkpoint; --set still wins
+        overrides.insert(0, match_setting(args.match_params))
     for key, value in (("init_from", args.init_from), ("attach", args.attach), ("head_init", args.head_init)):
         if value is not None:
             overrides.append(f"finetune.{key}={value}")
@@ -171,6 +143,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.append(f"parameters: non-embedding {p['non_embedding']:,}  total {p['total']:,}")
     if p.get("next_token_depth") is not None:
         lines.append(f"next-token path: {p['next_token_depth']} blocks")
+    if p.get("param_matched") is False:
+        lines.append(p["matched_note"])
     if summary.get("head_type") == "deepseek":
         lines.append("note: deepseek heads add parameters (not parameter-matched)")
     lines.append("=" * 64)
@@ -209,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if trainer.dp.is_main:  # under torchrun, one summary
         print(format_summary({**summary, "head_type": config.model.head_type}))
+        for line in baseline.comparison_lines(config.to_dict(), summary, out):
+            print(line)
     return 0
 
 

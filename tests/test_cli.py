@@ -14,7 +14,7 @@ from tests.conftest import run_cli
     (["nosuchtask"], "unknown task"),
     (["induction", "--heads", "0"], "--heads"),
     (["induction", "--heads", "-2"], "--heads"),
-    (["induction", "--heads", "7"], "layers"),
+    (["induction", "--heads", "7", "--match-params", "on"], "layers"),
     (["induction", "--size", "7B"], "unknown size"),
     (["induction", "--set", "train.lr"], "key=value"),
     (["induction", "--set", "train.nosuch=1"], "unknown key"),
@@ -80,7 +80,9 @@ def test_print_config_prints_the_resolved_config_and_writes_nothing(tmp_path: Pa
                       "--out", str(out)])
     assert result.returncode == 0, result.stderr
     printed = RunConfig.from_dict(json.loads(result.stdout))
-    expected = resolve(build_config("induction", steps=30, overrides=["task.seq_len=48"]))[0]
+    from lab.build import COMMAND_MATCH_PARAMS, match_setting  # the command's own default, not the library's
+    expected = resolve(build_config("induction", steps=30,
+                                    overrides=[match_setting(COMMAND_MATCH_PARAMS), "task.seq_len=48"]))[0]
     assert printed == expected and printed.train.warmup_steps == 3 and printed.model.block_size == 47
     assert not out.exists()
 

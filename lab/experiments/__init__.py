@@ -63,8 +63,8 @@ def schedule(task: str, preset: str) -> Schedule:
     task knobs, steps from `PAPER_TOKENS`."""
     if preset == "quick":
         return task_class(task).quick_schedule()
+    from lab.build import build_config
     from lab.resolve import resolve
-    from lab.run import build_config
     seq_len = resolve(build_config(task))[1].seq_len
     steps = math.ceil(PAPER_TOKENS / (PAPER_BATCH * (seq_len - 1)))
     return Schedule({}, batch_size=PAPER_BATCH, steps=steps, eval_every=max(1, steps // 20))
@@ -79,7 +79,7 @@ def make_run(experiment: str, preset: str, task: str, size: str, heads: int, see
     decay to 0.03 of the peak; AdamW (0.9, 0.95), weight decay 0.1, clip 1.0; peak learning
     rate 1e-3 (the paper's 1e-4 goes with 32x larger batches).
     """
-    from lab.run import build_config
+    from lab.build import build_config
     s = schedule(task, preset)
     settings = [f"task.{k}={v}" for k, v in s.task.items()] + [
         f"train.batch_size={s.batch_size}", f"train.eval_every={s.eval_every}",

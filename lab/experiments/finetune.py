@@ -84,7 +84,7 @@ VARIANT_ORDER = [*FROM_NTP_VARIANTS, "mtp_keep", "mtp_drop", "ntp@25", "add@25",
 
 def _base(task: str, task_config: dict, preset: Preset, seed: int, steps: int, heads: int,
           vocab: int, block: int) -> RunConfig:
-    from lab.run import build_config
+    from lab.build import build_config
     config = build_config(task, heads=heads, size=preset.size, steps=steps, seed=seed, experiment=EXPERIMENT)
     config.task_config = dict(task_config)
     config.model.vocab_size, config.model.block_size = vocab, block
