@@ -107,6 +107,7 @@ class TrainConfig:
     val_batches: int = 4  # held-out batches for per-head loss/accuracy
     checkpoint_every: int = 100
     early_stop_patience: int = 0  # evaluations without improvement before stopping (0 = off)
+    stop_at: float = 0.0  # stop at the first evaluation whose validation primary metric reaches this (0 = off)
     compile: bool = False
     eval_at_start: bool = False  # also evaluate before the first update (step 0)
     keep_checkpoints: list[float] | None = None  # fractions of training at which to keep a checkpoint copy
@@ -119,7 +120,8 @@ class TrainConfig:
         for name in ("lr", "grad_clip"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
-        for name in ("warmup_steps", "weight_decay", "eval_examples", "final_eval_examples", "early_stop_patience"):
+        for name in ("warmup_steps", "weight_decay", "eval_examples", "final_eval_examples", "early_stop_patience",
+                     "stop_at"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must not be negative, got {getattr(self, name)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
@@ -132,7 +134,7 @@ class TrainConfig:
 # Fields that never enter the canonical JSON (see the module docstring): (section, name).
 NOT_HASHED: frozenset[tuple[str, str]] = frozenset({("train", "log")})
 # Fields added later, left out of the canonical JSON while they hold this value: (section, name) -> default.
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {}
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0}
 
 ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")
 HEAD_INITS = ("random", "copy", "zero")

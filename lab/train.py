@@ -327,10 +327,14 @@ class Trainer:
                  f"{test} {row.get(test, float('nan')):.4f}", self.quiet)
 
     def _track_best(self, state: TrainState, row: dict[str, float]) -> None:
-        """Best step and early stopping read the validation primary metric only."""
+        """Best step and early stopping read the validation primary metric only: a run stops after
+        `early_stop_patience` evaluations without a new best, or once the metric reaches `stop_at`
+        (the capability has formed, so the rest of the budget would measure nothing new)."""
         value = row.get(SELECT_PREFIX + self.task.primary_metric)
         if value is None or math.isnan(value):
             return
+        if self.config.train.stop_at and value >= self.config.train.stop_at:
+            state.stopped_early = True
         if value > state.best_value:
             state.best_value, state.best_step, state.evals_since_best = value, row["step"], 0
         else:

@@ -251,3 +251,27 @@ def test_trainer_leaves_the_config_alone_and_tracks_every_eval_row(tmp_path: Pat
     assert closed == [True] and runs.read_json(Path(summary["run_dir"]) / "meta.json")["log"] == "tensorboard"
     # the logging choice is bookkeeping: the same run, complete already
     assert Trainer(tiny_config(), tmp_path, device="cpu", quiet=True).run_dir == trainer.run_dir
+
+
+def test_stop_at_ends_the_run_at_the_first_evaluation_reaching_it(tmp_path: Path) -> None:
+    """`train.stop_at`: the run is the uninterrupted run cut at the first evaluation whose validation
+    primary metric reaches the value (here scripted per step on top of the real evaluation, since a
+    tiny run learns no induction), and the field stays out of the run id while it is off."""
+    from lab.train import Trainer
+
+    class Scripted(Trainer):  # validation values of the evaluations at steps 4, 8 and 12
+        values = (0.1, 0.35, 0.5)
+
+        def evaluate(self, max_examples):
+            self.calls = getattr(self, "calls", 0) + 1
+            return {**super().evaluate(max_examples), "val/second_token_acc": self.values[self.calls - 1]}
+
+    full = Scripted(tiny_config(), tmp_path, device="cpu", quiet=True).run()
+    config = tiny_config(stop_at=0.3)
+    assert "stop_at" not in tiny_config().to_dict()["train"] and config.run_id() != tiny_config().run_id()
+    cut = Scripted(config, tmp_path, device="cpu", quiet=True).run()
+    rows = runs.read_jsonl(Path(full["run_dir"]) / "metrics.jsonl")
+    cut_rows = runs.read_jsonl(Path(cut["run_dir"]) / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [4, 8, 12] and not full["stopped_early"]
+    assert cut["steps"] == 8 and cut["stopped_early"] and [r["step"] for r in cut_rows] == [4, 8]
+    assert strip_clock(cut_rows) == strip_clock(rows[:2])
