@@ -85,3 +85,30 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
                      "budget": float(curve["tokens"].max()), "formed": formed, "formation_tokens": tokens,
                      "auc": stats.learning_curve_auc(curve["tokens"], curve[name])})
     return pd.DataFrame(rows)
+
+
+def paired_effects(measured: pd.DataFrame, cell: list[str], arm: str = "model.n_future", base: Any = 1,
+                   measure: str = "value") -> pd.DataFrame:
+    """Per cell (equal values of the `cell` columns) and per `arm` value other than `base`: the mean over
+    seeds of (arm - base) in `measure` (a `measure_runs` column), paired by seed, with its Student-t 95%
+    CI, the seed count, the minimal detectable effect and the verdict for "differs from base".
+
+    `formation_tokens` of a run that never formed is its budget (censored), so a difference in it
+    understates how much later the censored arm is (`stats.paired_formation_difference`)."""
+    rows: list[dict[str, Any]] = []
+    if measured.empty:
+        return pd.DataFrame(rows)
+    for key, part in measured.groupby(cell, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        arms = {a: {int(s): float(v) for s, v in zip(p["seed"], p[measure])} for a, p in part.groupby(arm)}
+        if base not in arms:
+            continue
+        for a, values in arms.items():
+            if a == base:
+                continue
+            r = stats.paired_difference(values, arms[base], method="t")
+            rows.append({**dict(zip(cell, key)), arm: a, "measure": measure, "mean": r.mean, "lo": r.lo,
+                         "hi": r.hi, "seeds": r.n, "mde": r.mde,
+                         "verdict": "not run" if r.n == 0 else stats.verdict(r, 1).replace("reproduced", "higher")
+                         .replace("reversed", "lower")})
+    return pd.DataFrame(rows)

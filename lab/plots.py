@@ -625,3 +625,36 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
     """A table with the column names RESULTS.md shows (`n`, `pause tokens`, `variant`)."""
     return table.rename(columns={"model.n_future": "n", "task_config.pause_tokens": "pause tokens",
                                  "label": "variant"})
+
+
+# ----- 9. paired effects per cell (the regime atlas) -----
+def plot_effects(effects: dict[str, pd.DataFrame], panels: Sequence[tuple[str, str, float]],
+                 row: str = "label", hue: str = "model.n_future", order: Sequence[str] | None = None,
+                 title: str = "") -> Figure:
+    """A forest plot per measure: one row per cell, the paired mean difference of each arm to the base
+    arm with its 95% CI as a horizontal bar, a dashed line at 0 (no effect).
+
+    `effects[measure]` is a `lab.evidence.paired_effects` table; `panels` gives (measure, x label,
+    scale applied to the values)."""
+    rows = [r for r in (order or []) if any(r in set(t[row]) for t in effects.values())]
+    rows += sorted({r for t in effects.values() for r in t[row]} - set(rows))
+    hues = sorted({h for t in effects.values() for h in t[hue]})
+    fig, axes = new_figure(len(panels), width=PANEL[0] * 1.3 * len(panels) + 1.2)
+    fig.set_figheight(max(PANEL[1], 0.28 * len(rows) + 1.2))
+    y_of = {r: len(rows) - 1 - i for i, r in enumerate(rows)}
+    for ax, (measure, xlabel, scale) in zip(axes, panels):
+        table = effects[measure]
+        for i, h in enumerate(hues):
+            part = table[table[hue] == h]
+            s = style(i)
+            ys = part[row].map(y_of).to_numpy(float) + (i - (len(hues) - 1) / 2) * 0.22
+            ax.plot(part["mean"] * scale, ys, linestyle="none", marker=s["marker"], color=s["color"], markersize=5,
+                    label=heads_label(h) + " - n=1")
+            ax.hlines(ys, part["lo"] * scale, part["hi"] * scale, colors=s["color"], linewidth=1.2, gid="spread")
+        ax.axvline(0.0, color="0.4", linestyle="--", linewidth=0.8, gid=REFERENCE)
+        ax.set_yticks(range(len(rows)), list(reversed(rows)), fontsize=7)
+        ax.set_xlabel(xlabel, fontsize=8)
+        _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep runs whose config value equals VALUE, with the keys and typed values of "
                              "lab.run --set (repeatable), e.g. --only task=graph --only model.n_future=2 "
                              "--only train.lr=1e-3 --only task.seq_len=64 (default: every run)")
+    parser.add_argument("--part", default=None, metavar="K/N",
+                        help="train part K of N of the (filtered) plan, parts of about equal estimated CPU time; "
+                             f"--dry-run says how many parts keep each within {PART_MINUTES} minutes "
+                             "(default: the whole plan)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     slurm = parser.add_argument_group("slurm (submitit job arrays)")
     slurm.add_argument("--partition", default=None, help="Slurm partition")
@@ -155,10 +159,54 @@ CPU_S_PER_TOKEN, CPU_S_PER_PARAM_TOKEN = 5.1e-5, 1.9e-10
 
 
 def cpu_seconds(config: RunConfig) -> float:
-    """Estimated CPU time of a run on one thread (see `CPU_S_PER_TOKEN`)."""
+    """Estimated CPU time of a run on one thread (see `CPU_S_PER_TOKEN`), counting the blocks it computes:
+    without parameter matching n heads add n-1 blocks. An upper bound for a run that stops early."""
     m = config.model
+    blocks = m.n_layer if m.match_params or m.head_type == "linear" else m.n_layer - 1 + m.n_future
     tokens = config.train.steps * config.train.batch_size * m.block_size
-    return tokens * (CPU_S_PER_TOKEN + CPU_S_PER_PARAM_TOKEN * 12 * m.d_model ** 2 * m.n_layer)
+    return tokens * (CPU_S_PER_TOKEN + CPU_S_PER_PARAM_TOKEN * 12 * m.d_model ** 2 * blocks)
+
+
+PART_MINUTES = 90  # a part of a sweep should finish within this on the machine it plans for
+
+
+def split_parts(configs: list[RunConfig], parts: int) -> list[list[RunConfig]]:
+    """The plan in `parts` parts of about equal estimated CPU time, each in plan order.
+
+    A finetuning run stays in the part of the run it finetunes. Groups go longest first (run
+    name breaking ties) to the part with the least time so far, so the same plan always splits
+    the same way, and a run that is complete already still counts where it belongs."""
+    by_name = {c.run_name(): c for c in configs}
+
+    def root(config: RunConfig) -> str:
+        name = config.run_name()
+        while (dep := dependency(by_name[name])) in by_name:
+            name = dep
+        return name
+
+    groups: dict[str, list[RunConfig]] = {}
+    for config in configs:
+        groups.setdefault(root(config), []).append(config)
+    load, members = [0.0] * parts, [set() for _ in range(parts)]
+    for _, group in sorted(groups.items(), key=lambda kv: (-sum(map(cpu_seconds, kv[1])), kv[0])):
+        k = load.index(min(load))
+        load[k] += sum(map(cpu_seconds, group))
+        members[k].update(c.run_name() for c in group)
+    return [[c for c in configs if c.run_name() in members[k]] for k in range(parts)]
+
+
+def parse_part(text: str) -> tuple[int, int]:
+    """`K/N` -> (K, N), 1 <= K <= N; raises `ConfigError`."""
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit()) or not 1 <= int(k) <= int(n):
+        raise ConfigError(f"--part {text!r}: expected K/N with 1 <= K <= N, e.g. --part 1/3")
+    return int(k), int(n)
+
+
+def parts_needed(configs: list[RunConfig], workers: int, minutes: float = PART_MINUTES) -> int:
+    """How many parts keep each within `minutes` with `workers` runs at once (by the estimate)."""
+    total = sum(cpu_seconds(c) for c in configs)
+    return max(1, math.ceil(total / max(1, workers) / (60 * minutes)))
 
 
 def cost_line(configs: list[RunConfig], workers: int) -> str:
@@ -166,8 +214,10 @@ def cost_line(configs: list[RunConfig], workers: int) -> str:
     total = sum(cpu_seconds(c) for c in configs)
     longest = max((cpu_seconds(c) for c in configs), default=0.0)
     wall = max(total / max(1, workers), longest)
-    return (f"{len(configs)} runs, about {total / 60:.0f} CPU-minutes on one thread per run "
-            f"(about {wall / 60:.0f} minutes with {workers} workers on CPU; rough, see lab.sweep.cpu_seconds)")
+    bound = any(c.train.stop_at or c.train.early_stop_patience for c in configs)
+    return (f"{len(configs)} runs, {'at most' if bound else 'about'} {total / 60:.0f} CPU-minutes on one thread per "
+            f"run (about {wall / 60:.0f} minutes with {workers} workers on CPU; rough, see lab.sweep.cpu_seconds"
+            + ("; runs that stop early cost less" if bound else "") + ")")
 
 
 # ----- the driver -----
@@ -377,6 +427,12 @@ def main(argv: list[str] | None = None) -> int:
         configs = filter_runs(plan(args.experiment, args.preset), args.only)
         if not configs:
             raise ConfigError(f"--only {' '.join(args.only)} leaves no run of {args.experiment!r}")
+        whole = configs
+        if args.part:
+            k, n = parse_part(args.part)
+            configs = split_parts(configs, n)[k - 1]
+            if not configs:
+                raise ConfigError(f"--part {args.part} holds no run ({len(whole)} runs in {n} parts)")
         for config in configs:  # a directory holding another config is refused before anything runs
             runs.prepare_run_dir(Path(args.out), config.experiment, config.run_name(), config.to_dict())
         device = args.device
@@ -393,6 +449,12 @@ def main(argv: list[str] | None = None) -> int:
             print(sweep.table())
             pending = [c for c in configs if c.run_name() in set(todo)]
             print(f"dry run: would train {cost_line(pending, workers)}")
+            if not args.part:
+                unfinished = [c for c in whole if c.run_name() in set(todo)]
+                n = parts_needed(unfinished, workers)
+                if n > 1:
+                    print(f"in {n} parts of at most about {PART_MINUTES} minutes each: add --part 1/{n}, then "
+                          f"--part 2/{n}, ... (a part resumes where it stopped)")
             return 0
         if not todo:
             print(sweep.table())

@@ -1,0 +1,148 @@
+"""Regime atlas: where multi-token prediction helps induction form, where it hurts, and what predicts the sign.
+
+The lab's 1M reading reverses the paper's Fig. 7 (2-token prediction forms induction *later*;
+LOG 2026-11-29). The atlas asks in which settings that holds. Each cell is one setting, varied
+one factor at a time from a base cell, with next-token (n=1) and multi-token arms trained on
+the same seeds (a seed fixes the data order, so arms are paired by seed):
+
+- what the future tokens carry: filler predictability (`task.branching`), mention density
+  (`task.mentions`), name vocabulary, sequence length, the induction-rich mix;
+- model size, 100K-3M;
+- depth and loss share apart from the objective: parameter matching on (the paper's rule, head
+  1 shallower) and off (the base: head 1 as deep as at n=1), a deeper 9-layer 1M shape with
+  matching on, and the loss weight of heads 2..n (`train.head_weights`).
+
+Every run stops once induction has formed on its validation set (`train.stop_at` = the
+formation threshold of `lab.evidence`), so a run costs what it needs and the measure is tokens
+to formation, censored at the budget (1.5M tokens: three times what a 1M next-token model
+needs, twice what n=2 needed in the 1M `dynamics` runs). The validated test metric is reported
+too; for a run that stopped at formation it is the value there. Cells are labelled (`label`);
+`python -m lab.sweep atlas --dry-run` states the cost and how to split the grid into parts
+(`--part K/N`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.config import RunConfig
+from lab.experiments import experiment, make_run, seeds
+from lab.figure_registry import Output, Selection, figure
+
+TASK = "induction"
+QUICK_STEPS, QUICK_EVAL_EVERY = 750, 50  # 1.5M tokens at the quick batch; formation resolved to 0.1M tokens
+DEPTH_CONTROLLED = "model.match_params=false"
+DEEP_1M = ("model.d_model=96", "model.n_layer=9", "model.n_head=4", "size=1M-L9")  # 12 * 96^2 * 9 = 995K
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One setting of the atlas: its label, size, the head counts it compares and its overrides."""
+
+    label: str
+    factor: str  # what the cell varies, for the figure's rows
+    size: str = "1M"
+    heads: tuple[int, ...] = (1, 2, 4)
+    overrides: tuple[str, ...] = (DEPTH_CONTROLLED,)
+    weights: tuple[float, ...] | None = None  # loss weight of heads 2..n (head 1 keeps 1)
+    base_from: str = ""  # a cell whose n=1 runs are this cell's too (the same model and data), else its own
+
+
+CELLS: tuple[Cell, ...] = (
+    Cell("base", "base"),
+    Cell("branching=0.8", "filler predictability", overrides=(DEPTH_CONTROLLED, "task.branching=0.8")),
+    Cell("branching=2", "filler predictability", overrides=(DEPTH_CONTROLLED, "task.branching=2.0")),
+    Cell("mentions=2", "mention density", overrides=(DEPTH_CONTROLLED, "task.mentions=2")),
+    Cell("mentions=5", "mention density", overrides=(DEPTH_CONTROLLED, "task.mentions=5")),
+    Cell("name_vocab=16", "name vocabulary", overrides=(DEPTH_CONTROLLED, "task.name_vocab=16")),
+    Cell("name_vocab=96", "name vocabulary", overrides=(DEPTH_CONTROLLED, "task.name_vocab=96")),
+    Cell("seq_len=128", "sequence length", overrides=(DEPTH_CONTROLLED, "task.seq_len=128")),
+    Cell("rich=0.5", "induction-rich mix", overrides=(DEPTH_CONTROLLED, "task.induction_rich=0.5")),
+    Cell("size=100K", "model size", size="100K"),
+    Cell("size=300K", "model size", size="300K"),
+    Cell("size=3M", "model size", size="3M", heads=(1, 2)),
+    Cell("matched", "depth", heads=(2, 4), overrides=("model.match_params=true",), base_from="base"),
+    Cell("matched-L9", "depth", overrides=("model.match_params=true", *DEEP_1M)),
+    Cell("w=0.3", "loss share", heads=(2, 4), weights=(0.3,), base_from="base"),
+    Cell("w=0.1", "loss share", heads=(2, 4), weights=(0.1,), base_from="base"),
+)
+
+
+def cell_runs(cell: Cell, preset: str) -> list[RunConfig]:
+    """The runs of one cell: every head count of the cell on every seed of its size."""
+    schedule = (f"train.steps={QUICK_STEPS}", f"train.eval_every={QUICK_EVAL_EVERY}",
+                f"train.checkpoint_every={QUICK_EVAL_EVERY}") if preset == "quick" else ()
+    from lab.evidence import FORMATION_THRESHOLD  # imported here: planning must not load pandas
+    stop = (f"train.stop_at={FORMATION_THRESHOLD[TASK]}",)
+    size_name = next((o.split("=", 1)[1] for o in cell.overrides if o.startswith("size=")), cell.size)
+    out = []
+    for n in cell.heads:
+        weights = () if cell.weights is None or n == 1 else (
+            "train.head_weights=" + ",".join(["1", *[f"{w:g}" for w in cell.weights * (n - 1)]]),)
+        out += [make_run("atlas", preset, TASK, cell.size, n, seed,
+                         overrides=(*cell.overrides, *schedule, *stop, *weights, f"label={cell.label}"))
+                for seed in seeds(preset, size_name)]
+    return out
+
+
+@experiment("atlas")
+def atlas(preset: str) -> list[RunConfig]:
+    """Induction regime atlas: n = 1, 2, 4 across data, size, depth and loss-share cells (stops at formation)."""
+    return [config for cell in CELLS for config in cell_runs(cell, preset)]
+
+
+# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+MEASURES = (("formation_tokens", "tokens to formation, n - (n=1) (M tokens; < 0: earlier)", 1e-6),
+            ("value", "second-token accuracy, n - (n=1) (test, validation-selected)", 1.0))
+
+
+@figure("9_atlas", "Regime atlas: the effect of n = 2 and n = 4 on induction, cell by cell", "atlas",
+        "Each row is one setting (one factor changed from the base: 1M, heads on a full-depth trunk, 1.5M-token "
+        "budget, runs stop at formation on validation). Points: mean over seeds of the paired difference to "
+        "n=1 in that cell; bars: 95% t-intervals. Left: tokens to formation (censored runs count at the budget, "
+        "so a delay is understated); right: the test metric at the validation-selected step.")
+def atlas_figure(sel: Selection) -> Output:
+    from lab import evidence, plots
+    sel.require("atlas")
+    measured = shared_baselines(evidence.measure_runs(sel.evals()))
+    order = [c.label for c in CELLS]
+    tables, effects = [], {}
+    for measure, label, scale in MEASURES:
+        table = evidence.paired_effects(measured, ["label"], measure=measure)
+        if table.empty:
+            continue
+        table = table.sort_values(["label", "model.n_future"], key=lambda col: col.map(
+            order.index) if col.name == "label" else col).reset_index(drop=True)
+        effects[measure] = table
+        shown = table.assign(**{c: table[c] * scale for c in ("mean", "lo", "hi", "mde")})
+        tables.append((label, plots.readable(shown)))
+    if not effects:
+        from lab.figure_registry import Missing
+        raise Missing("atlas: no cell has both n=1 and another arm complete")
+    fig = plots.plot_effects(effects, [(m, label, scale) for m, label, scale in MEASURES if m in effects],
+                             order=order, title="Regime atlas (induction)")
+    return Output(fig, tables, effect_sentences(effects.get("formation_tokens")), sel)
+
+
+def shared_baselines(measured):
+    """The per-run table with each `base_from` cell given the n=1 runs of the cell it names."""
+    import pandas as pd
+    if measured.empty:
+        return measured
+    ones = measured[measured["model.n_future"] == 1]
+    shared = [ones[ones["label"] == c.base_from].assign(label=c.label) for c in CELLS if c.base_from]
+    return pd.concat([measured, *shared], ignore_index=True)
+
+
+def effect_sentences(table) -> list[str]:
+    """Which cells show n=2 forming induction earlier or later than n=1, by the CI rule."""
+    if table is None or table.empty:
+        return []
+    out = []
+    for n, part in table.groupby("model.n_future"):
+        earlier = part.loc[part["hi"] < 0, "label"].tolist()
+        later = part.loc[part["lo"] > 0, "label"].tolist()
+        out.append(f"n={n} against n=1, tokens to formation (95% t CI over seeds excluding 0): earlier in "
+                   f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; "
+                   f"{len(part) - len(earlier) - len(later)} of {len(part)} cells without a detectable difference.")
+    return out

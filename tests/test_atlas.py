@@ -1,0 +1,98 @@
+"""The regime atlas: its plan, sweep parts, paired effects per cell, and its figure."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from lab import evidence, plots, sweep
+from lab.evidence import FORMATION_THRESHOLD
+from lab.experiments import atlas, plan
+
+
+def test_every_cell_pairs_multi_token_arms_with_next_token_runs_on_the_same_seeds() -> None:
+    configs = plan("atlas", "quick")
+    by_label: dict[str, set] = {}
+    for c in configs:
+        by_label.setdefault(c.label, set()).add((c.model.n_future, c.seed))
+        assert c.train.stop_at == FORMATION_THRESHOLD["induction"] and c.task == "induction"
+    for cell in atlas.CELLS:
+        arms = by_label[cell.label]
+        base = by_label[cell.base_from] if cell.base_from else arms
+        seeds = {s for n, s in base if n == 1}
+        assert len(seeds) >= 3, cell.label
+        assert {s for n, s in arms if n > 1} == seeds, cell.label  # every multi-token arm on every base seed
+    # a cell borrowing n=1 runs must have the same next-token model and data as the cell it borrows from
+    base = next(c for c in configs if c.label == "base" and c.model.n_future == 1 and c.seed == 0)
+    for cell in (c for c in atlas.CELLS if c.base_from):
+        other = next(c for c in configs if c.label == cell.label and c.seed == 0)
+        assert other.task_config == base.task_config and other.model.n_layer == base.model.n_layer
+        assert other.model.d_model == base.model.d_model and other.train.steps == base.train.steps
+
+
+def test_weight_cells_weight_only_the_extra_heads() -> None:
+    weights = {(c.label, c.model.n_future): c.train.head_weights for c in plan("atlas", "quick")
+               if c.label.startswith("w=")}
+    assert weights[("w=0.3", 4)] == [1.0, 0.3, 0.3, 0.3] and weights[("w=0.1", 2)] == [1.0, 0.1]
+
+
+def test_parts_cover_the_plan_once_keep_finetuning_with_its_source_and_balance_the_cost() -> None:
+    configs = plan("finetune", "quick")
+    parts = sweep.split_parts(configs, 3)
+    names = [c.run_name() for part in parts for c in part]
+    assert sorted(names) == sorted(c.run_name() for c in configs)
+    where = {c.run_name(): k for k, part in enumerate(parts) for c in part}
+    for c in configs:
+        source = sweep.dependency(c)
+        if source:
+            assert where[c.run_name()] == where[source]
+    assert [[c.run_name() for c in p] for p in sweep.split_parts(configs, 3)] == [[c.run_name() for c in p]
+                                                                                 for p in parts]
+    costs = [sum(map(sweep.cpu_seconds, part)) for part in sweep.split_parts(plan("atlas", "quick"), 4)]
+    assert max(costs) < 1.15 * min(costs)
+
+
+def test_dry_run_states_the_parts_and_a_part_trains_only_its_share(tmp_path, capsys) -> None:
+    assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--workers", "2"]) == 0
+    text = capsys.readouterr().out
+    n = sweep.parts_needed(plan("atlas", "quick"), 2)
+    assert n > 1 and f"--part 1/{n}" in text and "at most" in text
+    assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--part", f"2/{n}"]) == 0
+    shown = capsys.readouterr().out
+    assert f"would train {len(sweep.split_parts(plan('atlas', 'quick'), n)[1])} runs" in shown
+    for bad in ("0/3", "4/3", "x"):
+        assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--part", bad]) == 2
+    assert not any(tmp_path.iterdir())
+
+
+def _measured(rows: list[tuple[str, int, int, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["label", "model.n_future", "seed", "value"])
+
+
+def test_paired_effects_pair_by_seed_within_each_cell() -> None:
+    rows = [("a", 1, s, v) for s, v in enumerate((0.1, 0.2, 0.3))]
+    rows += [("a", 2, s, v + 0.1) for s, v in enumerate((0.1, 0.2, 0.3))]  # a constant +0.1 per seed
+    rows += [("b", 1, s, v) for s, v in enumerate((0.5, 0.1, 0.9))] + [("b", 2, s, v) for s, v in
+                                                                       enumerate((0.4, 0.2, 0.9))]
+    table = evidence.paired_effects(_measured(rows), ["label"]).set_index("label")
+    assert table.loc["a", "mean"] == pytest.approx(0.1) and table.loc["a", "lo"] == pytest.approx(0.1)
+    assert table.loc["a", "verdict"] == "higher" and table.loc["a", "seeds"] == 3
+    assert table.loc["b", "mean"] == pytest.approx(0.0) and table.loc["b", "lo"] < 0 < table.loc["b", "hi"]
+    assert table.loc["b", "verdict"].startswith("no detectable effect")
+    assert evidence.paired_effects(_measured([("c", 2, 0, 1.0)]), ["label"]).empty  # no base arm: no row
+
+
+def test_borrowed_baselines_and_the_forest_plot() -> None:
+    rows = [("base", 1, s, 0.4) for s in range(3)] + [("w=0.3", 2, s, 0.3 + 0.01 * s) for s in range(3)]
+    measured = atlas.shared_baselines(_measured(rows))
+    table = evidence.paired_effects(measured, ["label"])
+    row = table[table["label"] == "w=0.3"].iloc[0]
+    assert row["mean"] == pytest.approx(-0.09) and row["hi"] < 0 and row["verdict"] == "lower"
+    fig = plots.plot_effects({"value": table}, [("value", "accuracy difference", 1.0)],
+                             order=[c.label for c in atlas.CELLS])
+    ax = fig.axes[0]
+    spreads = [c for c in ax.collections if c.get_gid() == "spread"]
+    assert spreads and [t.get_text() for t in ax.get_yticklabels()] == ["w=0.3"]
+    assert any(line.get_gid() == plots.REFERENCE and math.isclose(line.get_xdata()[0], 0.0) for line in ax.lines)
