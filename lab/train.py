@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lab import distributed, interp, runs
+from lab import alignment, distributed, interp, runs
 from lab.config import RunConfig
 from lab.device import autocast, resolve_device
 from lab.evaluate import ModelPredictor, batch_tensors, head_metrics, validation_batches
@@ -313,6 +313,9 @@ class Trainer:
         if state.loss_steps:
             row["train/loss"] = state.loss_sum / state.loss_steps
         row.update(head_metrics(self.model, val, self.device))
+        if self.config.train.log_alignment:
+            n = self.config.model.n_future
+            row.update(alignment.gradient_alignment(self.model, [batch_tensors(b, self.device, n) for b in val]))
         row.update(interp.induction_scores(self.model, self.task.vocab_size, self.device))
         row.update(self.evaluate(cap))
         row.update(self.extra_metrics(state.step))

@@ -16,7 +16,9 @@ Every run stops once induction has formed on its validation set (`train.stop_at`
 formation threshold of `lab.evidence`), so a run costs what it needs and the measure is tokens
 to formation, censored at the budget (1.5M tokens: three times what a 1M next-token model
 needs, twice what n=2 needed in the 1M `dynamics` runs). The validated test metric is reported
-too; for a run that stopped at formation it is the value there. Cells are labelled (`label`);
+too; for a run that stopped at formation it is the value there. Every evaluation also logs the
+mechanism measures: the best head's prefix-matching score (`interp/`) and the alignment of each
+head's trunk gradient with head 1's (`align/`, `lab/alignment.py`). Cells are labelled (`label`);
 `python -m lab.sweep atlas --dry-run` states the cost and how to split the grid into parts
 (`--part K/N`).
 """
@@ -73,7 +75,7 @@ def cell_runs(cell: Cell, preset: str) -> list[RunConfig]:
     schedule = (f"train.steps={QUICK_STEPS}", f"train.eval_every={QUICK_EVAL_EVERY}",
                 f"train.checkpoint_every={QUICK_EVAL_EVERY}") if preset == "quick" else ()
     from lab.evidence import FORMATION_THRESHOLD  # imported here: planning must not load pandas
-    stop = (f"train.stop_at={FORMATION_THRESHOLD[TASK]}",)
+    stop = (f"train.stop_at={FORMATION_THRESHOLD[TASK]}", "train.log_alignment=true")
     size_name = next((o.split("=", 1)[1] for o in cell.overrides if o.startswith("size=")), cell.size)
     out = []
     for n in cell.heads:
