@@ -658,3 +658,26 @@ def plot_effects(effects: dict[str, pd.DataFrame], panels: Sequence[tuple[str, s
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+# ----- 10. continued pretraining: the deficit to next-token continuation over tokens -----
+def plot_recovery(table: pd.DataFrame, variant: str = "label", facet: str = "size",
+                  order: Sequence[str] | None = None, title: str = "") -> Figure:
+    """A `summarise(..., [facet, variant, "step", "tokens"], "deficit")` table as one panel per
+    `facet` value (model sizes in size order): each variant's mean deficit over continuation tokens
+    with its 95% CI bars, and the zero line (no deficit)."""
+    names, _ = _variant_groups(table, variant, order, None)
+    facets = sorted(table[facet].unique(), key=size_key) if facet == "size" else sorted(table[facet].unique())
+    fig, axes = new_figure(len(facets), sharey=True)
+    for ax, value in zip(axes, facets):
+        part = table[table[facet] == value]
+        _variant_lines(ax, part.assign(mtokens=part["tokens"] / 1e6), "mtokens", variant, names,
+                       [n for n in names if n in set(part[variant])])
+        ax.axhline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
+        ax.set_xlabel("continuation tokens (M)")
+        ax.set_ylabel("head-1 loss - ntp's (nats)")
+        ax.set_title(str(value), fontsize=9)
+        _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -1,0 +1,57 @@
+"""Continued pretraining (Table S6's protocol): its plan and the deficit curves its figure draws."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lab.experiments import continued, plan
+from lab.figure_registry import Missing
+
+
+def test_continuations_read_their_own_pretraining_run_on_the_same_distribution_for_as_long() -> None:
+    configs = plan("continued", "quick")
+    by_name = {c.run_name(): c for c in configs}
+    sizes = set()
+    for c in configs:
+        assert c.task == "induction" and c.train.log_alignment
+        if not c.finetune.init_from:
+            continue
+        source = by_name[c.finetune.init_from[1:]]  # planned in the same experiment, before its readers
+        assert configs.index(source) < configs.index(c)
+        assert (source.seed, source.size, source.task_config) == (c.seed, c.size, c.task_config)
+        assert c.train.steps >= source.train.steps
+        assert (source.model.n_future == 4) == (c.label == "mtp_drop")
+        sizes.add(c.size)
+    arms = {(c.size, c.label, c.model.n_future) for c in configs if c.finetune.init_from}
+    assert len(sizes) >= 4
+    for size in sizes:  # the variants every hypothesis needs, at every size
+        assert {(size, "ntp", 1), (size, "add2", 2), (size, "add4", 4), (size, "linear4", 4)} <= arms
+    assert ("1M", "carve4", 4) in arms and ("3M", "carve4", 4) not in arms  # 4 layers cannot give 4 carved heads
+
+
+def test_deficit_is_the_gap_to_next_token_continuation_at_the_same_size_seed_and_step() -> None:
+    rows = []
+    for size, offset in (("100K", 0.0), ("1M", 1.0)):
+        for seed in (0, 1):
+            for step in (0, 50):
+                rows.append({"size": size, "seed": seed, "step": step, "tokens": step * 2000, "label": "ntp",
+                             "head1/loss": 2.0 + offset + seed})
+                rows.append({"size": size, "seed": seed, "step": step, "tokens": step * 2000, "label": "add4",
+                             "head1/loss": 2.5 + offset + seed - step / 100})
+
+    class Fake:
+        def evals(self):
+            return pd.DataFrame(rows)
+
+    deficit = continued.deficit_curves(Fake())
+    assert set(deficit["label"]) == {"add4"}
+    assert sorted(deficit.loc[deficit["step"] == 0, "deficit"]) == pytest.approx([0.5] * 4)
+    assert sorted(deficit.loc[deficit["step"] == 50, "deficit"]) == pytest.approx([0.0] * 4)
+
+    class NoBase(Fake):
+        def evals(self):
+            return pd.DataFrame([r for r in rows if r["label"] != "ntp"])
+
+    with pytest.raises(Missing, match="ntp"):
+        continued.deficit_curves(NoBase())
