@@ -583,23 +583,27 @@ def fmt(value: float) -> str:
     return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
 
 
-def gap_sentences(table: pd.DataFrame, x: str, what: str, x_name=str, hue: str = "model.n_future",
+def gap_sentences(df: pd.DataFrame, x: str, value: str, what: str, x_name=str, hue: str = "model.n_future",
                   base: int = 1) -> list[str]:
-    """For each head count n > base: the mean difference to n = base at every x, and how often it is positive."""
-    pivot = table.pivot_table(index=x, columns=hue, values="mean")
-    if x == "size":
-        pivot = pivot.loc[sorted(pivot.index, key=size_key)]
-    if base not in pivot:
+    """For each head count n other than `base`: at every x, the mean over seeds of (n - base) in `value`
+    (one row per run in `df`), paired by seed, with its 95% Student-t CI (`lab.stats.paired_difference`)."""
+    data = df[[x, hue, "seed", value]].dropna()
+    if data.empty:
         return []
+    per_seed = data.groupby([x, hue, "seed"])[value].mean()
+    keys = sorted(data[x].unique(), key=size_key if x == "size" else None)
     out = []
-    for n in [c for c in pivot.columns if c != base]:
-        diff = (pivot[n] - pivot[base]).dropna()
-        if diff.empty:
-            continue
-        parts = ", ".join(f"{d:+.3f} at {x_name(i)}" for i, d in diff.items())
-        higher = int((diff > 0).sum())
-        out.append(f"{what}, n={n} minus n={base} (means over seeds): {parts}; n={n} is higher at {higher} of "
-                   f"{len(diff)}.")
+    for n in sorted(set(data[hue]) - {base}):
+        parts = []
+        for k in keys:
+            arm, ref = (per_seed.get((k, m)) for m in (n, base))
+            if arm is None or ref is None:
+                continue
+            effect = stats.paired_difference(arm.to_dict(), ref.to_dict(), method="t")
+            if effect.n:
+                parts.append(f"{stats.format_effect(effect)} at {x_name(k)}")
+        if parts:
+            out.append(f"{what}, n={n} minus n={base}, paired by seed (95% t CI): " + "; ".join(parts) + ".")
     return out
 
 

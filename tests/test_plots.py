@@ -293,3 +293,15 @@ def test_legends_sit_outside_the_axes_and_axes_carry_words(rng):
     assert ax.get_ylabel() == "second-token accuracy (repeated names)"
     assert plots.metric_name("final.val/exact_match/in_domain") == "in-domain exact match"
     assert plots.metric_name("eval/tf_pos_acc/2") == "tf pos acc/2"  # unknown keys at least lose the prefix
+
+
+def test_gap_sentences_pair_by_seed_and_give_the_t_interval() -> None:
+    import pandas as pd
+
+    from lab import stats
+    rows = [("1M", n, s, v + (0.1 if n == 2 else 0.0)) for n in (1, 2) for s, v in enumerate((0.2, 0.5, 0.3))]
+    rows += [("300K", 1, s, v) for s, v in enumerate((0.1, 0.2))] + [("300K", 2, 0, 0.4)]  # one seed paired
+    df = pd.DataFrame(rows, columns=["size", "model.n_future", "seed", "v"])
+    text = plots.gap_sentences(df, "size", "v", "Accuracy")
+    one = stats.format_effect(stats.paired_difference({0: 0.4}, {0: 0.1, 1: 0.2}, method="t"))
+    assert text == [f"Accuracy, n=2 minus n=1, paired by seed (95% t CI): {one} at 300K; +0.1 [0.1, 0.1] (3 seeds) at 1M."]

@@ -40,12 +40,16 @@ METRIC = "best.eval/second_token_acc"
 @figure("0_headline", "The first command: induction at the lab.run defaults, n = 1, 2, 4", "headline",
         "Second-token accuracy at repeated names (held-out names; test set, at the step each run chose on its "
         "validation set) for `python -m lab.run induction --heads N`: 1M, 600 steps, heads on a full-depth trunk "
-        "(head 1 as deep as at n=1). Bars: mean over seeds with 95% t-intervals; dots: seeds.")
+        "(head 1 as deep as at n=1). Line: mean over seeds; bars: 95% t-intervals over seeds.")
 def headline_figure(sel: Selection) -> Output:
-    from lab import plots
+    from lab import evidence, plots
     sel.require("headline")
     df = sel.summaries
     table = plots.vs_heads_table(df, METRIC)
     fig = plots.plot_vs_heads(df, METRIC, title="python -m lab.run induction --heads N")
-    return Output(fig, [("second-token accuracy (test, validation-selected step)", plots.readable(table))],
-                  plots.gap_sentences(table.assign(task=TASK), "task", "Second-token accuracy"), sel)
+    effects = evidence.paired_effects(evidence.measure_runs(sel.evals()), ["task"])
+    sentences = [f"Second-token accuracy, n={int(r['model.n_future'])} minus n=1, paired by seed: {r['mean']:+.3f} "
+                 f"[{r['lo']:+.3f}, {r['hi']:+.3f}] (95% t CI, {int(r['seeds'])} seeds): {r['verdict']}."
+                 for _, r in effects.iterrows()]
+    return Output(fig, [("second-token accuracy (test, validation-selected step)", plots.readable(table)),
+                        ("n minus n=1, paired by seed", plots.readable(effects))], sentences, sel)

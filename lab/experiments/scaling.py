@@ -42,7 +42,7 @@ def induction_output(sel: Selection, title: str) -> Output:
     fig = plots.plot_vs_size(sel.summaries, [(INDUCTION_METRIC, INDUCTION_YLABEL)], title=title)
     heading = "second-token accuracy at repeated mentions (test, at the step chosen on validation)"
     return Output(fig, [(heading, plots.readable(table))],
-                  plots.gap_sentences(table, "size", "Second-token accuracy"), sel)
+                  plots.gap_sentences(sel.summaries, "size", INDUCTION_METRIC, "Second-token accuracy"), sel)
 
 
 @figure("1a_induction_vs_size", "Induction vs model size (Figure 7 analogue)", "scaling",
@@ -65,7 +65,7 @@ def domain_sentences(df, x: str, x_name: Callable[[Any], str] = str) -> list[str
     out = []
     for column, what in ((IN_DOMAIN, "In-domain exact match"), (OUT_OF_DOMAIN, "Out-of-domain exact match")):
         if column in df and df[column].notna().any():
-            out += plots.gap_sentences(plots.summarise(df, [x, "model.n_future"], column), x, what, x_name)
+            out += plots.gap_sentences(df, x, column, what, x_name)
     return out
 
 
