@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from lab import evidence, stats
+from lab.config import size_value
 
 PAPER = "Gloeckle et al. 2024"
 BN = "Bachmann & Nagarajan 2024"
@@ -40,7 +41,9 @@ class Claim:
     a: dict[str, Any]
     b: dict[str, Any] | None = None  # None: `a` is compared with `target`
     where: dict[str, Any] = field(default_factory=dict)
-    measure: str = "value"  # "value" (test metric at the selected step), "final_value" or "formation_tokens"
+    measure: str = "value"  # "value" (test metric at the selected step), "first_value", "final_value",
+    # or "formation_tokens"
+    trend: str = ""  # "size": the slope of the per-seed a - b against log10(model size), not their mean
     metric: str | None = None  # test metric (default: the task's primary)
     expected_sign: int = 1
     target: float = math.nan
@@ -96,6 +99,29 @@ CLAIMS: list[Claim] = [
     Claim("headline-n4", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "at the lab.run defaults (1M, 600 steps, "
           "heads on a full-depth trunk) 4-token prediction forms induction better than next-token", "headline",
           _n(4), _n(1)),
+    # Explanations of Table S6 as refutable predictions (continued pretraining unless said; head-1 loss is the
+    # next-token loss on held-out data of the pretraining distribution, so a positive difference is a deficit).
+    Claim("H1-shock", "Table S6, H1 (shock)", "carving 4 heads from the top blocks ('+0 layers') shocks the "
+          "next-token loss more than adding zero-initialised heads (1M)", "continued", _label("carve4"),
+          _label("add4"), {"size": "1M"}, measure="first_value", metric="head1/loss"),
+    Claim("H1-deficit", "Table S6, H1 (shock)", "the more shocked carve attachment also ends further behind: "
+          "higher final next-token loss than add (1M)", "continued", _label("carve4"), _label("add4"),
+          {"size": "1M"}, measure="final_value", metric="head1/loss"),
+    Claim("H2-forming", "Table S6, H2 (App. J)", "4-head finetuning helps while the capability is still forming: "
+          "from the 25% checkpoint it beats next-token finetuning (task transfer, 300K)", "finetune",
+          _label("add@25"), _label("ntp@25")),
+    Claim("H3-size", "Table S6, H3 (Table S7)", "the next-token deficit of 4-head continuation (add4 - ntp, final "
+          "head-1 loss) shrinks with model size", "continued", _label("add4"), _label("ntp"),
+          measure="final_value", metric="head1/loss", expected_sign=-1, trend="size"),
+    Claim("H5-heads", "Table S6, H5 (dose)", "4 heads cost more next-token quality than 2 (final head-1 loss, "
+          "300K)", "continued", _label("add4"), _label("add2"), {"size": "300K"}, measure="final_value",
+          metric="head1/loss"),
+    Claim("H5-weight", "Table S6, H5 (dose)", "extra heads at loss weight 1 cost more next-token quality than at "
+          "0.1 (final head-1 loss, 300K)", "continued", _label("add4"), _label("add4_w0.1"), {"size": "300K"},
+          measure="final_value", metric="head1/loss"),
+    Claim("H6-layers", "Table S6, H6 (added capacity)", "'+3 layers' heads keep next-token quality better than "
+          "linear heads (lower final head-1 loss, 1M)", "continued", _label("add4"), _label("linear4"),
+          {"size": "1M"}, measure="final_value", metric="head1/loss", expected_sign=-1),
     Claim("lab-n4-1M", "mtp-lab, LOG 2026-11-28", "parameter-matched 4-token prediction forms no induction "
           "at 1M within the quick budget", "scaling", _n(4), _n(1), {"task": "induction", "size": "1M"},
           expected_sign=-1),
@@ -124,20 +150,39 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, 
         effect = stats.paired_difference(a_values, dict.fromkeys(a_values, 0.0), method="t")
         verdict = stats.verdict_close(effect.mean, effect.lo, effect.hi, claim.target, claim.tolerance)
         compared = f"{claim.target:g} +- {claim.tolerance:g}"
+    elif claim.trend:
+        effect = _size_trend(claim, runs, column)
+        verdict = stats.verdict(effect, claim.expected_sign)
+        compared = "slope of a - b per 10x size, expected " + ("> 0" if claim.expected_sign > 0 else "< 0")
     else:
         b = _select(runs, claim.b)
         b_values = _by_seed(b, column) if len(b) else {}
         effect = stats.paired_difference(a_values, b_values, method="t")
         verdict = stats.verdict(effect, claim.expected_sign)
         compared = "a - b, expected " + ("> 0" if claim.expected_sign > 0 else "< 0")
-    measured = runs[runs["seed"].isin(effect.diffs)] if len(runs) else runs
+    measured = runs[runs["seed"].isin({s for s, *_ in effect.diffs} if claim.trend else effect.diffs)] \
+        if len(runs) else runs
     shown = stats.format_effect(effect)
     if claim.b is None:  # a value, not a difference: no sign
         shown = shown.removeprefix("+")
+    if claim.trend:
+        shown = shown.replace(" seeds)", " seed pairs over sizes)").replace(" seed)", " seed pair)")
     return {"key": claim.key, "source": claim.source, "claim": claim.statement, "measure": _measure_name(claim),
             "compared": compared, "effect": shown, "seeds": effect.n,
             "size": _one(measured, "size"), "budget": _budget(measured), "verdict": verdict,
             "command": f"python -m lab.sweep {claim.experiment} --preset {preset}"}
+
+
+def _size_trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:
+    """The least-squares slope of the per-seed difference a - b against log10 of the model size, over
+    every (size, seed) with both arms, with its t CI (`stats.slope_ci`); `diffs` maps (seed, size) to a - b."""
+    diffs: dict[tuple[int, str], float] = {}
+    for size, part in runs.groupby("size") if len(runs) else []:
+        a, b = (_by_seed(_select(part, arm), column) for arm in (claim.a, claim.b))
+        diffs.update({(seed, size): a[seed] - b[seed] for seed in a.keys() & b.keys()})
+    x = [math.log10(size_value(size)) for _, size in diffs]
+    slope, lo, hi = stats.slope_ci(x, list(diffs.values()))
+    return stats.PairedResult(slope, lo, hi, len(diffs) if not math.isnan(slope) else 0, diffs)
 
 
 def _measure_name(claim: Claim) -> str:
@@ -145,11 +190,14 @@ def _measure_name(claim: Claim) -> str:
         return "tokens to formation (validation; censored at the budget)"
     if claim.measure == "final_value":  # a loss, not a capability: no step is chosen for it
         return f"{claim.metric} at the last evaluation"
+    if claim.measure == "first_value":
+        return f"{claim.metric} at step 0 (before any update)"
     return f"test {claim.metric or 'primary metric'} at the validation-selected step"
 
 
 def _one(runs: pd.DataFrame, column: str) -> str:
-    values = sorted({str(v) for v in runs[column]}) if column in runs and len(runs) else []
+    values = sorted({str(v) for v in runs[column]}, key=lambda v: (size_value(v), v) if column == "size" else (0, v)) \
+        if column in runs and len(runs) else []
     return ", ".join(values) if values else "-"
 
 

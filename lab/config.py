@@ -215,6 +215,17 @@ class RunConfig:
         return cls(model=model, train=train, finetune=finetune, **data)
 
 
+def size_value(size: str) -> float:
+    """The parameter count a size name stands for: '300K' -> 3e5, '1M' -> 1e6, '250K-L9' -> 2.5e5;
+    infinity for a name that is not of that form (so it sorts last)."""
+    text = str(size).split("-")[0]
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(text[-1:])
+    try:
+        return float(text[:-1]) * scale if scale else float("inf")
+    except ValueError:
+        return float("inf")
+
+
 def apply_size(model: ModelConfig, size: str) -> None:
     """Set the shape of `model` from a preset name."""
     if size not in SIZES:

@@ -60,7 +60,7 @@ def _column(metric: str) -> str:
 
 def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """One row per run: its config columns, `selected_step`, `value` (test `metric` at that step;
-    `final_value` at the last evaluation;
+    `first_value` at the first evaluation (step 0 of a finetuning run: the shock), `final_value` at the last;
     default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens trained),
     `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`) and `auc`
     (of the reported metric's curve)."""
@@ -81,7 +81,7 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
         config = {k: v for k, v in first.items() if not k.startswith((VAL, TEST, "head", "train/"))
                   and k not in ("step", "tokens", "wall_s")}
         rows.append({**config, "selected_step": step, "value": float(at[name]),
-                     "final_value": float(curve[name].iloc[-1]),
+                     "first_value": float(curve[name].iloc[0]), "final_value": float(curve[name].iloc[-1]),
                      "budget": float(curve["tokens"].max()), "formed": formed, "formation_tokens": tokens,
                      "auc": stats.learning_curve_auc(curve["tokens"], curve[name])})
     return pd.DataFrame(rows)

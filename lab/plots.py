@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from lab import stats
 from lab.config import SIZES
+from lab.config import size_value as size_key  # sort key of a size name: '300K' -> 3e5
 
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255",
           "#332288", "#117733", "#AA4499", "#999933", "#44AA99", "#88CCEE", "#661100", "#DDCC77")
@@ -77,16 +78,6 @@ def summarise(df: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
         out = out.sort_values(list(by), key=lambda col: col.map(size_key) if col.name == "size" else col,
                               kind="stable").reset_index(drop=True)
     return out
-
-
-def size_key(size: str) -> float:
-    """Sort key of a size name: '300K' -> 3e5, '1M' -> 1e6, '250K-L9' -> 2.5e5; unknown names last."""
-    text = str(size).split("-")[0]
-    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(text[-1:])
-    try:
-        return float(text[:-1]) * scale if scale else float("inf")
-    except ValueError:
-        return float("inf")
 
 
 def _lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=None, log: bool = False) -> None:

@@ -288,6 +288,23 @@ def learning_curve_auc(tokens: Iterable[float], values: Iterable[float], budget:
     return float(np.sum(np.diff(grid) * (y[1:] + y[:-1]) / 2) / (end - t[0]))
 
 
+def slope_ci(x: Iterable[float], y: Iterable[float], level: float = LEVEL) -> tuple[float, float, float]:
+    """(slope, lo, hi): the least-squares slope of y on x and its Student-t CI (n - 2 degrees of
+    freedom). NaN pairs are dropped; no CI below 3 points or with fewer than 2 distinct x."""
+    xy = np.array([(a, b) for a, b in zip(x, y) if not (math.isnan(a) or math.isnan(b))], dtype=float)
+    if len(xy) < 2 or np.ptp(xy[:, 0]) == 0:
+        return math.nan, math.nan, math.nan
+    xs, ys = xy[:, 0] - xy[:, 0].mean(), xy[:, 1]
+    sxx = float(xs @ xs)
+    slope = float(xs @ (ys - ys.mean())) / sxx
+    if len(xy) < 3:
+        return slope, math.nan, math.nan
+    resid = ys - ys.mean() - slope * xs
+    se = math.sqrt(float(resid @ resid) / (len(xy) - 2) / sxx)
+    half = t_quantile(1 - (1 - level) / 2, len(xy) - 2) * se
+    return slope, slope - half, slope + half
+
+
 def _num(x: float, sign: bool = False) -> str:
     return "nan" if math.isnan(x) else f"{x:+.3g}" if sign else f"{x:.3g}"
 

@@ -30,7 +30,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from lab import runs
-from lab.config import RunConfig, split_assignment
+from lab.config import RunConfig, size_value, split_assignment
 from lab.errors import ConfigError
 from lab.executors import (
     Executor,
@@ -350,7 +350,7 @@ class Sweep:
             return ""
         lines = [f"{'task':<11}{'size':<9}{'n':>3} {'head type':<11}{'label':<12}{'seeds':>5}{'mean':>9}{'min':>9}"
                  f"{'max':>9}"]
-        for key in sorted(groups, key=lambda k: (k[0], _size_value(k[1]), k[1], k[2], k[3], k[4])):
+        for key in sorted(groups, key=lambda k: (k[0], size_value(k[1]), k[1], k[2], k[3], k[4])):
             v = groups[key]
             lines.append(f"{key[0]:<11}{key[1]:<9}{key[2]:>3} {key[3]:<11}{key[4]:<12}{len(v):>5}"
                          f"{sum(v) / len(v):>9.4f}{min(v):>9.4f}{max(v):>9.4f}")
@@ -360,19 +360,9 @@ class Sweep:
         return Counter(r["status"] for r in self.rows.values())
 
 
-def _size_value(size: str) -> float:
-    """'300K' -> 3e5, '1M' -> 1e6, '250K-L9' -> 2.5e5; unknown names sort last."""
-    text = size.split("-")[0]
-    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(text[-1:], None)
-    try:
-        return float(text[:-1]) * scale if scale else math.inf
-    except ValueError:
-        return math.inf
-
-
 def _row_order(row: dict[str, Any]) -> tuple:
     c: RunConfig = row["config"]
-    return (c.task, _size_value(c.size), c.size, c.model.n_future, c.model.head_type, c.label, c.seed)
+    return (c.task, size_value(c.size), c.size, c.model.n_future, c.model.head_type, c.label, c.seed)
 
 
 # ----- command line -----

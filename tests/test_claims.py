@@ -104,3 +104,32 @@ def test_a_loss_claim_reads_the_last_evaluation_not_the_selected_step() -> None:
             parts.append(c)
     row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
     assert row["effect"].startswith("+0.5 [") and row["verdict"] == "reproduced"
+
+
+def test_a_size_trend_claim_is_the_slope_of_the_paired_deficit_per_decade() -> None:
+    """H3: the deficit a - b halves per 10x in size here (0.4 at 100K, 0.2 at 1M, 0.0 at 10M): slope -0.2."""
+    claim = next(c for c in claims.CLAIMS if c.key == "H3-size")
+    parts = []
+    for size, deficit in (("100K", 0.4), ("1M", 0.2), ("10M", 0.0)):
+        for seed in range(3):
+            for label, extra in (("ntp", 0.0), ("add4", deficit + 0.01 * seed)):
+                c = curve(f"{size}-{label}-s{seed}", seed, 1, val=[0.1], test=[0.1], size=size, label=label)
+                c["head1/loss"] = [2.0 + extra]
+                parts.append(c)
+    row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
+    assert row["effect"].startswith("-0.2 [") and "9 seed pairs over sizes" in row["effect"]
+    assert row["verdict"] == "reproduced" and row["size"] == "100K, 1M, 10M"
+    one_size = pd.concat([p for p in parts if p["size"].iloc[0] == "1M"], ignore_index=True)
+    assert claims.evaluate_claim(claim, one_size, "quick")["verdict"] == "not run"  # no slope from one size
+
+
+def test_a_shock_claim_reads_step_zero() -> None:
+    claim = next(c for c in claims.CLAIMS if c.key == "H1-shock")
+    parts = []
+    for seed in range(3):
+        for label, loss in (("carve4", [4.0, 2.0]), ("add4", [2.0, 2.1])):
+            c = curve(f"{label}-s{seed}", seed, 4, val=[0.1, 0.2], test=[0.1, 0.2], label=label)
+            c["head1/loss"] = [loss[0] + 0.01 * seed, loss[1]]
+            parts.append(c)
+    row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
+    assert row["effect"].startswith("+2 [") and row["verdict"] == "reproduced"

@@ -199,3 +199,17 @@ def test_format_effect() -> None:
     assert stats.format_effect(PairedResult(0.12, 0.05, 0.19, 3)) == "+0.12 [0.05, 0.19] (3 seeds)"
     assert stats.format_effect(_effect([-0.5])) == "-0.5 [no CI] (1 seed)"
     assert stats.format_effect(stats.paired_difference({}, {})) == "not run"
+
+
+def test_slope_ci_of_an_exact_line_and_of_noise() -> None:
+    slope, lo, hi = stats.slope_ci([0, 1, 2, 3], [1, 3, 5, 7])
+    assert (slope, lo, hi) == pytest.approx((2.0, 2.0, 2.0))
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(400):  # a true slope of 0.5 with noise: the 95% t interval covers it about 95% of the time
+        x = np.arange(6.0)
+        _, lo, hi = stats.slope_ci(x, 0.5 * x + rng.normal(0, 1, 6))
+        covered += lo <= 0.5 <= hi
+    assert 0.92 < covered / 400 < 0.98
+    assert all(math.isnan(v) for v in stats.slope_ci([1, 1, 1], [0, 1, 2]))  # one distinct x: no slope
+    assert math.isnan(stats.slope_ci([0, 1], [0, 1])[1])  # two points: a slope, no CI
