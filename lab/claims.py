@@ -43,7 +43,8 @@ class Claim:
     where: dict[str, Any] = field(default_factory=dict)
     measure: str = "value"  # "value" (test metric at the selected step), "first_value", "final_value",
     # or "formation_tokens"
-    trend: str = ""  # "size": the slope of the per-seed a - b against log10(model size), not their mean
+    trend: str = ""  # the slope of the per-seed a - b against log10(model size) ("size") or against a's
+    # mean head-k / head-1 gradient cosine ("align_cos"), not their mean
     metric: str | None = None  # test metric (default: the task's primary)
     expected_sign: int = 1
     target: float = math.nan
@@ -113,6 +114,10 @@ CLAIMS: list[Claim] = [
     Claim("H3-size", "Table S6, H3 (Table S7)", "the next-token deficit of 4-head continuation (add4 - ntp, final "
           "head-1 loss) shrinks with model size", "continued", _label("add4"), _label("ntp"),
           measure="final_value", metric="head1/loss", expected_sign=-1, trend="size"),
+    Claim("H4-conflict", "Table S6, H4 (gradient conflict)", "the less head k's trunk gradient agrees with head "
+          "1's, the larger the next-token deficit: slope of (add4 - ntp, final head-1 loss) against add4's mean "
+          "gradient cosine", "continued", _label("add4"), _label("ntp"), measure="final_value", metric="head1/loss",
+          expected_sign=-1, trend="align_cos"),
     Claim("H5-heads", "Table S6, H5 (dose)", "4 heads cost more next-token quality than 2 (final head-1 loss, "
           "300K)", "continued", _label("add4"), _label("add2"), {"size": "300K"}, measure="final_value",
           metric="head1/loss"),
@@ -151,9 +156,10 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, 
         verdict = stats.verdict_close(effect.mean, effect.lo, effect.hi, claim.target, claim.tolerance)
         compared = f"{claim.target:g} +- {claim.tolerance:g}"
     elif claim.trend:
-        effect = _size_trend(claim, runs, column)
+        effect = _trend(claim, runs, column)
         verdict = stats.verdict(effect, claim.expected_sign)
-        compared = "slope of a - b per 10x size, expected " + ("> 0" if claim.expected_sign > 0 else "< 0")
+        against = "per 10x size" if claim.trend == "size" else f"against a's {claim.trend}"
+        compared = f"slope of a - b {against}, expected " + ("> 0" if claim.expected_sign > 0 else "< 0")
     else:
         b = _select(runs, claim.b)
         b_values = _by_seed(b, column) if len(b) else {}
@@ -173,14 +179,18 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, 
             "command": f"python -m lab.sweep {claim.experiment} --preset {preset}"}
 
 
-def _size_trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:
-    """The least-squares slope of the per-seed difference a - b against log10 of the model size, over
-    every (size, seed) with both arms, with its t CI (`stats.slope_ci`); `diffs` maps (seed, size) to a - b."""
+def _trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:
+    """The least-squares slope of the per-seed difference a - b, over every (size, seed) with both arms,
+    against log10 of the model size (`trend="size"`) or against arm a's value of the `measure_runs`
+    column `claim.trend`, with its t CI (`stats.slope_ci`); `diffs` maps (seed, size) to a - b."""
     diffs: dict[tuple[int, str], float] = {}
+    x: list[float] = []
     for size, part in runs.groupby("size") if len(runs) else []:
         a, b = (_by_seed(_select(part, arm), column) for arm in (claim.a, claim.b))
-        diffs.update({(seed, size): a[seed] - b[seed] for seed in a.keys() & b.keys()})
-    x = [math.log10(size_value(size)) for _, size in diffs]
+        along = _by_seed(_select(part, claim.a), claim.trend) if claim.trend != "size" else {}
+        for seed in sorted(a.keys() & b.keys()):
+            diffs[(seed, size)] = a[seed] - b[seed]
+            x.append(math.log10(size_value(size)) if claim.trend == "size" else along[seed])
     slope, lo, hi = stats.slope_ci(x, list(diffs.values()))
     return stats.PairedResult(slope, lo, hi, len(diffs) if not math.isnan(slope) else 0, diffs)
 

@@ -62,8 +62,9 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
     """One row per run: its config columns, `selected_step`, `value` (test `metric` at that step;
     `first_value` at the first evaluation (step 0 of a finetuning run: the shock), `final_value` at the last;
     default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens trained),
-    `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`) and `auc`
-    (of the reported metric's curve)."""
+    `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`), `auc`
+    (of the reported metric's curve) and `align_cos` (the mean over evaluations and heads 2..n of the
+    cosine between head k's and head 1's trunk gradient, `lab.alignment`; NaN when not logged)."""
     rows: list[dict[str, Any]] = []
     if evals.empty:
         return pd.DataFrame(rows)
@@ -80,7 +81,9 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
         tokens, formed = formation(curve, primary, FORMATION_THRESHOLD.get(task, math.inf))
         config = {k: v for k, v in first.items() if not k.startswith((VAL, TEST, "head", "train/"))
                   and k not in ("step", "tokens", "wall_s")}
+        cosines = [c for c in curve.columns if c.startswith("align/cos/")]
         rows.append({**config, "selected_step": step, "value": float(at[name]),
+                     "align_cos": float(curve[cosines].mean(axis=1).mean()) if cosines else math.nan,
                      "first_value": float(curve[name].iloc[0]), "final_value": float(curve[name].iloc[-1]),
                      "budget": float(curve["tokens"].max()), "formed": formed, "formation_tokens": tokens,
                      "auc": stats.learning_curve_auc(curve["tokens"], curve[name])})

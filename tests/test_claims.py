@@ -133,3 +133,18 @@ def test_a_shock_claim_reads_step_zero() -> None:
             parts.append(c)
     row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
     assert row["effect"].startswith("+2 [") and row["verdict"] == "reproduced"
+
+
+def test_an_alignment_trend_claim_regresses_the_deficit_on_the_gradient_cosine() -> None:
+    claim = next(c for c in claims.CLAIMS if c.key == "H4-conflict")
+    parts = []
+    for seed, cos in enumerate((0.9, 0.5, 0.1, -0.3)):  # deficit = 0.2 - 0.5 * cos
+        for label, extra in (("ntp", 0.0), ("add4", 0.2 - 0.5 * cos)):
+            c = curve(f"{label}-s{seed}", seed, 4, val=[0.1, 0.1], test=[0.1, 0.1], label=label)
+            c["head1/loss"] = [2.0 + extra] * 2
+            if label == "add4":
+                c["align/cos/head2"], c["align/cos/head3"] = [cos - 0.1, cos + 0.1], [cos, cos]
+            parts.append(c)
+    row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
+    assert row["effect"].startswith("-0.5 [") and row["verdict"] == "reproduced"
+    assert "against a's align_cos" in row["compared"]
