@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "text; nothing is written when no figure has runs.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--preset", default="quick", help="which preset's runs to use: quick or paper")
+    parser.add_argument("--preset", default="quick", help="which preset's runs to use: quick or paper (gpu = paper)")
     parser.add_argument("--runs", default="runs", help="root of the run directories")
     parser.add_argument("--results", default=str(STORE),
                         help="the committed results store, read for experiments without complete runs under --runs")
@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def validate(args: argparse.Namespace) -> None:
-    from lab.experiments import PRESETS
+    from lab.experiments import PRESETS, canonical_preset
+    args.preset = canonical_preset(args.preset)
     if args.preset not in PRESETS:
         raise ConfigError(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
     if args.format not in FORMATS:

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("experiment", help="experiment name (see above)")
-    parser.add_argument("--preset", default="quick", help=f"preset: {', '.join(PRESETS)}")
+    parser.add_argument("--preset", default="quick", help=f"preset: {', '.join(PRESETS)} (gpu = paper)")
     parser.add_argument("--executor", default="local", help=f"where runs execute: {', '.join(EXECUTORS)}")
     parser.add_argument("--workers", type=int, default=None,
                         help="runs at once (local and local Ray); default: CPU cores on CPU, else 1. "
@@ -386,7 +386,8 @@ def make_executor(args: argparse.Namespace, device: str, workers: int, folder: P
 
 
 def validate_args(args: argparse.Namespace) -> None:
-    from lab.experiments import PRESETS
+    from lab.experiments import PRESETS, canonical_preset
+    args.preset = canonical_preset(args.preset)
     if args.preset not in PRESETS:
         raise ConfigError(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
     if args.executor not in EXECUTORS:
@@ -439,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
             print(sweep.table())
             pending = [c for c in configs if c.run_name() in set(todo)]
             print(f"dry run: would train {cost_line(pending, workers)}")
-            if not args.part:
+            if not args.part and args.preset == "quick":  # the estimate is for CPUs
                 unfinished = [c for c in whole if c.run_name() in set(todo)]
                 n = parts_needed(unfinished, workers)
                 if n > 1:

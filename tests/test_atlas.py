@@ -96,3 +96,11 @@ def test_borrowed_baselines_and_the_forest_plot() -> None:
     spreads = [c for c in ax.collections if c.get_gid() == "spread"]
     assert spreads and [t.get_text() for t in ax.get_yticklabels()] == ["w=0.3"]
     assert any(line.get_gid() == plots.REFERENCE and math.isclose(line.get_xdata()[0], 0.0) for line in ax.lines)
+
+
+def test_the_gpu_preset_is_the_paper_preset_with_larger_sizes(tmp_path, capsys) -> None:
+    assert sweep.main(["atlas", "--preset", "gpu", "--dry-run", "--out", str(tmp_path)]) == 0
+    assert "atlas (paper)" in capsys.readouterr().out and not any(tmp_path.iterdir())
+    sizes = {c.label: c.size for c in plan("atlas", "paper")}
+    assert sizes["base"] == "10M" and sizes["size=30M"] == "30M"
+    assert all(c.train.steps > 10 * atlas.QUICK_STEPS for c in plan("atlas", "paper"))

@@ -8,8 +8,8 @@ complete runs, resuming incomplete ones). Presets:
 
 - `quick`: CPU sizes (100K, 300K, 1M), small eval sets and short schedules; 5 seeds for runs
   that cost under a minute on one CPU thread (sizes below 1M), 3 seeds for the others;
-- `paper`: Table S14 sizes (1M to 30M), 3 seeds, the Table S13 schedule shape scaled to
-  `PAPER_TOKENS` tokens per run (for GPUs).
+- `paper` (alias `gpu`): Table S14 sizes (1M to 30M), 3 seeds, the Table S13 schedule shape scaled
+  to `PAPER_TOKENS` tokens per run (for GPUs).
 
 Seeds come from `seeds(preset, size)`: a comparison needs at least 3 seeds for a confidence
 interval that means something (`lab.stats`). `python -m lab.sweep NAME --dry-run` prints the
@@ -36,6 +36,13 @@ from tasks import REGISTRY as TASK_REGISTRY
 from tasks import Schedule, task_class
 
 PRESETS = ("quick", "paper")
+# `--preset gpu` names the paper preset by what it needs: Table S14 sizes and budgets for a GPU machine.
+PRESET_ALIASES = {"gpu": "paper"}
+
+
+def canonical_preset(name: str) -> str:
+    """The preset an alias stands for (`gpu` -> `paper`); other names as they are."""
+    return PRESET_ALIASES.get(name, name)
 # Every task registered when the experiments are loaded, in registration order. A task's
 # quick-preset settings live with it (`Task.quick`; see tasks/base.py).
 TASKS = tuple(TASK_REGISTRY)
@@ -47,7 +54,8 @@ CHEAP_SIZES = ("100K", "300K", "250K-L9")
 PAPER_TOKENS = 2**27
 PAPER_BATCH = 128  # sequences per step
 
-__all__ = ["PAPER_BATCH", "PAPER_TOKENS", "PRESETS", "SEEDS", "TASKS", "Schedule", "experiment", "make_run",
+__all__ = ["PAPER_BATCH", "PAPER_TOKENS", "PRESETS", "PRESET_ALIASES", "SEEDS", "TASKS", "Schedule",
+           "canonical_preset", "experiment", "make_run",
            "plan", "schedule", "seeds"]
 
 

@@ -70,19 +70,25 @@ CELLS: tuple[Cell, ...] = (
 )
 
 
+GPU_SIZES = {"100K": "1M", "300K": "3M", "1M": "10M", "3M": "30M"}  # the paper (gpu) preset: Table S14 sizes
+
+
 def cell_runs(cell: Cell, preset: str) -> list[RunConfig]:
-    """The runs of one cell: every head count of the cell on every seed of its size."""
+    """The runs of one cell: every head count of the cell on every seed of its size (in the paper
+    preset the next Table S14 sizes, `GPU_SIZES`, with the paper budget)."""
     schedule = (f"train.steps={QUICK_STEPS}", f"train.eval_every={QUICK_EVAL_EVERY}",
                 f"train.checkpoint_every={QUICK_EVAL_EVERY}") if preset == "quick" else ()
     from lab.evidence import FORMATION_THRESHOLD  # imported here: planning must not load pandas
     stop = (f"train.stop_at={FORMATION_THRESHOLD[TASK]}", "train.log_alignment=true")
-    size_name = next((o.split("=", 1)[1] for o in cell.overrides if o.startswith("size=")), cell.size)
+    size = cell.size if preset == "quick" else GPU_SIZES[cell.size]
+    size_name = next((o.split("=", 1)[1] for o in cell.overrides if o.startswith("size=")), size)
+    label = f"size={size}" if cell.factor == "model size" else cell.label  # names the size it trains
     out = []
     for n in cell.heads:
         weights = () if cell.weights is None or n == 1 else (
             "train.head_weights=" + ",".join(["1", *[f"{w:g}" for w in cell.weights * (n - 1)]]),)
-        out += [make_run("atlas", preset, TASK, cell.size, n, seed,
-                         overrides=(*cell.overrides, *schedule, *stop, *weights, f"label={cell.label}"))
+        out += [make_run("atlas", preset, TASK, size, n, seed,
+                         overrides=(*cell.overrides, *schedule, *stop, *weights, f"label={label}"))
                 for seed in seeds(preset, size_name)]
     return out
 
