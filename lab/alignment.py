@@ -13,7 +13,7 @@ embeddings and the trunk blocks, which every head shares), taken head by head, a
   any loss weight: multiply by w_k / w_1 for the share of the actual update).
 
 Gradients are taken with `torch.autograd.grad`, never into `.grad`, and no random number is
-drawn, so logging this at every evaluation (`train.log_alignment`) leaves training unchanged.
+drawn, so logging this at every evaluation (`train.log_mechanism`) leaves training unchanged.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     early_stop_patience: int = 0  # evaluations without improvement before stopping (0 = off)
     stop_at: float = 0.0  # stop at the first evaluation whose validation primary metric reaches this (0 = off)
-    log_alignment: bool = False  # log per-head gradient alignment on the trunk at every evaluation (lab/alignment.py)
+    log_mechanism: bool = False  # log gradient alignment (lab/alignment.py) and copy attention (lab/interp.py)
     compile: bool = False
     eval_at_start: bool = False  # also evaluate before the first update (step 0)
     keep_checkpoints: list[float] | None = None  # fractions of training at which to keep a checkpoint copy
@@ -135,7 +135,7 @@ class TrainConfig:
 # Fields that never enter the canonical JSON (see the module docstring): (section, name).
 NOT_HASHED: frozenset[tuple[str, str]] = frozenset({("train", "log")})
 # Fields added later, left out of the canonical JSON while they hold this value: (section, name) -> default.
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, ("train", "log_alignment"): False}
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, ("train", "log_mechanism"): False}
 
 ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")
 HEAD_INITS = ("random", "copy", "zero")

@@ -16,6 +16,10 @@ head that attends uniformly scores about 1/(1.5 L); a perfect induction head sco
 
 The probe is seeded and uses its own generator (never the global RNG), so logging it at
 every evaluation leaves training bit-for-bit unchanged.
+
+`copy_attention` is the task's own version where a task marks its copy positions
+(`Task.copy_probe`): for induction, the attention from a repeated name's first token to the
+second token of its earlier mention, on validation stories.
 """
 
 from __future__ import annotations
@@ -123,3 +127,22 @@ def induction_scores(model: MTPTransformer, vocab_size: int, device: torch.devic
         "interp/prefix_matching_head": head,
         "interp/prev_token_max": float(previous.max()),
     }
+
+
+COPY_PROBE_SEQUENCES = 32  # validation sequences of a task's copy probe
+
+
+def copy_attention(model: MTPTransformer, tokens: np.ndarray, pairs: np.ndarray,
+                   device: torch.device | str) -> dict[str, float]:
+    """The best attention head's mean attention from each query position to its copy source
+    (`Task.copy_probe`: for induction, from a repeated first-name token to the second name token of
+    the earlier mention, which an induction head must read), and where that head is: the
+    task-specific counterpart of the prefix-matching score. Empty without pairs or attention."""
+    if len(pairs) == 0 or not attention_layers(model):
+        return {}
+    maps = attention_maps(model, torch.as_tensor(tokens[:, :-1], device=device))
+    rows, queries, sources = (torch.as_tensor(pairs[:, i], device=device) for i in range(3))
+    scores = torch.stack([a[rows, :, queries, sources].mean(dim=0) for a in maps.values()])  # (layers, heads)
+    layer, head = divmod(int(scores.argmax()), scores.shape[1])
+    return {"interp/copy_attention_max": float(scores.max()), "interp/copy_attention_layer": layer,
+            "interp/copy_attention_head": head}

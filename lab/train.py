@@ -313,9 +313,12 @@ class Trainer:
         if state.loss_steps:
             row["train/loss"] = state.loss_sum / state.loss_steps
         row.update(head_metrics(self.model, val, self.device))
-        if self.config.train.log_alignment:
+        if self.config.train.log_mechanism:
             n = self.config.model.n_future
             row.update(alignment.gradient_alignment(self.model, [batch_tensors(b, self.device, n) for b in val]))
+            probe = self.task.copy_probe(interp.COPY_PROBE_SEQUENCES)
+            if probe is not None:
+                row.update(interp.copy_attention(self.model, *probe, self.device))
         row.update(interp.induction_scores(self.model, self.task.vocab_size, self.device))
         row.update(self.evaluate(cap))
         row.update(self.extra_metrics(state.step))

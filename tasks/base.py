@@ -198,6 +198,13 @@ class Task:
         """`k` training examples and one evaluation example, as readable text."""
         raise NotImplementedError
 
+    def copy_probe(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Where solving the task means copying from context: `(tokens (B, L), pairs (K, 3))`, each
+        pair `(row, query, source)` a position whose next token can only be copied and the earlier
+        position holding it, on the first `n` validation sequences. Optional: None (the default)
+        for a task without such positions; the lab then logs no copy-attention score."""
+        return None
+
     def decode_prompts(self, n: int) -> list[np.ndarray]:
         """`n` fixed prompts (1-D token arrays) for measuring decoding speed.
 

@@ -259,6 +259,20 @@ class InductionTask(Task):
             "filler_acc": float(right[filler_target].mean()),
         }
 
+    def copy_probe(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Repeated mentions of the first `n` validation stories: the query is the first-name token
+        (whose next token, the second name token, is the copy), the source the second name token of
+        the character's latest earlier mention (characters never share a first token)."""
+        stories = self.eval_stories("val")
+        tokens, name_pos, repeat = stories.tokens[:n], stories.name_pos[:n], stories.repeat[:n]
+        pairs = []
+        for row in range(len(tokens)):
+            for m in np.flatnonzero(repeat[row]):
+                q = int(name_pos[row, m])
+                earlier = [int(p) for p in name_pos[row, :m] if tokens[row, p] == tokens[row, q]]
+                pairs.append((row, q, earlier[-1] + 1))
+        return tokens, np.array(pairs, dtype=np.int64).reshape(-1, 3)
+
     # ----- display -----
     def token_text(self, token: int) -> str:
         c = self.config

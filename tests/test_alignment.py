@@ -55,12 +55,14 @@ def test_one_head_logs_nothing() -> None:
     assert alignment.gradient_alignment(_model(1), [(inputs, targets[:1])]) == {}
 
 
-def test_logging_alignment_leaves_training_unchanged(tmp_path: Path) -> None:
+def test_logging_the_mechanism_leaves_training_unchanged(tmp_path: Path) -> None:
     plain = train(tiny_config(), tmp_path, device="cpu", quiet=True)
-    logged = train(tiny_config(log_alignment=True), tmp_path, device="cpu", quiet=True)
+    logged = train(tiny_config(log_mechanism=True), tmp_path, device="cpu", quiet=True)
     rows = runs.read_jsonl(Path(plain["run_dir"]) / "metrics.jsonl")
     rows_logged = runs.read_jsonl(Path(logged["run_dir"]) / "metrics.jsonl")
     assert all("align/cos/head2" in r and -1 <= r["align/cos/head2"] <= 1 for r in rows_logged)
-    without = [{k: v for k, v in r.items() if not k.startswith("align/")} for r in rows_logged]
+    assert all(0 <= r["interp/copy_attention_max"] <= 1 for r in rows_logged)  # induction marks its copies
+    logged_keys = ("align/", "interp/copy_attention")
+    without = [{k: v for k, v in r.items() if not k.startswith(logged_keys)} for r in rows_logged]
     assert strip_clock(without) == strip_clock(rows)
-    assert "log_alignment" not in tiny_config().to_dict()["train"]
+    assert "log_mechanism" not in tiny_config().to_dict()["train"]

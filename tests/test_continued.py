@@ -14,7 +14,7 @@ def test_continuations_read_their_own_pretraining_run_on_the_same_distribution_f
     by_name = {c.run_name(): c for c in configs}
     sizes = set()
     for c in configs:
-        assert c.task == "induction" and c.train.log_alignment
+        assert c.task == "induction" and c.train.log_mechanism
         if not c.finetune.init_from:
             continue
         source = by_name[c.finetune.init_from[1:]]  # planned in the same experiment, before its readers

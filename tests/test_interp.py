@@ -118,3 +118,25 @@ def test_induction_scores_are_seeded_and_leave_state_alone():
     assert set(small) == set(a)
     short = MTPTransformer(ModelConfig(d_model=16, n_layer=2, n_head=2, vocab_size=40, block_size=3))
     assert interp.induction_scores(short, vocab_size=40, device="cpu") == {}
+
+
+def test_induction_copy_probe_points_each_repeated_name_at_the_token_to_copy() -> None:
+    from tasks import build_task
+    task = build_task("induction", {"seq_len": 64, "eval_stories": 64})
+    tokens, pairs = task.copy_probe(16)
+    assert tokens.shape == (16, 64) and len(pairs) >= 16
+    for row, q, source in pairs:
+        assert source < q and tokens[row, source - 1] == tokens[row, q]  # the earlier mention of the same name
+        assert tokens[row, source] == tokens[row, q + 1]  # whose second token is the one to predict
+
+
+def test_copy_attention_reads_the_query_to_source_attention_of_the_best_head(monkeypatch) -> None:
+    model = MTPTransformer(ModelConfig(d_model=16, n_layer=2, n_head=2, vocab_size=10, block_size=8))
+    maps = {name: torch.full((2, 2, 8, 8), 0.01) for name, _ in interp.attention_layers(model)}
+    second = list(maps)[1]
+    maps[second][0, 1, 5, 2] = 0.9
+    maps[second][1, 1, 6, 3] = 0.7
+    monkeypatch.setattr(interp, "attention_maps", lambda m, idx: maps)
+    out = interp.copy_attention(model, np.zeros((2, 9), dtype=np.int64), np.array([[0, 5, 2], [1, 6, 3]]), "cpu")
+    assert out["interp/copy_attention_max"] == pytest.approx(0.8)
+    assert (out["interp/copy_attention_layer"], out["interp/copy_attention_head"]) == (1, 1)

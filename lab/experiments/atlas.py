@@ -17,8 +17,9 @@ formation threshold of `lab.evidence`), so a run costs what it needs and the mea
 to formation, censored at the budget (1.5M tokens: three times what a 1M next-token model
 needs, twice what n=2 needed in the 1M `dynamics` runs). The validated test metric is reported
 too; for a run that stopped at formation it is the value there. Every evaluation also logs the
-mechanism measures: the best head's prefix-matching score (`interp/`) and the alignment of each
-head's trunk gradient with head 1's (`align/`, `lab/alignment.py`). Cells are labelled (`label`);
+mechanism measures: the best head's prefix-matching score and its attention from a repeated name
+to the token it must copy (`interp/`, `lab/interp.py`), and the alignment of each head's trunk
+gradient with head 1's (`align/`, `lab/alignment.py`). Cells are labelled (`label`);
 `python -m lab.sweep atlas --dry-run` states the cost and how to split the grid into parts
 (`--part K/N`).
 """
@@ -79,7 +80,7 @@ def cell_runs(cell: Cell, preset: str) -> list[RunConfig]:
     schedule = (f"train.steps={QUICK_STEPS}", f"train.eval_every={QUICK_EVAL_EVERY}",
                 f"train.checkpoint_every={QUICK_EVAL_EVERY}") if preset == "quick" else ()
     from lab.evidence import FORMATION_THRESHOLD  # imported here: planning must not load pandas
-    stop = (f"train.stop_at={FORMATION_THRESHOLD[TASK]}", "train.log_alignment=true")
+    stop = (f"train.stop_at={FORMATION_THRESHOLD[TASK]}", "train.log_mechanism=true")
     size = cell.size if preset == "quick" else GPU_SIZES[cell.size]
     size_name = next((o.split("=", 1)[1] for o in cell.overrides if o.startswith("size=")), size)
     label = f"size={size}" if cell.factor == "model size" else cell.label  # names the size it trains

@@ -23,7 +23,7 @@ Stage 1 pretrains n=1 on induction (and n=4 where the Fig. 4 recipe runs); stage
 
 "small" is `SMALL` (100K, 300K); the larger sizes run the variants every hypothesis needs at
 every size (H3: does the deficit shrink with size?). Every run logs the alignment of each
-head's trunk gradient with head 1's (`train.log_alignment`, H4) and, through the finetuning
+head's trunk gradient with head 1's (`train.log_mechanism`, H4) and, through the finetuning
 trainer, the step-0 shock and representation drift (H1).
 """
 
@@ -83,7 +83,7 @@ def size_runs(preset: str, size: str) -> list[RunConfig]:
 
     def own(config: RunConfig) -> RunConfig:
         config.experiment = EXPERIMENT
-        config.train.log_alignment = True
+        config.train.log_mechanism = True
         return resolve(config)[0]
 
     out: list[RunConfig] = []
