@@ -304,4 +304,5 @@ def test_gap_sentences_pair_by_seed_and_give_the_t_interval() -> None:
     df = pd.DataFrame(rows, columns=["size", "model.n_future", "seed", "v"])
     text = plots.gap_sentences(df, "size", "v", "Accuracy")
     one = stats.format_effect(stats.paired_difference({0: 0.4}, {0: 0.1, 1: 0.2}, method="t"))
-    assert text == [f"Accuracy, n=2 minus n=1, paired by seed (95% t CI): {one} at 300K; +0.1 [0.1, 0.1] (3 seeds) at 1M."]
+    assert text == [f"Accuracy, n=2 minus n=1, paired by seed (95% t CI): {one} at 300K; "
+                    "+0.1 [0.1, 0.1] (3 seeds) at 1M."]
