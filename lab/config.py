@@ -60,6 +60,7 @@ class ModelConfig:
     head_type: str = "parallel"
     match_params: bool = True  # n heads take n-1 blocks from the trunk (the paper's rule)
     tie_embeddings: bool = False  # the paper's synthetic runs keep them untied
+    detach_extra_heads: bool = False  # heads 2..n read a detached next-token path: their losses train only them
     mlp_ratio: int = 4
     dropout: float = 0.0
     bias: bool = False
@@ -78,6 +79,9 @@ class ModelConfig:
             raise ConfigError(f"model.d_model={self.d_model} is not divisible by model.n_head={self.n_head}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if self.detach_extra_heads and self.head_type == "anticausal":
+            raise ConfigError("model.detach_extra_heads cannot keep anticausal heads out of the next-token path: "
+                              "head 1 reads head 2; use another --head-type")
         if self.head_type != "linear" and self.match_params and self.n_future >= self.n_layer:
             raise ConfigError(
                 f"--heads {self.n_future} needs at least {self.n_future + 1} layers with parameter matching "
@@ -135,7 +139,8 @@ class TrainConfig:
 # Fields that never enter the canonical JSON (see the module docstring): (section, name).
 NOT_HASHED: frozenset[tuple[str, str]] = frozenset({("train", "log")})
 # Fields added later, left out of the canonical JSON while they hold this value: (section, name) -> default.
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, ("train", "log_mechanism"): False}
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, ("train", "log_mechanism"): False,
+                                                     ("model", "detach_extra_heads"): False}
 
 ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")
 HEAD_INITS = ("random", "copy", "zero")

@@ -19,6 +19,12 @@ blocks deep (1 trunk + head 1) against 5 at n=1 (`param_counts()["next_token_dep
 With matching off, the trunk keeps L-1 blocks and the n head blocks sit on top (n=1 is
 still the plain model).
 
+`detach_extra_heads`: heads 2..n that read the next-token path (the trunk, or head 1 for causal
+and deepseek heads) read it detached, so their losses train their own weights only and the
+next-token model (with the shared final norm and unembedding) is what next-token training alone
+would make it (a stop-gradient recipe that
+bounds the harm of the extra heads at zero; anticausal heads are refused, head 1 reads them).
+
 Naming follows nanoGPT (`transformer.wte/wpe/h/ln_f`, `lm_head`); heads live in `heads`.
 """
 
@@ -29,6 +35,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from lab.blocks import Block, CausalSelfAttention, KVCache, block_param_count  # noqa: F401  (the model's parts)
 from lab.config import ModelConfig
@@ -170,6 +177,9 @@ class MTPTransformer(nn.Module):
         next_emb = None
         if self.heads[i].reads_next_embedding:
             next_emb = self.next_embeddings(tok_emb, i)
+        if i > 0 and self.config.detach_extra_heads:  # an extra head sees the next-token path as a constant:
+            x = x.detach() if self.sources[i] in (-1, 0) else x  # the trunk or head 1 it reads
+            next_emb = None if next_emb is None else next_emb.detach()  # and the shared embeddings
         return self.heads[i](x, cache, self.head_layer(i), next_emb)
 
     @property
@@ -191,9 +201,16 @@ class MTPTransformer(nn.Module):
         return {f"heads.{i}.{name}" for i, head in enumerate(self.heads) if i > 0
                 for name, _ in head.named_parameters()}
 
-    def unembed(self, h: torch.Tensor) -> torch.Tensor:
-        """Shared final norm and unembedding: hidden `(B, T, d)` -> logits `(B, T, V)`."""
-        return self.lm_head(self.transformer.ln_f(h))
+    def unembed(self, h: torch.Tensor, head: int = 0) -> torch.Tensor:
+        """Shared final norm and unembedding: hidden `(B, T, d)` -> logits `(B, T, V)`. For an extra
+        head (`head` >= 1, 0-based) with `detach_extra_heads`, through detached weights: they belong
+        to the next-token path, which only head 1's loss trains then."""
+        if head == 0 or not self.config.detach_extra_heads:
+            return self.lm_head(self.transformer.ln_f(h))
+        ln = self.transformer.ln_f
+        bias = None if ln.bias is None else ln.bias.detach()
+        normed = F.layer_norm(h, ln.normalized_shape, ln.weight.detach(), bias, ln.eps)
+        return F.linear(normed, self.lm_head.weight.detach())
 
     def hidden_states(self, idx: torch.Tensor, heads: int | None = None, positions: torch.Tensor | None = None,
                       cache: KVCache | None = None) -> list[torch.Tensor]:

@@ -109,10 +109,10 @@ def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     return loss_sum / count.clamp(min=1), correct, count
 
 
-def _unembed_loss(model: MTPTransformer, hidden: torch.Tensor,
-                  target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Shared final norm and unembedding, then `_head_loss`, for one head's hidden state."""
-    return _head_loss(model.unembed(hidden), target)
+def _unembed_loss(model: MTPTransformer, hidden: torch.Tensor, target: torch.Tensor,
+                  head: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Shared final norm and unembedding, then `_head_loss`, for the hidden state of head `head` (0-based)."""
+    return _head_loss(model.unembed(hidden, head), target)
 
 
 _compiled: dict[str, object] = {}
@@ -149,8 +149,8 @@ def plain_loss(model: MTPTransformer, inputs: torch.Tensor, targets: list[torch.
     weights = _weights(model, head_weights)
     losses, corrects, counts = [], [], []
     loss_fn = _loss_fn(model)
-    for h, target in zip(model.hidden_states(inputs), targets):
-        loss, correct, count = loss_fn(model, h, target)
+    for i, (h, target) in enumerate(zip(model.hidden_states(inputs), targets)):
+        loss, correct, count = loss_fn(model, h, target, i)
         losses.append(loss)
         corrects.append(correct)
         counts.append(count)
@@ -197,7 +197,7 @@ def backward_efficient(model: MTPTransformer, inputs: torch.Tensor, targets: lis
     counts: list[torch.Tensor] = [torch.zeros(())] * n
     loss_fn = _loss_fn(model)
     for i in reversed(model.order):
-        loss, correct, count = loss_fn(model, out[i], targets[i])
+        loss, correct, count = loss_fn(model, out[i], targets[i], i)
         losses[i], corrects[i], counts[i] = loss.detach(), correct, count
         readers = [j for j in range(n) if model.sources[j] == i]
         incoming = [leaf_in[j].grad for j in readers if leaf_in[j].grad is not None]

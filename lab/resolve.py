@@ -60,7 +60,9 @@ def _finetune_shape(config: RunConfig, experiment_dir: Path | None) -> None:
         return
     from lab.checkpoints import load_source, target_model_config
     source, _ = load_source(ft.init_from, experiment_dir)
+    detach = config.model.detach_extra_heads  # how this run trains its heads, not the checkpoint's shape
     config.model = target_model_config(source.model, config.model.n_future, ft.attach)
+    config.model.detach_extra_heads = detach
     config.size = source.size
 
 

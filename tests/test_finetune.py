@@ -207,3 +207,26 @@ def test_cli_finetune_and_bad_checkpoints(tmp_path: Path) -> None:
         assert result.returncode == 2, (args, result.stderr)
         assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert not out.exists()
+
+
+def test_detached_extra_heads_leave_next_token_continuation_as_it_would_be_alone(tmp_path: Path) -> None:
+    """Stop-gradient recipe: 3 heads added with `model.detach_extra_heads` train the next-token model
+    exactly as next-token continuation does (gradient clipping off: it would couple the heads through
+    the global norm), and the flag survives resolving against the checkpoint (same run id as planned)."""
+    from lab.resolve import resolve
+    pre = pretrain(tmp_path)
+    rows = {}
+    for name, mode, heads in (("ntp", "keep", 1), ("sg", "add", 3)):
+        config = finetune_config(pre, mode, heads, head_init="zero")
+        config.model.detach_extra_heads = heads > 1
+        config.train.grad_clip = 1e9
+        resolved = resolve(config, tmp_path)[0]
+        assert resolved.model.detach_extra_heads == (heads > 1)
+        summary = FinetuneTrainer(config, tmp_path / "ft", device="cpu", quiet=True).run()
+        assert Path(summary["run_dir"]).name == resolved.run_name()
+        rows[name] = runs.read_jsonl(Path(summary["run_dir"]) / "metrics.jsonl")
+    assert len(rows["ntp"]) == len(rows["sg"]) >= 3
+    for a, b in zip(rows["ntp"], rows["sg"]):
+        assert b["head1/loss"] == pytest.approx(a["head1/loss"], rel=1e-5)
+        assert b["val/second_token_nll"] == pytest.approx(a["val/second_token_nll"], rel=1e-5)
+    assert rows["sg"][-1]["head2/loss"] < rows["sg"][0]["head2/loss"]  # the extra heads do learn

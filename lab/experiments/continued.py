@@ -18,6 +18,7 @@ Stage 1 pretrains n=1 on induction (and n=4 where the Fig. 4 recipe runs); stage
 | linear4        | n=1    | 4  | linear heads                                                  | all   |
 | add3, deepseek4 | n=1  | 3, 4 | head count, DeepSeek-V3 modules                            | small |
 | add4_w0.3, add4_w0.1 | n=1 | 4 | loss weight of heads 2..n (DeepSeek-V3: 0.3, then 0.1)    | small |
+| add4_sg        | n=1    | 4  | heads 2..n read a detached next-token path (stop-gradient)    | small |
 | mtp_drop       | n=4    | 1  | MTP pretraining, next-token continuation (the Fig. 4 recipe)  | small |
 | scratch_ntp, scratch_mtp | - | 1, 4 | from scratch for the whole budget                         | small |
 
@@ -54,6 +55,7 @@ EXTRA: dict[str, dict] = {  # the small sizes
     "deepseek4": dict(heads=4, attach="deepseek"),
     "add4_w0.3": dict(heads=4, attach="add", head_init="zero", head_weights=[1.0, 0.3, 0.3, 0.3]),
     "add4_w0.1": dict(heads=4, attach="add", head_init="zero", head_weights=[1.0, 0.1, 0.1, 0.1]),
+    "add4_sg": dict(heads=4, attach="add", head_init="zero", detach=True),  # stop-gradient: harm bounded at 0
 }
 VARIANT_ORDER = [*CORE, *EXTRA, "mtp_drop", "scratch_ntp", "scratch_mtp"]
 
@@ -94,7 +96,9 @@ def size_runs(preset: str, size: str) -> list[RunConfig]:
             out.append(sources[heads])
         for name, spec in variants.items():
             if fits(spec, size):
-                out.append(own(_finetune_run(p, TASK, p.target_task, seed, vocab, block, name, sources[1], **spec)))
+                config = _finetune_run(p, TASK, p.target_task, seed, vocab, block, name, sources[1], **spec)
+                config.model.detach_extra_heads = spec.get("detach", False)
+                out.append(own(config))
         if size in SMALL:
             out.append(own(_finetune_run(p, TASK, p.target_task, seed, vocab, block, "mtp_drop", sources[4],
                                          heads=1, attach="drop")))
