@@ -246,7 +246,7 @@ def plot_vs_heads(df: pd.DataFrame, metric: str = "primary", title: str = "") ->
         ax.vlines(part["model.n_future"], part["lo"], part["hi"], colors=s["color"], gid="spread",
                   label="95% CI over seeds")
         name = metric
-        if metric == "primary" and "primary_metric" in df:
+        if metric in ("primary", "best_primary") and "primary_metric" in df:
             names = df.loc[df["task"] == task, "primary_metric"].dropna().unique()
             name = names[0] if len(names) else metric
         ax.set_xticks(sorted(part["model.n_future"].unique()))

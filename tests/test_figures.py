@@ -121,9 +121,10 @@ def test_figures_from_scaling_runs_and_missing_ones(tmp_path, capsys):
         assert (float(lo), float(hi)) == pytest.approx(stats.mean_ci(seeds_values)[1:], abs=6e-4)  # 95% CI
         assert (float(low), float(high)) == pytest.approx((min(seeds_values), max(seeds_values)), abs=6e-4)
         assert seeds == str(len(seeds_values)) == ("3" if size == "1M" else "5")
-    # The sentence under the figure is computed from the same means.
-    diff = np.mean([values[("1M", 2, s)] for s in (0, 1, 2)]) - np.mean([values[("1M", 1, s)] for s in (0, 1, 2)])
-    assert f"{diff:+.3f} at 1M" in text
+    # The sentence under the figure is the paired difference of the same values, with its t CI.
+    effect = stats.paired_difference({s: values[("1M", 2, s)] for s in (0, 1, 2)},
+                                     {s: values[("1M", 1, s)] for s in (0, 1, 2)}, method="t")
+    assert f"{stats.format_effect(effect)} at 1M" in text
 
 
 def test_partial_experiment_says_how_many_runs(tmp_path):

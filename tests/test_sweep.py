@@ -96,7 +96,8 @@ def test_experiments_and_presets() -> None:
 
     heads = plan("heads", "quick")
     assert {c.model.n_future for c in heads} == {1, 2, 3, 4, 6, 8}
-    assert all(c.model.match_params and c.model.n_future < c.model.n_layer for c in heads)
+    assert all(not c.model.match_params and c.size == "1M" for c in heads)  # head 1 equally deep at every n
+    assert all(c.model.match_params and c.model.n_future < c.model.n_layer for c in plan("heads", "paper"))
     assert len({c.size for c in heads}) == 1 and len({c.size for c in plan("heads", "paper")}) == 1
     assert {c.model.head_type for c in plan("head_types", "quick")} == set(HEAD_TYPES)
 

@@ -1,10 +1,11 @@
-"""Heads: n in {1, 2, 3, 4, 6, 8} at one size, per task.
+"""Heads: n in {1, 2, 3, 4, 6, 8}, per task, at a setting where next-token training learns the task.
 
-Parameter matching (n heads take n-1 blocks from the trunk) needs more layers than heads,
-so n = 8 needs at least 9 layers. The paper preset uses 30M (10 layers, Table S14). The CPU
-sizes have 5 layers, so the quick preset uses a deeper, narrower shape of its own:
-`250K-L9` = d_model 48, 9 layers, 4 attention heads (12 * 48^2 * 9 = 249K non-embedding
-parameters), which keeps matching on for every n.
+Quick: 1M with the heads on a full-depth trunk (`model.match_params=false`: head 1 is as deep as
+the n=1 model's, each extra head adds a block), each task's quick schedule (path-star: the 750
+steps of the `pathstar` experiment, where next-token training learns the edge lookup), so that
+what n does to a capability that forms can be seen. (The earlier quick preset, a parameter-matched
+9-layer 250K shape, learned nothing at any n: LOG 2026-11-28.) Paper: 30M (10 layers, Table
+S14) with parameter matching, which needs more layers than heads (n = 8 needs 9).
 """
 
 from __future__ import annotations
@@ -14,36 +15,56 @@ from lab.experiments import TASKS, experiment, make_run, seeds
 from lab.figure_registry import Output, Selection, figure
 
 HEADS = (1, 2, 3, 4, 6, 8)
-DEEP_QUICK = ("model.d_model=48", "model.n_layer=9", "model.n_head=4", "size=250K-L9")
+QUICK_SETTINGS = ("model.match_params=false",)
+QUICK_TASK_SETTINGS = {"graph": ("train.steps=750", "train.eval_every=250", "train.checkpoint_every=250")}
+GRADED = {"induction": "second_token_nll", "polynomial": "answer_nll", "graph": "path_nll"}  # lower is better
 
 
 @experiment("heads")
 def heads(preset: str) -> list[RunConfig]:
-    """Heads n in {1, 2, 3, 4, 6, 8} at one parameter-matched size, per task."""
-    size, shape = ("1M", DEEP_QUICK) if preset == "quick" else ("30M", ())
-    size_name = "250K-L9" if preset == "quick" else size
-    return [make_run("heads", preset, task, size, n, seed, overrides=shape)
-            for task in TASKS for n in HEADS for seed in seeds(preset, size_name)]
+    """Heads n in {1, 2, 3, 4, 6, 8} per task, where n=1 learns it (quick: 1M, heads on a full-depth trunk)."""
+    size = "1M" if preset == "quick" else "30M"
+    def settings(task: str) -> tuple[str, ...]:
+        return (*QUICK_SETTINGS, *QUICK_TASK_SETTINGS.get(task, ())) if preset == "quick" else ()
+    return [make_run("heads", preset, task, size, n, seed, overrides=settings(task))
+            for task in TASKS for n in HEADS for seed in seeds(preset, size)]
 
 
 # ----- figures (builders import lab.plots when called: a sweep imports this module too) -----
 @figure("3_heads", "Task metric vs number of heads", "heads",
-        "Each task's primary metric (final evaluation) against the number of heads n at one parameter-matched "
-        "size (n heads take n-1 blocks from the trunk).")
+        "Each task's primary metric (test, at the step chosen on validation) against the number of heads n "
+        "(quick: 1M, heads on a full-depth trunk, so head 1 is equally deep at every n). Line: mean over seeds; "
+        "bars: 95% t-intervals. RESULTS.md adds each n's paired difference to n=1 with its CI, in the metric, "
+        "in tokens to formation and in the graded answer NLL.")
 def metric_vs_heads(sel: Selection) -> Output:
-    from lab import plots
+    import pandas as pd
+
+    from lab import evidence, plots
     sel.require("heads")
     df = sel.summaries
-    table = plots.vs_heads_table(df)
+    table = plots.vs_heads_table(df, "best_primary")
+    evals = sel.evals()
+    tables = [("primary metric (test, validation-selected step)", plots.readable(table))]
     sentences = []
-    for task, part in table.groupby("task"):
-        best = part.loc[part["mean"].idxmax()]
-        base = part[part["model.n_future"] == 1]["mean"]
-        vs = f"; n=1 scores {plots.fmt(float(base.iloc[0]))}" if len(base) else ""
-        sentences.append(f"{task}: the highest mean is {plots.fmt(best['mean'])} at "
-                         f"n={int(best['model.n_future'])}{vs}.")
-    return Output(plots.plot_vs_heads(df, title="Task metric vs heads"),
-                  [("primary metric", plots.readable(table))], sentences, sel)
+    for measure, metric, what in (("value", None, "primary metric"), ("formation_tokens", None, "tokens to formation"),
+                                  ("value", "graded", "graded answer NLL (nats; lower is better)")):
+        parts = []
+        for task, part in evals.groupby("task"):
+            name = GRADED.get(task) if metric == "graded" else None
+            if metric == "graded" and (name is None or f"eval/{name}" not in part):
+                continue
+            effects = evidence.paired_effects(evidence.measure_runs(part, name), ["task"], measure=measure)
+            if len(effects):
+                parts.append(effects)
+        if not parts:
+            continue
+        effects = pd.concat(parts, ignore_index=True)
+        tables.append((f"{what}: n minus n=1, paired by seed", plots.readable(effects)))
+        for task, part in effects.groupby("task"):
+            sentences.append(f"{task}, {what}, n minus n=1 (95% t CI): " + "; ".join(
+                f"n={int(r['model.n_future'])} {r['mean']:+.3g} [{r['lo']:+.3g}, {r['hi']:+.3g}]"
+                for _, r in part.iterrows()) + ".")
+    return Output(plots.plot_vs_heads(df, "best_primary", title="Task metric vs heads"), tables, sentences, sel)
 
 
 @figure("6_head_accuracy", "Per-head accuracy vs head index", "heads",
