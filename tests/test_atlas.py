@@ -104,3 +104,28 @@ def test_the_gpu_preset_is_the_paper_preset_with_larger_sizes(tmp_path, capsys) 
     sizes = {c.label: c.size for c in plan("atlas", "paper")}
     assert sizes["base"] == "10M" and sizes["size=30M"] == "30M"
     assert all(c.train.steps > 10 * atlas.QUICK_STEPS for c in plan("atlas", "paper"))
+
+
+def test_mechanism_figure_orders_what_appears_when() -> None:
+    rows = []
+    for n in (1, 2):
+        for seed in range(3):
+            for step in (50, 100, 150):
+                row = {"run_name": f"n{n}s{seed}", "label": "base", "model.n_future": n, "seed": seed, "step": step,
+                       "tokens": step * 2000, "val/second_token_acc": step / 150 * (0.5 if n == 1 else 0.3),
+                       "interp/copy_attention_max": step / 300, "interp/prefix_matching_max": 0.1 + step / 500}
+                if n > 1:
+                    row["align/cos/head2"] = 0.2
+                rows.append(row)
+
+    class Fake:
+        def require(self, what):
+            pass
+
+        def evals(self):
+            return pd.DataFrame(rows)
+
+    out = atlas.mechanism_figure(Fake())
+    assert out.sentences[0] == ("Second-token accuracy (validation) first reaches half its highest mean (0.250) at "
+                                "0.20M tokens for n=1, 0.30M tokens for n=2.")
+    assert out.sentences[-1].endswith("0.200 for n=2.") and len(out.figure.axes) >= 4

@@ -155,3 +155,41 @@ def effect_sentences(table) -> list[str]:
                    f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; "
                    f"{len(part) - len(earlier) - len(later)} of {len(part)} cells without a detectable difference.")
     return out
+
+
+MECHANISM = (("val/second_token_acc", "second-token accuracy (validation)"),
+             ("interp/copy_attention_max", "attention: repeated name to its copy"),
+             ("interp/prefix_matching_max", "best prefix-matching score"),
+             ("align/cos/head2", "cos(head 2 gradient, head 1 gradient) on the trunk"))
+
+
+@figure("9b_atlas_mechanism", "Regime atlas: the mechanism over training (base cell)", "atlas",
+        "For the base cell, per head count: induction on validation, the best attention head's attention from a "
+        "repeated name's first token to the token it must copy, the prefix-matching score on repeated random "
+        "tokens, and the cosine between head 2's and head 1's loss gradients on the shared trunk, over training "
+        "tokens (bands: 95% t-intervals over seeds; runs end when induction forms).")
+def mechanism_figure(sel: Selection) -> Output:
+    from lab import plots
+    sel.require("atlas")
+    evals = sel.evals()
+    evals = evals[evals["label"] == "base"]
+    panels = [(m, label) for m, label in MECHANISM if m in evals and evals[m].notna().any()]
+    if evals.empty or not panels:
+        from lab.figure_registry import Missing
+        raise Missing("atlas: the base cell has no complete run that logged the mechanism")
+    sentences, tables = [], []
+    for metric, label in panels:
+        table = plots.dynamics_table(evals, metric)
+        tables.append((f"{label} over training", plots.readable(table)))
+        if metric.startswith("align/"):
+            means = evals.groupby("model.n_future")[metric].mean().dropna()
+            sentences.append(f"Mean {label} over training: " + ", ".join(
+                f"{plots.fmt(v)} for n={int(n)}" for n, v in means.items()) + ".")
+            continue
+        reach = plots.first_reaching(table, "model.n_future")
+        if reach:
+            sentences.append(f"{label[0].upper() + label[1:]} first reaches half its highest mean "
+                             f"({plots.fmt(next(iter(reach.values()))[1])}) at " + ", ".join(
+                                 f"{plots.tokens_text(t)} for n={int(n)}" for n, (t, _) in reach.items()) + ".")
+    fig = plots.plot_dynamics(evals, panels, title="Regime atlas, base cell: mechanism over training")
+    return Output(fig, tables, sentences, sel)
