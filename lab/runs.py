@@ -59,6 +59,7 @@ class Status(str, Enum):
     # outcomes of one run in a sweep (lab/executors.py, lab/sweep.py)
     COMPLETE_ALREADY = "complete already"  # found complete once it held the lock
     SKIPPED = "complete (skipped)"  # found complete when the sweep started
+    STORED = "stored"  # complete in the committed results store, with no run directory here
     RUNNING_ELSEWHERE = "running elsewhere"  # another process holds its lock
     NOT_RUN = "not run"
     DEPENDENCY_FAILED = "dependency failed"
@@ -69,7 +70,7 @@ class Status(str, Enum):
     @property
     def done(self) -> bool:
         """Complete, whoever trained it."""
-        return self in (Status.COMPLETE, Status.COMPLETE_ALREADY, Status.SKIPPED)
+        return self in (Status.COMPLETE, Status.COMPLETE_ALREADY, Status.SKIPPED, Status.STORED)
 
 
 def writes_here() -> bool:

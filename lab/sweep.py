@@ -29,7 +29,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from lab import runs
+from lab import results, runs
 from lab.config import RunConfig, size_value, split_assignment
 from lab.errors import ConfigError
 from lab.executors import (
@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="runs", help="root of run directories (runs go to OUT/EXPERIMENT/)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (resolved where each run executes)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what exists; train nothing")
+    parser.add_argument("--store", default=str(results.STORE),
+                        help="results store: a run complete there is not trained again (unless a planned run "
+                             "finetunes it: the store keeps no checkpoint)")
+    parser.add_argument("--retrain-stored", action="store_true",
+                        help="train runs the store holds too (to check that they reproduce: the export then "
+                             "compares both copies)")
     parser.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
                         help="keep runs whose config value equals VALUE, with the keys and typed values of "
                              "lab.run --set (repeatable), e.g. --only task=graph --only model.n_future=2 "
@@ -225,13 +231,22 @@ def cost_line(configs: list[RunConfig], workers: int) -> str:
 class Sweep:
     """Trains a list of configs with an executor and keeps every run's row for the final table."""
 
-    def __init__(self, configs: list[RunConfig], root: Path) -> None:
+    def __init__(self, configs: list[RunConfig], root: Path, stored: frozenset[str] | set[str] = frozenset()) -> None:
+        """`stored`: run names complete in the results store; such a run with no directory here is not
+        trained again, unless a planned run finetunes it (the store keeps no checkpoint)."""
         self.root = Path(root)
         self.configs = {c.run_name(): c for c in configs}
         self.rows: dict[str, dict[str, Any]] = {}
+        found = {name: existing_state(self.root / c.experiment / name) for name, c in self.configs.items()}
+        skip = {name for name in stored if found.get(name) == Status.NEW}
+        while True:  # a stored run stays skipped unless a run that will train finetunes it
+            needed = {dependency(c) for name, c in self.configs.items() if name not in skip}
+            if not skip & needed:
+                break
+            skip -= needed
         for name, config in self.configs.items():
             run_dir = self.root / config.experiment / name
-            before = existing_state(run_dir)
+            before = Status.STORED if name in skip else found[name]
             self.rows[name] = {"run": name, "before": before, "status": before, "primary": None, "wall_s": None,
                                "error": None, "config": config}
             if before == Status.COMPLETE:
@@ -241,7 +256,8 @@ class Sweep:
 
     def todo(self) -> list[str]:
         """Runs to start, longest first: everything not complete and not locked by another process."""
-        names = [n for n, r in self.rows.items() if r["before"] not in (Status.COMPLETE, Status.RUNNING_ELSEWHERE)]
+        names = [n for n, r in self.rows.items()
+                 if r["before"] not in (Status.COMPLETE, Status.STORED, Status.RUNNING_ELSEWHERE)]
         return sorted(names, key=lambda n: -cpu_seconds(self.configs[n]))
 
     def run(self, executor: Executor, device: str, quiet: bool = False) -> bool:
@@ -430,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.executor == "local":
             device = str(resolve_device(args.device))  # fails early on a missing device
         workers = args.workers or (cpu_cores() if device == "cpu" else 1)
-        sweep = Sweep(configs, Path(args.out))
+        stored = set() if args.retrain_stored else {r["run_id"] for r in results.store_records(Path(args.store),
+                                                                                              args.experiment)}
+        sweep = Sweep(configs, Path(args.out), stored)
         todo = sweep.todo()
         where = Path(args.out) / args.experiment
         counts = Counter(r["before"] for r in sweep.rows.values())
@@ -449,7 +467,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not todo:
             print(sweep.table())
-            print(f"nothing to do: all {len(configs)} runs are complete" if counts[Status.COMPLETE] == len(configs)
+            done = counts[Status.COMPLETE] + counts[Status.STORED]
+            print(f"nothing to do: all {len(configs)} runs are complete (or stored in {args.store}/)"
+                  if done == len(configs)
                   else "nothing to do here: the runs not complete are running elsewhere")
             return 0
         executor = make_executor(args, device, workers, where / ".submitit")

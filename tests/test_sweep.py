@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -337,3 +338,37 @@ def test_only_takes_set_keys_and_compares_typed_values() -> None:
     assert len(two) == 2 and all(c.model.n_future == 2 and c.task_config["seq_len"] == 32 for c in two)
     with pytest.raises(ConfigError, match="task.seq_len expects int"):
         sweep.filter_runs(configs, ["task.seq_len=3x"])
+
+
+def test_runs_in_the_results_store_are_not_trained_again(tmp_path: Path, capsys) -> None:
+    """A run the store holds complete is skipped (it costs nothing twice), unless a planned run finetunes
+    it (the store keeps no checkpoint) or --retrain-stored asks for it."""
+    from lab import results
+    first = ["tiny-finetune", "--out", str(tmp_path / "a"), "--workers", "1", "--device", "cpu", "--quiet",
+             "--store", str(tmp_path / "store")]
+    assert sweep.main(first) == 0
+    results.export(tmp_path / "a", tmp_path / "store")
+    args = ["tiny-sweep", "--out", str(tmp_path / "b"), "--workers", "2", "--device", "cpu", "--quiet",
+            "--store", str(tmp_path / "store")]
+    assert sweep.main(args) == 0
+    results.export(tmp_path / "b", tmp_path / "store")
+    capsys.readouterr()
+    fresh = ["tiny-sweep", "--out", str(tmp_path / "c"), "--dry-run", "--store", str(tmp_path / "store")]
+    assert sweep.main(fresh) == 0
+    assert "4 stored" in capsys.readouterr().out  # nothing to train: every run is in the store
+    assert sweep.main([*fresh, "--retrain-stored"]) == 0
+    assert "4 new" in capsys.readouterr().out
+    again = ["tiny-finetune", "--out", str(tmp_path / "d"), "--dry-run", "--store", str(tmp_path / "store")]
+    assert sweep.main(again) == 0
+    out = capsys.readouterr().out
+    assert "2 stored" in out and "would train 0 runs" in out  # the finetuning run is stored: so is its need
+    shutil.rmtree(tmp_path / "store")
+    results.export(tmp_path / "a", tmp_path / "store", experiments=["tiny-finetune"])  # both, then drop one:
+    (path,) = results.store_files(tmp_path / "store")
+    kept = [r for r in results.decode(path) if r["config"]["label"] == ""]  # the source only
+    path.write_bytes(results.compress(results.lines(kept)))
+    capsys.readouterr()
+    assert sweep.main(again) == 0
+    out = capsys.readouterr().out
+    assert "2 new" in out and "stored" not in out.splitlines()[0]  # the source is needed as a checkpoint
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
