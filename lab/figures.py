@@ -212,7 +212,8 @@ def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool 
 
 def sources(selections: dict[str, Selection]) -> str:
     """Where the selected runs came from, e.g. "run directories (scaling), the results store (pathstar)"."""
-    by = {"runs": "run directories", "results": "the committed results store"}
+    by = {"runs": "run directories", "results": "the committed results store",
+          "both": "run directories and the committed results store"}
     used: dict[str, list[str]] = {}
     for name, sel in sorted(selections.items()):
         if sel.complete:

@@ -18,8 +18,8 @@ agrees within `TOLERANCE` (relative or absolute; wall-clock fields and where/whe
 fields are ignored), and a disagreement raises `StoreConflict` before anything is written.
 
 `load_store_runs` / `load_store_summaries` give the DataFrames of `lab.runs.load_runs` /
-`load_summaries`; `records(root, store, experiment)` reads run directories when the
-experiment has complete ones there, else the store.
+`load_summaries`; `records(root, store, experiment)` reads the run directories and, for the runs
+they do not hold, the store.
 """
 
 from __future__ import annotations
@@ -154,12 +154,13 @@ def pseudo_dir(record: dict[str, Any]) -> str:
 
 
 def records(root: Path, store: Path, experiment: str) -> list[dict[str, Any]]:
-    """The complete runs of `experiment`: from run directories under `root` when there are any,
-    else from the store. Each record carries `source` ("runs" or "results") and `run_dir`."""
-    dirs = complete_dirs(root, experiment)
-    if dirs:
-        return [{**dir_record(d), "source": "runs", "run_dir": str(d)} for d in dirs]
-    return [{**r, "source": "results", "run_dir": pseudo_dir(r)} for r in store_records(store, experiment)]
+    """The complete runs of `experiment`: those in run directories under `root`, then the stored
+    runs no directory holds (a directory wins: it is the newer copy of its run id). Each record
+    carries `source` ("runs" or "results") and `run_dir`."""
+    dirs = [{**dir_record(d), "source": "runs", "run_dir": str(d)} for d in complete_dirs(root, experiment)]
+    have = {r["run_id"] for r in dirs}
+    return dirs + [{**r, "source": "results", "run_dir": pseudo_dir(r)} for r in store_records(store, experiment)
+                   if r["run_id"] not in have]
 
 
 # ----- DataFrames (the columns of lab.runs.load_runs / load_summaries) -----

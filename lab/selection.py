@@ -1,10 +1,10 @@
 """Run selection: the complete runs of an experiment's plan, which is what a figure or claim may use.
 
-The runs come from run directories under `root/<experiment>/` when there are any complete
-ones, else from the committed results store (`lab.results`), so a fresh checkout draws every
-figure without training. A found run matches a planned config when every config field both
-share is equal (runs stay usable when a later version adds a config field), with `@run`
-references compared without their hash.
+The runs come from run directories under `root/<experiment>/` and, for the runs they do not
+hold, from the committed results store (`lab.results`), so a fresh checkout draws every figure
+without training and a partial `runs/` adds to the store instead of hiding it. A found run
+matches a planned config when every config field both share is equal (runs stay usable when a
+later version adds a config field), with `@run` references compared without their hash.
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ class Selection:
 
     @property
     def source(self) -> str:
-        """`runs` or `results`: where the selected runs were read from."""
-        return next(iter(self.records.values()))["source"] if self.records else "runs"
+        """`runs`, `results` or `both`: where the selected runs were read from."""
+        found = {r["source"] for r in self.records.values()}
+        return found.pop() if len(found) == 1 else "both" if found else "runs"
 
     def where(self, **fields: Any) -> Selection:
         """The runs (planned and complete) whose config fields equal `fields` (keys as in

@@ -191,7 +191,7 @@ def test_a_different_config_or_status_under_one_id_is_a_conflict(root: Path, tmp
         results.export(root, store)
 
 
-def test_records_read_run_directories_when_present_else_the_store(root: Path, tmp_path: Path) -> None:
+def test_records_read_run_directories_and_the_stored_runs_they_lack(root: Path, tmp_path: Path) -> None:
     store = tmp_path / "results"
     results.export(root, store)
     here = results.records(root, store, "alpha")
@@ -205,6 +205,12 @@ def test_records_read_run_directories_when_present_else_the_store(root: Path, tm
     assert [{k: r[k] for k in keys} for r in there] == [{k: r[k] for k in keys} for r in here]
     assert_same_columns(results.summaries_frame(there), results.summaries_frame(here))
     assert results.records(root, store, "gamma") == []
+    one = make_run(root, "alpha", 1)  # a directory again for one of the two stored runs, and a new run
+    extra = make_run(root, "alpha", 5)
+    both = results.records(root, store, "alpha")
+    assert sorted((r["source"], r["run_id"]) for r in both) == sorted(
+        [("runs", one.name), ("runs", extra.name),
+         *[("results", r["run_id"]) for r in there if r["run_id"] != one.name]])  # the directory wins
 
 
 def test_extra_json_files_of_a_run_are_stored_and_added_later(root: Path, tmp_path: Path) -> None:
