@@ -676,3 +676,42 @@ def plot_recovery(table: pd.DataFrame, variant: str = "label", facet: str = "siz
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def plot_table_s6(by_size: pd.DataFrame, recovery: pd.DataFrame, per_run: pd.DataFrame, variant: str = "label",
+                  order: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Four panels on the next-token deficit of continued pretraining with extra heads: (a) against
+    model size per variant (`summarise(..., [variant, "size"], "deficit")`), (b) over continuation
+    tokens per size (`[..."size", "step", "tokens"]`), (c) against the step-0 shock and (d) against
+    the mean trunk-gradient cosine, one point per run (`per_run` columns deficit, shock, align_cos)."""
+    fig, (a, b, c, d) = new_figure(4, ncols=4)
+    if len(by_size):
+        _lines(a, by_size, "size", variant, x_of=size_key, log=True)
+        sizes = sorted(by_size["size"].unique(), key=size_key)
+        a.set_xscale("log")
+        a.set_xticks([size_key(z) for z in sizes], sizes)
+        a.minorticks_off()
+    a.set_xlabel("model size (non-embedding parameters)")
+    a.set_ylabel("final head-1 loss - ntp's (nats)")
+    if len(recovery):
+        _lines(b, recovery.assign(mtokens=recovery["tokens"] / 1e6), "mtokens", "size")
+    b.set_xlabel("continuation tokens (M)")
+    b.set_ylabel("add4 head-1 loss - ntp's (nats)")
+    names, _ = _variant_groups(per_run, variant, order, None)
+    for ax, x, xlabel in ((c, "shock", "step-0 shock: head-1 loss - ntp's (nats)"),
+                          (d, "align_cos", "mean cos(head k, head 1) trunk gradient")):
+        for name in names:
+            part = per_run[(per_run[variant] == name) & per_run[x].notna()]
+            if len(part):
+                s = style(names.index(name))
+                ax.plot(part[x], part["deficit"], linestyle="none", marker=s["marker"], color=s["color"],
+                        markersize=4, alpha=0.8, label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("final deficit (nats)")
+    for ax, letter in zip((a, b, c, d), "abcd"):
+        ax.axhline(0.0, color="black", linewidth=0.8, gid=REFERENCE)
+        ax.set_title(f"({letter})", fontsize=9, loc="left")
+        _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -55,3 +55,38 @@ def test_deficit_is_the_gap_to_next_token_continuation_at_the_same_size_seed_and
 
     with pytest.raises(Missing, match="ntp"):
         continued.deficit_curves(NoBase())
+
+
+def test_table_s6_figure_measures_deficit_shock_and_alignment_per_run() -> None:
+    """Synthetic continuation runs: add4's deficit is 0.3 at 100K and 0.1 at 1M after a 0.5 shock, add2's half."""
+    rows = []
+    for size, scale in (("100K", 0.3), ("1M", 0.1)):
+        for seed in range(3):
+            for label, n, factor in (("ntp", 1, 0.0), ("add2", 2, 0.5), ("add4", 4, 1.0)):
+                for step, shock in ((0, 0.5), (50, 0.0)):
+                    extra = factor * (shock if step == 0 else scale) + (0.001 * seed if n > 1 else 0.0)
+                    row = {"run_name": f"{size}-{label}-{seed}", "task": "induction", "size": size, "seed": seed,
+                           "label": label, "model.n_future": n, "step": step, "tokens": step * 2000,
+                           "head1/loss": 3.0 + extra, "val/second_token_acc": 0.1, "eval/second_token_acc": 0.1}
+                    if n > 1:
+                        row["align/cos/head2"] = 0.5 - scale
+                    rows.append(row)
+
+    class Fake:
+        preset = "quick"
+
+        def require(self, what):
+            pass
+
+        def evals(self):
+            return pd.DataFrame(rows)
+
+    table = continued.per_run(Fake()).set_index(["label", "size", "seed"])
+    assert table.loc[("add4", "100K", 0), "deficit"] == pytest.approx(0.3)
+    assert table.loc[("add2", "1M", 1), "deficit"] == pytest.approx(0.051)
+    assert table.loc[("add4", "1M", 2), "shock"] == pytest.approx(0.502)
+    assert table.loc[("add4", "1M", 0), "align_cos"] == pytest.approx(0.4)
+    out = continued.table_s6_figure(Fake())
+    h3 = next(s for s in out.sentences if s.startswith("H3-size"))
+    assert "reproduced" in h3  # the deficit shrinks with size: a negative slope whose CI excludes 0
+    assert len([a for a in out.figure.axes if a.get_visible()]) == 4

@@ -132,20 +132,45 @@ def deficit_curves(sel: Selection):
     return rows.dropna(subset=["deficit"])
 
 
-@figure("10_continued_recovery", "Continued pretraining: does the next-token quality recover?", EXPERIMENT,
-        "Head-1 (next-token) loss on held-out data of the pretraining distribution of each continuation variant "
-        "minus next-token continuation (`ntp`) of the same size and seed, over continuation tokens (step 0: "
-        "before any update, the shock). One panel per size; lines: mean over seeds, bars: 95% t-intervals. "
-        "A line that returns to 0 recovers; one that stays above never does.")
-def recovery_figure(sel: Selection) -> Output:
-    from lab import plots
+def per_run(sel: Selection):
+    """One row per continuation run: `deficit` (final head-1 loss minus `ntp`'s at the same size and
+    seed), `shock` (the same at step 0, before any update: `ntp` at step 0 is the pretrained model)
+    and `align_cos` (its mean head-k / head-1 trunk-gradient cosine)."""
+    from lab import evidence
+    measured = evidence.measure_runs(sel.evals(), DEFICIT)
+    measured = measured[measured["label"].fillna("").isin([*CORE, *EXTRA, "mtp_drop"])]
+    base = measured.loc[measured["label"] == "ntp", ["size", "seed", "first_value", "final_value"]]
+    rows = measured[measured["label"] != "ntp"].merge(base, on=["size", "seed"], how="left", suffixes=("", "_ntp"))
+    return rows.assign(deficit=rows["final_value"] - rows["final_value_ntp"],
+                       shock=rows["first_value"] - rows["first_value_ntp"]).dropna(subset=["deficit"])
+
+
+@figure("10_table_s6", "What explains Table S6: continued pretraining with n' heads", EXPERIMENT,
+        "Next-token deficit: head-1 loss on held-out data of the pretraining distribution minus next-token "
+        "continuation's (`ntp`) at the same size and seed (nats; > 0 is worse). (a) final deficit against model "
+        "size per n' (heads added on top); (b) the deficit of 4 added heads over continuation tokens, per size "
+        "(step 0: the shock); (c) final deficit against the step-0 shock, per run; (d) final deficit against the "
+        "run's mean cosine between head k's and head 1's trunk gradients. Bars: 95% t-intervals over seeds. The "
+        "verdicts below come from the H1-H6 rows of CLAIMS.md.")
+def table_s6_figure(sel: Selection) -> Output:
+    from lab import claims, plots
     sel.require(EXPERIMENT)
-    rows = deficit_curves(sel)
-    table = plots.summarise(rows, ["size", "label", "step", "tokens"], "deficit")
-    fig = plots.plot_recovery(table, order=VARIANT_ORDER, title="Continued pretraining: deficit to next-token "
-                                                                "continuation")
-    last = table.sort_values("step").groupby(["size", "label"]).tail(1)
-    sentences = [f"At the last evaluation ({size}): " + ", ".join(
-        f"{r['label']} {r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]" for _, r in part.iterrows()) + " nats."
-        for size, part in last.groupby("size", sort=False)]
-    return Output(fig, [("head-1 loss minus ntp, per step", plots.readable(table))], sentences, sel)
+    runs_table = per_run(sel)
+    if runs_table.empty:
+        raise Missing(f"`{EXPERIMENT}`: no continuation run with its `ntp` control complete")
+    by_size = plots.summarise(runs_table[runs_table["label"].isin(["add2", "add3", "add4"])], ["label", "size"],
+                              "deficit")
+    curves = deficit_curves(sel)
+    recovery = plots.summarise(curves[curves["label"] == "add4"], ["size", "step", "tokens"], "deficit")
+    fig = plots.plot_table_s6(by_size, recovery, runs_table, order=VARIANT_ORDER,
+                              title="What explains Table S6 (continued pretraining)")
+    sentences = []
+    for claim in (c for c in claims.CLAIMS if c.experiment == EXPERIMENT):  # H2 reads `finetune`: CLAIMS.md
+        row = claims.evaluate_claim(claim, sel.evals(), sel.preset)
+        sentences.append(f"{claim.key} ({claim.statement}): {row['effect']}, {row['verdict']}.")
+    tables = [("final deficit per n' and size", plots.readable(by_size)),
+              ("deficit of add4 over continuation tokens", plots.readable(recovery)),
+              ("per run: final deficit, step-0 shock, gradient cosine",
+               plots.readable(runs_table[["label", "size", "seed", "deficit", "shock", "align_cos"]]
+                              .sort_values(["label", "size", "seed"])))]
+    return Output(fig, tables, sentences, sel)
