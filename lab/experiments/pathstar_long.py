@@ -1,0 +1,139 @@
+"""Path-star trained to convergence: does reverse training reach Bachmann & Nagarajan's ~100%?
+
+The quick `pathstar` runs (1.5M tokens of fresh graphs) reproduce next-token's Clever Hans
+ceiling (position 2 at 1/d) but reverse training learns nothing, against B&N's ~100%. B&N
+trained 100 epochs of 200,000 graphs at batch 256, about 640M tokens: 400 times the quick
+budget. This experiment trains until validation stops improving (`train.early_stop_patience`),
+on fresh graphs and on a fixed training set like theirs, and scores every run on their published
+test files (`measure`, written to `published.json` in each run):
+
+- quick (CPU, G(2,5,50) only): next-token and reverse, fresh graphs and 200,000 fixed graphs,
+  1M, up to 4000 steps at batch 64 (8M tokens), early stopping after 4 evaluations without a new best;
+- paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
+  n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
+  6 x 384 shape), both data regimes, up to 60,000 steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lab import runs
+from lab.config import RunConfig
+from lab.errors import ConfigError
+from lab.experiments import experiment, make_run, plan, seeds
+from lab.figure_registry import Output, Selection, figure
+
+EXPERIMENT = "pathstar_long"
+GRAPHS = {"quick": ((2, 5),), "paper": ((2, 5), (5, 3))}
+SIZE = {"quick": "1M", "paper": "10M"}
+STEPS = {"quick": (4000, 250), "paper": (60000, 1000)}  # (budget, evaluation cadence)
+DATA = {"fresh": 0, "fixed": 200_000}  # task.train_graphs
+PATIENCE = 4
+PUBLISHED = "published.json"
+DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
+
+
+def variants(preset: str, path_len: int) -> dict[str, tuple[int, str]]:
+    """label -> (heads, task variant) of a preset."""
+    out = {"next-token": (1, "forward"), "reverse": (1, "reverse")}
+    if preset != "quick":
+        out.update({"teacherless": (1, "teacherless"), "mtp2": (2, "forward"), "mtp4": (4, "forward"),
+                    f"mtp{path_len}": (path_len, "forward")})
+    return out
+
+
+@experiment(EXPERIMENT)
+def pathstar_long(preset: str) -> list[RunConfig]:
+    """Path-star to convergence, fresh and fixed data: next-token, reverse (paper: + teacherless, MTP)."""
+    steps, every = STEPS[preset]
+    out = []
+    for degree, path_len in GRAPHS[preset]:
+        for label, (heads, variant) in variants(preset, path_len).items():
+            for data, graphs in DATA.items():
+                settings = (f"task.degree={degree}", f"task.path_len={path_len}", f"task.variant={variant}",
+                            f"task.train_graphs={graphs}", "model.match_params=false", f"train.steps={steps}",
+                            f"train.eval_every={every}", f"train.checkpoint_every={every}",
+                            f"train.early_stop_patience={PATIENCE}", f"label={label}-{data}")
+                out += [make_run(EXPERIMENT, preset, "graph", SIZE[preset], heads, seed, overrides=settings)
+                        for seed in seeds(preset, SIZE[preset])]
+    return out
+
+
+def published_file(config: RunConfig, data_dir: Path = DATA_DIR) -> Path:
+    t = config.task_config
+    return data_dir / f"deg_{t['degree']}_path_{t['path_len']}_nodes_{t['num_nodes']}_test_20000.txt"
+
+
+def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu", data_dir: Path = DATA_DIR,
+            force: bool = False) -> int:
+    """Score every complete run's final checkpoint on the published test file of its graph and write
+    `published.json`; returns how many runs were scored. Runs without a published file are skipped."""
+    from lab.decode import load_run
+    from lab.device import resolve_device
+    from lab.eval import evaluate_file
+    from lab.evaluate import ModelPredictor
+    scored = 0
+    for config in plan(EXPERIMENT, preset):
+        run_dir = Path(root) / EXPERIMENT / config.run_name()
+        path = published_file(config, Path(data_dir))
+        if runs.run_state(run_dir) != "complete" or not path.is_file() or ((run_dir / PUBLISHED).exists()
+                                                                             and not force):
+            continue
+        dev = resolve_device(device)
+        _, model, task = load_run(run_dir, dev)
+        metrics = evaluate_file(task, ModelPredictor(model, dev), str(path), None)
+        runs.write_json(run_dir / PUBLISHED, {"file": path.name, "metrics": metrics})
+        scored += 1
+    return scored
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m lab.experiments.{EXPERIMENT}",
+                                     description="Score the complete runs of the experiment on the published "
+                                                 "path-star test files (writes published.json per run).",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--preset", default="quick", help="quick or paper")
+    parser.add_argument("--runs", default="runs", help="root of the run directories")
+    parser.add_argument("--data-dir", default=str(DATA_DIR), help="folder of the published test files")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps")
+    args = parser.parse_args(argv)
+    try:
+        print(f"{measure(args.preset, args.runs, args.device, Path(args.data_dir))} runs scored")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+@figure("4b_pathstar_long", "Path-star to convergence: reverse and next-token, fresh and fixed data", EXPERIMENT,
+        "Exact-path accuracy (test, at the step chosen on validation; runs stop after 4 evaluations without a new "
+        "best) per variant and training data (fresh graphs, or 200,000 fixed graphs as Bachmann & Nagarajan), and "
+        "teacher-forced accuracy at path position 2 (dashed: 1/d). RESULTS.md adds the published test file's "
+        "exact-path accuracy of each run's final checkpoint, where measured.")
+def pathstar_long_figure(sel: Selection) -> Output:
+    from lab import plots
+    sel.require("path-star")
+    df = sel.summaries
+    exact, _, forced = plots.pathstar_tables(df)
+    fig = plots.plot_pathstar(df, title="Path-star to convergence")
+    tables = [("exact-path accuracy", plots.readable(exact))]
+    if len(forced):
+        tables.append(("accuracy per path position, teacher-forced", plots.readable(forced)))
+    published = [(d, sel.run_file(d, PUBLISHED)) for d in df["run_dir"]]
+    rows = [{"label": df.loc[df["run_dir"] == d, "label"].iloc[0], "seed": int(df.loc[df["run_dir"] == d,
+                                                                                        "seed"].iloc[0]),
+             "file": p["file"], "exact_path_acc": p["metrics"]["exact_path_acc"]} for d, p in published if p]
+    if rows:
+        import pandas as pd
+        tables.append(("published test file, final checkpoint", pd.DataFrame(rows).sort_values(["label", "seed"])))
+    sentences = ["Exact-path accuracy (means over seeds): " + ", ".join(
+        f"{v} {plots.fmt(m)}" for v, m in exact.set_index("label")["mean"].items()) + "."]
+    return Output(fig, tables, sentences, sel)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Path-star to convergence: the plan, and scoring runs on the published test files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lab import runs
+from lab.config import RunConfig
+from lab.experiments import pathstar_long, plan
+from lab.train import train
+from tests.conftest import SHARED
+
+
+def test_quick_plan_trains_next_token_and_reverse_on_fresh_and_fixed_graphs_with_early_stopping() -> None:
+    configs = plan("pathstar_long", "quick")
+    arms = {(c.label, c.task_config["variant"], c.task_config["train_graphs"]) for c in configs}
+    assert arms == {("next-token-fresh", "forward", 0), ("next-token-fixed", "forward", 200_000),
+                    ("reverse-fresh", "reverse", 0), ("reverse-fixed", "reverse", 200_000)}
+    assert all(c.train.early_stop_patience == pathstar_long.PATIENCE and c.train.steps >= 4000 for c in configs)
+    paper = plan("pathstar_long", "paper")
+    assert {(c.task_config["degree"], c.task_config["path_len"]) for c in paper} == {(2, 5), (5, 3)}
+    assert {c.label for c in paper if c.task_config["path_len"] == 5} >= {"mtp5-fresh", "teacherless-fixed"}
+    assert all(not c.model.match_params for c in paper)  # head 1 equally deep at every n
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "path_star").is_dir(), reason="shared/data/path_star is absent")
+def test_measure_scores_complete_runs_on_the_published_file(tmp_path: Path) -> None:
+    planned = plan("pathstar_long", "quick")[0]
+    tiny = RunConfig(task="graph", task_config={"eval_graphs": 32}, size="tiny", seed=0)
+    tiny.model.d_model, tiny.model.n_head, tiny.model.n_layer = 32, 2, 2
+    t = tiny.train
+    t.steps, t.batch_size, t.eval_every, t.checkpoint_every, t.val_batches, t.warmup_steps = 4, 8, 4, 4, 1, 1
+    run_dir = Path(train(tiny, tmp_path / "train", device="cpu", quiet=True)["run_dir"])
+    target = tmp_path / "runs" / "pathstar_long" / planned.run_name()  # stands in for the planned run
+    shutil.copytree(run_dir, target)
+    data_dir = SHARED / "data" / "path_star"
+    assert pathstar_long.measure("quick", tmp_path / "runs", data_dir=data_dir) == 1
+    result = json.loads((target / pathstar_long.PUBLISHED).read_text())
+    assert result["file"] == "deg_2_path_5_nodes_50_test_20000.txt"
+    assert 0.0 <= result["metrics"]["exact_path_acc"] <= 1.0 and "tf_pos_acc/2" in result["metrics"]
+    assert pathstar_long.measure("quick", tmp_path / "runs", data_dir=data_dir) == 0  # measured once
+    assert runs.run_state(target) == "complete"
