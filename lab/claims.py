@@ -100,6 +100,12 @@ CLAIMS: list[Claim] = [
     Claim("headline-n4", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "at the lab.run defaults (1M, 600 steps, "
           "heads on a full-depth trunk) 4-token prediction forms induction better than next-token", "headline",
           _n(4), _n(1)),
+    Claim("atlas-base-n2", f"{PAPER}, Fig. 7 (atlas base cell)", "with head 1 as deep as at n=1 (1M, 64-token "
+          "stories), 2-token prediction forms induction earlier than next-token (tokens to formation)", "atlas",
+          _n(2), _n(1), {"label": "base"}, measure="formation_tokens", expected_sign=-1),
+    Claim("atlas-base-n4", f"{PAPER}, Fig. 7 (atlas base cell)", "with head 1 as deep as at n=1 (1M, 64-token "
+          "stories), 4-token prediction forms induction earlier than next-token (tokens to formation)", "atlas",
+          _n(4), _n(1), {"label": "base"}, measure="formation_tokens", expected_sign=-1),
     # Explanations of Table S6 as refutable predictions (continued pretraining unless said; head-1 loss is the
     # next-token loss on held-out data of the pretraining distribution, so a positive difference is a deficit).
     Claim("H1-shock", "Table S6, H1 (shock)", "carving 4 heads from the top blocks ('+0 layers') shocks the "
