@@ -3,8 +3,8 @@
 A multi-token run alone says little; `python -m lab.run induction --heads 4` ends with the
 next-token model trained on the same data, schedule and shape beside it. The counterpart of a
 config is the same config with one parallel head and equal loss weights (`counterpart_key`;
-parameter matching changes nothing at n = 1);
-the experiment and label only name a run, so they are left out. Complete runs with that key
+parameter matching changes nothing at n = 1, and what a run logs besides its metrics does not
+count); the experiment and label only name a run, so they are left out. Complete runs with that key
 are looked up in the run directories under `--out` and in the committed results store
 (`results/`, where the `headline` experiment keeps the README's first commands for 3 seeds),
 so a new user sees the baseline without training it.
@@ -36,6 +36,7 @@ def counterpart_key(config: dict[str, Any]) -> str:
         data.pop(name, None)
     data["model"].update(n_future=1, head_type="parallel", match_params=None)  # no effect at n = 1
     data["train"]["head_weights"] = None
+    data["train"].pop("log_mechanism", None)  # extra measurements, the same training
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
