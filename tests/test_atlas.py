@@ -129,3 +129,13 @@ def test_mechanism_figure_orders_what_appears_when() -> None:
     assert out.sentences[0] == ("Second-token accuracy (validation) first reaches half its highest mean (0.250) at "
                                 "0.20M tokens for n=1, 0.30M tokens for n=2.")
     assert out.sentences[-1].endswith("0.200 for n=2.") and len(out.figure.axes) >= 4
+
+
+def test_gradient_alignment_as_a_predictor_of_the_cell_effect() -> None:
+    rows, effects = [], []
+    for i, label in enumerate(("a", "b", "c", "d")):
+        effects.append({"label": label, "model.n_future": 2, "mean": (0.4 - 0.5 * (0.1 * i)) * 1e6})
+        rows += [{"label": label, "model.n_future": 2, "seed": s, "align_cos": 0.1 * i} for s in range(3)]
+    (sentence,) = atlas.predictor_sentences(pd.DataFrame(rows), pd.DataFrame(effects))
+    assert "across 4 cells" in sentence.lower() and "by -0.5M tokens" in sentence
+    assert "needs at least 3 cells" in atlas.predictor_sentences(pd.DataFrame(rows[:6]), pd.DataFrame(effects[:2]))[0]

@@ -130,7 +130,27 @@ def atlas_figure(sel: Selection) -> Output:
         raise Missing("atlas: no cell has both n=1 and another arm complete")
     fig = plots.plot_effects(effects, [(m, label, scale) for m, label, scale in MEASURES if m in effects],
                              order=order, title="Regime atlas (induction)")
-    return Output(fig, tables, effect_sentences(effects.get("formation_tokens")), sel)
+    sentences = effect_sentences(effects.get("formation_tokens"))
+    sentences += predictor_sentences(measured, effects.get("formation_tokens"))
+    return Output(fig, tables, sentences, sel)
+
+
+def predictor_sentences(measured, effects) -> list[str]:
+    """Does a cell's mean head-2 / head-1 trunk-gradient cosine (of its n=2 runs) predict its n=2 effect on
+    tokens to formation? The least-squares slope over cells with its 95% t CI (`stats.slope_ci`)."""
+    from lab import stats
+    if effects is None or effects.empty or "align_cos" not in measured:
+        return []
+    cos = measured[measured["model.n_future"] == 2].groupby("label")["align_cos"].mean().dropna()
+    two = effects[effects["model.n_future"] == 2].set_index("label")["mean"]
+    cells = sorted(set(cos.index) & set(two.index))
+    if len(cells) < 3:
+        return [f"Gradient alignment as a predictor of the n=2 effect needs at least 3 cells; {len(cells)} have "
+                "both."]
+    slope, lo, hi = stats.slope_ci([cos[c] for c in cells], [two[c] * 1e-6 for c in cells])
+    return [f"Across {len(cells)} cells, the n=2 effect on tokens to formation changes by {slope:+.3g}M tokens "
+            f"[{lo:+.3g}, {hi:+.3g}] per unit of the cell's mean cos(head 2, head 1) trunk gradient (95% t CI; "
+            "< 0: better-aligned heads delay induction less)."]
 
 
 def shared_baselines(measured):
