@@ -58,10 +58,20 @@ def _column(metric: str) -> str:
     return metric if metric.startswith(("head", "train/")) else TEST + metric
 
 
+def _budget(curve: pd.DataFrame) -> float:
+    """The tokens a run was allowed: its planned steps at its tokens per step (a run that stopped
+    early, at formation or for patience, trained fewer), else the tokens it trained."""
+    last = curve.iloc[-1]
+    steps = last.get("train.steps")
+    if steps is None or pd.isna(steps) or not last["step"]:
+        return float(curve["tokens"].max())
+    return float(last["tokens"]) / float(last["step"]) * float(steps)
+
+
 def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """One row per run: its config columns, `selected_step`, `value` (test `metric` at that step;
     `first_value` at the first evaluation (step 0 of a finetuning run: the shock), `final_value` at the last;
-    default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens trained),
+    default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens the run was allowed),
     `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`), `auc`
     (of the reported metric's curve) and `align_cos` (the mean over evaluations and heads 2..n of the
     cosine between head k's and head 1's trunk gradient, `lab.alignment`; NaN when not logged)."""
@@ -85,7 +95,7 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
         rows.append({**config, "selected_step": step, "value": float(at[name]),
                      "align_cos": float(curve[cosines].mean(axis=1).mean()) if cosines else math.nan,
                      "first_value": float(curve[name].iloc[0]), "final_value": float(curve[name].iloc[-1]),
-                     "budget": float(curve["tokens"].max()), "formed": formed, "formation_tokens": tokens,
+                     "budget": _budget(curve), "formed": formed, "formation_tokens": tokens,
                      "auc": stats.learning_curve_auc(curve["tokens"], curve[name])})
     return pd.DataFrame(rows)
 

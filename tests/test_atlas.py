@@ -55,15 +55,16 @@ def test_parts_cover_the_plan_once_keep_finetuning_with_its_source_and_balance_t
 
 
 def test_dry_run_states_the_parts_and_a_part_trains_only_its_share(tmp_path, capsys) -> None:
-    assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--workers", "2"]) == 0
+    empty = ["--store", str(tmp_path / "no-store")]  # every run new, whatever the repository's store holds
+    assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--workers", "2", *empty]) == 0
     text = capsys.readouterr().out
     n = sweep.parts_needed(plan("atlas", "quick"), 2)
     assert n > 1 and f"--part 1/{n}" in text and "at most" in text
-    assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--part", f"2/{n}"]) == 0
+    assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--part", f"2/{n}", *empty]) == 0
     shown = capsys.readouterr().out
     assert f"would train {len(sweep.split_parts(plan('atlas', 'quick'), n)[1])} runs" in shown
     for bad in ("0/3", "4/3", "x"):
-        assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--part", bad]) == 2
+        assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--part", bad, *empty]) == 2
     assert not any(tmp_path.iterdir())
 
 
