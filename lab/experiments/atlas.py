@@ -47,7 +47,7 @@ class Cell:
     size: str = "1M"
     heads: tuple[int, ...] = (1, 2, 4)
     overrides: tuple[str, ...] = (DEPTH_CONTROLLED,)
-    weights: tuple[float, ...] | None = None  # loss weight of heads 2..n (head 1 keeps 1)
+    weight: float | None = None  # loss weight of heads 2..n (head 1 keeps 1)
     base_from: str = ""  # a cell whose n=1 runs are this cell's too (the same model and data), else its own
 
 
@@ -66,8 +66,8 @@ CELLS: tuple[Cell, ...] = (
     Cell("size=3M", "model size", size="3M", heads=(1, 2)),
     Cell("matched", "depth", heads=(2, 4), overrides=("model.match_params=true",), base_from="base"),
     Cell("matched-L9", "depth", overrides=("model.match_params=true", *DEEP_1M)),
-    Cell("w=0.3", "loss share", heads=(2, 4), weights=(0.3,), base_from="base"),
-    Cell("w=0.1", "loss share", heads=(2, 4), weights=(0.1,), base_from="base"),
+    Cell("w=0.3", "loss share", heads=(2, 4), weight=0.3, base_from="base"),
+    Cell("w=0.1", "loss share", heads=(2, 4), weight=0.1, base_from="base"),
 )
 
 
@@ -86,8 +86,8 @@ def cell_runs(cell: Cell, preset: str) -> list[RunConfig]:
     label = f"size={size}" if cell.factor == "model size" else cell.label  # names the size it trains
     out = []
     for n in cell.heads:
-        weights = () if cell.weights is None or n == 1 else (
-            "train.head_weights=" + ",".join(["1", *[f"{w:g}" for w in cell.weights * (n - 1)]]),)
+        weights = () if cell.weight is None or n == 1 else (
+            "train.head_weights=" + ",".join(["1", *[f"{cell.weight:g}"] * (n - 1)]),)
         out += [make_run("atlas", preset, TASK, size, n, seed,
                          overrides=(*cell.overrides, *schedule, *stop, *weights, f"label={label}"))
                 for seed in seeds(preset, size_name)]
