@@ -109,11 +109,11 @@ CLAIMS: list[Claim] = [
     # Explanations of Table S6 as refutable predictions (continued pretraining unless said; head-1 loss is the
     # next-token loss on held-out data of the pretraining distribution, so a positive difference is a deficit).
     Claim("H1-shock", "Table S6, H1 (shock)", "carving 4 heads from the top blocks ('+0 layers') shocks the "
-          "next-token loss more than adding zero-initialised heads (1M)", "continued", _label("carve4"),
-          _label("add4"), {"size": "1M"}, measure="first_value", metric="head1/loss"),
+          "next-token loss more than adding zero-initialised heads (100K)", "continued", _label("carve4"),
+          _label("add4"), {"size": "100K"}, measure="first_value", metric="head1/loss"),
     Claim("H1-deficit", "Table S6, H1 (shock)", "the more shocked carve attachment also ends further behind: "
-          "higher final next-token loss than add (1M)", "continued", _label("carve4"), _label("add4"),
-          {"size": "1M"}, measure="final_value", metric="head1/loss"),
+          "higher final next-token loss than add (100K)", "continued", _label("carve4"), _label("add4"),
+          {"size": "100K"}, measure="final_value", metric="head1/loss"),
     Claim("H2-forming", "Table S6, H2 (App. J)", "4-head finetuning helps while the capability is still forming: "
           "from the 25% checkpoint it beats next-token finetuning (task transfer, 300K; answer NLL, graded: exact "
           "match is at the floor for both, so no step can be chosen on it: the last evaluation)", "finetune",
@@ -126,14 +126,14 @@ CLAIMS: list[Claim] = [
           "gradient cosine", "continued", _label("add4"), _label("ntp"), measure="final_value", metric="head1/loss",
           expected_sign=-1, trend="align_cos"),
     Claim("H5-heads", "Table S6, H5 (dose)", "4 heads cost more next-token quality than 2 (final head-1 loss, "
-          "300K)", "continued", _label("add4"), _label("add2"), {"size": "300K"}, measure="final_value",
+          "100K)", "continued", _label("add4"), _label("add2"), {"size": "100K"}, measure="final_value",
           metric="head1/loss"),
     Claim("H5-weight", "Table S6, H5 (dose)", "extra heads at loss weight 1 cost more next-token quality than at "
-          "0.1 (final head-1 loss, 300K)", "continued", _label("add4"), _label("add4_w0.1"), {"size": "300K"},
+          "0.1 (final head-1 loss, 100K)", "continued", _label("add4"), _label("add4_w0.1"), {"size": "100K"},
           measure="final_value", metric="head1/loss"),
     Claim("H6-layers", "Table S6, H6 (added capacity)", "'+3 layers' heads keep next-token quality better than "
-          "linear heads (lower final head-1 loss, 1M)", "continued", _label("add4"), _label("linear4"),
-          {"size": "1M"}, measure="final_value", metric="head1/loss", expected_sign=-1),
+          "linear heads (lower final head-1 loss, 100K)", "continued", _label("add4"), _label("linear4"),
+          {"size": "100K"}, measure="final_value", metric="head1/loss", expected_sign=-1),
     Claim("lab-n4-1M", "mtp-lab, LOG 2026-11-28", "parameter-matched 4-token prediction forms no induction "
           "at 1M within the quick budget", "scaling", _n(4), _n(1), {"task": "induction", "size": "1M"},
           expected_sign=-1),

@@ -128,7 +128,7 @@ def test_a_shock_claim_reads_step_zero() -> None:
     parts = []
     for seed in range(3):
         for label, loss in (("carve4", [4.0, 2.0]), ("add4", [2.0, 2.1])):
-            c = curve(f"{label}-s{seed}", seed, 4, val=[0.1, 0.2], test=[0.1, 0.2], label=label)
+            c = curve(f"{label}-s{seed}", seed, 4, val=[0.1, 0.2], test=[0.1, 0.2], label=label, size="100K")
             c["head1/loss"] = [loss[0] + 0.01 * seed, loss[1]]
             parts.append(c)
     row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")

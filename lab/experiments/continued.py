@@ -167,7 +167,8 @@ def table_s6_figure(sel: Selection) -> Output:
     sentences = []
     for claim in (c for c in claims.CLAIMS if c.experiment == EXPERIMENT):  # H2 reads `finetune`: CLAIMS.md
         row = claims.evaluate_claim(claim, sel.evals(), sel.preset)
-        sentences.append(f"{claim.key} ({claim.statement}): {row['effect']}, {row['verdict']}.")
+        result = row["verdict"] if row["verdict"] == "not run" else f"{row['effect']}, {row['verdict']}"
+        sentences.append(f"{claim.key} ({claim.statement}): {result}.")
     tables = [("final deficit per n' and size", plots.readable(by_size)),
               ("deficit of add4 over continuation tokens", plots.readable(recovery)),
               ("per run: final deficit, step-0 shock, gradient cosine",
