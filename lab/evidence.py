@@ -114,14 +114,18 @@ def paired_effects(measured: pd.DataFrame, cell: list[str], arm: str = "model.n_
     for key, part in measured.groupby(cell, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         arms = {a: {int(s): float(v) for s, v in zip(p["seed"], p[measure])} for a, p in part.groupby(arm)}
+        formed = {a: float(p["formed"].mean()) for a, p in part.groupby(arm)} if "formed" in part else {}
         if base not in arms:
             continue
         for a, values in arms.items():
             if a == base:
                 continue
             r = stats.paired_difference(values, arms[base], method="t")
+            verdict = "not run" if r.n == 0 else stats.verdict(r, 1).replace("reproduced", "higher").replace(
+                "reversed", "lower")
+            if measure == "formation_tokens" and r.n and formed.get(a) == formed.get(base) == 0:
+                verdict = "neither arm formed (both censored at the budget)"
             rows.append({**dict(zip(cell, key)), arm: a, "measure": measure, "mean": r.mean, "lo": r.lo,
-                         "hi": r.hi, "seeds": r.n, "mde": r.mde,
-                         "verdict": "not run" if r.n == 0 else stats.verdict(r, 1).replace("reproduced", "higher")
-                         .replace("reversed", "lower")})
+                         "hi": r.hi, "seeds": r.n, "mde": r.mde, "formed": formed.get(a, math.nan),
+                         "formed_base": formed.get(base, math.nan), "verdict": verdict})
     return pd.DataFrame(rows)

@@ -323,6 +323,8 @@ def verdict(effect: PairedResult, expected_sign: int) -> str:
         return f"no detectable effect (no CI at {_seeds(effect.n)})"
     if effect.lo > 0 or effect.hi < 0:
         return "reproduced" if (effect.lo > 0) == (expected_sign > 0) else "reversed"
+    if effect.lo == effect.hi == 0:  # e.g. both arms censored at the same budget, or the same answers
+        return f"no difference (equal in every seed, {_seeds(effect.n)})"
     if math.isnan(effect.mde):  # a slope: no MDE formula; the CI says it all
         return f"no detectable effect (CI contains 0, {_seeds(effect.n)})"
     return f"no detectable effect (MDE {_num(effect.mde)} at {_seeds(effect.n)})"

@@ -140,3 +140,12 @@ def test_gradient_alignment_as_a_predictor_of_the_cell_effect() -> None:
     (sentence,) = atlas.predictor_sentences(pd.DataFrame(rows), pd.DataFrame(effects))
     assert "across 4 cells" in sentence.lower() and "by -0.5M tokens" in sentence
     assert "needs at least 3 cells" in atlas.predictor_sentences(pd.DataFrame(rows[:6]), pd.DataFrame(effects[:2]))[0]
+
+
+def test_cells_where_nothing_forms_say_so() -> None:
+    rows = [("x", n, s, 1.5e6) for n in (1, 2) for s in range(3)]
+    measured = _measured(rows).rename(columns={"value": "formation_tokens"}).assign(formed=False)
+    (row,) = evidence.paired_effects(measured, ["label"], measure="formation_tokens").to_dict("records")
+    assert row["verdict"] == "neither arm formed (both censored at the budget)" and row["formed"] == 0.0
+    same = evidence.paired_effects(_measured([("y", n, s, 0.5) for n in (1, 2) for s in range(3)]), ["label"])
+    assert same["verdict"].iloc[0] == "no difference (equal in every seed, 3 seeds)"

@@ -171,9 +171,12 @@ def effect_sentences(table) -> list[str]:
     for n, part in table.groupby("model.n_future"):
         earlier = part.loc[part["hi"] < 0, "label"].tolist()
         later = part.loc[part["lo"] > 0, "label"].tolist()
+        neither = part.loc[part["verdict"].str.startswith("neither"), "label"].tolist()
+        rest = len(part) - len(earlier) - len(later) - len(neither)
         out.append(f"n={n} against n=1, tokens to formation (95% t CI over seeds excluding 0): earlier in "
-                   f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; "
-                   f"{len(part) - len(earlier) - len(later)} of {len(part)} cells without a detectable difference.")
+                   f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; induction formed "
+                   f"in neither arm in {', '.join(neither) or 'no cell'}; {rest} of {len(part)} cells without a "
+                   "detectable difference.")
     return out
 
 
