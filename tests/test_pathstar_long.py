@@ -44,3 +44,19 @@ def test_measure_scores_complete_runs_on_the_published_file(tmp_path: Path) -> N
     assert 0.0 <= result["metrics"]["exact_path_acc"] <= 1.0 and "tf_pos_acc/2" in result["metrics"]
     assert pathstar_long.measure("quick", tmp_path / "runs", data_dir=data_dir) == 0  # measured once
     assert runs.run_state(target) == "complete"
+
+
+def test_figure_adds_the_published_file_scores_to_the_path_star_tables(tmp_path: Path) -> None:
+    from lab import figures
+    from tests.test_figures import results_table, write_run
+    root, out = tmp_path / "runs", tmp_path / "figures"
+    for i, config in enumerate(plan("pathstar_long", "quick")):
+        run_dir = write_run(root, config, {"eval/exact_path_acc": 0.1 * (i % 4),
+                                           **{f"eval/pos_acc/{k}": 0.5 for k in range(1, 6)}})
+        if config.seed == 0:
+            runs.write_json(run_dir / pathstar_long.PUBLISHED,
+                            {"file": "deg_2_path_5_nodes_50_test_20000.txt", "metrics": {"exact_path_acc": 0.25}})
+    outcome = figures.generate(root, out, "quick", store=tmp_path / "no-store")
+    assert "4b_pathstar_long" in outcome.drawn
+    rows = results_table((out / "RESULTS.md").read_text(), "published test file, final checkpoint")
+    assert len(rows) == 4 and all(r[1] == "0" and float(r[3]) == 0.25 for r in rows)  # one per variant, seed 0

@@ -51,6 +51,11 @@ ORDER = ("next-token", "mtp", "teacherless", "reverse")
         "input (teacher forcing). Position 2 is the first real decision; with the true previous node as input, "
         "every later node follows from the edge list (the Clever Hans cheat).")
 def pathstar_figure(sel: Selection) -> Output:
+    return pathstar_output(sel, "Path-star G(2,5,50)", ORDER)
+
+
+def pathstar_output(sel: Selection, title: str, order: tuple[str, ...] | None = None) -> Output:
+    """Exact-path and per-position accuracy per training variant (`label`): figure, tables, sentences."""
     from lab import plots
     sel.require("path-star")
     df = sel.summaries
@@ -64,7 +69,7 @@ def pathstar_figure(sel: Selection) -> Output:
             lows.append(f"{variant} at position {int(low['position'])} ({plots.fmt(low['mean'])})")
         if lows:
             sentences.append(f"Least accurate position with {how}: " + ", ".join(lows) + ".")
-    fig = plots.plot_pathstar(df, order=ORDER, title="Path-star G(2,5,50)")
+    fig = plots.plot_pathstar(df, order=order, title=title)
     tables = [("exact-path accuracy", plots.readable(exact)),
               ("accuracy per path position, greedy decoding", plots.readable(per_pos))]
     if len(forced):

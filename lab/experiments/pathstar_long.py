@@ -115,24 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         "teacher-forced accuracy at path position 2 (dashed: 1/d). RESULTS.md adds the published test file's "
         "exact-path accuracy of each run's final checkpoint, where measured.")
 def pathstar_long_figure(sel: Selection) -> Output:
-    from lab import plots
-    sel.require("path-star")
-    df = sel.summaries
-    exact, _, forced = plots.pathstar_tables(df)
-    fig = plots.plot_pathstar(df, title="Path-star to convergence")
-    tables = [("exact-path accuracy", plots.readable(exact))]
-    if len(forced):
-        tables.append(("accuracy per path position, teacher-forced", plots.readable(forced)))
-    published = [(d, sel.run_file(d, PUBLISHED)) for d in df["run_dir"]]
-    rows = [{"label": df.loc[df["run_dir"] == d, "label"].iloc[0], "seed": int(df.loc[df["run_dir"] == d,
-                                                                                        "seed"].iloc[0]),
-             "file": p["file"], "exact_path_acc": p["metrics"]["exact_path_acc"]} for d, p in published if p]
+    import pandas as pd
+
+    from lab.experiments.pathstar import pathstar_output
+    out = pathstar_output(sel, "Path-star to convergence")
+    df = out.used.summaries
+    rows = [{"label": row["label"], "seed": int(row["seed"]), "file": p["file"],
+             "exact_path_acc": p["metrics"]["exact_path_acc"]}
+            for _, row in df.iterrows() if (p := sel.run_file(row["run_dir"], PUBLISHED))]
     if rows:
-        import pandas as pd
-        tables.append(("published test file, final checkpoint", pd.DataFrame(rows).sort_values(["label", "seed"])))
-    sentences = ["Exact-path accuracy (means over seeds): " + ", ".join(
-        f"{v} {plots.fmt(m)}" for v, m in exact.set_index("label")["mean"].items()) + "."]
-    return Output(fig, tables, sentences, sel)
+        out.tables.append(("published test file, final checkpoint", pd.DataFrame(rows).sort_values(["label", "seed"])))
+    return out
 
 
 if __name__ == "__main__":
