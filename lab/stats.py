@@ -305,6 +305,51 @@ def slope_ci(x: Iterable[float], y: Iterable[float], level: float = LEVEL) -> tu
     return slope, slope - half, slope + half
 
 
+@dataclass(frozen=True)
+class Crossing:
+    """Where a fitted line y = a + b x reaches 0: `x0` = -a / b, and the set of x at which the fit's
+    confidence band contains 0, as (`lo`, `hi`): the Fieller interval of x0. `lo` may be -inf and `hi`
+    +inf; `inside` False means the set is the complement (-inf, lo] u [hi, inf), which happens when the
+    slope is not distinguishable from 0: then no size is excluded. `band_everywhere` marks a band that
+    contains 0 at every x."""
+
+    x0: float
+    lo: float
+    hi: float
+    inside: bool = True
+    band_everywhere: bool = False
+
+
+def zero_crossing(x: Iterable[float], y: Iterable[float], level: float = LEVEL) -> Crossing:
+    """The x at which the least-squares line of y on x reaches 0, with its Fieller interval: the x
+    where |a + b (x - mean x)| <= t s sqrt(1/n + (x - mean x)^2 / Sxx) (the pointwise band of
+    `slope_ci`'s fit). NaN pairs are dropped; NaNs when fewer than 3 points or 2 distinct x."""
+    xy = np.array([(p, q) for p, q in zip(x, y) if not (math.isnan(p) or math.isnan(q))], dtype=float)
+    nan = Crossing(math.nan, math.nan, math.nan)
+    if len(xy) < 3 or np.ptp(xy[:, 0]) == 0:
+        return nan
+    mx, n = float(xy[:, 0].mean()), len(xy)
+    xs, ys = xy[:, 0] - mx, xy[:, 1]
+    sxx = float(xs @ xs)
+    b = float(xs @ (ys - ys.mean())) / sxx
+    a = float(ys.mean())  # the fit at x = mean x
+    resid = ys - a - b * xs
+    s2 = float(resid @ resid) / (n - 2)
+    t2 = t_quantile(1 - (1 - level) / 2, n - 2) ** 2
+    x0 = mx - a / b if b != 0 else math.nan
+    # (a + b u)^2 <= t2 s2 (1/n + u^2/Sxx) with u = x - mean x: q2 u^2 + q1 u + q0 <= 0
+    q2, q1, q0 = b * b - t2 * s2 / sxx, 2 * a * b, a * a - t2 * s2 / n
+    disc = q1 * q1 - 4 * q2 * q0
+    if q2 > 0:  # the slope is significant: a bounded interval (the band reaches 0 somewhere)
+        root = math.sqrt(max(disc, 0.0))
+        return Crossing(x0, mx + (-q1 - root) / (2 * q2), mx + (-q1 + root) / (2 * q2))
+    if disc < 0 or q2 == 0:  # the band holds 0 everywhere (or the quadratic degenerates)
+        return Crossing(x0, -math.inf, math.inf, band_everywhere=disc < 0 or q0 <= 0)
+    root = math.sqrt(disc)
+    u1, u2 = sorted(((-q1 - root) / (2 * q2), (-q1 + root) / (2 * q2)))
+    return Crossing(x0, mx + u1, mx + u2, inside=False)
+
+
 def _num(x: float, sign: bool = False) -> str:
     return "nan" if math.isnan(x) else f"{x:+.3g}" if sign else f"{x:.3g}"
 

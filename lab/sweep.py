@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from lab import results, runs
 from lab.config import RunConfig, size_value, split_assignment
+from lab.cost import CPU_S_PER_PARAM_TOKEN, CPU_S_PER_TOKEN, Calibration, calibrate, cpu_seconds  # noqa: F401
 from lab.errors import ConfigError
 from lab.executors import (
     Executor,
@@ -156,23 +157,6 @@ def existing_state(run_dir: Path) -> str:
     return {Status.MISSING: Status.NEW, Status.FAILED: Status.FAILED}.get(state, Status.PARTIAL)
 
 
-# Seconds per training token on one CPU thread: a fixed cost (data, Python, evaluations) plus a
-# cost per non-embedding parameter. The shape is fitted to quick induction runs (about 1M tokens:
-# 100K in 23 s, 1M in 80 s, on an AVX-512 machine; LOG 2026-11-28), the scale to quick runs with
-# validation and test evaluations on an AVX2 2-core machine running two runs at once (1M induction
-# 276-460 s, 1M path-star 368-528 s; LOG 2026-11-29): about 3x. A guide for planning, not a promise.
-CPU_S_PER_TOKEN, CPU_S_PER_PARAM_TOKEN = 5.1e-5, 1.9e-10
-
-
-def cpu_seconds(config: RunConfig) -> float:
-    """Estimated CPU time of a run on one thread (see `CPU_S_PER_TOKEN`), counting the blocks it computes:
-    without parameter matching n heads add n-1 blocks. An upper bound for a run that stops early."""
-    m = config.model
-    blocks = m.n_layer if m.match_params or m.head_type == "linear" else m.n_layer - 1 + m.n_future
-    tokens = config.train.steps * config.train.batch_size * m.block_size
-    return tokens * (CPU_S_PER_TOKEN + CPU_S_PER_PARAM_TOKEN * 12 * m.d_model ** 2 * blocks)
-
-
 PART_MINUTES = 90  # a part of a sweep should finish within this on the machine it plans for
 
 
@@ -209,21 +193,35 @@ def parse_part(text: str) -> tuple[int, int]:
     return int(k), int(n)
 
 
-def parts_needed(configs: list[RunConfig], workers: int, minutes: float = PART_MINUTES) -> int:
-    """How many parts keep each within `minutes` with `workers` runs at once (by the estimate)."""
-    total = sum(cpu_seconds(c) for c in configs)
+def parts_needed(configs: list[RunConfig], workers: int, minutes: float = PART_MINUTES,
+                 calibration: Calibration | None = None) -> int:
+    """How many parts keep each within `minutes` with `workers` runs at once (by the estimate, scaled by
+    the `calibration` of this CPU when there is one)."""
+    total = sum(cpu_seconds(c) for c in configs) * (calibration.factor if calibration else 1.0)
     return max(1, math.ceil(total / max(1, workers) / (60 * minutes)))
 
 
-def cost_line(configs: list[RunConfig], workers: int) -> str:
-    """'N runs, about X CPU-minutes (Y minutes with K workers)'."""
-    total = sum(cpu_seconds(c) for c in configs)
-    longest = max((cpu_seconds(c) for c in configs), default=0.0)
+def cost_line(configs: list[RunConfig], workers: int, calibration: Calibration | None = None) -> str:
+    """'N runs, about X CPU-minutes (Y minutes with K workers)', scaled by this CPU's `calibration` if given."""
+    scale = calibration.factor if calibration else 1.0
+    total = sum(cpu_seconds(c) for c in configs) * scale
+    longest = max((cpu_seconds(c) for c in configs), default=0.0) * scale
     wall = max(total / max(1, workers), longest)
     bound = any(c.train.stop_at or c.train.early_stop_patience for c in configs)
+    how = (f"the model of lab.cost.cpu_seconds {calibration.describe()}" if calibration else
+           "rough: the model of lab.cost.cpu_seconds, not yet calibrated on this CPU")
     return (f"{len(configs)} runs, {'at most' if bound else 'about'} {total / 60:.0f} CPU-minutes on one thread per "
-            f"run (about {wall / 60:.0f} minutes with {workers} workers on CPU; rough, see lab.sweep.cpu_seconds"
+            f"run (about {wall / 60:.0f} minutes with {workers} workers on CPU; {how}"
             + ("; runs that stop early cost less" if bound else "") + ")")
+
+
+def this_cpu_calibration(root: Path, store: Path, experiment: str) -> Calibration | None:
+    """`lab.cost.calibrate` over the complete runs under `root` and in `store` (a directory wins over the
+    stored copy of its run)."""
+    dirs = [results.dir_record(d) for d in results.complete_dirs(root)]
+    have = {r["run_id"] for r in dirs}
+    stored = [r for r in results.store_records(store) if r["run_id"] not in have]
+    return calibrate(dirs + stored, runs.cpu_info().get("model"), experiment)
 
 
 # ----- the driver -----
@@ -457,10 +455,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print(sweep.table())
             pending = [c for c in configs if c.run_name() in set(todo)]
-            print(f"dry run: would train {cost_line(pending, workers)}")
+            calibration = this_cpu_calibration(Path(args.out), Path(args.store), args.experiment) \
+                if device == "cpu" else None
+            print(f"dry run: would train {cost_line(pending, workers, calibration)}")
             if not args.part and args.preset == "quick":  # the estimate is for CPUs
                 unfinished = [c for c in whole if c.run_name() in set(todo)]
-                n = parts_needed(unfinished, workers)
+                n = parts_needed(unfinished, workers, calibration=calibration)
                 if n > 1:
                     print(f"in {n} parts of at most about {PART_MINUTES} minutes each: add --part 1/{n}, then "
                           f"--part 2/{n}, ... (a part resumes where it stopped)")

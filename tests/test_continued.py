@@ -90,3 +90,19 @@ def test_table_s6_figure_measures_deficit_shock_and_alignment_per_run() -> None:
     h3 = next(s for s in out.sentences if s.startswith("H3-size"))
     assert "reproduced" in h3  # the deficit shrinks with size: a negative slope whose CI excludes 0
     assert len([a for a in out.figure.axes if a.get_visible()]) == 4
+    h3x = next(s for s in out.sentences if s.startswith("H3 extrapolation"))
+    assert "reach 0 at 3.2e+06 parameters" in h3x and "outside the measured range" in h3x  # 0.3 - 0.2/decade
+    recipes = [s for s in out.sentences if s.startswith("Recipe search")]
+    assert len(recipes) == 2 and all("no recipe improves" in s for s in recipes)
+
+
+def test_recipe_search_corrects_for_the_choice_and_explains_the_stop_gradient() -> None:
+    def table(sg_deficits):
+        rows = [{"label": "add4", "size": "100K", "seed": s, "deficit": 0.1 + 0.01 * s} for s in range(5)]
+        return pd.DataFrame(rows + [{"label": "add4_sg", "size": "100K", "seed": s, "deficit": d}
+                                    for s, d in enumerate(sg_deficits)])
+    clear = continued.recipe_sentences(table([-0.010, -0.011, -0.009, -0.010, -0.012]))
+    assert "add4_sg's, -0.0104" in clear[0] and "add4_sg improve(s)" in clear[0] and clear[-1] == continued.SG_NOTE
+    # below 0 at 95% (t CI [-0.0058, -0.0002]) but not at the 97.5% a choice between 2 recipes asks for
+    borderline = continued.recipe_sentences(table([-0.0005, -0.0055, -0.001, -0.005, -0.003]))
+    assert "97.5% Bonferroni" in borderline[0] and "no recipe improves" in borderline[0] and len(borderline) == 1

@@ -213,3 +213,32 @@ def test_slope_ci_of_an_exact_line_and_of_noise() -> None:
     assert 0.92 < covered / 400 < 0.98
     assert all(math.isnan(v) for v in stats.slope_ci([1, 1, 1], [0, 1, 2]))  # one distinct x: no slope
     assert math.isnan(stats.slope_ci([0, 1], [0, 1])[1])  # two points: a slope, no CI
+
+
+def _covers(c: stats.Crossing, x: float) -> bool:
+    return c.band_everywhere or (c.lo <= x <= c.hi if c.inside else not c.lo < x < c.hi)
+
+
+def test_zero_crossing_of_an_exact_line_is_a_point() -> None:
+    c = stats.zero_crossing([0, 1, 2, 4], [-6, -4, -2, 2])  # y = 2 (x - 3), no residual: no uncertainty
+    assert (c.x0, c.lo, c.hi, c.inside) == pytest.approx((3.0, 3.0, 3.0, True))
+
+
+def test_zero_crossing_fieller_interval_covers_the_true_root() -> None:
+    rng = np.random.default_rng(1)
+    x = np.repeat([0.0, 1.0, 2.0, 3.0], 3)
+    covered, bounded = 0, 0
+    for _ in range(400):  # y = 1 - 0.5 x: the root is 2; the Fieller set covers it about 95% of the time
+        c = stats.zero_crossing(x, 1 - 0.5 * x + rng.normal(0, 0.3, len(x)))
+        covered += _covers(c, 2.0)
+        bounded += c.inside and math.isfinite(c.hi)
+    assert 0.92 < covered / 400 < 0.98
+    assert bounded > 350  # a slope of -0.5 against noise 0.3 is nearly always significant: a bounded interval
+
+
+def test_zero_crossing_without_a_slope_excludes_no_size() -> None:
+    c = stats.zero_crossing([0, 0, 1, 1, 2, 2], [0.1, -0.1, 0.05, -0.05, 0.1, -0.1])  # flat, centred on 0
+    assert c.band_everywhere and _covers(c, 1e6)
+    c = stats.zero_crossing([0, 0, 1, 1, 2, 2], [1.1, 0.9, 1.2, 0.8, 1.3, 0.9])  # flat at 1: 0 only far out
+    assert not c.inside and _covers(c, 1e6) and not _covers(c, 1.0)
+    assert math.isnan(stats.zero_crossing([1, 1, 1], [0, 1, 2]).x0)

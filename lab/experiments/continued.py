@@ -30,8 +30,10 @@ trainer, the step-0 shock and representation drift (H1).
 
 from __future__ import annotations
 
+import math
+
 from lab.config import SIZES as SHAPES
-from lab.config import RunConfig
+from lab.config import RunConfig, size_value
 from lab.experiments import experiment, seeds
 from lab.experiments.finetune import Preset, _base, _finetune_run
 from lab.figure_registry import Missing, Output, Selection, figure
@@ -145,6 +147,64 @@ def per_run(sel: Selection):
                        shock=rows["first_value"] - rows["first_value_ntp"]).dropna(subset=["deficit"])
 
 
+def _size(exponent: float) -> str:
+    return "-inf" if exponent == -math.inf else "inf" if exponent == math.inf else f"{10 ** exponent:.2g}"
+
+
+def vanishing_size(runs_table, label: str = "add4") -> str:
+    """H3 extrapolated: the fitted deficit of `label` against log10(parameters), the size at which it would
+    reach 0, and the Fieller 95% interval of that size (`stats.zero_crossing`), as one sentence."""
+    from lab import stats
+    part = runs_table[runs_table["label"] == label]
+    sizes = sorted(set(part["size"]), key=size_value)
+    if len(sizes) < 2:
+        return f"H3 extrapolation: {label} ran at {len(sizes)} size(s); a trend needs 2 or more."
+    c = stats.zero_crossing([math.log10(size_value(s)) for s in part["size"]], list(part["deficit"]))
+    head = (f"H3 extrapolation ({label} - ntp, final head-1 loss, {len(part)} runs over sizes "
+            f"{', '.join(sizes)}, linear in log10 parameters): ")
+    if c.band_everywhere:
+        return head + "the fit's 95% band contains 0 at every size: no size is excluded as the one where it vanishes."
+    if not c.inside:
+        return (head + f"the slope is not distinguishable from 0; the 95% band contains 0 only below {_size(c.lo)} "
+                f"or above {_size(c.hi)} parameters.")
+    where = "inside" if size_value(sizes[0]) <= 10 ** c.x0 <= size_value(sizes[-1]) else "outside"
+    return (head + f"it would reach 0 at {_size(c.x0)} parameters (95% interval {_size(c.lo)} to {_size(c.hi)}; "
+            f"{where} the measured range).")
+
+
+RECIPES = ("add4", "carve4", "linear4", "deepseek4", "add4_w0.3", "add4_w0.1", "add4_sg")  # 4-head continuations
+
+
+def recipe_sentences(runs_table) -> list[str]:
+    """The recipe search: per size, the 4-head recipe with the smallest final deficit against `ntp`, with its
+    paired 95% CI, and whether any recipe *improves* next-token loss (a CI below 0 after a Bonferroni
+    correction over the recipes tried at that size: picking the best of k is a selection)."""
+    from lab import stats
+    out = []
+    for size, part in sorted(runs_table.groupby("size"), key=lambda kv: size_value(kv[0])):
+        tried = {r: dict(zip(g["seed"], g["deficit"])) for r, g in part.groupby("label") if r in RECIPES}
+        if not tried:
+            continue
+        level = 1 - (1 - stats.LEVEL) / len(tried)
+        effects = {r: stats.paired_difference(d, dict.fromkeys(d, 0.0), level=level, method="t")
+                   for r, d in tried.items()}
+        best = min(effects, key=lambda r: effects[r].mean)
+        better = [r for r, e in effects.items() if e.hi < 0]
+        verdict = (f"{', '.join(better)} improve(s) on next-token continuation" if better else
+                   "no recipe improves on next-token continuation (no corrected CI lies below 0)")
+        out.append(f"Recipe search, {size} ({len(tried)} recipes, {level:.1%} Bonferroni CIs): the smallest deficit "
+                   f"is {best}'s, {stats.format_effect(effects[best])}; {verdict}.")
+    if any("add4_sg" in s and "improve(s)" in s for s in out):
+        out.append(SG_NOTE)
+    return out
+
+
+SG_NOTE = ("With the stop-gradient (add4_sg) the trunk receives head 1's gradient only, as in ntp; a difference from "
+           "ntp can come only from the global gradient-norm clip (`train.grad_clip`), which also counts the extra "
+           "heads' gradients and so shortens the trunk's steps: a step-size effect, not a transfer from the "
+           "multi-token objective.")
+
+
 @figure("10_table_s6", "What explains Table S6: continued pretraining with n' heads", EXPERIMENT,
         "Next-token deficit: head-1 loss on held-out data of the pretraining distribution minus next-token "
         "continuation's (`ntp`) at the same size and seed (nats; > 0 is worse). (a) final deficit against model "
@@ -169,6 +229,7 @@ def table_s6_figure(sel: Selection) -> Output:
         row = claims.evaluate_claim(claim, sel.evals(), sel.preset)
         result = row["verdict"] if row["verdict"] == "not run" else f"{row['effect']}, {row['verdict']}"
         sentences.append(f"{claim.key} ({claim.statement}): {result}.")
+    sentences += [vanishing_size(runs_table), *recipe_sentences(runs_table)]
     tables = [("final deficit per n' and size", plots.readable(by_size)),
               ("deficit of add4 over continuation tokens", plots.readable(recovery)),
               ("per run: final deficit, step-0 shock, gradient cosine",
