@@ -111,6 +111,7 @@ class TrainConfig:
     val_batches: int = 4  # held-out batches for per-head loss/accuracy
     checkpoint_every: int = 100
     early_stop_patience: int = 0  # evaluations without improvement before stopping (0 = off)
+    early_stop_on: str = ""  # validation metric early stopping reads ("" = the primary metric); *nll/*loss: lower wins
     stop_at: float = 0.0  # stop at the first evaluation whose validation primary metric reaches this (0 = off)
     log_mechanism: bool = False  # log gradient alignment (lab/alignment.py) and copy attention (lab/interp.py)
     compile: bool = False
@@ -140,7 +141,8 @@ class TrainConfig:
 NOT_HASHED: frozenset[tuple[str, str]] = frozenset({("train", "log")})
 # Fields added later, left out of the canonical JSON while they hold this value: (section, name) -> default.
 HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, ("train", "log_mechanism"): False,
-                                                     ("model", "detach_extra_heads"): False}
+                                                     ("model", "detach_extra_heads"): False,
+                                                     ("train", "early_stop_on"): ""}
 
 ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")
 HEAD_INITS = ("random", "copy", "zero")

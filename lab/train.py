@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from lab import alignment, distributed, interp, runs
 from lab.config import RunConfig
 from lab.device import autocast, resolve_device
+from lab.errors import ConfigError
 from lab.evaluate import ModelPredictor, batch_tensors, head_metrics, validation_batches
 from lab.model import MTPTransformer
 from lab.resolve import resolve  # noqa: F401 - `lab.train.resolve` predates lab/resolve.py
@@ -71,6 +72,7 @@ class TrainState:
     best_value: float = -math.inf
     best_step: int = -1
     evals_since_best: int = 0
+    stop_best: float = math.inf  # the best (lowest, sign-adjusted) value of `train.early_stop_on`
     stopped_early: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -130,9 +132,22 @@ class Trainer:
         self.dp = distributed.setup(self.device)  # data-parallel under torchrun, else one process
         self.device = self.dp.device
         self.quiet = quiet or not self.dp.is_main
+        self._check_early_stop_metric()
         self.run_dir, self.status = self._prepare_dir()
         self.model: MTPTransformer | None = None
         self.tracker = NoTracker()  # until the run starts (`_start_or_resume`)
+
+    def _check_early_stop_metric(self) -> None:
+        """Refuse an `early_stop_on` the task does not report, before anything is written (one validation
+        example scored by an untrained model of the run's shape names the metrics)."""
+        name = self.config.train.early_stop_on
+        if not name:
+            return
+        model = MTPTransformer(self.config.model).eval()
+        known = self.task.evaluate(ModelPredictor(model, torch.device("cpu")), max_examples=1, split="val")
+        if name not in known:
+            raise ConfigError(f"train.early_stop_on={name!r} is not a validation metric of task "
+                              f"{self.config.task!r}; it has: {', '.join(sorted(known))}")
 
     def _prepare_dir(self) -> tuple[Path, Status]:
         return runs.prepare_run_dir(self.root, self.config.experiment, self.config.run_name(), self.config.to_dict())
@@ -333,21 +348,36 @@ class Trainer:
                  f"{test} {row.get(test, float('nan')):.4f}", self.quiet)
 
     def _track_best(self, state: TrainState, row: dict[str, float]) -> None:
-        """Best step and early stopping read the validation primary metric only: a run stops after
-        `early_stop_patience` evaluations without a new best, or once the metric reaches `stop_at`
-        (the capability has formed, so the rest of the budget would measure nothing new)."""
+        """Best step and early stopping read validation metrics only. The best step is the one with the
+        highest primary metric. A run stops once the primary metric reaches `stop_at` (the capability has
+        formed, so the rest of the budget would measure nothing new), or after `early_stop_patience`
+        evaluations without a new best of `early_stop_on` (default: the primary metric). A graded
+        `early_stop_on` (a loss or NLL, lower is better) keeps a run going through a plateau of an
+        all-or-nothing metric, where the metric stays at 0 while the capability is still forming."""
         value = row.get(SELECT_PREFIX + self.task.primary_metric)
         if value is None or math.isnan(value):
             return
         if self.config.train.stop_at and value >= self.config.train.stop_at:
             state.stopped_early = True
-        if value > state.best_value:
-            state.best_value, state.best_step, state.evals_since_best = value, row["step"], 0
-        else:
-            state.evals_since_best += 1
-            patience = self.config.train.early_stop_patience
-            if patience and state.evals_since_best >= patience:
-                state.stopped_early = True
+        improved = value > state.best_value
+        if improved:
+            state.best_value, state.best_step = value, row["step"]
+        if self.config.train.early_stop_on:
+            improved = self._stop_metric_improved(state, row)
+        state.evals_since_best = 0 if improved else state.evals_since_best + 1
+        patience = self.config.train.early_stop_patience
+        if patience and state.evals_since_best >= patience:
+            state.stopped_early = True
+
+    def _stop_metric_improved(self, state: TrainState, row: dict[str, float]) -> bool:
+        """Whether `train.early_stop_on` reached a new best in this evaluation row."""
+        name = self.config.train.early_stop_on
+        value = row.get(SELECT_PREFIX + name, math.nan)  # a known name (`_check_early_stop_metric`)
+        signed = value if name.endswith(("nll", "loss")) else -value
+        if math.isnan(signed) or signed >= state.stop_best:
+            return False
+        state.stop_best = signed
+        return True
 
     def _summary(self, metrics: list[dict[str, Any]], state: TrainState, counts: dict[str, int]) -> dict[str, Any]:
         final = metrics[-1] if metrics else {}

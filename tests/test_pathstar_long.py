@@ -21,10 +21,16 @@ def test_quick_plan_trains_next_token_and_reverse_on_fresh_and_fixed_graphs_with
     assert arms == {("next-token-fresh", "forward", 0), ("next-token-fixed", "forward", 200_000),
                     ("reverse-fresh", "reverse", 0), ("reverse-fixed", "reverse", 200_000)}
     assert all(c.train.early_stop_patience == pathstar_long.PATIENCE and c.train.steps >= 4000 for c in configs)
+    assert {c.train.early_stop_on for c in configs} == {"path_nll"}  # graded: a plateau of exact match goes on
     paper = plan("pathstar_long", "paper")
     assert {(c.task_config["degree"], c.task_config["path_len"]) for c in paper} == {(2, 5), (5, 3)}
     assert {c.label for c in paper if c.task_config["path_len"] == 5} >= {"mtp5-fresh", "teacherless-fixed"}
     assert all(not c.model.match_params for c in paper)  # head 1 equally deep at every n
+
+
+def test_the_early_stopping_metric_is_one_the_graph_task_reports(tmp_path: Path) -> None:
+    from lab.train import Trainer
+    Trainer(plan("pathstar_long", "quick")[0], tmp_path, device="cpu", quiet=True)  # refuses an unknown metric
 
 
 @pytest.mark.skipif(not (SHARED / "data" / "path_star").is_dir(), reason="shared/data/path_star is absent")

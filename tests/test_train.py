@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from lab import runs
@@ -174,6 +175,38 @@ def test_early_stopping_stops_after_patience(tmp_path: Path) -> None:
         assert not state.stopped_early
     trainer._track_best(state, {"step": 12, key: 0.3})
     assert state.stopped_early and state.best_step == 8 and state.best_value == 0.3
+
+
+def test_early_stopping_on_a_graded_loss_outlasts_a_flat_metric(tmp_path: Path) -> None:
+    """A metric stuck at 0 (a plateau) with a falling validation NLL: stopping on the NLL keeps the run going,
+    the best step stays the primary metric's, and the run stops once the NLL stops falling."""
+    from lab.train import Trainer, TrainState
+
+    trainer = Trainer(tiny_config(early_stop_patience=2, early_stop_on="second_token_nll"), tmp_path,
+                      device="cpu", quiet=True)
+    state = TrainState()
+    key = f"val/{trainer.task.primary_metric}"
+    for step, nll in ((4, 3.0), (8, 2.9), (12, 2.8), (16, 2.7)):
+        trainer._track_best(state, {"step": step, key: 0.0, "val/second_token_nll": nll})
+        assert not state.stopped_early
+    assert state.best_step == 4  # the primary metric never beat its first value
+    for step in (20, 24):
+        trainer._track_best(state, {"step": step, key: 0.0, "val/second_token_nll": 2.75})
+    assert state.stopped_early
+    plain = Trainer(tiny_config(early_stop_patience=2), tmp_path / "plain", device="cpu", quiet=True)
+    state = TrainState()
+    for step, nll in ((4, 3.0), (8, 2.9), (12, 2.8)):  # the same plateau stops a run on the metric itself
+        plain._track_best(state, {"step": step, key: 0.0, "val/second_token_nll": nll})
+    assert state.stopped_early
+
+
+def test_an_unknown_early_stop_metric_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from lab.errors import ConfigError
+    from lab.train import Trainer
+
+    with pytest.raises(ConfigError, match="not a validation metric of task 'induction'; it has: .*second_token_nll"):
+        Trainer(tiny_config(early_stop_patience=2, early_stop_on="second_token_nl"), tmp_path, device="cpu")
+    assert not any(tmp_path.iterdir())
 
 
 def test_best_step_and_early_stopping_never_read_the_test_metric(tmp_path: Path) -> None:

@@ -3,12 +3,14 @@
 The quick `pathstar` runs (1.5M tokens of fresh graphs) reproduce next-token's Clever Hans
 ceiling (position 2 at 1/d) but reverse training learns nothing, against B&N's ~100%. B&N
 trained 100 epochs of 200,000 graphs at batch 256, about 640M tokens: 400 times the quick
-budget. This experiment trains until validation stops improving (`train.early_stop_patience`),
-on fresh graphs and on a fixed training set like theirs, and scores every run on their published
-test files (`measure`, written to `published.json` in each run):
+budget. This experiment trains until validation stops improving, on fresh graphs and on a fixed
+training set like theirs, and scores every run on their published test files (`measure`, written
+to `published.json` in each run). Early stopping reads the validation path NLL (`path_nll`,
+`train.early_stop_on`), not exact-path accuracy: that metric sits at 0 (or at 1/d) through the
+plateau before the lookup forms, so stopping on it would end every run there.
 
 - quick (CPU, G(2,5,50) only): next-token and reverse, fresh graphs and 200,000 fixed graphs,
-  1M, up to 4000 steps at batch 64 (8M tokens), early stopping after 4 evaluations without a new best;
+  1M, up to 4000 steps at batch 64 (8M tokens), early stopping after 4 evaluations without a lower validation path NLL;
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
   6 x 384 shape), both data regimes, up to 60,000 steps.
@@ -32,6 +34,7 @@ SIZE = {"quick": "1M", "paper": "10M"}
 STEPS = {"quick": (4000, 250), "paper": (60000, 1000)}  # (budget, evaluation cadence)
 DATA = {"fresh": 0, "fixed": 200_000}  # task.train_graphs
 PATIENCE = 4
+STOP_ON = "path_nll"  # graded: falls through the plateau where exact-path accuracy is flat
 PUBLISHED = "published.json"
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
 
@@ -56,7 +59,8 @@ def pathstar_long(preset: str) -> list[RunConfig]:
                 settings = (f"task.degree={degree}", f"task.path_len={path_len}", f"task.variant={variant}",
                             f"task.train_graphs={graphs}", "model.match_params=false", f"train.steps={steps}",
                             f"train.eval_every={every}", f"train.checkpoint_every={every}",
-                            f"train.early_stop_patience={PATIENCE}", f"label={label}-{data}")
+                            f"train.early_stop_patience={PATIENCE}", f"train.early_stop_on={STOP_ON}",
+                            f"label={label}-{data}")
                 out += [make_run(EXPERIMENT, preset, "graph", SIZE[preset], heads, seed, overrides=settings)
                         for seed in seeds(preset, SIZE[preset])]
     return out
@@ -110,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
 
 # ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
 @figure("4b_pathstar_long", "Path-star to convergence: reverse and next-token, fresh and fixed data", EXPERIMENT,
-        "Exact-path accuracy (test, at the step chosen on validation; runs stop after 4 evaluations without a new "
-        "best) per variant and training data (fresh graphs, or 200,000 fixed graphs as Bachmann & Nagarajan), and "
+        "Exact-path accuracy (test, at the step chosen on validation; runs stop after 4 evaluations without a lower "
+        "validation path NLL) per variant and training data (fresh graphs, or 200,000 fixed graphs as Bachmann & "
+        "Nagarajan), and "
         "teacher-forced accuracy at path position 2 (dashed: 1/d). RESULTS.md adds the published test file's "
         "exact-path accuracy of each run's final checkpoint, where measured.")
 def pathstar_long_figure(sel: Selection) -> Output:
