@@ -114,6 +114,12 @@ CLAIMS: list[Claim] = [
     Claim("H1-deficit", "Table S6, H1 (shock)", "the more shocked carve attachment also ends further behind: "
           "higher final next-token loss than add (100K)", "continued", _label("carve4"), _label("add4"),
           {"size": "100K"}, measure="final_value", metric="head1/loss"),
+    Claim("H1-init", "Table S6, H1 (shock)", "randomly initialised added heads shock the next-token loss more in "
+          "the first steps than zero-initialised ones (both leave step 0 unchanged; 100K)", "continued",
+          _label("add4_rand"), _label("add4"), {"size": "100K"}, measure="early_value", metric="head1/loss"),
+    Claim("H1-init-deficit", "Table S6, H1 (shock)", "the larger early shock of randomly initialised heads also "
+          "leaves a larger final deficit (final head-1 loss, 100K)", "continued", _label("add4_rand"),
+          _label("add4"), {"size": "100K"}, measure="final_value", metric="head1/loss"),
     Claim("H2-forming", "Table S6, H2 (App. J)", "4-head finetuning helps while the capability is still forming: "
           "from the 25% checkpoint it beats next-token finetuning (task transfer, 300K; answer NLL, graded: exact "
           "match is at the floor for both, so no step can be chosen on it: the last evaluation)", "finetune",
@@ -214,6 +220,8 @@ def _measure_name(claim: Claim) -> str:
         return f"{claim.metric} at the last evaluation"
     if claim.measure == "first_value":
         return f"{claim.metric} at step 0 (before any update)"
+    if claim.measure == "early_value":
+        return f"{claim.metric} at the first evaluation after step 0"
     return f"test {claim.metric or 'primary metric'} at the validation-selected step"
 
 

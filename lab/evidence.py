@@ -70,7 +70,9 @@ def _budget(curve: pd.DataFrame) -> float:
 
 def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """One row per run: its config columns, `selected_step`, `value` (test `metric` at that step;
-    `first_value` at the first evaluation (step 0 of a finetuning run: the shock), `final_value` at the last;
+    `first_value` at the first evaluation (step 0 of a finetuning run: the shock), `early_value` at the
+    second (the first after updates: the early shock of heads that change nothing at step 0), `final_value`
+    at the last;
     default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens the run was allowed),
     `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`), `auc`
     (of the reported metric's curve) and `align_cos` (the mean over evaluations and heads 2..n of the
@@ -95,6 +97,7 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
         rows.append({**config, "selected_step": step, "value": float(at[name]),
                      "align_cos": float(curve[cosines].mean(axis=1).mean()) if cosines else math.nan,
                      "first_value": float(curve[name].iloc[0]), "final_value": float(curve[name].iloc[-1]),
+                     "early_value": float(curve[name].iloc[1]) if len(curve) > 1 else math.nan,
                      "budget": _budget(curve), "formed": formed, "formation_tokens": tokens,
                      "auc": stats.learning_curve_auc(curve["tokens"], curve[name])})
     return pd.DataFrame(rows)

@@ -36,6 +36,9 @@ def test_selection_without_validation_reports_the_last_step() -> None:
     assert evidence.select_step(c, "second_token_acc") == 300
     (row,) = evidence.measure_runs(c).to_dict("records")
     assert row["value"] == 0.3 and np.isnan(row["formation_tokens"]) and not row["formed"]
+    assert (row["first_value"], row["early_value"], row["final_value"]) == (0.9, 0.2, 0.3)
+    (one,) = evidence.measure_runs(curve("s", 0, 1, val=None, test=[0.4])).to_dict("records")
+    assert one["first_value"] == one["final_value"] == 0.4 and np.isnan(one["early_value"])  # no second evaluation
 
 
 def test_formation_is_detected_on_validation_and_censored_at_the_budget() -> None:

@@ -19,6 +19,7 @@ Stage 1 pretrains n=1 on induction (and n=4 where the Fig. 4 recipe runs); stage
 | add3, deepseek4 | n=1  | 3, 4 | head count, DeepSeek-V3 modules                            | small |
 | add4_w0.3, add4_w0.1 | n=1 | 4 | loss weight of heads 2..n (DeepSeek-V3: 0.3, then 0.1)    | small |
 | add4_sg        | n=1    | 4  | heads 2..n read a detached next-token path (stop-gradient)    | small |
+| add4_rand      | n=1    | 4  | added heads randomly initialised: a larger early shock (H1)   | small |
 | mtp_drop       | n=4    | 1  | MTP pretraining, next-token continuation (the Fig. 4 recipe)  | small |
 | scratch_ntp, scratch_mtp | - | 1, 4 | from scratch for the whole budget                         | small |
 
@@ -58,6 +59,7 @@ EXTRA: dict[str, dict] = {  # the small sizes
     "add4_w0.3": dict(heads=4, attach="add", head_init="zero", head_weights=[1.0, 0.3, 0.3, 0.3]),
     "add4_w0.1": dict(heads=4, attach="add", head_init="zero", head_weights=[1.0, 0.1, 0.1, 0.1]),
     "add4_sg": dict(heads=4, attach="add", head_init="zero", detach=True),  # stop-gradient: harm bounded at 0
+    "add4_rand": dict(heads=4, attach="add", head_init="random"),  # H1: a larger early shock, same step 0
 }
 VARIANT_ORDER = [*CORE, *EXTRA, "mtp_drop", "scratch_ntp", "scratch_mtp"]
 
@@ -141,10 +143,11 @@ def per_run(sel: Selection):
     from lab import evidence
     measured = evidence.measure_runs(sel.evals(), DEFICIT)
     measured = measured[measured["label"].fillna("").isin([*CORE, *EXTRA, "mtp_drop"])]
-    base = measured.loc[measured["label"] == "ntp", ["size", "seed", "first_value", "final_value"]]
+    base = measured.loc[measured["label"] == "ntp", ["size", "seed", "first_value", "early_value", "final_value"]]
     rows = measured[measured["label"] != "ntp"].merge(base, on=["size", "seed"], how="left", suffixes=("", "_ntp"))
     return rows.assign(deficit=rows["final_value"] - rows["final_value_ntp"],
-                       shock=rows["first_value"] - rows["first_value_ntp"]).dropna(subset=["deficit"])
+                       shock=rows["first_value"] - rows["first_value_ntp"],
+                       early_shock=rows["early_value"] - rows["early_value_ntp"]).dropna(subset=["deficit"])
 
 
 def _size(exponent: float) -> str:
@@ -233,6 +236,6 @@ def table_s6_figure(sel: Selection) -> Output:
     tables = [("final deficit per n' and size", plots.readable(by_size)),
               ("deficit of add4 over continuation tokens", plots.readable(recovery)),
               ("per run: final deficit, step-0 shock, gradient cosine",
-               plots.readable(runs_table[["label", "size", "seed", "deficit", "shock", "align_cos"]]
+               plots.readable(runs_table[["label", "size", "seed", "deficit", "shock", "early_shock", "align_cos"]]
                               .sort_values(["label", "size", "seed"])))]
     return Output(fig, tables, sentences, sel)
