@@ -33,6 +33,7 @@ class Output:
     sentences: list[str]
     used: Selection  # the runs behind the figure
     notes: list[str] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)  # shown below the figure in README.md, one bullet each
 
 
 @dataclass(frozen=True)

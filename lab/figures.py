@@ -83,6 +83,8 @@ def readme_section(spec: Spec, out: Output, file: str, preset: str) -> str:
              f"({', '.join(map(str, used.seeds))})",
              f"- command: {commands(spec, preset)}"]
     lines += [f"- note: {n}" for n in out.notes]
+    if out.verdicts:
+        lines += ["", "Verdicts, computed from the runs above:", "", *(f"- {v}" for v in out.verdicts)]
     return "\n".join(lines) + "\n\n"
 
 

@@ -106,3 +106,14 @@ def test_recipe_search_corrects_for_the_choice_and_explains_the_stop_gradient() 
     # below 0 at 95% (t CI [-0.0058, -0.0002]) but not at the 97.5% a choice between 2 recipes asks for
     borderline = continued.recipe_sentences(table([-0.0005, -0.0055, -0.001, -0.005, -0.003]))
     assert "97.5% Bonferroni" in borderline[0] and "no recipe improves" in borderline[0] and len(borderline) == 1
+
+
+def test_the_verdicts_are_listed_below_the_figure_in_the_readme() -> None:
+    from types import SimpleNamespace
+
+    from lab import figure_registry, figures
+    spec = next(s for s in figure_registry.FIGURES if s.key == "10_table_s6")
+    used = SimpleNamespace(complete=2, planned=[{}, {}], seeds=[0])
+    out = figure_registry.Output(None, [], ["H1: a.", "H3: b."], used, verdicts=["H1: a.", "H3: b."])
+    section = figures.readme_section(spec, out, "10_table_s6.png", "quick")
+    assert section.index("![") < section.index("- H1: a.") < section.index("- H3: b.")

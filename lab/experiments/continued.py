@@ -238,4 +238,4 @@ def table_s6_figure(sel: Selection) -> Output:
               ("per run: final deficit, step-0 shock, gradient cosine",
                plots.readable(runs_table[["label", "size", "seed", "deficit", "shock", "early_shock", "align_cos"]]
                               .sort_values(["label", "size", "seed"])))]
-    return Output(fig, tables, sentences, sel)
+    return Output(fig, tables, sentences, sel, verdicts=sentences)
