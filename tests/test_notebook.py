@@ -46,4 +46,5 @@ def test_the_committed_notebook_holds_the_outputs_of_a_full_run():
     assert len([o for o in outputs if "image/png" in o.get("data", {})]) >= 3
     text = "".join(o.get("text", "") for o in outputs)
     assert "tiny: False" in text and "600 steps" in text
+    assert "stored runs" in text and "reproduced" in text  # section 6 reads the committed store and ledger
     assert str(REPO) not in nbformat.writes(notebook)
