@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -149,6 +149,21 @@ CLAIMS: list[Claim] = [
           expected_sign=-1),
 ]
 
+
+# Table S6 explanations measured at 100K, repeated at other sizes of the `continued` experiment (the
+# variants of `continued.EXTRA` run at the small sizes only).
+OTHER_SIZES = {"H1-shock": ("1M",), "H1-deficit": ("1M",),  # carve4 needs 5 blocks: not at 3M
+               "H1-init": ("300K",), "H1-init-deficit": ("300K",),
+               "H5-heads": ("3M",), "H5-weight": ("300K",), "H6-layers": ("3M",), "H6-objective": ("3M",)}
+
+
+def at_size(claim: Claim, size: str) -> Claim:
+    """The same claim measured at another model size; its key and statement name the size."""
+    return replace(claim, key=f"{claim.key}-{size}", statement=claim.statement.replace("100K", size),
+                   where={**claim.where, "size": size})
+
+
+CLAIMS = [c for claim in CLAIMS for c in (claim, *(at_size(claim, s) for s in OTHER_SIZES.get(claim.key, ())))]
 
 def _select(runs: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
     for column, value in filters.items():

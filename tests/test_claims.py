@@ -151,3 +151,17 @@ def test_an_alignment_trend_claim_regresses_the_deficit_on_the_gradient_cosine()
     row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
     assert row["effect"].startswith("-0.5 [") and row["verdict"] == "reproduced"
     assert "against a's align_cos" in row["compared"]
+
+
+def test_explanations_are_repeated_at_other_sizes_under_their_own_keys() -> None:
+    by_key = {c.key: c for c in claims.CLAIMS}
+    base, big = by_key["H5-heads"], by_key["H5-heads-3M"]
+    assert base.where == {"size": "100K"} and big.where == {"size": "3M"}
+    assert "3M" in big.statement and "100K" not in big.statement and (big.a, big.b) == (base.a, base.b)
+    assert len(by_key) == len(claims.CLAIMS)  # keys stay unique
+    from lab.experiments import plan
+    planned = {(c.size, c.label) for c in plan("continued", "quick")}
+    for claim in claims.CLAIMS:  # every sized row compares arms the plan trains at that size
+        if claim.experiment == "continued" and "size" in claim.where:
+            for arm in (claim.a, claim.b):
+                assert (claim.where["size"], arm["label"]) in planned, (claim.key, arm)
