@@ -124,6 +124,13 @@ CLAIMS: list[Claim] = [
           "from the 25% checkpoint it beats next-token finetuning (task transfer, 300K; answer NLL, graded: exact "
           "match is at the floor for both, so no step can be chosen on it: the last evaluation)", "finetune",
           _label("add@25"), _label("ntp@25"), measure="final_value", metric="answer_nll", expected_sign=-1),
+    Claim("H2-continued", "Table S6, H2 (App. J)", "4-head continuation helps a capability that is still forming: "
+          "where next-token pretraining has not formed induction (300K), add4 forms it in fewer continuation tokens "
+          "than ntp", "continued", _label("add4"), _label("ntp"), {"size": "300K"}, measure="formation_tokens",
+          expected_sign=-1),
+    Claim("S6-task", "Table S6 (the capability)", "4-head continuation ends with lower induction accuracy than "
+          "next-token continuation (final test second-token accuracy, 100K)", "continued", _label("add4"),
+          _label("ntp"), {"size": "100K"}, measure="final_value", expected_sign=-1),
     Claim("H3-size", "Table S6, H3 (Table S7)", "the next-token deficit of 4-head continuation (add4 - ntp, final "
           "head-1 loss) shrinks with model size", "continued", _label("add4"), _label("ntp"),
           measure="final_value", metric="head1/loss", expected_sign=-1, trend="size"),
@@ -154,7 +161,8 @@ CLAIMS: list[Claim] = [
 # variants of `continued.EXTRA` run at the small sizes only).
 OTHER_SIZES = {"H1-shock": ("1M",), "H1-deficit": ("1M",),  # carve4 needs 5 blocks: not at 3M
                "H1-init": ("300K",), "H1-init-deficit": ("300K",),
-               "H5-heads": ("3M",), "H5-weight": ("300K",), "H6-layers": ("3M",), "H6-objective": ("3M",)}
+               "S6-task": ("300K", "1M", "3M"), "H5-heads": ("3M",), "H5-weight": ("300K",), "H6-layers": ("3M",),
+               "H6-objective": ("3M",)}
 
 
 def at_size(claim: Claim, size: str) -> Claim:
