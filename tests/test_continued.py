@@ -117,3 +117,11 @@ def test_the_verdicts_are_listed_below_the_figure_in_the_readme() -> None:
     out = figure_registry.Output(None, [], ["H1: a.", "H3: b."], used, verdicts=["H1: a.", "H3: b."])
     section = figures.readme_section(spec, out, "10_table_s6.png", "quick")
     assert section.index("![") < section.index("- H1: a.") < section.index("- H3: b.")
+
+
+def test_a_flat_deficit_is_said_not_to_vanish_in_the_range_its_band_excludes() -> None:
+    rows = [{"label": "add4", "size": size, "seed": seed, "deficit": 0.1 + 0.01 * ((seed + i) % 3 - 1)}
+            for i, size in enumerate(("100K", "300K", "1M", "3M")) for seed in range(3)]
+    text = continued.vanishing_size(pd.DataFrame(rows))
+    assert "slope is not distinguishable from 0" in text and "does not vanish anywhere" in text
+    assert "12 runs over sizes 100K, 300K, 1M, 3M" in text

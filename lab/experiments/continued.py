@@ -168,8 +168,8 @@ def vanishing_size(runs_table, label: str = "add4") -> str:
     if c.band_everywhere:
         return head + "the fit's 95% band contains 0 at every size: no size is excluded as the one where it vanishes."
     if not c.inside:
-        return (head + f"the slope is not distinguishable from 0; the 95% band contains 0 only below {_size(c.lo)} "
-                f"or above {_size(c.hi)} parameters.")
+        return (head + f"the slope is not distinguishable from 0, and the fit's 95% band excludes 0 from {_size(c.lo)} "
+                f"to {_size(c.hi)} parameters: by this trend the deficit does not vanish anywhere in that range.")
     where = "inside" if size_value(sizes[0]) <= 10 ** c.x0 <= size_value(sizes[-1]) else "outside"
     return (head + f"it would reach 0 at {_size(c.x0)} parameters (95% interval {_size(c.lo)} to {_size(c.hi)}; "
             f"{where} the measured range).")
