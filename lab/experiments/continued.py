@@ -20,6 +20,8 @@ Stage 1 pretrains n=1 on induction (and n=4 where the Fig. 4 recipe runs); stage
 | add4_w0.3, add4_w0.1 | n=1 | 4 | loss weight of heads 2..n (DeepSeek-V3: 0.3, then 0.1)    | small |
 | add4_sg        | n=1    | 4  | heads 2..n read a detached next-token path (stop-gradient)    | small |
 | add4_rand      | n=1    | 4  | added heads randomly initialised: a larger early shock (H1)   | small |
+| add4_lr0.3     | n=1    | 4  | pretrained weights at 0.3x the learning rate (new heads at 1x) | small |
+| add4_warm      | n=1    | 4  | learning-rate warm-up over half the continuation (else 10%)   | small |
 | mtp_drop       | n=4    | 1  | MTP pretraining, next-token continuation (the Fig. 4 recipe)  | small |
 | scratch_ntp, scratch_mtp | - | 1, 4 | from scratch for the whole budget                         | small |
 
@@ -60,6 +62,8 @@ EXTRA: dict[str, dict] = {  # the small sizes
     "add4_w0.1": dict(heads=4, attach="add", head_init="zero", head_weights=[1.0, 0.1, 0.1, 0.1]),
     "add4_sg": dict(heads=4, attach="add", head_init="zero", detach=True),  # stop-gradient: harm bounded at 0
     "add4_rand": dict(heads=4, attach="add", head_init="random"),  # H1: a larger early shock, same step 0
+    "add4_lr0.3": dict(heads=4, attach="add", head_init="zero", lr_scale=0.3),  # pretrained weights at 0.3x lr
+    "add4_warm": dict(heads=4, attach="add", head_init="zero", warmup_fraction=0.5),  # warm-up over half
 }
 VARIANT_ORDER = [*CORE, *EXTRA, "mtp_drop", "scratch_ntp", "scratch_mtp"]
 
@@ -102,6 +106,9 @@ def size_runs(preset: str, size: str) -> list[RunConfig]:
             if fits(spec, size):
                 config = _finetune_run(p, TASK, p.target_task, seed, vocab, block, name, sources[1], **spec)
                 config.model.detach_extra_heads = spec.get("detach", False)
+                config.finetune.pretrained_lr_scale = spec.get("lr_scale", 1.0)
+                if "warmup_fraction" in spec:
+                    config.train.warmup_steps = int(spec["warmup_fraction"] * p.finetune_steps)
                 out.append(own(config))
         if size in SMALL:
             out.append(own(_finetune_run(p, TASK, p.target_task, seed, vocab, block, "mtp_drop", sources[4],
@@ -175,7 +182,8 @@ def vanishing_size(runs_table, label: str = "add4") -> str:
             f"{where} the measured range).")
 
 
-RECIPES = ("add4", "carve4", "linear4", "deepseek4", "add4_w0.3", "add4_w0.1", "add4_sg")  # 4-head continuations
+RECIPES = ("add4", "carve4", "linear4", "deepseek4", "add4_w0.3", "add4_w0.1", "add4_sg", "add4_lr0.3",
+           "add4_warm")  # the 4-head continuations
 
 
 def recipe_sentences(runs_table) -> list[str]:
