@@ -191,7 +191,7 @@ def recipe_sentences(runs_table) -> list[str]:
     paired 95% CI, and whether any recipe *improves* next-token loss (a CI below 0 after a Bonferroni
     correction over the recipes tried at that size: picking the best of k is a selection)."""
     from lab import stats
-    out = []
+    out, sg_better = [], False
     for size, part in sorted(runs_table.groupby("size"), key=lambda kv: size_value(kv[0])):
         tried = {r: dict(zip(g["seed"], g["deficit"])) for r, g in part.groupby("label") if r in RECIPES}
         if not tried:
@@ -201,11 +201,12 @@ def recipe_sentences(runs_table) -> list[str]:
                    for r, d in tried.items()}
         best = min(effects, key=lambda r: effects[r].mean)
         better = [r for r, e in effects.items() if e.hi < 0]
+        sg_better = sg_better or "add4_sg" in better
         verdict = (f"{', '.join(better)} improve(s) on next-token continuation" if better else
                    "no recipe improves on next-token continuation (no corrected CI lies below 0)")
         out.append(f"Recipe search, {size} ({len(tried)} recipes, {level:.1%} Bonferroni CIs): the smallest deficit "
                    f"is {best}'s, {stats.format_effect(effects[best])}; {verdict}.")
-    if any("add4_sg" in s and "improve(s)" in s for s in out):
+    if sg_better:
         out.append(SG_NOTE)
     return out
 
