@@ -237,15 +237,16 @@ def _trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:
 
 
 def _measure_name(claim: Claim) -> str:
+    metric = claim.metric or "primary metric"
     if claim.measure == "formation_tokens":
         return "tokens to formation (validation; censored at the budget)"
     if claim.measure == "final_value":  # a loss, not a capability: no step is chosen for it
-        return f"{claim.metric} at the last evaluation"
+        return f"{metric} at the last evaluation"
     if claim.measure == "first_value":
-        return f"{claim.metric} at step 0 (before any update)"
+        return f"{metric} at step 0 (before any update)"
     if claim.measure == "early_value":
-        return f"{claim.metric} at the first evaluation after step 0"
-    return f"test {claim.metric or 'primary metric'} at the validation-selected step"
+        return f"{metric} at the first evaluation after step 0"
+    return f"test {metric} at the validation-selected step"
 
 
 def _one(runs: pd.DataFrame, column: str) -> str:

@@ -109,6 +109,12 @@ def test_a_loss_claim_reads_the_last_evaluation_not_the_selected_step() -> None:
     assert row["effect"].startswith("+0.5 [") and row["verdict"] == "reproduced"
 
 
+def test_every_claim_names_its_measure_in_words() -> None:
+    table = claims.ledger(lambda experiment: pd.DataFrame(), "quick")
+    assert not table["measure"].str.contains("None").any()
+    assert (table.set_index("key").loc["S6-task", "measure"] == "primary metric at the last evaluation")
+
+
 def test_a_size_trend_claim_is_the_slope_of_the_paired_deficit_per_decade() -> None:
     """H3: the deficit a - b halves per 10x in size here (0.4 at 100K, 0.2 at 1M, 0.0 at 10M): slope -0.2."""
     claim = next(c for c in claims.CLAIMS if c.key == "H3-size")
