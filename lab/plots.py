@@ -15,7 +15,7 @@ them to RESULTS.md, so the text and the picture always show the same numbers.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -254,6 +254,38 @@ def plot_vs_heads(df: pd.DataFrame, metric: str = "primary", title: str = "") ->
         ax.set_ylabel(metric_name(name))
         ax.set_title(task, fontsize=9)
         _legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_heads_grid(rows: Sequence[tuple[pd.DataFrame, Callable[[str], str]]], title: str = "") -> Figure:
+    """Several measures against the number of heads: one row per measure, one column per task.
+
+    Each row is a `summarise` table over (`task`, `model.n_future`) and a function giving the row's y
+    label for a task. Where a table has a `formed` column (the fraction of seeds whose capability
+    formed), each point is annotated with it, so a censored tokens-to-formation mean is read as such."""
+    tasks = sorted(set().union(*(set(table["task"]) for table, _ in rows)))
+    fig, axes = new_figure(len(rows) * len(tasks), ncols=len(tasks))
+    s = style(0)
+    for r, (table, ylabel) in enumerate(rows):
+        for c, task in enumerate(tasks):
+            ax = axes[r * len(tasks) + c]
+            part = table[table["task"] == task].sort_values("model.n_future")
+            ax.plot(part["model.n_future"], part["mean"], markersize=5, label="mean over seeds", **s)
+            ax.vlines(part["model.n_future"], part["lo"], part["hi"], colors=s["color"], gid="spread",
+                      label="95% CI over seeds")
+            if "formed" in part:
+                for x, y, f in zip(part["model.n_future"], part["mean"], part["formed"]):
+                    ax.annotate(f"{f:.0%}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6)
+            ax.set_xticks(sorted(part["model.n_future"].unique()))
+            ax.set_ylabel(ylabel(task), fontsize=8)
+            if r == 0:
+                ax.set_title(task, fontsize=9)
+            if r == len(rows) - 1:
+                ax.set_xlabel("number of heads n")
+    if axes:
+        _legend(axes[len(tasks) - 1])
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

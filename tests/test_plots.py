@@ -102,6 +102,25 @@ def test_plot_vs_heads_one_panel_per_task(rng):
         assert ax.get_xlabel() == "number of heads n"
 
 
+def test_plot_heads_grid_one_row_per_measure_and_the_share_formed(rng):
+    rows = pd.DataFrame([{"task": task, "model.n_future": n, "seed": s, "value": rng.random(),
+                          "formed": float(rng.random() > 0.5)}
+                         for task in ("graph", "induction") for n in (1, 2, 4) for s in range(3)])
+    by = ["task", "model.n_future"]
+    metric = plots.summarise(rows, by, "value")
+    formation = metric.merge(rows.groupby(by)["formed"].mean().reset_index(), on=by)
+    fig = plots.plot_heads_grid([(metric, lambda t: f"metric of {t}"), (formation, lambda t: "tokens")])
+    assert [ax.get_title() for ax in fig.axes] == ["graph", "induction", "", ""]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["metric of graph", "metric of induction", "tokens", "tokens"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["", "", "number of heads n", "number of heads n"]
+    for ax, task in zip(fig.axes[2:], ("graph", "induction")):
+        (line,) = data_lines(ax)
+        assert line.get_ydata() == pytest.approx(rows[rows["task"] == task].groupby("model.n_future")["value"].mean())
+        shares = rows[rows["task"] == task].groupby("model.n_future")["formed"].mean()
+        assert [t.get_text() for t in ax.texts] == [f"{f:.0%}" for f in shares]
+    assert not fig.axes[0].texts
+
+
 def test_plot_pathstar_bars_and_positions(rng):
     variants = ["next-token", "mtp", "teacherless", "reverse"]
     rows = [{"label": v, "seed": s, "task_config.degree": 2, "final.eval/exact_path_acc": rng.random(),

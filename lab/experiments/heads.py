@@ -31,40 +31,44 @@ def heads(preset: str) -> list[RunConfig]:
 
 
 # ----- figures (builders import lab.plots when called: a sweep imports this module too) -----
-@figure("3_heads", "Task metric vs number of heads", "heads",
-        "Each task's primary metric (test, at the step chosen on validation) against the number of heads n "
-        "(quick: 1M, heads on a full-depth trunk, so head 1 is equally deep at every n). Line: mean over seeds; "
-        "bars: 95% t-intervals. RESULTS.md adds each n's paired difference to n=1 with its CI, in the metric, "
-        "in tokens to formation and in the graded answer NLL.")
+@figure("3_heads", "Task metric, graded answer NLL and tokens to formation vs number of heads", "heads",
+        "Per task (columns) against the number of heads n (quick: 1M, heads on a full-depth trunk, so head 1 is "
+        "equally deep at every n): the primary metric and the graded answer NLL (test, at the step chosen on "
+        "validation), and the tokens until the validation metric first crosses the formation threshold (a run "
+        "that never crosses it counts at its budget; labels: the share of seeds that formed). Line: mean over "
+        "seeds; bars: 95% t-intervals. RESULTS.md adds each n's paired difference to n=1 with its CI.")
 def metric_vs_heads(sel: Selection) -> Output:
     import pandas as pd
 
     from lab import evidence, plots
     sel.require("heads")
-    df = sel.summaries
-    table = plots.vs_heads_table(df, "best_primary")
     evals = sel.evals()
-    tables = [("primary metric (test, validation-selected step)", plots.readable(table))]
+    by = ["task", "model.n_future"]
+    primary = evidence.measure_runs(evals)
+    graded = pd.concat([evidence.measure_runs(part, GRADED[task]) for task, part in evals.groupby("task")
+                        if f"eval/{GRADED.get(task)}" in part], ignore_index=True)
+    formation = plots.summarise(primary.assign(M=primary["formation_tokens"] * 1e-6), by, "M").merge(
+        primary.groupby(by)["formed"].mean().reset_index(), on=by)
+    rows = [(plots.summarise(primary, by, "value"),
+             lambda task: "test " + plots.metric_name(evidence.primary_metric(task)))]
+    if not graded.empty:
+        rows.append((plots.summarise(graded, by, "value"), lambda task: "test " + plots.metric_name(GRADED[task])))
+    rows.append((formation, lambda task: f"M tokens to formation (>= {evidence.FORMATION_THRESHOLD[task]:g})"))
+    tables = [("primary metric (test, validation-selected step)", plots.readable(rows[0][0])),
+              ("tokens to formation (M; censored at the budget; formed = share of seeds)", plots.readable(formation))]
     sentences = []
-    for measure, metric, what in (("value", None, "primary metric"), ("formation_tokens", None, "tokens to formation"),
-                                  ("value", "graded", "graded answer NLL (nats; lower is better)")):
-        parts = []
-        for task, part in evals.groupby("task"):
-            name = GRADED.get(task) if metric == "graded" else None
-            if metric == "graded" and (name is None or f"eval/{name}" not in part):
-                continue
-            effects = evidence.paired_effects(evidence.measure_runs(part, name), ["task"], measure=measure)
-            if len(effects):
-                parts.append(effects)
-        if not parts:
+    for measured, measure, what in ((primary, "value", "primary metric"),
+                                    (primary, "formation_tokens", "tokens to formation"),
+                                    (graded, "value", "graded answer NLL (nats; lower is better)")):
+        effects = evidence.paired_effects(measured, ["task"], measure=measure) if len(measured) else pd.DataFrame()
+        if effects.empty:
             continue
-        effects = pd.concat(parts, ignore_index=True)
         tables.append((f"{what}: n minus n=1, paired by seed", plots.readable(effects)))
         for task, part in effects.groupby("task"):
             sentences.append(f"{task}, {what}, n minus n=1 (95% t CI): " + "; ".join(
                 f"n={int(r['model.n_future'])} {r['mean']:+.3g} [{r['lo']:+.3g}, {r['hi']:+.3g}]"
                 for _, r in part.iterrows()) + ".")
-    return Output(plots.plot_vs_heads(df, "best_primary", title="Task metric vs heads"), tables, sentences, sel)
+    return Output(plots.plot_heads_grid(rows, title="Task measures vs heads"), tables, sentences, sel)
 
 
 @figure("6_head_accuracy", "Per-head accuracy vs head index", "heads",
