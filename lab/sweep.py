@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "lab.run --set (repeatable), e.g. --only task=graph --only model.n_future=2 "
                              "--only train.lr=1e-3 --only task.seq_len=64 (default: every run)")
     parser.add_argument("--part", default=None, metavar="K/N",
-                        help="train part K of N of the (filtered) plan, parts of about equal estimated CPU time; "
+                        help="train part K of N of the (filtered) plan: consecutive whole cells (task, size, label), "
+                             "the largest part as small as they allow; "
                              f"--dry-run says how many parts keep each within {PART_MINUTES} minutes "
                              "(default: the whole plan)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -160,29 +161,58 @@ def existing_state(run_dir: Path) -> str:
 PART_MINUTES = 90  # a part of a sweep should finish within this on the machine it plans for
 
 
-def split_parts(configs: list[RunConfig], parts: int) -> list[list[RunConfig]]:
-    """The plan in `parts` parts of about equal estimated CPU time, each in plan order.
-
-    A finetuning run stays in the part of the run it finetunes. Groups go longest first (run
-    name breaking ties) to the part with the least time so far, so the same plan always splits
-    the same way, and a run that is complete already still counts where it belongs."""
+def cells(configs: list[RunConfig]) -> list[list[RunConfig]]:
+    """The plan's cells in order of first appearance: runs sharing task, size and label (the units a
+    figure compares across seeds and head counts). A finetuning run joins the cell of the run it
+    finetunes, whatever its own label."""
     by_name = {c.run_name(): c for c in configs}
 
-    def root(config: RunConfig) -> str:
-        name = config.run_name()
-        while (dep := dependency(by_name[name])) in by_name:
-            name = dep
-        return name
+    def root(config: RunConfig) -> RunConfig:
+        while (dep := dependency(config)) in by_name:
+            config = by_name[dep]
+        return config
 
-    groups: dict[str, list[RunConfig]] = {}
+    groups: dict[tuple[str, str, str], list[RunConfig]] = {}
     for config in configs:
-        groups.setdefault(root(config), []).append(config)
-    load, members = [0.0] * parts, [set() for _ in range(parts)]
-    for _, group in sorted(groups.items(), key=lambda kv: (-sum(map(cpu_seconds, kv[1])), kv[0])):
-        k = load.index(min(load))
-        load[k] += sum(map(cpu_seconds, group))
-        members[k].update(c.run_name() for c in group)
-    return [[c for c in configs if c.run_name() in members[k]] for k in range(parts)]
+        source = root(config)
+        groups.setdefault((source.task, source.size, source.label), []).append(config)
+    return list(groups.values())
+
+
+def split_parts(configs: list[RunConfig], parts: int) -> list[list[RunConfig]]:
+    """The plan in `parts` consecutive parts of whole `cells`, each in plan order, with the largest
+    part's estimated CPU time as small as consecutive cells allow.
+
+    Whole cells, so that a finished part can be analysed on its own (every arm of a cell on every
+    seed); consecutive, so that parts follow the plan. The split depends on the plan alone, not on
+    which runs are complete: part K names the same runs before and after others finish."""
+    groups = cells(configs)
+    cost = [sum(map(cpu_seconds, g)) for g in groups]
+    bounds = _balanced_cuts(cost, parts)
+    return [[c for g in groups[a:b] for c in g] for a, b in zip([0, *bounds], [*bounds, len(groups)])]
+
+
+def _balanced_cuts(cost: list[float], parts: int) -> list[int]:
+    """The `parts - 1` cut indices splitting `cost` into consecutive chunks with the smallest largest sum
+    (exact dynamic programme; a chunk may be empty when there are fewer items than parts)."""
+    n = len(cost)
+    prefix = [0.0]
+    for c in cost:
+        prefix.append(prefix[-1] + c)
+    best = [[math.inf] * (n + 1) for _ in range(parts + 1)]  # best[k][i]: first i items in k chunks
+    cut = [[0] * (n + 1) for _ in range(parts + 1)]
+    best[0][0] = 0.0
+    for k in range(1, parts + 1):
+        for i in range(n + 1):
+            for j in range(i + 1):
+                value = max(best[k - 1][j], prefix[i] - prefix[j])
+                if value < best[k][i]:
+                    best[k][i], cut[k][i] = value, j
+    bounds, i = [], n
+    for k in range(parts, 1, -1):
+        i = cut[k][i]
+        bounds.append(i)
+    return bounds[::-1]
 
 
 def parse_part(text: str) -> tuple[int, int]:
@@ -195,10 +225,31 @@ def parse_part(text: str) -> tuple[int, int]:
 
 def parts_needed(configs: list[RunConfig], workers: int, minutes: float = PART_MINUTES,
                  calibration: Calibration | None = None) -> int:
-    """How many parts keep each within `minutes` with `workers` runs at once (by the estimate, scaled by
-    the `calibration` of this CPU when there is one)."""
-    total = sum(cpu_seconds(c) for c in configs) * (calibration.factor if calibration else 1.0)
-    return max(1, math.ceil(total / max(1, workers) / (60 * minutes)))
+    """The fewest `split_parts` of the plan whose every part fits in `minutes` with `workers` runs at once (by
+    the estimate, scaled by the `calibration` of this CPU when there is one), counting every run of the plan,
+    complete or not, so the answer names a split that stays the same; at most one part per cell."""
+    scale = (calibration.factor if calibration else 1.0) / max(1, workers) / 60
+    most = len(cells(configs))
+    n = max(1, math.ceil(sum(map(cpu_seconds, configs)) * scale / minutes))
+    while n < most and max(sum(map(cpu_seconds, p)) for p in split_parts(configs, n)) * scale > minutes:
+        n += 1
+    return min(n, max(1, most))
+
+
+def parts_line(configs: list[RunConfig], todo: set[str], workers: int, calibration: Calibration | None) -> str:
+    """How to run the plan in `parts_needed` parts, with each part's runs and minutes still to train (`todo`:
+    the names of the runs not yet complete); empty when one part fits."""
+    n = parts_needed(configs, workers, calibration=calibration)
+    if n == 1:
+        return ""
+    scale = (calibration.factor if calibration else 1.0) / max(1, workers) / 60
+    left = []
+    for k, part in enumerate(split_parts(configs, n), 1):
+        pending = [c for c in part if c.run_name() in todo]
+        left.append(f"part {k}/{n}: " + (f"{len(pending)} runs, about {sum(map(cpu_seconds, pending)) * scale:.0f} "
+                                          "minutes" if pending else "done"))
+    return (f"in {n} parts of whole cells, each at most about {PART_MINUTES} minutes: " + "; ".join(left)
+            + f". Run each with work left by adding --part K/{n} (a part resumes where it stopped).")
 
 
 def cost_line(configs: list[RunConfig], workers: int, calibration: Calibration | None = None) -> str:
@@ -342,14 +393,15 @@ class Sweep:
     # ----- reporting -----
     def table(self) -> str:
         """One line per run: task, size, heads, head type, seed, label, before, status, primary metric, wall."""
-        lines = [f"{'task':<11}{'size':<9}{'n':>3} {'head type':<11}{'seed':>4} {'label':<12}{'found':<18}"
+        width = max([12, *(len(row["config"].label) + 1 for row in self.rows.values())])
+        lines = [f"{'task':<11}{'size':<9}{'n':>3} {'head type':<11}{'seed':>4} {'label':<{width}}{'found':<18}"
                  f"{'status':<18}{'primary':>9}{'wall s':>9}"]
         for row in sorted(self.rows.values(), key=_row_order):
             c: RunConfig = row["config"]
             primary = "" if row["primary"] is None else f"{row['primary']:.4f}"
             wall = "" if row["wall_s"] is None else f"{row['wall_s']:.0f}"
             lines.append(f"{c.task:<11}{c.size:<9}{c.model.n_future:>3} {c.model.head_type:<11}{c.seed:>4} "
-                         f"{c.label:<12}{row['before']:<18}{row['status']:<18}{primary:>9}{wall:>9}")
+                         f"{c.label:<{width}}{row['before']:<18}{row['status']:<18}{primary:>9}{wall:>9}")
         return "\n".join(lines)
 
     def means(self) -> str:
@@ -362,11 +414,12 @@ class Sweep:
                 groups.setdefault(key, []).append(float(row["primary"]))
         if not groups:
             return ""
-        lines = [f"{'task':<11}{'size':<9}{'n':>3} {'head type':<11}{'label':<12}{'seeds':>5}{'mean':>9}{'min':>9}"
-                 f"{'max':>9}"]
+        width = max([12, *(len(key[4]) + 1 for key in groups)])
+        lines = [f"{'task':<11}{'size':<9}{'n':>3} {'head type':<11}{'label':<{width}}{'seeds':>5}{'mean':>9}"
+                 f"{'min':>9}{'max':>9}"]
         for key in sorted(groups, key=lambda k: (k[0], size_value(k[1]), k[1], k[2], k[3], k[4])):
             v = groups[key]
-            lines.append(f"{key[0]:<11}{key[1]:<9}{key[2]:>3} {key[3]:<11}{key[4]:<12}{len(v):>5}"
+            lines.append(f"{key[0]:<11}{key[1]:<9}{key[2]:>3} {key[3]:<11}{key[4]:<{width}}{len(v):>5}"
                          f"{sum(v) / len(v):>9.4f}{min(v):>9.4f}{max(v):>9.4f}")
         return "\n".join(lines)
 
@@ -458,12 +511,8 @@ def main(argv: list[str] | None = None) -> int:
             calibration = this_cpu_calibration(Path(args.out), Path(args.store), args.experiment) \
                 if device == "cpu" else None
             print(f"dry run: would train {cost_line(pending, workers, calibration)}")
-            if not args.part and args.preset == "quick":  # the estimate is for CPUs
-                unfinished = [c for c in whole if c.run_name() in set(todo)]
-                n = parts_needed(unfinished, workers, calibration=calibration)
-                if n > 1:
-                    print(f"in {n} parts of at most about {PART_MINUTES} minutes each: add --part 1/{n}, then "
-                          f"--part 2/{n}, ... (a part resumes where it stopped)")
+            if not args.part and args.preset == "quick" and todo:  # the estimate is for CPUs
+                print(parts_line(whole, set(todo), workers, calibration))
             return 0
         if not todo:
             print(sweep.table())

@@ -50,8 +50,33 @@ def test_parts_cover_the_plan_once_keep_finetuning_with_its_source_and_balance_t
             assert where[c.run_name()] == where[source]
     assert [[c.run_name() for c in p] for p in sweep.split_parts(configs, 3)] == [[c.run_name() for c in p]
                                                                                  for p in parts]
-    costs = [sum(map(sweep.cpu_seconds, part)) for part in sweep.split_parts(plan("atlas", "quick"), 4)]
-    assert max(costs) < 1.15 * min(costs)
+    atlas = plan("atlas", "quick")
+    parts = sweep.split_parts(atlas, 4)
+    assert [c.run_name() for p in parts for c in p] == [c.run_name() for c in atlas]  # consecutive, in plan order
+    labels = [{c.label for c in p} for p in parts]
+    assert all(not a & b for i, a in enumerate(labels) for b in labels[i + 1:])  # whole cells
+    costs = [sum(map(sweep.cpu_seconds, part)) for part in parts]
+    largest_cell = max(sum(map(sweep.cpu_seconds, cell)) for cell in sweep.cells(atlas))
+    assert max(costs) <= sum(costs) / 4 + largest_cell
+
+
+def test_balanced_cuts_minimise_the_largest_part() -> None:
+    assert sweep._balanced_cuts([1, 1, 1, 1], 2) == [2]
+    assert sweep._balanced_cuts([5, 1, 1, 1, 1, 1], 2) == [1]
+    assert sweep._balanced_cuts([1, 2, 3, 4, 5], 3) == [3, 4]  # 6 | 4 | 5
+    assert sweep._balanced_cuts([3], 2) in ([0], [1])  # one chunk holds it, the other is empty
+
+
+def test_the_parts_needed_each_fit_the_time_and_the_dry_run_names_them(tmp_path, capsys) -> None:
+    atlas = plan("atlas", "quick")
+    minutes = 1.5 * max(sum(map(sweep.cpu_seconds, cell)) for cell in sweep.cells(atlas)) / 120  # 2 workers
+    n = sweep.parts_needed(atlas, 2, minutes=minutes)
+    assert n > 1 and all(sum(map(sweep.cpu_seconds, p)) / 120 <= minutes for p in sweep.split_parts(atlas, n))
+    assert max(sum(map(sweep.cpu_seconds, p)) for p in sweep.split_parts(atlas, n - 1)) / 120 > minutes
+    n = sweep.parts_needed(atlas, 2)  # the dry run's split: parts of PART_MINUTES
+    done = {c.run_name() for c in sweep.split_parts(atlas, n)[0]}
+    line = sweep.parts_line(atlas, {c.run_name() for c in atlas} - done, 2, None)
+    assert f"part 1/{n}: done" in line and f"part 2/{n}: " in line and "runs, about" in line
 
 
 def test_dry_run_states_the_parts_and_a_part_trains_only_its_share(tmp_path, capsys) -> None:
@@ -59,7 +84,7 @@ def test_dry_run_states_the_parts_and_a_part_trains_only_its_share(tmp_path, cap
     assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--workers", "2", *empty]) == 0
     text = capsys.readouterr().out
     n = sweep.parts_needed(plan("atlas", "quick"), 2)
-    assert n > 1 and f"--part 1/{n}" in text and "at most" in text
+    assert n > 1 and f"part 1/{n}: " in text and f"--part K/{n}" in text and "at most" in text
     assert sweep.main(["atlas", "--dry-run", "--out", str(tmp_path), "--part", f"2/{n}", *empty]) == 0
     shown = capsys.readouterr().out
     assert f"would train {len(sweep.split_parts(plan('atlas', 'quick'), n)[1])} runs" in shown

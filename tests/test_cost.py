@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lab import cost, sweep
@@ -46,11 +48,13 @@ def test_calibration_is_the_median_on_the_same_cpu_and_falls_back_to_every_exper
 
 def test_cost_line_and_parts_scale_with_the_calibration(config) -> None:
     c = cost.Calibration(0.25, 40, "CPU A", "`scaling`")
-    configs = [config] * 8
+    configs = [dataclasses.replace(config, label=f"cell{i}") for i in range(8)]  # 8 cells: up to 8 parts
     total = 8 * cost.cpu_seconds(config) / 60
     assert sweep.cost_line(configs, 2, c).startswith(f"8 runs, about {total * 0.25:.0f} CPU-minutes")
     assert "x0.25: the median measured/estimated time of 40 complete runs" in sweep.cost_line(configs, 2, c)
     assert "not yet calibrated" in sweep.cost_line(configs, 2)
-    minutes = total / 2 / 3  # three parts by the raw model
-    assert sweep.parts_needed(configs, 2, minutes) == 3
+    minutes = total / 2 / 4  # four parts of two cells each by the raw model
+    assert sweep.parts_needed(configs, 2, minutes) == 4
+    assert sweep.parts_needed(configs, 2, minutes * 0.99) == 8  # 3 parts of 8 equal cells would need 3 in one
     assert sweep.parts_needed(configs, 2, minutes, calibration=c) == 1
+    assert sweep.parts_needed([config] * 8, 2, minutes) == 1  # one cell is never split

@@ -372,3 +372,11 @@ def test_runs_in_the_results_store_are_not_trained_again(tmp_path: Path, capsys)
     out = capsys.readouterr().out
     assert "2 new" in out and "stored" not in out.splitlines()[0]  # the source is needed as a checkpoint
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_the_status_table_keeps_long_labels_apart_from_the_next_column(tmp_path) -> None:
+    config = make_run("scaling", "quick", "induction", "100K", 1, 0, overrides=("label=a-label-of-twenty-ch",))
+    table = sweep.Sweep([config], tmp_path).table()
+    header, line = table.splitlines()
+    assert "a-label-of-twenty-ch new" in line
+    assert line.index("new") == header.index("found")
