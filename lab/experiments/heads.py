@@ -66,7 +66,8 @@ def metric_vs_heads(sel: Selection) -> Output:
         tables.append((f"{what}: n minus n=1, paired by seed", plots.readable(effects)))
         for task, part in effects.groupby("task"):
             sentences.append(f"{task}, {what}, n minus n=1 (95% t CI): " + "; ".join(
-                f"n={int(r['model.n_future'])} {r['mean']:+.3g} [{r['lo']:+.3g}, {r['hi']:+.3g}]"
+                f"n={int(r['model.n_future'])} " + ("formed in neither arm" if r["verdict"].startswith("neither")
+                                                    else f"{r['mean']:+.3g} [{r['lo']:+.3g}, {r['hi']:+.3g}]")
                 for _, r in part.iterrows()) + ".")
     return Output(plots.plot_heads_grid(rows, title="Task measures vs heads"), tables, sentences, sel)
 
