@@ -92,6 +92,14 @@ CLAIMS: list[Claim] = [
           _label("teacherless"), target=1.0, tolerance=0.1),
     Claim("huang-mtp", "Huang et al. 2026", "multi-token prediction beats next-token training on path-star "
           "graphs (exact path)", "pathstar", _label("mtp"), _label("next-token")),
+    Claim("huang-mtp-deep", "Huang et al. 2026", "multi-token prediction beats next-token training on path-star "
+          "G(2,5,50) with head 1 as deep as at n=1 (2 heads, exact path)", "heads", _n(2), _n(1), {"task": "graph"}),
+    Claim("huang-mtp-horizon", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole path "
+          "(6 heads, path length 5) beats next-token training on path-star G(2,5,50), head 1 as deep as at n=1",
+          "heads", _n(6), _n(1), {"task": "graph"}),
+    Claim("fig7-deep", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "2-token prediction forms induction better "
+          "than next-token at 1M with heads on a full-depth trunk (tokens to formation)", "heads", _n(2), _n(1),
+          {"task": "induction"}, measure="formation_tokens", expected_sign=-1),
     Claim("lab-dynamics", "mtp-lab, LOG 2026-11-28", "2-token prediction forms induction later than next-token "
           "at 1M (tokens to formation)", "dynamics", _n(2), _n(1), measure="formation_tokens"),
     Claim("headline-n2", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "at the lab.run defaults (1M, 600 steps, "
