@@ -222,10 +222,22 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, 
         shown = shown.removeprefix("+")
     if claim.trend:
         shown = shown.replace(" seeds)", " seed pairs over sizes)").replace(" seed)", " seed pair)")
+    if column == "formation_tokens" and len(measured):
+        shown += _censored(measured, claim)
     return {"key": claim.key, "source": claim.source, "claim": claim.statement, "measure": _measure_name(claim),
             "compared": compared, "effect": shown, "seeds": effect.n,
             "size": _one(measured, "size"), "budget": _budget(measured), "verdict": verdict,
             "command": f"python -m lab.sweep {claim.experiment} --preset {preset}"}
+
+
+def _censored(measured: pd.DataFrame, claim: Claim) -> str:
+    """'; a formed in 2 of 3, b in 3 of 3' for a tokens-to-formation claim whose runs did not all form: an
+    arm censored at its budget makes the difference a bound, not an estimate."""
+    counts = [(name, _select(measured, arm)) for name, arm in (("a", claim.a), ("b", claim.b)) if arm]
+    if all(part["formed"].all() for _, part in counts):
+        return ""
+    return "; formed: " + ", ".join(f"{name} {int(part['formed'].sum())} of {len(part)}" for name, part in counts) \
+        + " (the rest count at the budget)"
 
 
 def _trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:

@@ -48,6 +48,17 @@ def test_formation_is_detected_on_validation_and_censored_at_the_budget() -> Non
     assert not never["formed"].item() and never["formation_tokens"].item() == never["budget"].item() == 2048 * 300
 
 
+def test_a_formation_claim_says_how_many_runs_formed_when_some_are_censored() -> None:
+    claim = next(c for c in claims.CLAIMS if c.key == "lab-dynamics")  # n=2 against n=1, tokens to formation
+    parts = [curve(f"n1-s{seed}", seed, 1, val=[0.0, 0.4, 0.5], test=[0.5] * 3) for seed in range(3)]
+    parts += [curve(f"n2-s{seed}", seed, 2, val=[0.0, 0.1, 0.35 if seed == 0 else 0.2], test=[0.5] * 3)
+              for seed in range(3)]
+    row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
+    assert row["effect"].startswith("+2.05e+05 [") and "formed: a 1 of 3, b 3 of 3" in row["effect"]
+    formed = [curve(f"n{n}-s{seed}", seed, n, val=[0.0, 0.4, 0.5], test=[0.5] * 3) for n in (1, 2) for seed in range(3)]
+    assert "formed:" not in claims.evaluate_claim(claim, pd.concat(formed, ignore_index=True), "quick")["effect"]
+
+
 def arms(shift: float, seeds: int = 4, noise: float = 0.01) -> pd.DataFrame:
     """Scaling-like runs at 1M: n=2 ends `shift` above n=1, with small per-seed noise."""
     rng = np.random.default_rng(0)
