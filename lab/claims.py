@@ -223,21 +223,26 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, 
     if claim.trend:
         shown = shown.replace(" seeds)", " seed pairs over sizes)").replace(" seed)", " seed pair)")
     if column == "formation_tokens" and len(measured):
-        shown += _censored(measured, claim)
+        shown += _formation_note(measured, claim, effect)
     return {"key": claim.key, "source": claim.source, "claim": claim.statement, "measure": _measure_name(claim),
             "compared": compared, "effect": shown, "seeds": effect.n,
             "size": _one(measured, "size"), "budget": _budget(measured), "verdict": verdict,
             "command": f"python -m lab.sweep {claim.experiment} --preset {preset}"}
 
 
-def _censored(measured: pd.DataFrame, claim: Claim) -> str:
-    """'; a formed in 2 of 3, b in 3 of 3' for a tokens-to-formation claim whose runs did not all form: an
-    arm censored at its budget makes the difference a bound, not an estimate."""
+def _formation_note(measured: pd.DataFrame, claim: Claim, effect: stats.PairedResult) -> str:
+    """What bounds a tokens-to-formation effect: '; formed: a 2 of 3, b 3 of 3' when an arm has runs censored at
+    the budget (the difference is then a bound), and the evaluation cadence when the CI is narrower than it
+    (formation is only known to lie between two evaluations)."""
+    note = ""
     counts = [(name, _select(measured, arm)) for name, arm in (("a", claim.a), ("b", claim.b)) if arm]
-    if all(part["formed"].all() for _, part in counts):
-        return ""
-    return "; formed: " + ", ".join(f"{name} {int(part['formed'].sum())} of {len(part)}" for name, part in counts) \
-        + " (the rest count at the budget)"
+    if not all(part["formed"].all() for _, part in counts):
+        note += "; formed: " + ", ".join(f"{name} {int(part['formed'].sum())} of {len(part)}"
+                                         for name, part in counts) + " (the rest count at the budget)"
+    cadence = float(measured["cadence"].max()) if "cadence" in measured else math.nan
+    if effect.n and effect.hi - effect.lo < cadence:
+        note += f"; resolution {cadence:.3g} tokens (the evaluation cadence)"
+    return note
 
 
 def _trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:

@@ -74,7 +74,8 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
     second (the first after updates: the early shock of heads that change nothing at step 0), `final_value`
     at the last;
     default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens the run was allowed),
-    `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`), `auc`
+    `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`; known only to the
+    `cadence`, the tokens between evaluations), `auc`
     (of the reported metric's curve) and `align_cos` (the mean over evaluations and heads 2..n of the
     cosine between head k's and head 1's trunk gradient, `lab.alignment`; NaN when not logged)."""
     rows: list[dict[str, Any]] = []
@@ -99,6 +100,7 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
                      "first_value": float(curve[name].iloc[0]), "final_value": float(curve[name].iloc[-1]),
                      "early_value": float(curve[name].iloc[1]) if len(curve) > 1 else math.nan,
                      "budget": _budget(curve), "formed": formed, "formation_tokens": tokens,
+                     "cadence": float(curve["tokens"].diff().median()) if len(curve) > 1 else math.nan,
                      "auc": stats.learning_curve_auc(curve["tokens"], curve[name])})
     return pd.DataFrame(rows)
 

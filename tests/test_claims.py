@@ -55,6 +55,7 @@ def test_a_formation_claim_says_how_many_runs_formed_when_some_are_censored() ->
               for seed in range(3)]
     row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
     assert row["effect"].startswith("+2.05e+05 [") and "formed: a 1 of 3, b 3 of 3" in row["effect"]
+    assert "; resolution 2.05e+05 tokens (the evaluation cadence)" in row["effect"]  # every seed differs by one step
     formed = [curve(f"n{n}-s{seed}", seed, n, val=[0.0, 0.4, 0.5], test=[0.5] * 3) for n in (1, 2) for seed in range(3)]
     assert "formed:" not in claims.evaluate_claim(claim, pd.concat(formed, ignore_index=True), "quick")["effect"]
 
