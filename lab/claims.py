@@ -193,9 +193,11 @@ def _by_seed(runs: pd.DataFrame, column: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in runs.groupby("seed")[column].mean().items()}
 
 
-def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str) -> dict[str, Any]:
-    """The claim's ledger row from the experiment's evaluation rows (`lab.runs.load_runs` format)."""
-    runs = _select(evidence.measure_runs(evals, claim.metric), claim.where)
+def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str,
+                   measured: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The claim's ledger row from the experiment's evaluation rows (`lab.runs.load_runs` format), or from
+    their `measured` runs (`evidence.measure_runs(evals, claim.metric)`) when the caller has them."""
+    runs = _select(evidence.measure_runs(evals, claim.metric) if measured is None else measured, claim.where)
     column = claim.measure
     a = _select(runs, claim.a)
     a_values = _by_seed(a, column) if len(a) else {}
@@ -290,11 +292,15 @@ def _budget(runs: pd.DataFrame) -> str:
 def ledger(load: Callable[[str], pd.DataFrame], preset: str, claims: list[Claim] | None = None) -> pd.DataFrame:
     """One row per claim. `load(experiment)` returns that experiment's evaluation rows (may be empty)."""
     frames: dict[str, pd.DataFrame] = {}
+    measured: dict[tuple[str, str | None], pd.DataFrame] = {}  # each experiment's runs measured once per metric
     rows = []
     for claim in claims or CLAIMS:
         if claim.experiment not in frames:
             frames[claim.experiment] = load(claim.experiment)
-        rows.append(evaluate_claim(claim, frames[claim.experiment], preset))
+        key = (claim.experiment, claim.metric)
+        if key not in measured:
+            measured[key] = evidence.measure_runs(frames[claim.experiment], claim.metric)
+        rows.append(evaluate_claim(claim, frames[claim.experiment], preset, measured[key]))
     return pd.DataFrame(rows)
 
 

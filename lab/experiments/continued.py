@@ -237,8 +237,9 @@ def table_s6_figure(sel: Selection) -> Output:
     fig = plots.plot_table_s6(by_size, recovery, runs_table, order=VARIANT_ORDER,
                               title="What explains Table S6 (continued pretraining)")
     sentences = []
-    for claim in (c for c in claims.CLAIMS if c.experiment == EXPERIMENT):  # H2 reads `finetune`: CLAIMS.md
-        row = claims.evaluate_claim(claim, sel.evals(), sel.preset)
+    ours = [c for c in claims.CLAIMS if c.experiment == EXPERIMENT]  # H2 reads `finetune`: CLAIMS.md
+    evals = sel.evals()
+    for claim, (_, row) in zip(ours, claims.ledger(lambda _: evals, sel.preset, ours).iterrows()):
         result = row["verdict"] if row["verdict"] == "not run" else f"{row['effect']}, {row['verdict']}"
         sentences.append(f"{claim.key} ({claim.statement}): {result}.")
     sentences += [vanishing_size(runs_table), *recipe_sentences(runs_table)]
