@@ -180,7 +180,7 @@ def cells(configs: list[RunConfig]) -> list[list[RunConfig]]:
 
 
 def split_parts(configs: list[RunConfig], parts: int) -> list[list[RunConfig]]:
-    """The plan in `parts` consecutive parts of whole `cells`, each in plan order, with the largest
+    """The plan in `parts` consecutive parts of whole `cells` (in cell order), with the largest
     part's estimated CPU time as small as consecutive cells allow.
 
     Whole cells, so that a finished part can be analysed on its own (every arm of a cell on every
