@@ -52,6 +52,7 @@ from tasks.base import (
 )
 
 VARIANTS = ("forward", "reverse", "teacherless")
+STEP_KINDS = ("right", "wrong way", "current", "on the path", "other arm", "not in graph")  # `step_errors`
 _PREDICT_BATCH = 500  # examples per predictor call during evaluation
 
 
@@ -424,6 +425,41 @@ class GraphPathTask(Task):
         for k in range(n_path):
             metrics[f"tf_pos_acc/{k + 1}"] = float(forced_right[:, k].mean())
         return metrics
+
+    def step_errors(self, predictor: Predictor, examples: list[PathStarExample]) -> dict[int, dict[str, float]]:
+        """Where head 1's teacher-forced guesses land, per path position K = 2..l (in the variant's order).
+
+        Each guess (the true path read as input) is one of `STEP_KINDS`: `right`; `wrong way` (the
+        neighbour of the current node in the other direction: its parent when writing source -> goal,
+        its child when writing goal -> source); `current` (the input node again); `on the path` (another
+        node of the path); `other arm`; `not in graph` (a separator, or a label the graph lacks). Shares
+        per position sum to 1. A model that has only learnt which nodes occur in the graph spreads its
+        guesses over `on the path` and `other arm`; one that finds the edge but reads it the wrong way
+        lands on `wrong way`. Teacherless runs read `$` inputs, as trained (`current` is still the true
+        previous node).
+        """
+        if not examples:
+            raise ConfigError("step_errors: expected at least one example, got none")
+        reverse = self.config.variant == "reverse"
+        tokens = np.array([ex.tokens(self.config.num_nodes, reverse=reverse) for ex in examples], dtype=np.int64)
+        n_path = len(examples[0].path)
+        p = tokens.shape[1] - n_path
+        inputs = None
+        if self.config.variant == "teacherless":  # as trained: `$` on the input side of the path
+            inputs = tokens.copy()
+            inputs[:, p:] = self.sep["$"]
+        guesses = np.asarray(predictor.teacher_forced(tokens, inputs).predictions)[:, p - 1 : p - 1 + n_path, 0]
+        counts = {k: dict.fromkeys(STEP_KINDS, 0) for k in range(2, n_path + 1)}
+        for ex, row, guess in zip(examples, tokens[:, p:].tolist(), guesses.tolist(), strict=True):
+            back = {b: a for a, b in ex.edges} if not reverse else {a: b for a, b in ex.edges}
+            nodes = {v for edge in ex.edges for v in edge}
+            for k in range(2, n_path + 1):
+                current, y = row[k - 2], guess[k - 1]
+                kind = ("right" if y == row[k - 1] else "wrong way" if back.get(current) == y
+                        else "current" if y == current else "on the path" if y in ex.path
+                        else "other arm" if y in nodes else "not in graph")
+                counts[k][kind] += 1
+        return {k: {kind: c / len(examples) for kind, c in kinds.items()} for k, kinds in counts.items()}
 
     def format_tokens(self, tokens: np.ndarray) -> str:
         """Their text format, e.g. `32,3|16,12|.../32,12=32,34,6,16,12` (`$` shown as `$`)."""

@@ -344,3 +344,23 @@ def test_show_examples_is_readable() -> None:
     assert lines[2].endswith("=$$$$$")
     ex = gp.parse_line(lines[0].split(": ")[1])
     assert_path_star(ex, 2, 5, 50)
+
+
+def test_step_errors_sort_each_teacher_forced_guess() -> None:
+    examples = gp.read_path_star_file(shared_file("deg_2_path_5_nodes_50_test_20000.txt"))[:400]
+    perfect = GraphPathTask().step_errors(FakePredictor(50, 5), examples)
+    assert sorted(perfect) == [2, 3, 4, 5] and all(kinds["right"] == 1.0 for kinds in perfect.values())
+    # The Clever Hans cheat: a random arm at position 2 (the other arm's first node half the time), then the child
+    # of the input node, which is right when writing source -> goal ...
+    hans = GraphPathTask().step_errors(FakePredictor(50, 5, mode="hans"), examples)
+    assert abs(hans[2]["right"] - 0.5) < 0.08 and hans[2]["right"] + hans[2]["other arm"] == 1.0
+    assert all(hans[k]["right"] == 1.0 for k in (3, 4, 5))
+    # ... and one step the wrong way when writing goal -> source (at position 2 it names a child of the source:
+    # the path's second node, or the other arm's first).
+    rev = GraphPathTask(GraphPathConfig(variant="reverse")).step_errors(FakePredictor(50, 5, mode="hans"), examples)
+    assert abs(rev[2]["on the path"] - 0.5) < 0.08 and rev[2]["on the path"] + rev[2]["other arm"] == 1.0
+    assert all(rev[k]["wrong way"] == 1.0 for k in (3, 4, 5))
+    for kinds in (*perfect.values(), *hans.values(), *rev.values()):
+        assert set(kinds) == set(gp.STEP_KINDS) and sum(kinds.values()) == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="at least one example"):
+        GraphPathTask().step_errors(FakePredictor(50, 5), [])

@@ -19,8 +19,13 @@ def test_quick_plan_trains_next_token_and_reverse_on_fresh_and_fixed_graphs_with
     configs = plan("pathstar_long", "quick")
     arms = {(c.label, c.task_config["variant"], c.task_config["train_graphs"]) for c in configs}
     assert arms == {("next-token-fresh", "forward", 0), ("next-token-fixed", "forward", 200_000),
-                    ("reverse-fresh", "reverse", 0), ("reverse-fixed", "reverse", 200_000)}
-    assert all(c.train.early_stop_patience == pathstar_long.PATIENCE and c.train.steps >= 4000 for c in configs)
+                    ("reverse-fresh", "reverse", 0), ("reverse-fixed", "reverse", 200_000),
+                    ("reverse-fixed-16k", "reverse", 200_000)}
+    assert all(c.train.early_stop_patience == pathstar_long.PATIENCE and c.train.steps == 4000
+               for c in configs if not c.label.endswith("16k"))
+    long = [c for c in configs if c.label.endswith("16k")]
+    assert len(long) == 3 and all(c.train.steps == 16000 and c.train.early_stop_patience * c.train.eval_every == 4000
+                                  for c in long), "the long arm waits 4000 steps without progress before stopping"
     assert {c.train.early_stop_on for c in configs} == {"path_nll"}  # graded: a plateau of exact match goes on
     paper = plan("pathstar_long", "paper")
     assert {(c.task_config["degree"], c.task_config["path_len"]) for c in paper} == {(2, 5), (5, 3)}
@@ -48,7 +53,12 @@ def test_measure_scores_complete_runs_on_the_published_file(tmp_path: Path) -> N
     result = json.loads((target / pathstar_long.PUBLISHED).read_text())
     assert result["file"] == "deg_2_path_5_nodes_50_test_20000.txt"
     assert 0.0 <= result["metrics"]["exact_path_acc"] <= 1.0 and "tf_pos_acc/2" in result["metrics"]
+    errors = result["step_errors"]
+    assert sorted(errors) == ["2", "3", "4", "5"]  # the path positions after the first, in the order written
+    assert all(sum(kinds.values()) == pytest.approx(1.0) for kinds in errors.values())
     assert pathstar_long.measure("quick", tmp_path / "runs", data_dir=data_dir) == 0  # measured once
+    assert pathstar_long.measure("quick", tmp_path / "runs", data_dir=data_dir, force=True) == 1
+    assert json.loads((target / pathstar_long.PUBLISHED).read_text()) == result  # same checkpoint, same scores
     assert runs.run_state(target) == "complete"
 
 
@@ -56,13 +66,19 @@ def test_figure_adds_the_published_file_scores_to_the_path_star_tables(tmp_path:
     from lab import figures
     from tests.test_figures import results_table, write_run
     root, out = tmp_path / "runs", tmp_path / "figures"
-    for i, config in enumerate(plan("pathstar_long", "quick")):
+    for i, config in enumerate(plan("pathstar_long", "quick")):  # 5 arms x 3 seeds
         run_dir = write_run(root, config, {"eval/exact_path_acc": 0.1 * (i % 4),
                                            **{f"eval/pos_acc/{k}": 0.5 for k in range(1, 6)}})
         if config.seed == 0:
+            wrong = 0.2 if config.label.startswith("reverse") else 0.0
             runs.write_json(run_dir / pathstar_long.PUBLISHED,
-                            {"file": "deg_2_path_5_nodes_50_test_20000.txt", "metrics": {"exact_path_acc": 0.25}})
+                            {"file": "deg_2_path_5_nodes_50_test_20000.txt", "metrics": {"exact_path_acc": 0.25},
+                             "step_errors": {str(k): {"right": 1.0 - wrong, "wrong way": wrong} for k in (2, 3)}})
     outcome = figures.generate(root, out, "quick", store=tmp_path / "no-store")
     assert "4b_pathstar_long" in outcome.drawn
     rows = results_table((out / "RESULTS.md").read_text(), "published test file, final checkpoint")
-    assert len(rows) == 4 and all(r[1] == "0" and float(r[3]) == 0.25 for r in rows)  # one per variant, seed 0
+    assert len(rows) == 5 and all(r[1] == "0" and float(r[3]) == 0.25 for r in rows)  # one per arm, seed 0
+    kinds = results_table((out / "RESULTS.md").read_text(), "teacher-forced guesses by kind, published test file")
+    assert [(r[0], r[1]) for r in kinds] == [(v, k) for v in sorted({c.label for c in plan("pathstar_long", "quick")})
+                                             for k in ("2", "3")]
+    assert all(float(r[3]) == (0.2 if r[0].startswith("reverse") else 0.0) for r in kinds)  # the `wrong way` column

@@ -11,6 +11,8 @@ plateau before the lookup forms, so stopping on it would end every run there.
 
 - quick (CPU, G(2,5,50) only): next-token and reverse, fresh graphs and 200,000 fixed graphs,
   1M, up to 4000 steps at batch 64 (8M tokens), early stopping after 4 evaluations without a lower validation path NLL;
+  and reverse on the fixed graphs for up to 16,000 steps (32M tokens; patience 8 evaluations of 500 steps), since
+  at 4000 steps its edge lookup forms in some seeds only (`reverse-fixed-16k`);
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
   6 x 384 shape), both data regimes, up to 60,000 steps.
@@ -34,6 +36,9 @@ SIZE = {"quick": "1M", "paper": "10M"}
 STEPS = {"quick": (4000, 250), "paper": (60000, 1000)}  # (budget, evaluation cadence)
 DATA = {"fresh": 0, "fixed": 200_000}  # task.train_graphs
 PATIENCE = 4
+# A second, longer budget where the first one ends before the capability forms: (variant label, data, budget,
+# cadence, patience). At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG).
+LONG = {"quick": (("reverse", "fixed", 16000, 500, 8),), "paper": ()}
 STOP_ON = "path_nll"  # graded: falls through the plateau where exact-path accuracy is flat
 PUBLISHED = "published.json"
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
@@ -54,16 +59,28 @@ def pathstar_long(preset: str) -> list[RunConfig]:
     steps, every = STEPS[preset]
     out = []
     for degree, path_len in GRAPHS[preset]:
-        for label, (heads, variant) in variants(preset, path_len).items():
-            for data, graphs in DATA.items():
-                settings = (f"task.degree={degree}", f"task.path_len={path_len}", f"task.variant={variant}",
-                            f"task.train_graphs={graphs}", "model.match_params=false", f"train.steps={steps}",
-                            f"train.eval_every={every}", f"train.checkpoint_every={every}",
-                            f"train.early_stop_patience={PATIENCE}", f"train.early_stop_on={STOP_ON}",
-                            f"label={label}-{data}")
-                out += [make_run(EXPERIMENT, preset, "graph", SIZE[preset], heads, seed, overrides=settings)
-                        for seed in seeds(preset, SIZE[preset])]
+        arms = variants(preset, path_len)
+        for label, (heads, variant) in arms.items():
+            for data in DATA:
+                out += arm_runs(preset, degree, path_len, heads, variant, data, (steps, every, PATIENCE),
+                                f"{label}-{data}")
+        for label, data, budget, cadence, patience in LONG[preset]:
+            heads, variant = arms[label]
+            out += arm_runs(preset, degree, path_len, heads, variant, data, (budget, cadence, patience),
+                            f"{label}-{data}-{budget // 1000}k")
     return out
+
+
+def arm_runs(preset: str, degree: int, path_len: int, heads: int, variant: str, data: str,
+             budget: tuple[int, int, int], label: str) -> list[RunConfig]:
+    """The seeds of one arm; `budget` is (steps, evaluation cadence, early-stopping patience in evaluations)."""
+    steps, every, patience = budget
+    settings = (f"task.degree={degree}", f"task.path_len={path_len}", f"task.variant={variant}",
+                f"task.train_graphs={DATA[data]}", "model.match_params=false", f"train.steps={steps}",
+                f"train.eval_every={every}", f"train.checkpoint_every={every}",
+                f"train.early_stop_patience={patience}", f"train.early_stop_on={STOP_ON}", f"label={label}")
+    return [make_run(EXPERIMENT, preset, "graph", SIZE[preset], heads, seed, overrides=settings)
+            for seed in seeds(preset, SIZE[preset])]
 
 
 def published_file(config: RunConfig, data_dir: Path = DATA_DIR) -> Path:
@@ -74,7 +91,9 @@ def published_file(config: RunConfig, data_dir: Path = DATA_DIR) -> Path:
 def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu", data_dir: Path = DATA_DIR,
             force: bool = False) -> int:
     """Score every complete run's final checkpoint on the published test file of its graph and write
-    `published.json`; returns how many runs were scored. Runs without a published file are skipped."""
+    `published.json` (the metrics, and `step_errors`: where its teacher-forced guesses land at each path
+    position); returns how many runs were scored. Runs without a published file are skipped, and runs
+    already scored unless `force`."""
     from lab.decode import load_run
     from lab.device import resolve_device
     from lab.eval import evaluate_file
@@ -88,8 +107,11 @@ def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu
             continue
         dev = resolve_device(device)
         _, model, task = load_run(run_dir, dev)
-        metrics = evaluate_file(task, ModelPredictor(model, dev), str(path), None)
-        runs.write_json(run_dir / PUBLISHED, {"file": path.name, "metrics": metrics})
+        predictor = ModelPredictor(model, dev)
+        metrics = evaluate_file(task, predictor, str(path), None)
+        errors = task.step_errors(predictor, task.read_file(path))
+        runs.write_json(run_dir / PUBLISHED, {"file": path.name, "metrics": metrics,
+                                              "step_errors": {str(k): v for k, v in errors.items()}})
         scored += 1
     return scored
 
@@ -103,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs", help="root of the run directories")
     parser.add_argument("--data-dir", default=str(DATA_DIR), help="folder of the published test files")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps")
+    parser.add_argument("--force", action="store_true", help="score runs again that already have published.json")
     args = parser.parse_args(argv)
     try:
-        print(f"{measure(args.preset, args.runs, args.device, Path(args.data_dir))} runs scored")
+        print(f"{measure(args.preset, args.runs, args.device, Path(args.data_dir), args.force)} runs scored")
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -118,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         "validation path NLL) per variant and training data (fresh graphs, or 200,000 fixed graphs as Bachmann & "
         "Nagarajan), and "
         "teacher-forced accuracy at path position 2 (dashed: 1/d). RESULTS.md adds the published test file's "
-        "exact-path accuracy of each run's final checkpoint, where measured.")
+        "exact-path accuracy of each run's final checkpoint, where measured, and where that checkpoint's "
+        "teacher-forced guesses land at each path position (in the order written; shares of the test graphs, mean "
+        "over seeds; kinds of `tasks.graph_path.GraphPathTask.step_errors`).")
 def pathstar_long_figure(sel: Selection) -> Output:
     import pandas as pd
 
@@ -130,6 +155,12 @@ def pathstar_long_figure(sel: Selection) -> Output:
             for _, row in df.iterrows() if (p := sel.run_file(row["run_dir"], PUBLISHED))]
     if rows:
         out.tables.append(("published test file, final checkpoint", pd.DataFrame(rows).sort_values(["label", "seed"])))
+    errors = [{"label": row["label"], "position": int(k), **kinds}
+              for _, row in df.iterrows() if (p := sel.run_file(row["run_dir"], PUBLISHED)) and "step_errors" in p
+              for k, kinds in p["step_errors"].items()]
+    if errors:
+        shares = pd.DataFrame(errors).groupby(["label", "position"], as_index=False).mean(numeric_only=True)
+        out.tables.append(("teacher-forced guesses by kind, published test file", shares.round(3)))
     return out
 
 
