@@ -174,3 +174,17 @@ def test_cells_where_nothing_forms_say_so() -> None:
     assert row["verdict"] == "neither arm formed (both censored at the budget)" and row["formed"] == 0.0
     same = evidence.paired_effects(_measured([("y", n, s, 0.5) for n in (1, 2) for s in range(3)]), ["label"])
     assert same["verdict"].iloc[0] == "no difference (equal in every seed, 3 seeds)"
+
+
+def test_the_power_sentence_names_the_largest_gain_a_cell_still_allows() -> None:
+    table = pd.DataFrame([{"label": "a", "model.n_future": 2, "lo": -0.22e6, "hi": 0.36e6, "verdict": "no detectable"},
+                          {"label": "b", "model.n_future": 2, "lo": 0.25e6, "hi": 0.75e6, "verdict": "higher"},
+                          {"label": "c", "model.n_future": 2, "lo": -0.08e6, "hi": 0.21e6, "verdict": "no detectable"},
+                          {"label": "d", "model.n_future": 2, "lo": 0.0, "hi": 0.0,
+                           "verdict": "neither arm formed (both censored at the budget)"}])
+    sentences = atlas.effect_sentences(table)
+    assert "earlier in no cell" in sentences[0] and "neither arm in d" in sentences[0]
+    assert sentences[1] == ("Power, n=2: across the 3 cells where induction formed, no CI allows n=2 to form induction "
+                            "more than 0.22M tokens earlier (the widest, a); in 1 of them the CI excludes any earlier "
+                            "formation.")
+    assert "excludes any earlier formation" in atlas.power_sentence(2, table.iloc[[1]])[0]

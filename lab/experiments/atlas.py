@@ -177,7 +177,23 @@ def effect_sentences(table) -> list[str]:
                    f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; induction formed "
                    f"in neither arm in {', '.join(neither) or 'no cell'}; {rest} of {len(part)} cells without a "
                    "detectable difference.")
+        out += power_sentence(n, part.loc[~part["label"].isin(neither)])
     return out
+
+
+def power_sentence(n: int, part) -> list[str]:
+    """The largest earlier formation that any informative cell's CI still allows (its lower bound), so that
+    "earlier in no cell" comes with the size of a gain the grid could have missed."""
+    if part.empty:
+        return []
+    worst = part.loc[part["lo"].idxmin()]
+    allowed = part[part["lo"] < 0]
+    if allowed.empty:
+        return [f"Power, n={n}: in each of the {len(part)} cells where induction formed, the CI excludes any earlier "
+                "formation."]
+    return [f"Power, n={n}: across the {len(part)} cells where induction formed, no CI allows n={n} to form "
+            f"induction more than {-worst['lo'] / 1e6:.2f}M tokens earlier (the widest, {worst['label']}); "
+            f"in {len(part) - len(allowed)} of them the CI excludes any earlier formation."]
 
 
 MECHANISM = (("val/second_token_acc", "second-token accuracy (validation)"),
