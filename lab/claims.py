@@ -88,6 +88,15 @@ CLAIMS: list[Claim] = [
           target=0.5, tolerance=0.1),
     Claim("bn-reverse", f"{BN}", "reverse training solves path-star G(2,5,50) (exact path about 100%)",
           "pathstar", _label("reverse"), target=1.0, tolerance=0.05),
+    Claim("bn-reverse-8M", f"{BN}", "reverse training solves path-star G(2,5,50) within 8M tokens (4000 steps, "
+          "200,000 fixed graphs, early stopping on validation path NLL)", "pathstar_long", _label("reverse-fixed"),
+          target=1.0, tolerance=0.05),
+    Claim("bn-reverse-32M", f"{BN}", "reverse training solves path-star G(2,5,50) within 32M tokens (16,000 steps, "
+          "200,000 fixed graphs, early stopping on validation path NLL)", "pathstar_long",
+          _label("reverse-fixed-16k"), target=1.0, tolerance=0.05),
+    Claim("bn-next-token-8M", f"{BN}", "next-token training of path-star G(2,5,50) stays at chance at position 2 "
+          "(teacher-forced 1/d = 0.5) within 8M tokens (200,000 fixed graphs, early stopping)", "pathstar_long",
+          _label("next-token-fixed"), metric="tf_pos_acc/2", target=0.5, tolerance=0.1),
     Claim("bn-teacherless", f"{BN}", "teacherless training solves the small graph G(2,5,50)", "pathstar",
           _label("teacherless"), target=1.0, tolerance=0.1),
     Claim("huang-mtp", "Huang et al. 2026", "multi-token prediction beats next-token training on path-star "
