@@ -68,6 +68,7 @@ def test_figure_adds_the_published_file_scores_to_the_path_star_tables(tmp_path:
     root, out = tmp_path / "runs", tmp_path / "figures"
     for i, config in enumerate(plan("pathstar_long", "quick")):  # 5 arms x 3 seeds
         run_dir = write_run(root, config, {"eval/exact_path_acc": 0.1 * (i % 4),
+                                           "val/exact_path_acc": 0.2 + 0.5 * (i == 2),
                                            **{f"eval/pos_acc/{k}": 0.5 for k in range(1, 6)}})
         if config.seed == 0:
             wrong = 0.2 if config.label.startswith("reverse") else 0.0
@@ -78,6 +79,9 @@ def test_figure_adds_the_published_file_scores_to_the_path_star_tables(tmp_path:
     assert "4b_pathstar_long" in outcome.drawn
     rows = results_table((out / "RESULTS.md").read_text(), "published test file, final checkpoint")
     assert len(rows) == 5 and all(r[1] == "0" and float(r[3]) == 0.25 for r in rows)  # one per arm, seed 0
+    first = plan("pathstar_long", "quick")[2]
+    assert (f"{first.label} 1 of 3 (seed 0 not, seed 1 not, seed 2 0.00M tokens)"  # 1000 tokens, the one row
+            in (out / "RESULTS.md").read_text()), "the run above 0.6 on validation formed, the others did not"
     kinds = results_table((out / "RESULTS.md").read_text(), "teacher-forced guesses by kind, published test file")
     assert [(r[0], r[1]) for r in kinds] == [(v, k) for v in sorted({c.label for c in plan("pathstar_long", "quick")})
                                              for k in ("2", "3")]

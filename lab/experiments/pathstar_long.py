@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from lab import runs
 from lab.config import RunConfig
@@ -145,23 +146,47 @@ def main(argv: list[str] | None = None) -> int:
         "teacher-forced guesses land at each path position (in the order written; shares of the test graphs, mean "
         "over seeds; kinds of `tasks.graph_path.GraphPathTask.step_errors`).")
 def pathstar_long_figure(sel: Selection) -> Output:
-    import pandas as pd
-
     from lab.experiments.pathstar import pathstar_output
     out = pathstar_output(sel, "Path-star to convergence")
-    df = out.used.summaries
-    rows = [{"label": row["label"], "seed": int(row["seed"]), "file": p["file"],
-             "exact_path_acc": p["metrics"]["exact_path_acc"]}
-            for _, row in df.iterrows() if (p := sel.run_file(row["run_dir"], PUBLISHED))]
-    if rows:
-        out.tables.append(("published test file, final checkpoint", pd.DataFrame(rows).sort_values(["label", "seed"])))
-    errors = [{"label": row["label"], "position": int(k), **kinds}
-              for _, row in df.iterrows() if (p := sel.run_file(row["run_dir"], PUBLISHED)) and "step_errors" in p
-              for k, kinds in p["step_errors"].items()]
-    if errors:
-        shares = pd.DataFrame(errors).groupby(["label", "position"], as_index=False).mean(numeric_only=True)
-        out.tables.append(("teacher-forced guesses by kind, published test file", shares.round(3)))
+    out.sentences += formation_sentences(out.used)
+    out.tables += published_tables(out.used)
     return out
+
+
+def formation_sentences(sel: Selection) -> list[str]:
+    """Per variant, how many seeds formed the path (validation exact path above the 1/d ceiling) and when: the
+    runs of one variant differ mostly in how long they stay on the plateau, which a mean over seeds hides."""
+    from lab import evidence, plots
+    measured = evidence.measure_runs(sel.evals())
+    if measured.empty:
+        return []
+    parts = []
+    for label, runs_ in measured.sort_values(["label", "seed"]).groupby("label"):
+        when = ", ".join(f"seed {int(r.seed)} {plots.tokens_text(r.formation_tokens) if r.formed else 'not'}"
+                         for r in runs_.itertuples())
+        parts.append(f"{label} {int(runs_['formed'].sum())} of {len(runs_)} ({when})")
+    threshold = evidence.FORMATION_THRESHOLD["graph"]
+    return [f"Formed (validation exact path >= {threshold}) within the budget: " + "; ".join(parts) + "."]
+
+
+def published_tables(sel: Selection) -> list[tuple[str, Any]]:
+    """The published test file's exact-path accuracy per run, and where its teacher-forced guesses land."""
+    import pandas as pd
+
+    from tasks.graph_path import STEP_KINDS
+    scored = [(row, p) for _, row in sel.summaries.iterrows() if (p := sel.run_file(row["run_dir"], PUBLISHED))]
+    if not scored:
+        return []
+    rows = [{"label": row["label"], "seed": int(row["seed"]), "file": p["file"],
+             "exact_path_acc": p["metrics"]["exact_path_acc"]} for row, p in scored]
+    tables = [("published test file, final checkpoint", pd.DataFrame(rows).sort_values(["label", "seed"]))]
+    errors = [{"label": row["label"], "position": int(k), **kinds}
+              for row, p in scored if "step_errors" in p for k, kinds in p["step_errors"].items()]
+    if errors:
+        errors = pd.DataFrame(errors).reindex(columns=["label", "position", *STEP_KINDS], fill_value=0.0)
+        shares = errors.groupby(["label", "position"], as_index=False).mean()
+        tables.append(("teacher-forced guesses by kind, published test file", shares.round(3)))
+    return tables
 
 
 if __name__ == "__main__":
