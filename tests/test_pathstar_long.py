@@ -86,3 +86,11 @@ def test_figure_adds_the_published_file_scores_to_the_path_star_tables(tmp_path:
     assert [(r[0], r[1]) for r in kinds] == [(v, k) for v in sorted({c.label for c in plan("pathstar_long", "quick")})
                                              for k in ("2", "3")]
     assert all(float(r[3]) == (0.2 if r[0].startswith("reverse") else 0.0) for r in kinds)  # the `wrong way` column
+
+
+def test_the_measuring_command_runs_without_a_runpy_warning() -> None:
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "lab.experiments.pathstar_long", "--help"], capture_output=True,
+                          text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert "--force" in done.stdout and "Warning" not in done.stderr, done.stderr

@@ -27,6 +27,7 @@ import copy
 import importlib
 import math
 import pkgutil
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -146,6 +147,12 @@ def plan(name: str, preset: str) -> list[RunConfig]:
         twice = sorted({n for n in names if names.count(n) > 1})
         raise ConfigError(f"experiment {name!r} lists the same run more than once: {twice[0]}")
     return configs
+
+
+# `python -m lab.experiments.NAME` (an experiment's measuring step) imports this package first, which imports
+# NAME, so runpy then warns that NAME "found in sys.modules ... prior to execution". The module runs once more
+# as __main__, which only registers the same experiment and figure again; the warning is noise to a user.
+warnings.filterwarnings("ignore", message=r"'lab\.experiments\.\w+' found in sys\.modules", category=RuntimeWarning)
 
 
 def _import_all() -> None:
