@@ -9,10 +9,12 @@ to `published.json` in each run). Early stopping reads the validation path NLL (
 `train.early_stop_on`), not exact-path accuracy: that metric sits at 0 (or at 1/d) through the
 plateau before the lookup forms, so stopping on it would end every run there.
 
-- quick (CPU, G(2,5,50) only): next-token and reverse, fresh graphs and 200,000 fixed graphs,
-  1M, up to 4000 steps at batch 64 (8M tokens), early stopping after 4 evaluations without a lower validation path NLL;
-  and reverse on the fixed graphs for up to 16,000 steps (32M tokens; patience 8 evaluations of 500 steps), since
-  at 4000 steps its edge lookup forms in some seeds only (`reverse-fixed-16k`);
+- quick (CPU, G(2,5,50) only, 1M, heads on a full-depth trunk, batch 64): up to 4000 steps (8M tokens),
+  early stopping after 4 evaluations without a lower validation path NLL, for next-token and reverse on
+  fresh graphs and on 200,000 fixed graphs, and for teacherless, MTP with n = 2 and MTP with n = l = 5 (a
+  horizon over the whole path) on the fixed graphs; and reverse on the fixed graphs for up to 16,000 steps
+  (32M tokens, patience 8 evaluations of 500 steps, `reverse-fixed-16k`), since at 4000 steps its edge
+  lookup forms in some seeds only (LOG 2026-12-02);
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
   6 x 384 shape), both data regimes, up to 60,000 steps.
@@ -45,28 +47,32 @@ PUBLISHED = "published.json"
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
 
 
-def variants(preset: str, path_len: int) -> dict[str, tuple[int, str]]:
-    """label -> (heads, task variant) of a preset."""
-    out = {"next-token": (1, "forward"), "reverse": (1, "reverse")}
-    if preset != "quick":
-        out.update({"teacherless": (1, "teacherless"), "mtp2": (2, "forward"), "mtp4": (4, "forward"),
-                    f"mtp{path_len}": (path_len, "forward")})
+def variants(preset: str, path_len: int) -> dict[str, tuple[int, str, tuple[str, ...]]]:
+    """label -> (heads, task variant, training data) of a preset. The quick preset trains teacherless and MTP
+    (n = 2, and n = l: a horizon over the whole path) on the fixed graphs only, as Bachmann & Nagarajan."""
+    both, fixed = tuple(DATA), ("fixed",)
+    out = {"next-token": (1, "forward", both), "reverse": (1, "reverse", both)}
+    extra = {"teacherless": (1, "teacherless"), "mtp2": (2, "forward"), "mtp4": (4, "forward"),
+             f"mtp{path_len}": (path_len, "forward")}
+    if preset == "quick":
+        extra.pop("mtp4")
+    out.update({label: (*arm, fixed if preset == "quick" else both) for label, arm in extra.items()})
     return out
 
 
 @experiment(EXPERIMENT)
 def pathstar_long(preset: str) -> list[RunConfig]:
-    """Path-star to convergence, fresh and fixed data: next-token, reverse (paper: + teacherless, MTP)."""
+    """Path-star to convergence, fresh and fixed data: next-token, reverse, teacherless and MTP."""
     steps, every = STEPS[preset]
     out = []
     for degree, path_len in GRAPHS[preset]:
         arms = variants(preset, path_len)
-        for label, (heads, variant) in arms.items():
-            for data in DATA:
+        for label, (heads, variant, datas) in arms.items():
+            for data in datas:
                 out += arm_runs(preset, degree, path_len, heads, variant, data, (steps, every, PATIENCE),
                                 f"{label}-{data}")
         for label, data, budget, cadence, patience in LONG[preset]:
-            heads, variant = arms[label]
+            heads, variant, _ = arms[label]
             out += arm_runs(preset, degree, path_len, heads, variant, data, (budget, cadence, patience),
                             f"{label}-{data}-{budget // 1000}k")
     return out
