@@ -312,8 +312,8 @@ def pathstar_tables(df: pd.DataFrame, variant: str = "label") -> tuple[pd.DataFr
 
 def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
                   title: str = "") -> Figure:
-    """Left: exact-path accuracy per training variant (bars: mean; whiskers: 95% CI over
-    seeds; dashed: 1/d, a random choice of arm). Middle: accuracy of each position of the
+    """Left: exact-path accuracy per training variant (bars: mean; dots: seeds; whiskers: 95% CI
+    over seeds, cut to [0, 1]; dashed: 1/d, a random choice of arm). Middle: accuracy of each position of the
     greedily decoded path. Right (when logged): the same with the true path as input (teacher
     forcing), where the Clever Hans cheat shows as later positions right and position 2 at 1/d."""
     exact, per_pos, forced = pathstar_tables(df, variant)
@@ -324,7 +324,10 @@ def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str]
     exact = exact.set_index(variant).loc[names]
     xs = np.arange(len(names))
     left.bar(xs, exact["mean"], color=[style(i)["color"] for i in range(len(names))], alpha=0.85)
-    left.vlines(xs, exact["lo"], exact["hi"], colors="black", gid="spread")
+    left.vlines(xs, exact["lo"].clip(0, 1), exact["hi"].clip(0, 1), colors="black", gid="spread")
+    seeds = df.dropna(subset=["final.eval/exact_path_acc"])
+    left.scatter(seeds[variant].map({v: i for i, v in enumerate(names)}), seeds["final.eval/exact_path_acc"],
+                 s=12, color="black", zorder=3, gid="seeds")  # the seeds: an outcome that is all or nothing
     left.set_xticks(xs, names, rotation=20, ha="right")
     left.set_ylabel("exact-path accuracy")
     left.set_ylim(0, 1.05)

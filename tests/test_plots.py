@@ -138,6 +138,11 @@ def test_plot_pathstar_bars_and_positions(rng):
     heights = [p.get_height() for p in left.patches]
     expected = df.groupby("label")["final.eval/exact_path_acc"].mean()[variants]
     assert heights == pytest.approx(expected.to_numpy())
+    (dots,) = [c for c in left.collections if c.get_gid() == "seeds"]  # one dot per run, at its variant's bar
+    assert sorted(map(tuple, dots.get_offsets())) == sorted(
+        (variants.index(r["label"]), r["final.eval/exact_path_acc"]) for r in rows)
+    (spread,) = [c for c in left.collections if c.get_gid() == "spread"]
+    assert all(0 <= y <= 1 for seg in spread.get_segments() for _, y in seg), "a CI of an accuracy cut to [0, 1]"
     assert [t.get_text() for t in left.get_xticklabels()] == variants
     (chance,) = [line for line in left.get_lines() if line.get_gid() == plots.REFERENCE]
     assert chance.get_ydata()[0] == pytest.approx(0.5)
