@@ -123,6 +123,10 @@ CLAIMS: list[Claim] = [
     Claim("atlas-base-n4", f"{PAPER}, Fig. 7 (atlas base cell)", "with head 1 as deep as at n=1 (1M, 64-token "
           "stories), 4-token prediction forms induction earlier than next-token (tokens to formation)", "atlas",
           _n(4), _n(1), {"label": "base"}, measure="formation_tokens", expected_sign=-1),
+    Claim("atlas-size", "mtp-lab atlas (Fig. 7's size range)", "the delay of 2-token prediction in forming "
+          "induction shrinks with model size (300K, 1M, 3M; heads on a full-depth trunk; slope of n=2 - n=1 tokens "
+          "to formation per 10x size)", "atlas", _n(2), _n(1), {"label": ("size=300K", "base", "size=3M")},
+          measure="formation_tokens", expected_sign=-1, trend="size"),
     # Explanations of Table S6 as refutable predictions (continued pretraining unless said; head-1 loss is the
     # next-token loss on held-out data of the pretraining distribution, so a positive difference is a deficit).
     Claim("H1-shock", "Table S6, H1 (shock)", "carving 4 heads from the top blocks ('+0 layers') shocks the "
@@ -191,10 +195,11 @@ def at_size(claim: Claim, size: str) -> Claim:
 CLAIMS = [c for claim in CLAIMS for c in (claim, *(at_size(claim, s) for s in OTHER_SIZES.get(claim.key, ())))]
 
 def _select(runs: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
+    """The rows matching every filter; a tuple value matches any of its elements."""
     for column, value in filters.items():
         if column not in runs:
             return runs.iloc[0:0]
-        runs = runs[runs[column] == value]
+        runs = runs[runs[column].isin(value) if isinstance(value, tuple) else runs[column] == value]
     return runs
 
 

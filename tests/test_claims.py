@@ -183,3 +183,19 @@ def test_explanations_are_repeated_at_other_sizes_under_their_own_keys() -> None
         if claim.experiment == "continued" and "size" in claim.where:
             for arm in (claim.a, claim.b):
                 assert (claim.where["size"], arm["label"]) in planned, (claim.key, arm)
+
+
+def test_a_claim_filter_may_name_several_cells() -> None:
+    """`atlas-size` reads three atlas cells by label; runs of other cells (here at the same sizes) are left out."""
+    claim = next(c for c in claims.CLAIMS if c.key == "atlas-size")
+    parts = []
+    for label, size, first in (("size=300K", "300K", 3), ("base", "1M", 2), ("size=3M", "3M", 1),
+                               ("w=0.1", "1M", 0), ("other", "3M", 0)):
+        for seed in range(3):
+            for n in (1, 2):
+                val = [0.0] * 4
+                val[first if n == 2 else 0] = 0.5  # n=1 forms at step 100; n=2 at step 100 * (1 + first)
+                parts.append(curve(f"{label}-n{n}-s{seed}", seed, n, val=val, test=val, size=size, label=label))
+    row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
+    assert row["size"] == "300K, 1M, 3M" and "9 seed pairs over sizes" in row["effect"]
+    assert row["verdict"] == "reproduced" and row["effect"].startswith("-4.09e+05 [")  # 409,600 tokens less per 10x
