@@ -42,7 +42,7 @@ class Claim:
     b: dict[str, Any] | None = None  # None: `a` is compared with `target`
     where: dict[str, Any] = field(default_factory=dict)
     measure: str = "value"  # "value" (test metric at the selected step), "first_value", "final_value",
-    # or "formation_tokens"
+    # "formation_tokens", "attention_tokens" or "readout_tokens" (`lab.evidence.measure_runs`)
     trend: str = ""  # the slope of the per-seed a - b against log10(model size) ("size") or against a's
     # mean head-k / head-1 gradient cosine ("align_cos"), not their mean
     metric: str | None = None  # test metric (default: the task's primary)
@@ -123,6 +123,18 @@ CLAIMS: list[Claim] = [
     Claim("atlas-base-n4", f"{PAPER}, Fig. 7 (atlas base cell)", "with head 1 as deep as at n=1 (1M, 64-token "
           "stories), 4-token prediction forms induction earlier than next-token (tokens to formation)", "atlas",
           _n(4), _n(1), {"label": "base"}, measure="formation_tokens", expected_sign=-1),
+    Claim("atlas-attention-n2", f"{PAPER}, Sec. 4.1 (Fig. 7 read as: MTP helps move information across "
+          "positions)", "with 2-token prediction the attention of a repeated name to its earlier mention forms "
+          "earlier than with next-token prediction (atlas base cell, 1M, head 1 as deep as at n=1)", "atlas", _n(2),
+          _n(1), {"label": "base"}, measure="attention_tokens", expected_sign=-1),
+    Claim("atlas-attention-mentions2", f"{PAPER}, Sec. 4.1 (the reading of Fig. 7)", "with 2-token prediction "
+          "the copy attention forms earlier than with next-token prediction where names are mentioned twice (atlas "
+          "mentions=2, where n=2 never forms induction)", "atlas", _n(2), _n(1), {"label": "mentions=2"},
+          measure="attention_tokens", expected_sign=-1),
+    Claim("atlas-readout-n2", "mtp-lab atlas (where the delay sits)", "with 2-token prediction induction takes "
+          "longer to form after the copy attention has formed than with next-token prediction (atlas base cell; "
+          "tokens from copy attention to formation)", "atlas", _n(2), _n(1), {"label": "base"},
+          measure="readout_tokens"),
     Claim("atlas-size", "mtp-lab atlas (Fig. 7's size range)", "the delay of 2-token prediction in forming "
           "induction shrinks with model size (300K, 1M, 3M; heads on a full-depth trunk; slope of n=2 - n=1 tokens "
           "to formation per 10x size)", "atlas", _n(2), _n(1), {"label": ("size=300K", "base", "size=3M")},
@@ -238,7 +250,7 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str,
         shown = shown.removeprefix("+")
     if claim.trend:
         shown = shown.replace(" seeds)", " seed pairs over sizes)").replace(" seed)", " seed pair)")
-    if column == "formation_tokens" and len(measured):
+    if column in evidence.FORMED and len(measured):
         shown += _formation_note(measured, claim, effect)
     return {"key": claim.key, "source": claim.source, "claim": claim.statement, "measure": _measure_name(claim),
             "compared": compared, "effect": shown, "seeds": effect.n,
@@ -252,8 +264,9 @@ def _formation_note(measured: pd.DataFrame, claim: Claim, effect: stats.PairedRe
     (formation is only known to lie between two evaluations)."""
     note = ""
     counts = [(name, _select(measured, arm)) for name, arm in (("a", claim.a), ("b", claim.b)) if arm]
-    if not all(part["formed"].all() for _, part in counts):
-        note += "; formed: " + ", ".join(f"{name} {int(part['formed'].sum())} of {len(part)}"
+    flag = evidence.FORMED[claim.measure]
+    if not all(part[flag].all() for _, part in counts):
+        note += "; formed: " + ", ".join(f"{name} {int(part[flag].sum())} of {len(part)}"
                                          for name, part in counts) + " (the rest count at the budget)"
     cadence = float(measured["cadence"].max()) if "cadence" in measured else math.nan
     if effect.n and effect.hi - effect.lo < cadence:
@@ -281,6 +294,11 @@ def _measure_name(claim: Claim) -> str:
     metric = claim.metric or "primary metric"
     if claim.measure == "formation_tokens":
         return "tokens to formation (validation; censored at the budget)"
+    if claim.measure == "readout_tokens":
+        return "tokens from the copy attention's formation to induction's (validation; censored at the budget)"
+    if claim.measure == "attention_tokens":
+        return (f"tokens until the copy attention reaches {evidence.ATTENTION_THRESHOLD:g} (validation stories; "
+                "censored at the run's end)")
     if claim.measure == "final_value":  # a loss, not a capability: no step is chosen for it
         return f"{metric} at the last evaluation"
     if claim.measure == "first_value":

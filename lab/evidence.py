@@ -24,6 +24,13 @@ VAL, TEST = "val/", "eval/"
 # (chance is about 1/name_vocab); polynomial: a tenth of in-domain answers exactly right;
 # path-star: exact paths above the 1/d = 0.5 Clever Hans ceiling of G(2, l).
 FORMATION_THRESHOLD = {"induction": 0.3, "polynomial": 0.1, "graph": 0.6}
+# The copy attention of the induction circuit (`lab.interp.copy_attention`: the best head's attention from a
+# repeated name's first token to the token after its earlier mention, on validation stories) counts as formed
+# at 0.1, about half the highest mean the 1M atlas runs reach (0.19); uniform attention over a 64-token story
+# is below 0.03. `attention_tokens` is when it forms: the attention half of the circuit, before the read-out.
+ATTENTION, ATTENTION_THRESHOLD = "interp/copy_attention_max", 0.1
+FORMED = {"formation_tokens": "formed", "attention_tokens": "attention_formed",  # measure -> its `formed` flag
+          "readout_tokens": "formed"}
 
 
 def primary_metric(task: str) -> str:
@@ -74,10 +81,14 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
     second (the first after updates: the early shock of heads that change nothing at step 0), `final_value`
     at the last;
     default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens the run was allowed),
-    `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`; known only to the
-    `cadence`, the tokens between evaluations), `auc`
-    (of the reported metric's curve) and `align_cos` (the mean over evaluations and heads 2..n of the
-    cosine between head k's and head 1's trunk gradient, `lab.alignment`; NaN when not logged)."""
+    `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`; a run that never
+    formed counts at its last evaluation), `attention_formed`/`attention_tokens` (the same for the copy
+    attention, `ATTENTION`; NaN when not logged), `readout_tokens` (formation minus attention tokens: how long
+    the read-out takes once the attention is there; NaN unless the attention formed; a lower bound when
+    the capability did not), `cadence` (the tokens between evaluations, the
+    resolution of both), `auc` (of the reported metric's curve) and `align_cos` (the mean over
+    evaluations and heads 2..n of the cosine between head k's and head 1's trunk gradient,
+    `lab.alignment`; NaN when not logged)."""
     rows: list[dict[str, Any]] = []
     if evals.empty:
         return pd.DataFrame(rows)
@@ -92,6 +103,8 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
         step = select_step(curve, primary)
         at = curve[curve["step"] == step].iloc[-1]
         tokens, formed = formation(curve, primary, FORMATION_THRESHOLD.get(task, math.inf))
+        attention, attention_formed = (stats.formation_tokens(curve, ATTENTION, ATTENTION_THRESHOLD)
+                                       if ATTENTION in curve and curve[ATTENTION].notna().any() else (math.nan, False))
         config = {k: v for k, v in first.items() if not k.startswith((VAL, TEST, "head", "train/"))
                   and k not in ("step", "tokens", "wall_s")}
         cosines = [c for c in curve.columns if c.startswith("align/cos/")]
@@ -100,6 +113,8 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
                      "first_value": float(curve[name].iloc[0]), "final_value": float(curve[name].iloc[-1]),
                      "early_value": float(curve[name].iloc[1]) if len(curve) > 1 else math.nan,
                      "budget": _budget(curve), "formed": formed, "formation_tokens": tokens,
+                     "attention_formed": attention_formed, "attention_tokens": attention,
+                     "readout_tokens": tokens - attention if attention_formed else math.nan,
                      "cadence": float(curve["tokens"].diff().median()) if len(curve) > 1 else math.nan,
                      "auc": stats.learning_curve_auc(curve["tokens"], curve[name])})
     return pd.DataFrame(rows)
@@ -111,15 +126,17 @@ def paired_effects(measured: pd.DataFrame, cell: list[str], arm: str = "model.n_
     seeds of (arm - base) in `measure` (a `measure_runs` column), paired by seed, with its Student-t 95%
     CI, the seed count, the minimal detectable effect and the verdict for "differs from base".
 
-    `formation_tokens` of a run that never formed is its budget (censored), so a difference in it
-    understates how much later the censored arm is (`stats.paired_formation_difference`)."""
+    `formation_tokens` (or `attention_tokens`) of a run that never formed is its budget (censored), so a
+    difference in it understates how much later the censored arm is (`stats.paired_formation_difference`);
+    `formed`/`formed_base` are the shares of each arm's seeds that formed what the measure times."""
     rows: list[dict[str, Any]] = []
     if measured.empty:
         return pd.DataFrame(rows)
     for key, part in measured.groupby(cell, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         arms = {a: {int(s): float(v) for s, v in zip(p["seed"], p[measure])} for a, p in part.groupby(arm)}
-        formed = {a: float(p["formed"].mean()) for a, p in part.groupby(arm)} if "formed" in part else {}
+        flag = FORMED.get(measure, "formed")
+        formed = {a: float(p[flag].mean()) for a, p in part.groupby(arm)} if flag in part else {}
         if base not in arms:
             continue
         for a, values in arms.items():
@@ -128,7 +145,7 @@ def paired_effects(measured: pd.DataFrame, cell: list[str], arm: str = "model.n_
             r = stats.paired_difference(values, arms[base], method="t")
             verdict = "not run" if r.n == 0 else stats.verdict(r, 1).replace("reproduced", "higher").replace(
                 "reversed", "lower")
-            if measure == "formation_tokens" and r.n and formed.get(a) == formed.get(base) == 0:
+            if measure in FORMED and r.n and formed.get(a) == formed.get(base) == 0:
                 verdict = "neither arm formed (both censored at the budget)"
             rows.append({**dict(zip(cell, key)), arm: a, "measure": measure, "mean": r.mean, "lo": r.lo,
                          "hi": r.hi, "seeds": r.n, "mde": r.mde, "formed": formed.get(a, math.nan),

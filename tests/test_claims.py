@@ -199,3 +199,26 @@ def test_a_claim_filter_may_name_several_cells() -> None:
     row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
     assert row["size"] == "300K, 1M, 3M" and "9 seed pairs over sizes" in row["effect"]
     assert row["verdict"] == "reproduced" and row["effect"].startswith("-4.09e+05 [")  # 409,600 tokens less per 10x
+
+
+def test_the_copy_attention_is_timed_like_formation_and_claims_read_it() -> None:
+    """n=2's copy attention reaches 0.1 one evaluation before n=1's in every seed, while its accuracy forms later."""
+    parts = []
+    for seed in range(3):
+        for n, attention, acc in ((1, [0.0, 0.05, 0.12, 0.2], [0.0, 0.0, 0.1, 0.5]),
+                                  (2, [0.0, 0.11, 0.15, 0.2], [0.0, 0.0, 0.0, 0.1])):
+            parts.append(curve(f"n{n}-s{seed}", seed, n, val=acc, test=acc, label="base",
+                               **{evidence.ATTENTION: attention}))
+    evals = pd.concat(parts, ignore_index=True)
+    measured = evidence.measure_runs(evals).set_index("run_name")
+    assert measured.loc["n2-s0", "attention_tokens"] == 2048 * 200 and measured.loc["n2-s0", "attention_formed"]
+    assert measured.loc["n1-s0", "attention_tokens"] == 2048 * 300 and not measured.loc["n2-s0", "formed"]
+    row = claims.evaluate_claim(next(c for c in claims.CLAIMS if c.key == "atlas-attention-n2"), evals, "quick")
+    assert row["verdict"] == "reproduced" and row["effect"].startswith("-2.05e+05 [")
+    assert row["measure"].startswith("tokens until the copy attention reaches 0.1")
+    assert "formed:" not in row["effect"], "both arms' attention formed: the censoring note reads attention_formed"
+    readout = claims.evaluate_claim(next(c for c in claims.CLAIMS if c.key == "atlas-readout-n2"), evals, "quick")
+    # n=1: attention at 300 -> formed at 400 (100 steps); n=2: attention at 200, never formed: >= 200 steps.
+    assert readout["effect"].startswith("+2.05e+05 [") and "formed: a 0 of 3, b 3 of 3" in readout["effect"]
+    without = evidence.measure_runs(evals.drop(columns=[evidence.ATTENTION]))
+    assert without["attention_tokens"].isna().all() and not without["attention_formed"].any()

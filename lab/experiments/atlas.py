@@ -102,6 +102,8 @@ def atlas(preset: str) -> list[RunConfig]:
 
 # ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
 MEASURES = (("formation_tokens", "tokens to formation, n - (n=1) (M tokens; < 0: earlier)", 1e-6),
+            ("attention_tokens", "tokens until the copy attention forms, n - (n=1) (M tokens)", 1e-6),
+            ("readout_tokens", "tokens from copy attention to formation, n - (n=1) (M tokens)", 1e-6),
             ("value", "second-token accuracy, n - (n=1) (test, validation-selected)", 1.0))
 
 
@@ -109,7 +111,10 @@ MEASURES = (("formation_tokens", "tokens to formation, n - (n=1) (M tokens; < 0:
         "Each row is one setting (one factor changed from the base: 1M, heads on a full-depth trunk, 1.5M-token "
         "budget, runs stop at formation on validation). Points: mean over seeds of the paired difference to "
         "n=1 in that cell; bars: 95% t-intervals. Left: tokens to formation (censored runs count at the budget, "
-        "so a delay is understated); right: the test metric at the validation-selected step.")
+        "so a delay is understated); middle: tokens until the copy attention (a repeated name's first token to the "
+        "token after its earlier mention, the attention half of the circuit) first reaches 0.1 on validation "
+        "stories, and from then until formation (the read-out; censored runs give a lower bound); right: the test "
+        "metric at the validation-selected step.")
 def atlas_figure(sel: Selection) -> Output:
     from lab import evidence, plots
     sel.require("atlas")
@@ -131,6 +136,10 @@ def atlas_figure(sel: Selection) -> Output:
     fig = plots.plot_effects(effects, [(m, label, scale) for m, label, scale in MEASURES if m in effects],
                              order=order, title="Regime atlas (induction)")
     sentences = effect_sentences(effects.get("formation_tokens"))
+    sentences += effect_sentences(effects.get("attention_tokens"), "tokens until the copy attention forms",
+                                  "the copy attention", power=False)
+    sentences += effect_sentences(effects.get("readout_tokens"), "tokens from copy attention to formation",
+                                  "induction", power=False)
     sentences += predictor_sentences(measured, effects.get("formation_tokens"))
     return Output(fig, tables, sentences, sel)
 
@@ -163,8 +172,9 @@ def shared_baselines(measured):
     return pd.concat([measured, *shared], ignore_index=True)
 
 
-def effect_sentences(table) -> list[str]:
-    """Which cells show n=2 forming induction earlier or later than n=1, by the CI rule."""
+def effect_sentences(table, what: str = "tokens to formation", formed: str = "induction",
+                     power: bool = True) -> list[str]:
+    """Which cells show n forming `formed` (timed by `what`) earlier or later than n=1, by the CI rule."""
     if table is None or table.empty:
         return []
     out = []
@@ -173,11 +183,12 @@ def effect_sentences(table) -> list[str]:
         later = part.loc[part["lo"] > 0, "label"].tolist()
         neither = part.loc[part["verdict"].str.startswith("neither"), "label"].tolist()
         rest = len(part) - len(earlier) - len(later) - len(neither)
-        out.append(f"n={n} against n=1, tokens to formation (95% t CI over seeds excluding 0): earlier in "
-                   f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; induction formed "
+        out.append(f"n={n} against n=1, {what} (95% t CI over seeds excluding 0): earlier in "
+                   f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; {formed} formed "
                    f"in neither arm in {', '.join(neither) or 'no cell'}; {rest} of {len(part)} cells without a "
                    "detectable difference.")
-        out += power_sentence(n, part.loc[~part["label"].isin(neither)])
+        if power:
+            out += power_sentence(n, part.loc[~part["label"].isin(neither)])
     return out
 
 
