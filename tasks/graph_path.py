@@ -289,16 +289,22 @@ class GraphPathTask(Task):
     def _as_batch(self, forward_tokens: np.ndarray) -> Batch:
         """Apply the variant to forward sequences: reverse the path, or `$` on the input side."""
         p, length = self.prefix_len, self.seq_len
-        tokens = forward_tokens.copy()
-        if self.config.variant == "reverse":
-            tokens[:, p:] = tokens[:, p:][:, ::-1]
+        tokens, inputs = self._apply_variant(forward_tokens, p)
         mask = np.zeros(tokens.shape, dtype=bool)
         mask[:, p:length] = True
+        return Batch(tokens=tokens, loss_mask=mask, inputs=inputs)
+
+    def _apply_variant(self, forward_tokens: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(targets, inputs) of forward sequences whose path starts at position `p`: the path reversed for
+        `reverse`; for `teacherless`, inputs with `$` at every path position (else None: inputs = targets)."""
+        tokens = np.array(forward_tokens, dtype=np.int64)
+        if self.config.variant == "reverse":
+            tokens[:, p:] = tokens[:, p:][:, ::-1]
         inputs = None
         if self.config.variant == "teacherless":
             inputs = tokens.copy()
             inputs[:, p:] = self.sep["$"]
-        return Batch(tokens=tokens, loss_mask=mask, inputs=inputs)
+        return tokens, inputs
 
     def train_set(self) -> np.ndarray | None:
         """The fixed training graphs (forward tokens) when `train_graphs > 0`, else None."""
@@ -393,21 +399,17 @@ class GraphPathTask(Task):
         log-likelihood of the true path tokens, the graded counterpart of exact-path accuracy).
         """
         n_path = self.config.path_len if path_len is None else path_len
-        tokens = np.array(forward_tokens, dtype=np.int64)
-        n, length = tokens.shape
+        n, length = np.shape(forward_tokens)
         p = length - n_path  # prefix through `=`
-        if self.config.variant == "reverse":
-            tokens[:, p:] = tokens[:, p:][:, ::-1]
+        tokens, dollars = self._apply_variant(forward_tokens, p)
         decoded = np.zeros((n, n_path), dtype=np.int64)
         forced = np.zeros((n, n_path), dtype=np.int64)
         nll = np.zeros((n, n_path))
         for s in range(0, n, _PREDICT_BATCH):
             part = tokens[s : s + _PREDICT_BATCH]
             rows = slice(s, s + len(part))
-            if self.config.variant == "teacherless":  # the whole path from one forward over `$`s
-                inputs = part.copy()
-                inputs[:, p:] = self.sep["$"]
-                tf = predictor.teacher_forced(part, inputs)
+            if dollars is not None:  # teacherless: the whole path from one forward over `$`s
+                tf = predictor.teacher_forced(part, dollars[rows])
                 decoded[rows] = np.asarray(tf.predictions)[:, p - 1 : p - 1 + n_path, 0]
             else:
                 decoded[rows] = np.asarray(predictor.greedy(part[:, :p], max_new_tokens=n_path))[:, :n_path]
@@ -440,14 +442,13 @@ class GraphPathTask(Task):
         """
         if not examples:
             raise ConfigError("step_errors: expected at least one example, got none")
+        if len({(len(ex.edges), len(ex.path)) for ex in examples}) > 1:
+            raise ConfigError("step_errors: the examples mix graph shapes; pass the examples of one (d, l) at a time")
         reverse = self.config.variant == "reverse"
-        tokens = np.array([ex.tokens(self.config.num_nodes, reverse=reverse) for ex in examples], dtype=np.int64)
         n_path = len(examples[0].path)
-        p = tokens.shape[1] - n_path
-        inputs = None
-        if self.config.variant == "teacherless":  # as trained: `$` on the input side of the path
-            inputs = tokens.copy()
-            inputs[:, p:] = self.sep["$"]
+        forward = np.array([ex.tokens(self.config.num_nodes) for ex in examples], dtype=np.int64)
+        p = forward.shape[1] - n_path
+        tokens, inputs = self._apply_variant(forward, p)  # teacherless reads `$` inputs, as trained
         guesses = np.asarray(predictor.teacher_forced(tokens, inputs).predictions)[:, p - 1 : p - 1 + n_path, 0]
         counts = {k: dict.fromkeys(STEP_KINDS, 0) for k in range(2, n_path + 1)}
         for ex, row, guess in zip(examples, tokens[:, p:].tolist(), guesses.tolist(), strict=True):

@@ -364,3 +364,6 @@ def test_step_errors_sort_each_teacher_forced_guess() -> None:
         assert set(kinds) == set(gp.STEP_KINDS) and sum(kinds.values()) == pytest.approx(1.0)
     with pytest.raises(ConfigError, match="at least one example"):
         GraphPathTask().step_errors(FakePredictor(50, 5), [])
+    d5 = gp.read_path_star_file(shared_file("deg_5_path_3_nodes_50_test_20000.txt"))[:10]
+    with pytest.raises(ConfigError, match="mix graph shapes"):
+        GraphPathTask().step_errors(FakePredictor(50, 5), examples[:10] + d5)
