@@ -99,6 +99,9 @@ CLAIMS: list[Claim] = [
           _label("next-token-fixed"), metric="tf_pos_acc/2", target=0.5, tolerance=0.1),
     Claim("bn-teacherless", f"{BN}", "teacherless training solves the small graph G(2,5,50)", "pathstar",
           _label("teacherless"), target=1.0, tolerance=0.1),
+    Claim("bn-teacherless-8M", f"{BN}", "teacherless training solves the small graph G(2,5,50) within 8M tokens "
+          "(200,000 fixed graphs, early stopping)", "pathstar_long", _label("teacherless-fixed"), target=1.0,
+          tolerance=0.1),
     Claim("huang-mtp", "Huang et al. 2026", "multi-token prediction beats next-token training on path-star "
           "graphs (exact path)", "pathstar", _label("mtp"), _label("next-token")),
     Claim("huang-mtp-deep", "Huang et al. 2026", "multi-token prediction beats next-token training on path-star "
@@ -106,6 +109,12 @@ CLAIMS: list[Claim] = [
     Claim("huang-mtp-horizon", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole path "
           "(6 heads, path length 5) beats next-token training on path-star G(2,5,50), head 1 as deep as at n=1",
           "heads", _n(6), _n(1), {"task": "graph"}),
+    Claim("huang-mtp-8M", "Huang et al. 2026", "2-token prediction beats next-token training on path-star "
+          "G(2,5,50) within 8M tokens (200,000 fixed graphs, early stopping, exact path)", "pathstar_long",
+          _label("mtp2-fixed"), _label("next-token-fixed")),
+    Claim("huang-mtp-horizon-8M", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole path "
+          "(n = l = 5) beats next-token training on path-star G(2,5,50) within 8M tokens (200,000 fixed graphs, "
+          "early stopping, exact path)", "pathstar_long", _label("mtp5-fixed"), _label("next-token-fixed")),
     Claim("fig7-deep", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "2-token prediction forms induction better "
           "than next-token at 1M with heads on a full-depth trunk (tokens to formation)", "heads", _n(2), _n(1),
           {"task": "induction"}, measure="formation_tokens", expected_sign=-1),
