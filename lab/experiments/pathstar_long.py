@@ -14,7 +14,8 @@ plateau before the lookup forms, so stopping on it would end every run there.
   fresh graphs and on 200,000 fixed graphs, and for teacherless, MTP with n = 2 and MTP with n = l = 5 (a
   horizon over the whole path) on the fixed graphs; and reverse on the fixed graphs for up to 16,000 steps
   (32M tokens, patience 8 evaluations of 500 steps, `reverse-fixed-16k`), since at 4000 steps its edge
-  lookup forms in some seeds only (LOG 2026-12-02);
+  lookup forms in some seeds only, and MTP with n = l likewise (`mtp5-fixed-16k`), since at 4000 steps its
+  validation path NLL is still falling (LOG 2026-12-02);
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
   6 x 384 shape), both data regimes, up to 60,000 steps.
@@ -41,7 +42,8 @@ DATA = {"fresh": 0, "fixed": 200_000}  # task.train_graphs
 PATIENCE = 4
 # A second, longer budget where the first one ends before the capability forms: (variant label, data, budget,
 # cadence, patience). At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG).
-LONG = {"quick": (("reverse", "fixed", 16000, 500, 8),), "paper": ()}
+# MTP with n = l is still lowering its validation path NLL when its 4000 steps end (LOG 2026-12-02).
+LONG = {"quick": (("reverse", "fixed", 16000, 500, 8), ("mtp5", "fixed", 16000, 500, 8)), "paper": ()}
 STOP_ON = "path_nll"  # graded: falls through the plateau where exact-path accuracy is flat
 PUBLISHED = "published.json"
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
