@@ -112,6 +112,9 @@ CLAIMS: list[Claim] = [
     Claim("huang-mtp-8M", "Huang et al. 2026", "2-token prediction beats next-token training on path-star "
           "G(2,5,50) within 8M tokens (200,000 fixed graphs, early stopping, exact path)", "pathstar_long",
           _label("mtp2-fixed"), _label("next-token-fixed")),
+    Claim("huang-mtp4-8M", "Huang et al. 2026", "4-token prediction beats next-token training on path-star "
+          "G(2,5,50) within 8M tokens (200,000 fixed graphs, early stopping, exact path)", "pathstar_long",
+          _label("mtp4-fixed"), _label("next-token-fixed")),
     Claim("huang-mtp-horizon-8M", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole path "
           "(n = l = 5) beats next-token training on path-star G(2,5,50) within 8M tokens (200,000 fixed graphs, "
           "early stopping, exact path)", "pathstar_long", _label("mtp5-fixed"), _label("next-token-fixed")),
@@ -119,6 +122,16 @@ CLAIMS: list[Claim] = [
           "path (n = l = 5) trained within 32M tokens beats next-token training at its 8M budget, where it already "
           "sits at its Clever Hans ceiling of 1/d (path-star G(2,5,50), 200,000 fixed graphs, early stopping, "
           "exact path)", "pathstar_long", _label("mtp5-fixed-16k"), _label("next-token-fixed")),
+    Claim("bn-next-token-8M-d5l3", f"{BN}", "next-token training of the larger path-star G(5,3,50) stays at chance "
+          "at position 2 (teacher-forced 1/d = 0.2) within 8M tokens (200,000 fixed graphs, early stopping)",
+          "pathstar_long", _label("next-token-fixed-d5l3"), metric="tf_pos_acc/2", target=0.2, tolerance=0.05),
+    Claim("bn-reverse-32M-d5l3", f"{BN}", "reverse training solves the larger path-star G(5,3,50) within 32M tokens "
+          "(16,000 steps, 200,000 fixed graphs, early stopping on validation path NLL)", "pathstar_long",
+          _label("reverse-fixed-16k-d5l3"), target=1.0, tolerance=0.05),
+    Claim("huang-mtp-horizon-8M-d5l3", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole "
+          "path (n = l = 3) beats next-token training on the larger path-star G(5,3,50) within 8M tokens (200,000 "
+          "fixed graphs, early stopping, exact path)", "pathstar_long", _label("mtp3-fixed-d5l3"),
+          _label("next-token-fixed-d5l3")),
     Claim("fig7-deep", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "2-token prediction forms induction better "
           "than next-token at 1M with heads on a full-depth trunk (tokens to formation)", "heads", _n(2), _n(1),
           {"task": "induction"}, measure="formation_tokens", expected_sign=-1),

@@ -9,16 +9,17 @@ to `published.json` in each run). Early stopping reads the validation path NLL (
 `train.early_stop_on`), not exact-path accuracy: that metric sits at 0 (or at 1/d) through the
 plateau before the lookup forms, so stopping on it would end every run there.
 
-- quick (CPU, G(2,5,50) only, 1M, heads on a full-depth trunk, batch 64): up to 4000 steps (8M tokens),
-  early stopping after 4 evaluations without a lower validation path NLL, for next-token and reverse on
-  fresh graphs and on 200,000 fixed graphs, and for teacherless, MTP with n = 2 and MTP with n = l = 5 (a
-  horizon over the whole path) on the fixed graphs; and reverse on the fixed graphs for up to 16,000 steps
-  (32M tokens, patience 8 evaluations of 500 steps, `reverse-fixed-16k`), since at 4000 steps its edge
-  lookup forms in some seeds only, and MTP with n = l likewise (`mtp5-fixed-16k`), since at 4000 steps its
-  validation path NLL is still falling (LOG 2026-12-02);
+- quick (CPU, 1M, heads on a full-depth trunk, batch 64): on G(2,5,50), up to 4000 steps (8M tokens), early
+  stopping after 4 evaluations without a lower validation path NLL, for next-token and reverse on fresh graphs
+  and on 200,000 fixed graphs, and for teacherless and MTP with n = 2, n = 4 and n = l = 5 (a horizon over the
+  whole path) on the fixed graphs; and reverse and n = l on the fixed graphs for up to 16,000 steps (32M tokens,
+  patience 8 evaluations of 500 steps, `reverse-fixed-16k`, `mtp5-fixed-16k`), since at 4000 steps reverse
+  training's edge lookup forms in some seeds only and the n = l validation path NLL is still falling (LOG
+  2026-12-02). On the larger G(5,3,50) (labels end in `-d5l3`), on the fixed graphs: next-token and n = l = 3
+  to 4000 steps, and reverse to 16,000 steps;
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
-  6 x 384 shape), both data regimes, up to 60,000 steps.
+  6 x 384 shape), both data regimes, up to 60,000 steps (G(5,3,50) labels end in `-d5l3`).
 """
 
 from __future__ import annotations
@@ -35,31 +36,42 @@ from lab.experiments import experiment, make_run, plan, seeds
 from lab.figure_registry import Output, Selection, figure
 
 EXPERIMENT = "pathstar_long"
-GRAPHS = {"quick": ((2, 5),), "paper": ((2, 5), (5, 3))}
+GRAPHS = {"quick": ((2, 5), (5, 3)), "paper": ((2, 5), (5, 3))}  # the first one keeps unsuffixed labels
 SIZE = {"quick": "1M", "paper": "10M"}
 STEPS = {"quick": (4000, 250), "paper": (60000, 1000)}  # (budget, evaluation cadence)
 DATA = {"fresh": 0, "fixed": 200_000}  # task.train_graphs
 PATIENCE = 4
 # A second, longer budget where the first one ends before the capability forms: (variant label, data, budget,
 # cadence, patience). At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG).
-# MTP with n = l is still lowering its validation path NLL when its 4000 steps end (LOG 2026-12-02).
-LONG = {"quick": (("reverse", "fixed", 16000, 500, 8), ("mtp5", "fixed", 16000, 500, 8)), "paper": ()}
+# MTP with n = l ("mtp{l}", l the path length) is still lowering its validation path NLL when its 4000 steps end
+# (LOG 2026-12-02). On the quick preset's larger graph reverse training has the long budget only.
+LONG_ARMS = (("reverse", "fixed", 16000, 500, 8), ("mtp{l}", "fixed", 16000, 500, 8))
+LONG = {"quick": {(2, 5): LONG_ARMS, (5, 3): LONG_ARMS[:1]}, "paper": {}}
 STOP_ON = "path_nll"  # graded: falls through the plateau where exact-path accuracy is flat
 PUBLISHED = "published.json"
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
 
 
-def variants(preset: str, path_len: int) -> dict[str, tuple[int, str, tuple[str, ...]]]:
-    """label -> (heads, task variant, training data) of a preset. The quick preset trains teacherless and MTP
-    (n = 2, and n = l: a horizon over the whole path) on the fixed graphs only, as Bachmann & Nagarajan."""
+def variants(preset: str, graph: tuple[int, int]) -> dict[str, tuple[int, str, tuple[str, ...]]]:
+    """label -> (heads, task variant, training data) of a preset's graph (degree, path length). The quick preset
+    trains teacherless and MTP (n = 2, 4, and n = l: a horizon over the whole path) on the fixed graphs only, as
+    Bachmann & Nagarajan; on its larger graph only next-token and n = l on the fixed graphs, and reverse for the
+    `LONG` budget alone (no data: no run at the first budget)."""
+    path_len = graph[1]
     both, fixed = tuple(DATA), ("fixed",)
     out = {"next-token": (1, "forward", both), "reverse": (1, "reverse", both)}
     extra = {"teacherless": (1, "teacherless"), "mtp2": (2, "forward"), "mtp4": (4, "forward"),
              f"mtp{path_len}": (path_len, "forward")}
-    if preset == "quick":
-        extra.pop("mtp4")
     out.update({label: (*arm, fixed if preset == "quick" else both) for label, arm in extra.items()})
+    if preset == "quick" and graph != GRAPHS[preset][0]:
+        out = {"next-token": (1, "forward", fixed), "reverse": (1, "reverse", ()),
+               f"mtp{path_len}": out[f"mtp{path_len}"]}
     return out
+
+
+def graph_suffix(preset: str, graph: tuple[int, int]) -> str:
+    """'' for the preset's first graph (G(2,5,50), whose labels predate the others), else '-d{degree}l{path}'."""
+    return "" if graph == GRAPHS[preset][0] else f"-d{graph[0]}l{graph[1]}"
 
 
 @experiment(EXPERIMENT)
@@ -67,16 +79,17 @@ def pathstar_long(preset: str) -> list[RunConfig]:
     """Path-star to convergence, fresh and fixed data: next-token, reverse, teacherless and MTP."""
     steps, every = STEPS[preset]
     out = []
-    for degree, path_len in GRAPHS[preset]:
-        arms = variants(preset, path_len)
+    for graph in GRAPHS[preset]:
+        arms, suffix = variants(preset, graph), graph_suffix(preset, graph)
         for label, (heads, variant, datas) in arms.items():
             for data in datas:
-                out += arm_runs(preset, degree, path_len, heads, variant, data, (steps, every, PATIENCE),
-                                f"{label}-{data}")
-        for label, data, budget, cadence, patience in LONG[preset]:
+                out += arm_runs(preset, *graph, heads, variant, data, (steps, every, PATIENCE),
+                                f"{label}-{data}{suffix}")
+        for label, data, budget, cadence, patience in LONG[preset].get(graph, ()):
+            label = label.format(l=graph[1])
             heads, variant, _ = arms[label]
-            out += arm_runs(preset, degree, path_len, heads, variant, data, (budget, cadence, patience),
-                            f"{label}-{data}-{budget // 1000}k")
+            out += arm_runs(preset, *graph, heads, variant, data, (budget, cadence, patience),
+                            f"{label}-{data}-{budget // 1000}k{suffix}")
     return out
 
 
