@@ -122,6 +122,10 @@ CLAIMS: list[Claim] = [
           "path (n = l = 5) trained within 32M tokens beats next-token training at its 8M budget, where it already "
           "sits at its Clever Hans ceiling of 1/d (path-star G(2,5,50), 200,000 fixed graphs, early stopping, "
           "exact path)", "pathstar_long", _label("mtp5-fixed-16k"), _label("next-token-fixed")),
+    Claim("huang-mtp-horizon-32M-matched", "Huang et al. 2026", "multi-token prediction whose horizon covers the "
+          "whole path (n = l = 5) beats next-token training, both within 32M tokens (path-star G(2,5,50), 200,000 "
+          "fixed graphs, early stopping, exact path)", "pathstar_long", _label("mtp5-fixed-16k"),
+          _label("next-token-fixed-16k")),
     Claim("bn-next-token-8M-d5l3", f"{BN}", "next-token training of the larger path-star G(5,3,50) stays at chance "
           "at position 2 (teacher-forced 1/d = 0.2) within 8M tokens (200,000 fixed graphs, early stopping)",
           "pathstar_long", _label("next-token-fixed-d5l3"), metric="tf_pos_acc/2", target=0.2, tolerance=0.05),

@@ -13,10 +13,10 @@ plateau before the lookup forms, so stopping on it would end every run there.
   stopping after 4 evaluations without a lower validation path NLL, for next-token and reverse on fresh graphs
   and on 200,000 fixed graphs, and for teacherless and MTP with n = 2, n = 4 and n = l = 5 (a horizon over the
   whole path) on the fixed graphs; and reverse and n = l on the fixed graphs for up to 16,000 steps (32M tokens,
-  patience 8 evaluations of 500 steps, `reverse-fixed-16k`, `mtp5-fixed-16k`), since at 4000 steps reverse
-  training's edge lookup forms in some seeds only and the n = l validation path NLL is still falling (LOG
-  2026-12-02). On the larger G(5,3,50) (labels end in `-d5l3`), on the fixed graphs: next-token and n = l = 3
-  to 4000 steps, and reverse to 16,000 steps;
+  patience 8 evaluations of 500 steps, `reverse-fixed-16k`, `mtp5-fixed-16k`, and next-token as its matched
+  control), since at 4000 steps reverse training's edge lookup forms in some seeds only and the n = l
+  validation path NLL is still falling (LOG 2026-12-02). On the larger G(5,3,50) (labels end in `-d5l3`), on
+  the fixed graphs: next-token and n = l = 3 to 4000 steps, and reverse to 16,000 steps;
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
   6 x 384 shape), both data regimes, up to 60,000 steps (G(5,3,50) labels end in `-d5l3`).
@@ -45,7 +45,9 @@ PATIENCE = 4
 # cadence, patience). At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG).
 # MTP with n = l ("mtp{l}", l the path length) is still lowering its validation path NLL when its 4000 steps end
 # (LOG 2026-12-02). On the quick preset's larger graph reverse training has the long budget only.
-LONG_ARMS = (("reverse", "fixed", 16000, 500, 8), ("mtp{l}", "fixed", 16000, 500, 8))
+# Next-token at the same budget is the matched control of the n = l arm.
+LONG_ARMS = (("reverse", "fixed", 16000, 500, 8), ("mtp{l}", "fixed", 16000, 500, 8),
+             ("next-token", "fixed", 16000, 500, 8))
 LONG = {"quick": {(2, 5): LONG_ARMS, (5, 3): LONG_ARMS[:1]}, "paper": {}}
 STOP_ON = "path_nll"  # graded: falls through the plateau where exact-path accuracy is flat
 PUBLISHED = "published.json"
