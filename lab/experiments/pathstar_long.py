@@ -41,24 +41,24 @@ SIZE = {"quick": "1M", "paper": "10M"}
 STEPS = {"quick": (4000, 250), "paper": (60000, 1000)}  # (budget, evaluation cadence)
 DATA = {"fresh": 0, "fixed": 200_000}  # task.train_graphs
 PATIENCE = 4
-# A second, longer budget where the first one ends before the capability forms: (variant label, data, budget,
-# cadence, patience). At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG).
-# MTP with n = l ("mtp{l}", l the path length) is still lowering its validation path NLL when its 4000 steps end
-# (LOG 2026-12-02). On the quick preset's larger graph reverse training has the long budget only.
-# Next-token at the same budget is the matched control of the n = l arm.
-LONG_ARMS = (("reverse", "fixed", 16000, 500, 8), ("mtp{l}", "fixed", 16000, 500, 8),
-             ("next-token", "fixed", 16000, 500, 8))
-LONG = {"quick": {(2, 5): LONG_ARMS, (5, 3): LONG_ARMS[:1]}, "paper": {}}
+# A second, longer budget where the first one ends before the capability forms: (variant label, data) per graph,
+# all at LONG_BUDGET. At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG); MTP with
+# n = l ("mtp{l}", l the path length) is still lowering its validation path NLL (LOG 2026-12-02), and next-token at
+# the same budget is its matched control.
+LONG_BUDGET = (16000, 500, 8)  # (steps, evaluation cadence, early-stopping patience in evaluations)
+LONG = {"quick": {(2, 5): (("reverse", "fixed"), ("mtp{l}", "fixed"), ("next-token", "fixed")),
+                  (5, 3): (("reverse", "fixed"),)}, "paper": {}}
+# The quick preset's larger graph trains fewer arms at the first budget, on the fixed graphs only: label -> data.
+QUICK_LARGER = {"next-token": ("fixed",), "mtp{l}": ("fixed",)}
 STOP_ON = "path_nll"  # graded: falls through the plateau where exact-path accuracy is flat
 PUBLISHED = "published.json"
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
 
 
 def variants(preset: str, graph: tuple[int, int]) -> dict[str, tuple[int, str, tuple[str, ...]]]:
-    """label -> (heads, task variant, training data) of a preset's graph (degree, path length). The quick preset
-    trains teacherless and MTP (n = 2, 4, and n = l: a horizon over the whole path) on the fixed graphs only, as
-    Bachmann & Nagarajan; on its larger graph only next-token and n = l on the fixed graphs, and reverse for the
-    `LONG` budget alone (no data: no run at the first budget)."""
+    """label -> (heads, task variant, training data at the first budget) of a preset's graph (degree, path
+    length). The quick preset trains teacherless and MTP (n = 2, 4, and n = l: a horizon over the whole path) on
+    the fixed graphs only, as Bachmann & Nagarajan, and on its larger graph only the `QUICK_LARGER` arms."""
     path_len = graph[1]
     both, fixed = tuple(DATA), ("fixed",)
     out = {"next-token": (1, "forward", both), "reverse": (1, "reverse", both)}
@@ -66,8 +66,8 @@ def variants(preset: str, graph: tuple[int, int]) -> dict[str, tuple[int, str, t
              f"mtp{path_len}": (path_len, "forward")}
     out.update({label: (*arm, fixed if preset == "quick" else both) for label, arm in extra.items()})
     if preset == "quick" and graph != GRAPHS[preset][0]:
-        out = {"next-token": (1, "forward", fixed), "reverse": (1, "reverse", ()),
-               f"mtp{path_len}": out[f"mtp{path_len}"]}
+        larger = {label.format(l=path_len): data for label, data in QUICK_LARGER.items()}
+        out = {label: (heads, variant, larger.get(label, ())) for label, (heads, variant, _) in out.items()}
     return out
 
 
@@ -87,11 +87,11 @@ def pathstar_long(preset: str) -> list[RunConfig]:
             for data in datas:
                 out += arm_runs(preset, *graph, heads, variant, data, (steps, every, PATIENCE),
                                 f"{label}-{data}{suffix}")
-        for label, data, budget, cadence, patience in LONG[preset].get(graph, ()):
+        for label, data in LONG[preset].get(graph, ()):
             label = label.format(l=graph[1])
             heads, variant, _ = arms[label]
-            out += arm_runs(preset, *graph, heads, variant, data, (budget, cadence, patience),
-                            f"{label}-{data}-{budget // 1000}k{suffix}")
+            out += arm_runs(preset, *graph, heads, variant, data, LONG_BUDGET,
+                            f"{label}-{data}-{LONG_BUDGET[0] // 1000}k{suffix}")
     return out
 
 
