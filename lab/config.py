@@ -112,6 +112,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     early_stop_patience: int = 0  # evaluations without improvement before stopping (0 = off)
     early_stop_on: str = ""  # validation metric early stopping reads ("" = the primary metric); *nll/*loss: lower wins
+    early_stop_min_delta: float = 0.0  # gains of the early-stop metric up to this do not reset the patience
     stop_at: float = 0.0  # stop at the first evaluation whose validation primary metric reaches this (0 = off)
     log_mechanism: bool = False  # log gradient alignment (lab/alignment.py) and copy attention (lab/interp.py)
     compile: bool = False
@@ -127,7 +128,7 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
         for name in ("warmup_steps", "weight_decay", "eval_examples", "final_eval_examples", "early_stop_patience",
-                     "stop_at"):
+                     "early_stop_min_delta", "stop_at"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must not be negative, got {getattr(self, name)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
@@ -142,7 +143,8 @@ NOT_HASHED: frozenset[tuple[str, str]] = frozenset({("train", "log")})
 # Fields added later, left out of the canonical JSON while they hold this value: (section, name) -> default.
 HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, ("train", "log_mechanism"): False,
                                                      ("model", "detach_extra_heads"): False,
-                                                     ("train", "early_stop_on"): ""}
+                                                     ("train", "early_stop_on"): "",
+                                                     ("train", "early_stop_min_delta"): 0.0}
 
 ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")
 HEAD_INITS = ("random", "copy", "zero")

@@ -351,7 +351,8 @@ class Trainer:
         """Best step and early stopping read validation metrics only. The best step is the one with the
         highest primary metric. A run stops once the primary metric reaches `stop_at` (the capability has
         formed, so the rest of the budget would measure nothing new), or after `early_stop_patience`
-        evaluations without a new best of `early_stop_on` (default: the primary metric). A graded
+        evaluations without a new best of `early_stop_on` (default: the primary metric) by more than
+        `early_stop_min_delta`: gains below it, however many, do not reset the patience. A graded
         `early_stop_on` (a loss or NLL, lower is better) keeps a run going through a plateau of an
         all-or-nothing metric, where the metric stays at 0 while the capability is still forming."""
         value = row.get(SELECT_PREFIX + self.task.primary_metric)
@@ -359,8 +360,9 @@ class Trainer:
             return
         if self.config.train.stop_at and value >= self.config.train.stop_at:
             state.stopped_early = True
-        improved = value > state.best_value
-        if improved:
+        delta = self.config.train.early_stop_min_delta
+        improved = value > state.best_value + delta
+        if value > state.best_value:
             state.best_value, state.best_step = value, row["step"]
         if self.config.train.early_stop_on:
             improved = self._stop_metric_improved(state, row)
@@ -370,14 +372,16 @@ class Trainer:
             state.stopped_early = True
 
     def _stop_metric_improved(self, state: TrainState, row: dict[str, float]) -> bool:
-        """Whether `train.early_stop_on` reached a new best in this evaluation row."""
+        """Whether `train.early_stop_on` beat its best so far by more than `early_stop_min_delta` in this
+        evaluation row (the best so far follows every gain, counted or not)."""
         name = self.config.train.early_stop_on
         value = row.get(SELECT_PREFIX + name, math.nan)  # a known name (`_check_early_stop_metric`)
         signed = value if name.endswith(("nll", "loss")) else -value
         if math.isnan(signed) or signed >= state.stop_best:
             return False
+        improved = signed < state.stop_best - self.config.train.early_stop_min_delta
         state.stop_best = signed
-        return True
+        return improved
 
     def _summary(self, metrics: list[dict[str, Any]], state: TrainState, counts: dict[str, int]) -> dict[str, Any]:
         final = metrics[-1] if metrics else {}

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,43 @@ def test_early_stopping_on_a_graded_loss_outlasts_a_flat_metric(tmp_path: Path) 
     for step, nll in ((4, 3.0), (8, 2.9), (12, 2.8)):  # the same plateau stops a run on the metric itself
         plain._track_best(state, {"step": step, key: 0.0, "val/second_token_nll": nll})
     assert state.stopped_early
+
+
+def test_gains_below_the_min_delta_do_not_reset_the_patience(tmp_path: Path) -> None:
+    """An NLL creeping down by 1e-4 per evaluation (a run on a ceiling) stops with a min delta of 1e-3, and
+    runs on without one; a gain above the delta resets the patience. Same for the primary metric."""
+    from lab.train import Trainer, TrainState
+
+    def stops(trainer: Trainer, rows: list[dict[str, float]]) -> Iterator[bool]:
+        state = TrainState()
+        for step, row in enumerate(rows):
+            trainer._track_best(state, {"step": step, f"val/{trainer.task.primary_metric}": 0.0, **row})
+            yield state.stopped_early
+
+    def nll(*values: float) -> list[dict[str, float]]:
+        return [{"val/second_token_nll": v} for v in values]
+
+    creeping = nll(3.0, 2.9999, 2.9998, 2.9997)
+    on_nll = dict(early_stop_patience=2, early_stop_on="second_token_nll")
+    strict = Trainer(tiny_config(**on_nll, early_stop_min_delta=1e-3), tmp_path / "a", device="cpu", quiet=True)
+    plain = Trainer(tiny_config(**on_nll), tmp_path / "b", device="cpu", quiet=True)
+    assert list(stops(strict, creeping)) == [False, False, True, True]
+    assert not any(stops(plain, creeping))
+    assert list(stops(strict, nll(3.0, 2.9999, 2.9, 2.8999))) == [False, False, False, False]
+    primary = Trainer(tiny_config(early_stop_patience=2, early_stop_min_delta=0.01), tmp_path / "c", device="cpu",
+                      quiet=True)
+    key = f"val/{primary.task.primary_metric}"
+    assert list(stops(primary, [{key: v} for v in (0.5, 0.505, 0.508)])) == [False, False, True]
+    assert list(stops(primary, [{key: v} for v in (0.5, 0.505, 0.52)])) == [False, False, False]
+
+
+def test_the_min_delta_keeps_old_run_ids_and_refuses_a_negative_value() -> None:
+    from lab.errors import ConfigError
+
+    assert tiny_config(early_stop_min_delta=0.0).run_id() == tiny_config().run_id()
+    assert tiny_config(early_stop_min_delta=1e-3).run_id() != tiny_config().run_id()
+    with pytest.raises(ConfigError, match="early_stop_min_delta must not be negative"):
+        tiny_config(early_stop_min_delta=-1.0).train.validate()
 
 
 def test_an_unknown_early_stop_metric_is_refused_before_anything_is_written(tmp_path: Path) -> None:
