@@ -25,6 +25,7 @@ import pandas as pd
 
 from lab import evidence, stats
 from lab.config import size_value
+from lab.experiments.pathstar_long import PUBLISHED as PUBLISHED_FILE
 
 PAPER = "Gloeckle et al. 2024"
 BN = "Bachmann & Nagarajan 2024"
@@ -49,6 +50,8 @@ class Claim:
     expected_sign: int = 1
     target: float = math.nan
     tolerance: float = math.nan
+    file: str = ""  # read `metric` from each run's extra JSON file of this name ("metrics" key) instead of
+    # its evaluation rows: `published.json` holds the published path-star test file scored at the final checkpoint
 
 
 def _n(k: int) -> dict[str, int]:
@@ -236,6 +239,20 @@ def at_size(claim: Claim, size: str) -> Claim:
 
 CLAIMS = [c for claim in CLAIMS for c in (claim, *(at_size(claim, s) for s in OTHER_SIZES.get(claim.key, ())))]
 
+# Path-star claims measured again on Bachmann & Nagarajan's published test file (20,000 graphs): the lab's own test
+# set (500 graphs) gives each seed a binomial standard error of about 0.02, too wide for a +-0.05 target at 3 seeds.
+ON_PUBLISHED = ("bn-next-token-8M", "bn-reverse-32M", "huang-mtp-horizon-32M-matched", "bn-next-token-8M-d5l3",
+                "bn-reverse-32M-d5l3", "huang-mtp-horizon-8M-d5l3")
+
+
+def on_published(claim: Claim) -> Claim:
+    """The same claim read from the published test file at each run's final checkpoint."""
+    return replace(claim, key=f"{claim.key}-published", file=PUBLISHED_FILE,
+                   statement=f"{claim.statement}; on the published test file")
+
+
+CLAIMS = [c for claim in CLAIMS for c in (claim, *([on_published(claim)] if claim.key in ON_PUBLISHED else []))]
+
 def _select(runs: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
     """The rows matching every filter; a tuple value matches any of its elements."""
     for column, value in filters.items():
@@ -249,12 +266,18 @@ def _by_seed(runs: pd.DataFrame, column: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in runs.groupby("seed")[column].mean().items()}
 
 
-def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str,
-                   measured: pd.DataFrame | None = None) -> dict[str, Any]:
+RunFile = Callable[[str, str], Any]  # (run_dir, file name) -> the run's extra JSON file, or None
+
+
+def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str, measured: pd.DataFrame | None = None,
+                   run_file: RunFile | None = None) -> dict[str, Any]:
     """The claim's ledger row from the experiment's evaluation rows (`lab.runs.load_runs` format), or from
-    their `measured` runs (`evidence.measure_runs(evals, claim.metric)`) when the caller has them."""
+    their `measured` runs (`evidence.measure_runs(evals, claim.metric)`) when the caller has them; a claim
+    with a `file` reads its value from each run's file through `run_file`."""
     runs = _select(evidence.measure_runs(evals, claim.metric) if measured is None else measured, claim.where)
     column = claim.measure
+    if claim.file:
+        runs, column = _file_values(runs, claim, run_file), "file_value"
     a = _select(runs, claim.a)
     a_values = _by_seed(a, column) if len(a) else {}
     if claim.b is None:
@@ -286,6 +309,18 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str,
             "compared": compared, "effect": shown, "seeds": effect.n,
             "size": _one(measured, "size"), "budget": _budget(measured), "verdict": verdict,
             "command": f"python -m lab.sweep {claim.experiment} --preset {preset}"}
+
+
+def _file_values(runs: pd.DataFrame, claim: Claim, run_file: RunFile | None) -> pd.DataFrame:
+    """The runs that have `claim.file` with metric `claim.metric` (default: the task's primary) in its
+    "metrics", that value in column `file_value`; the others are left out (not scored yet)."""
+    values = []
+    for run_dir, task in zip(runs.get("run_dir", []), runs.get("task", [])):
+        data = run_file(run_dir, claim.file) if run_file else None
+        value = (data or {}).get("metrics", {}).get(claim.metric or evidence.primary_metric(task))
+        values.append(math.nan if value is None else float(value))
+    runs = runs.assign(file_value=values) if len(runs) else runs.assign(file_value=[])
+    return runs[runs["file_value"].notna()]
 
 
 def _formation_note(measured: pd.DataFrame, claim: Claim, effect: stats.PairedResult) -> str:
@@ -322,6 +357,10 @@ def _trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:
 
 def _measure_name(claim: Claim) -> str:
     metric = claim.metric or "primary metric"
+    if claim.file == PUBLISHED_FILE:
+        return f"{metric} on the published test file (20,000 graphs), final checkpoint"
+    if claim.file:
+        return f"{metric} in each run's {claim.file}"
     if claim.measure == "formation_tokens":
         return "tokens to formation (validation; censored at the budget)"
     if claim.measure == "readout_tokens":
@@ -351,8 +390,10 @@ def _budget(runs: pd.DataFrame) -> str:
     return ", ".join(f"{t / 1e6:.2g}M" for t in tokens)
 
 
-def ledger(load: Callable[[str], pd.DataFrame], preset: str, claims: list[Claim] | None = None) -> pd.DataFrame:
-    """One row per claim. `load(experiment)` returns that experiment's evaluation rows (may be empty)."""
+def ledger(load: Callable[[str], pd.DataFrame], preset: str, claims: list[Claim] | None = None,
+           run_file: Callable[[str, str, str], Any] | None = None) -> pd.DataFrame:
+    """One row per claim. `load(experiment)` returns that experiment's evaluation rows (may be empty);
+    `run_file(experiment, run_dir, name)` a run's extra JSON file, for claims with a `file`."""
     frames: dict[str, pd.DataFrame] = {}
     measured: dict[tuple[str, str | None], pd.DataFrame] = {}  # each experiment's runs measured once per metric
     rows = []
@@ -362,7 +403,8 @@ def ledger(load: Callable[[str], pd.DataFrame], preset: str, claims: list[Claim]
         key = (claim.experiment, claim.metric)
         if key not in measured:
             measured[key] = evidence.measure_runs(frames[claim.experiment], claim.metric)
-        rows.append(evaluate_claim(claim, frames[claim.experiment], preset, measured[key]))
+        files = (lambda d, n, e=claim.experiment: run_file(e, d, n)) if run_file else None
+        rows.append(evaluate_claim(claim, frames[claim.experiment], preset, measured[key], files))
     return pd.DataFrame(rows)
 
 
@@ -374,7 +416,9 @@ the other side; *no detectable effect*: it contains 0, and the minimal detectabl
 80% power) at this seed count is given; *not run*: no seed has both arms. A claim "value close
 to a target" is *reproduced* when the CI lies inside target +- tolerance, *not reproduced* when
 it lies outside, else *inconclusive*. Values are test metrics at the step chosen on the
-validation set (or tokens to formation detected on validation, censored at the budget)."""
+validation set (or tokens to formation detected on validation, censored at the budget), except
+where the measure names the published test file: Bachmann & Nagarajan's 20,000 test graphs,
+scored on each run's final checkpoint (which no test metric chose)."""
 
 
 def markdown(table: pd.DataFrame, preset: str, source: str) -> str:

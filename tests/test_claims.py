@@ -222,3 +222,36 @@ def test_the_copy_attention_is_timed_like_formation_and_claims_read_it() -> None
     assert readout["effect"].startswith("+2.05e+05 [") and "formed: a 0 of 3, b 3 of 3" in readout["effect"]
     without = evidence.measure_runs(evals.drop(columns=[evidence.ATTENTION]))
     assert without["attention_tokens"].isna().all() and not without["attention_formed"].any()
+
+
+def test_a_published_file_claim_reads_each_runs_file_and_leaves_out_unscored_runs() -> None:
+    """The value comes from the run's published.json (final checkpoint), not from its evaluation rows; a run
+    not scored yet on the file is left out, and without a way to read files the claim is not run."""
+    evals = pd.concat([curve(f"r{s}", s, 1, val=[0.1, 0.2], test=[0.9, 0.9], task="graph", label="nt",
+                             run_dir=f"runs/r{s}") for s in range(4)])
+    files = {f"runs/r{s}": {"metrics": {"exact_path_acc": v}} for s, v in enumerate((0.49, 0.5, 0.51))}
+    claim = claims.Claim("k", "src", "stays at 1/d", "pathstar_long", {"label": "nt"}, target=0.5, tolerance=0.1,
+                         file=claims.PUBLISHED_FILE)
+    seen = []
+
+    def run_file(run_dir: str, name: str) -> dict | None:
+        seen.append(name)
+        return files.get(run_dir)
+
+    row = claims.evaluate_claim(claim, evals, "quick", run_file=run_file)
+    assert set(seen) == {"published.json"} and row["seeds"] == 3 and row["verdict"] == "reproduced"
+    assert row["effect"].startswith("0.5 [") and "published test file" in row["measure"]
+    table = claims.ledger(lambda _: evals, "quick", [claim], run_file=lambda e, d, n: files.get(d))
+    assert table.iloc[0]["verdict"] == "reproduced"
+    assert claims.evaluate_claim(claim, evals, "quick")["verdict"] == "not run"
+    plain = claims.evaluate_claim(claims.replace(claim, file=""), evals, "quick")
+    assert plain["verdict"] == "not reproduced"  # the evaluation rows say 0.9
+
+
+def test_the_published_variants_keep_their_claims_arms() -> None:
+    by_key = {c.key: c for c in claims.CLAIMS}
+    for key in claims.ON_PUBLISHED:
+        variant = by_key[f"{key}-published"]
+        assert variant.file == claims.PUBLISHED_FILE and by_key[key].file == ""
+        assert claims.replace(variant, key=key, file="", statement=by_key[key].statement) == by_key[key]
+        assert variant.statement.startswith(by_key[key].statement)
