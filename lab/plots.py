@@ -310,17 +310,41 @@ def pathstar_tables(df: pd.DataFrame, variant: str = "label") -> tuple[pd.DataFr
     return exact, _positions(df, variant, POS_COLUMN), _positions(df, variant, TF_POS_COLUMN)
 
 
+GRAPH_COLUMNS = ("task_config.degree", "task_config.path_len", "task_config.num_nodes")
+
+
+def pathstar_graphs(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The runs per graph, as ("G(d,l,N)", rows), smallest degree first; one unnamed group when the rows do
+    not say their graph."""
+    if not all(c in df for c in GRAPH_COLUMNS) or df[list(GRAPH_COLUMNS)].isna().any().any():
+        return [("", df)]
+    return [(f"G({int(d)},{int(k)},{int(n)})", part) for (d, k, n), part in df.groupby(list(GRAPH_COLUMNS))]
+
+
 def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
                   title: str = "") -> Figure:
-    """Left: exact-path accuracy per training variant (bars: mean; dots: seeds; whiskers: 95% CI
-    over seeds, cut to [0, 1]; dashed: 1/d, a random choice of arm). Middle: accuracy of each position of the
-    greedily decoded path. Right (when logged): the same with the true path as input (teacher
-    forcing), where the Clever Hans cheat shows as later positions right and position 2 at 1/d."""
+    """One row of panels per graph (`pathstar_graphs`), titled with it when there are several. Left:
+    exact-path accuracy per training variant (bars: mean; dots: seeds; whiskers: 95% CI over seeds, cut to
+    [0, 1]; dashed: 1/d, a random choice of arm). Middle: accuracy of each position of the greedily decoded
+    path. Right (when logged): the same with the true path as input (teacher forcing), where the Clever Hans
+    cheat shows as later positions right and position 2 at 1/d."""
+    graphs = pathstar_graphs(df)
+    ncols = 3 if len(pathstar_tables(df, variant)[2]) else 2
+    fig, axes = new_figure(ncols * len(graphs), ncols=ncols, width=4.0 * ncols)
+    for row, (name, part) in enumerate(graphs):
+        _pathstar_row(axes[row * ncols:(row + 1) * ncols], part, variant, order, name if len(graphs) > 1 else "")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _pathstar_row(axes: list[Axes], df: pd.DataFrame, variant: str, order: Sequence[str] | None,
+                  graph: str) -> None:
+    """The panels of `plot_pathstar` for the runs of one graph."""
     exact, per_pos, forced = pathstar_tables(df, variant)
     names = [v for v in (order or []) if v in set(exact[variant])]
     names += sorted(v for v in exact[variant] if v not in names)
-    panels = [(per_pos, "accuracy, greedy decoding")] + ([(forced, "accuracy, teacher-forced")] if len(forced) else [])
-    fig, (left, *rights) = new_figure(1 + len(panels), width=4.0 * (1 + len(panels)))
+    left, *rights = axes
     exact = exact.set_index(variant).loc[names]
     xs = np.arange(len(names))
     left.bar(xs, exact["mean"], color=[style(i)["color"] for i in range(len(names))], alpha=0.85)
@@ -328,26 +352,28 @@ def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str]
     seeds = df.dropna(subset=["final.eval/exact_path_acc"])
     left.scatter(seeds[variant].map({v: i for i, v in enumerate(names)}), seeds["final.eval/exact_path_acc"],
                  s=12, color="black", zorder=3, gid="seeds")  # the seeds: an outcome that is all or nothing
-    left.set_xticks(xs, names, rotation=20, ha="right")
+    left.set_xticks(xs, names, rotation=35 if len(names) > 4 else 20, ha="right", fontsize=7)
     left.set_ylabel("exact-path accuracy")
     left.set_ylim(0, 1.05)
+    if graph:
+        left.set_title(graph, fontsize=9)
     degrees = df["task_config.degree"].dropna().unique() if "task_config.degree" in df else []
     if len(degrees) == 1:
         left.axhline(1.0 / degrees[0], color="0.3", linestyle="--", linewidth=1, gid=REFERENCE,
                      label=f"1/d = 1/{int(degrees[0])}")
         _legend(left)
     rank = {v: i for i, v in enumerate(names)}
+    panels = [(per_pos, "accuracy, greedy decoding"), (forced, "accuracy, teacher-forced")][:len(rights)]
     for ax, (table, ylabel) in zip(rights, panels):
+        if table.empty:
+            ax.set_visible(False)
+            continue
         _lines(ax, table.assign(rank=table[variant].map(rank)), "position", "rank", label=lambda r: names[r])
         ax.set_xlabel("position in the path (1 = first node)")
         ax.set_ylabel(ylabel)
         ax.set_ylim(-0.03, 1.05)
-        if len(table):
-            ax.set_xticks(sorted(table["position"].unique()))
+        ax.set_xticks(sorted(table["position"].unique()))
         _legend(ax)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
 
 
 # ----- 5. learning dynamics -----

@@ -330,3 +330,25 @@ def test_gap_sentences_pair_by_seed_and_give_the_t_interval() -> None:
     one = stats.format_effect(stats.paired_difference({0: 0.4}, {0: 0.1, 1: 0.2}, method="t"))
     assert text == [f"Accuracy, n=2 minus n=1, paired by seed (95% t CI): {one} at 300K; "
                     "+0.1 [0.1, 0.1] (3 seeds) at 1M."]
+
+
+def test_plot_pathstar_draws_one_row_per_graph(rng):
+    """Runs on two graphs: one titled row each, its bars and position lines only from its own runs (a path of
+    3 nodes is not drawn on the axis of a path of 5)."""
+    rows = [{"label": f"{v}{suffix}", "seed": s, "task_config.degree": d, "task_config.path_len": k,
+             "task_config.num_nodes": 50, "final.eval/exact_path_acc": rng.random(),
+             **{f"final.eval/pos_acc/{i}": rng.random() for i in range(1, k + 1)},
+             **{f"final.eval/tf_pos_acc/{i}": rng.random() for i in range(1, k + 1)}}
+            for d, k, suffix in ((5, 3, "-d5l3"), (2, 5, "")) for v in ("next-token", "reverse") for s in (0, 1)]
+    df = pd.DataFrame(rows)
+    fig = plots.plot_pathstar(df)
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["G(2,5,50)", "G(5,3,50)"]
+    for ax, d, k in ((fig.axes[0], 2, 5), (fig.axes[3], 5, 3)):
+        part = df[df["task_config.degree"] == d]
+        assert [t.get_text() for t in ax.get_xticklabels()] == sorted(part["label"].unique())
+        assert [p.get_height() for p in ax.patches] == pytest.approx(
+            part.groupby("label")["final.eval/exact_path_acc"].mean().to_numpy())
+        lines = fig.axes[fig.axes.index(ax) + 2]
+        assert {len(line.get_xdata()) for line in data_lines(lines)} == {k}
+    assert plots.pathstar_graphs(df.drop(columns=["task_config.num_nodes"]))[0][0] == ""

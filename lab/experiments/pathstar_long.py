@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 
 # ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
 @figure("4b_pathstar_long", "Path-star to convergence: next-token, reverse, teacherless and MTP", EXPERIMENT,
-        "Exact-path accuracy (test, at the step chosen on validation; runs stop after 4 evaluations without a lower "
-        "validation path NLL, 8 for the 16k-step arm) per variant and training data (fresh graphs, or 200,000 fixed "
+        "One row per graph. Exact-path accuracy (test, at the final evaluation; runs stop after 4 evaluations without "
+        "a lower validation path NLL, 8 for the 16k-step arm) per variant and training data (fresh graphs, or 200,000 fixed "
         "graphs as Bachmann & Nagarajan), accuracy per position of the greedily decoded path, and with the true path "
         "as input (teacher forcing; position 2 at 1/d is the Clever Hans signature). RESULTS.md adds how many seeds "
         "formed the path and when, the published test file's exact-path accuracy of each run's final checkpoint, "
