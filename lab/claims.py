@@ -253,6 +253,7 @@ def on_published(claim: Claim) -> Claim:
 
 CLAIMS = [c for claim in CLAIMS for c in (claim, *([on_published(claim)] if claim.key in ON_PUBLISHED else []))]
 
+
 def _select(runs: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
     """The rows matching every filter; a tuple value matches any of its elements."""
     for column, value in filters.items():
@@ -315,11 +316,11 @@ def _file_values(runs: pd.DataFrame, claim: Claim, run_file: RunFile | None) -> 
     """The runs that have `claim.file` with metric `claim.metric` (default: the task's primary) in its
     "metrics", that value in column `file_value`; the others are left out (not scored yet)."""
     values = []
-    for run_dir, task in zip(runs.get("run_dir", []), runs.get("task", [])):
+    for run_dir, task in zip(runs["run_dir"], runs["task"]) if len(runs) else []:
         data = run_file(run_dir, claim.file) if run_file else None
         value = (data or {}).get("metrics", {}).get(claim.metric or evidence.primary_metric(task))
         values.append(math.nan if value is None else float(value))
-    runs = runs.assign(file_value=values) if len(runs) else runs.assign(file_value=[])
+    runs = runs.assign(file_value=values)
     return runs[runs["file_value"].notna()]
 
 

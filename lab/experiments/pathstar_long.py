@@ -161,13 +161,13 @@ def main(argv: list[str] | None = None) -> int:
 
 # ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
 @figure("4b_pathstar_long", "Path-star to convergence: next-token, reverse, teacherless and MTP", EXPERIMENT,
-        "One row per graph. Exact-path accuracy (test, at the final evaluation; runs stop after 4 evaluations without "
-        "a lower validation path NLL, 8 for the 16k-step arm) per variant and training data (fresh graphs, or 200,000 fixed "
-        "graphs as Bachmann & Nagarajan), accuracy per position of the greedily decoded path, and with the true path "
-        "as input (teacher forcing; position 2 at 1/d is the Clever Hans signature). RESULTS.md adds how many seeds "
-        "formed the path and when, the published test file's exact-path accuracy of each run's final checkpoint, "
-        "and where that checkpoint's teacher-forced guesses land at each path position (in the order written; "
-        "shares of the test graphs, mean over seeds; kinds of `tasks.graph_path.GraphPathTask.step_errors`).")
+        "One row per graph. Exact-path accuracy (test, at the final evaluation; runs stop after 4 evaluations without"
+        " a lower validation path NLL, 8 for the 16k-step arm) per variant and training data (fresh graphs, or "
+        "200,000 fixed graphs as Bachmann & Nagarajan), accuracy per position of the greedily decoded path, and with "
+        "the true path as input (teacher forcing; position 2 at 1/d is the Clever Hans signature). RESULTS.md adds "
+        "how many seeds formed the path and when, the published test file's exact-path accuracy of each run's final "
+        "checkpoint, and where that checkpoint's teacher-forced guesses land at each path position (in the order "
+        "written; shares of the test graphs, mean over seeds; kinds of `tasks.graph_path.GraphPathTask.step_errors`).")
 def pathstar_long_figure(sel: Selection) -> Output:
     from lab.experiments.pathstar import pathstar_output
     out = pathstar_output(sel, "Path-star to convergence")
