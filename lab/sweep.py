@@ -248,7 +248,8 @@ def parts_line(configs: list[RunConfig], todo: set[str], workers: int, calibrati
         pending = [c for c in part if c.run_name() in todo]
         left.append(f"part {k}/{n}: " + (f"{len(pending)} runs, about {sum(map(cpu_seconds, pending)) * scale:.0f} "
                                           "minutes" if pending else "done"))
-    return (f"in {n} parts of whole cells, each at most about {PART_MINUTES} minutes: " + "; ".join(left)
+    return (f"in {n} parts of whole cells, each at most about {PART_MINUTES} minutes unless one cell alone takes "
+            "longer: " + "; ".join(left)
             + f". Run each with work left by adding --part K/{n} (a part resumes where it stopped).")
 
 

@@ -17,7 +17,7 @@ from tests.conftest import SHARED
 
 def test_quick_plan_trains_next_token_and_reverse_on_fresh_and_fixed_graphs_with_early_stopping() -> None:
     configs = plan("pathstar_long", "quick")
-    small = [c for c in configs if c.task_config["degree"] == 2]
+    small = [c for c in configs if (c.task_config["degree"], c.task_config["path_len"]) == (2, 5)]
     arms = {(c.label, c.task_config["variant"], c.task_config["train_graphs"]) for c in small}
     assert arms == {("next-token-fresh", "forward", 0), ("next-token-fixed", "forward", 200_000),
                     ("reverse-fresh", "reverse", 0), ("reverse-fixed", "reverse", 200_000),
@@ -28,7 +28,7 @@ def test_quick_plan_trains_next_token_and_reverse_on_fresh_and_fixed_graphs_with
     assert {c.label: c.model.n_future for c in configs if c.label.startswith("mtp")} == {
         "mtp2-fixed": 2, "mtp4-fixed": 4, "mtp5-fixed": 5, "mtp5-fixed-16k": 5, "mtp3-fixed-d5l3": 3}
     assert all(c.train.early_stop_patience == pathstar_long.PATIENCE and c.train.steps == 4000
-               for c in configs if "16k" not in c.label)
+               for c in configs if "16k" not in c.label and "8k" not in c.label)
     long = [c for c in configs if "16k" in c.label]
     assert len(long) == 12 and all(c.train.steps == 16000 and c.train.early_stop_patience * c.train.eval_every == 4000
                                   for c in long), "the long arm waits 4000 steps without progress before stopping"
@@ -37,7 +37,10 @@ def test_quick_plan_trains_next_token_and_reverse_on_fresh_and_fixed_graphs_with
               for c in configs if c.task_config["degree"] == 5}
     assert larger == {("next-token-fixed-d5l3", 3, 200_000), ("mtp3-fixed-d5l3", 3, 200_000),
                       ("reverse-fixed-16k-d5l3", 3, 200_000)}
-    assert len(configs) == 3 * 14
+    probe = {(c.label, c.task_config["variant"], c.train.steps, c.train.early_stop_patience * c.train.eval_every)
+             for c in configs if (c.task_config["degree"], c.task_config["path_len"]) == (2, 3)}
+    assert probe == {("reverse-fixed-8k-d2l3", "reverse", 8000, 4000)}  # one lookup per path, at degree 2
+    assert len(configs) == 3 * 15
     paper = plan("pathstar_long", "paper")
     assert {(c.task_config["degree"], c.task_config["path_len"]) for c in paper} == {(2, 5), (5, 3)}
     assert {c.label for c in paper if c.task_config["path_len"] == 5} >= {"mtp5-fresh", "teacherless-fixed"}
@@ -81,7 +84,7 @@ def test_figure_adds_the_published_file_scores_to_the_path_star_tables(tmp_path:
     from lab import figures
     from tests.test_figures import results_table, write_run
     root, out = tmp_path / "runs", tmp_path / "figures"
-    for i, config in enumerate(plan("pathstar_long", "quick")):  # 14 arms x 3 seeds
+    for i, config in enumerate(plan("pathstar_long", "quick")):  # 15 arms x 3 seeds
         run_dir = write_run(root, config, {"eval/exact_path_acc": 0.1 * (i % 4),
                                            "val/exact_path_acc": 0.2 + 0.5 * (i == 2),
                                            **{f"eval/pos_acc/{k}": 0.5 for k in range(1, 6)}})
@@ -93,7 +96,7 @@ def test_figure_adds_the_published_file_scores_to_the_path_star_tables(tmp_path:
     outcome = figures.generate(root, out, "quick", store=tmp_path / "no-store")
     assert "4b_pathstar_long" in outcome.drawn
     rows = results_table((out / "RESULTS.md").read_text(), "published test file, final checkpoint")
-    assert len(rows) == 14 and all(r[1] == "0" and float(r[3]) == 0.25 for r in rows)  # one per arm, seed 0
+    assert len(rows) == 15 and all(r[1] == "0" and float(r[3]) == 0.25 for r in rows)  # one per arm, seed 0
     first = plan("pathstar_long", "quick")[2]
     assert (f"{first.label} 1 of 3 (seed 0 not, seed 1 not, seed 2 0.00M tokens)"  # 1000 tokens, the one row
             in (out / "RESULTS.md").read_text()), "the run above 0.6 on validation formed, the others did not"

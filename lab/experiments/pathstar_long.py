@@ -16,7 +16,9 @@ plateau before the lookup forms, so stopping on it would end every run there.
   patience 8 evaluations of 500 steps, `reverse-fixed-16k`, `mtp5-fixed-16k`, and next-token as its matched
   control), since at 4000 steps reverse training's edge lookup forms in some seeds only and the n = l
   validation path NLL is still falling (LOG 2026-12-02). On the larger G(5,3,50) (labels end in `-d5l3`), on
-  the fixed graphs: next-token and n = l = 3 to 4000 steps, and reverse to 16,000 steps;
+  the fixed graphs: next-token and n = l = 3 to 4000 steps, and reverse to 16,000 steps. On G(2,3,50), reverse
+  only, to 8000 steps (`reverse-fixed-8k-d2l3`): a probe of why reverse training sits at 1/d on G(5,3,50),
+  where as here only one position of the reversed path needs the backward edge lookup (LOG 2026-12-03);
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
   6 x 384 shape), both data regimes, up to 60,000 steps (G(5,3,50) labels end in `-d5l3`).
@@ -36,20 +38,24 @@ from lab.experiments import experiment, make_run, plan, seeds
 from lab.figure_registry import Output, Selection, figure
 
 EXPERIMENT = "pathstar_long"
-GRAPHS = {"quick": ((2, 5), (5, 3)), "paper": ((2, 5), (5, 3))}  # the first one keeps unsuffixed labels
+GRAPHS = {"quick": ((2, 5), (5, 3), (2, 3)), "paper": ((2, 5), (5, 3))}  # the first one keeps unsuffixed labels
 SIZE = {"quick": "1M", "paper": "10M"}
 STEPS = {"quick": (4000, 250), "paper": (60000, 1000)}  # (budget, evaluation cadence)
 DATA = {"fresh": 0, "fixed": 200_000}  # task.train_graphs
 PATIENCE = 4
-# A second, longer budget where the first one ends before the capability forms: (variant label, data) per graph,
-# all at LONG_BUDGET. At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG); MTP with
-# n = l ("mtp{l}", l the path length) is still lowering its validation path NLL (LOG 2026-12-02), and next-token at
-# the same budget is its matched control.
+# Longer budgets where the first one ends before the capability forms: (variant label, data, budget) per graph.
+# At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG); MTP with n = l ("mtp{l}", l
+# the path length) is still lowering its validation path NLL (LOG 2026-12-02), and next-token at the same budget is
+# its matched control. G(2,3,50) is a probe: reverse training with one backward lookup per path, as on G(5,3,50),
+# but with G(2,5,50)'s degree; all G(2,5,50) reverse seeds left their plateau by 4500 steps.
 LONG_BUDGET = (16000, 500, 8)  # (steps, evaluation cadence, early-stopping patience in evaluations)
-LONG = {"quick": {(2, 5): (("reverse", "fixed"), ("mtp{l}", "fixed"), ("next-token", "fixed")),
-                  (5, 3): (("reverse", "fixed"),)}, "paper": {}}
-# The quick preset's larger graph trains fewer arms at the first budget, on the fixed graphs only: label -> data.
-QUICK_LARGER = {"next-token": ("fixed",), "mtp{l}": ("fixed",)}
+PROBE_BUDGET = (8000, 500, 8)
+LONG = {"quick": {(2, 5): (("reverse", "fixed", LONG_BUDGET), ("mtp{l}", "fixed", LONG_BUDGET),
+                           ("next-token", "fixed", LONG_BUDGET)),
+                  (5, 3): (("reverse", "fixed", LONG_BUDGET),), (2, 3): (("reverse", "fixed", PROBE_BUDGET),)},
+        "paper": {}}
+# The quick preset's other graphs train fewer arms at the first budget, on the fixed graphs only: label -> data.
+QUICK_OTHERS = {(5, 3): {"next-token": ("fixed",), "mtp{l}": ("fixed",)}, (2, 3): {}}
 STOP_ON = "path_nll"  # graded: falls through the plateau where exact-path accuracy is flat
 PUBLISHED = "published.json"
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
@@ -58,7 +64,7 @@ DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pat
 def variants(preset: str, graph: tuple[int, int]) -> dict[str, tuple[int, str, tuple[str, ...]]]:
     """label -> (heads, task variant, training data at the first budget) of a preset's graph (degree, path
     length). The quick preset trains teacherless and MTP (n = 2, 4, and n = l: a horizon over the whole path) on
-    the fixed graphs only, as Bachmann & Nagarajan, and on its larger graph only the `QUICK_LARGER` arms."""
+    the fixed graphs only, as Bachmann & Nagarajan, and on its other graphs only the `QUICK_OTHERS` arms."""
     path_len = graph[1]
     both, fixed = tuple(DATA), ("fixed",)
     out = {"next-token": (1, "forward", both), "reverse": (1, "reverse", both)}
@@ -66,7 +72,7 @@ def variants(preset: str, graph: tuple[int, int]) -> dict[str, tuple[int, str, t
              f"mtp{path_len}": (path_len, "forward")}
     out.update({label: (*arm, fixed if preset == "quick" else both) for label, arm in extra.items()})
     if preset == "quick" and graph != GRAPHS[preset][0]:
-        larger = {label.format(l=path_len): data for label, data in QUICK_LARGER.items()}
+        larger = {label.format(l=path_len): data for label, data in QUICK_OTHERS[graph].items()}
         out = {label: (heads, variant, larger.get(label, ())) for label, (heads, variant, _) in out.items()}
     return out
 
@@ -87,11 +93,11 @@ def pathstar_long(preset: str) -> list[RunConfig]:
             for data in datas:
                 out += arm_runs(preset, *graph, heads, variant, data, (steps, every, PATIENCE),
                                 f"{label}-{data}{suffix}")
-        for label, data in LONG[preset].get(graph, ()):
+        for label, data, budget in LONG[preset].get(graph, ()):
             label = label.format(l=graph[1])
             heads, variant, _ = arms[label]
-            out += arm_runs(preset, *graph, heads, variant, data, LONG_BUDGET,
-                            f"{label}-{data}-{LONG_BUDGET[0] // 1000}k{suffix}")
+            out += arm_runs(preset, *graph, heads, variant, data, budget,
+                            f"{label}-{data}-{budget[0] // 1000}k{suffix}")
     return out
 
 
