@@ -132,7 +132,7 @@ CLAIMS: list[Claim] = [
     Claim("bn-next-token-8M-d5l3", f"{BN}", "next-token training of the larger path-star G(5,3,50) stays at chance "
           "at position 2 (teacher-forced 1/d = 0.2) within 8M tokens (200,000 fixed graphs, early stopping)",
           "pathstar_long", _label("next-token-fixed-d5l3"), metric="tf_pos_acc/2", target=0.2, tolerance=0.05),
-    Claim("bn-reverse-32M-d5l3", f"{BN}", "reverse training solves the larger path-star G(5,3,50) within 32M tokens "
+    Claim("bn-reverse-32M-d5l3", f"{BN}", "reverse training solves the larger path-star G(5,3,50) within 36M tokens "
           "(16,000 steps, 200,000 fixed graphs, early stopping on validation path NLL)", "pathstar_long",
           _label("reverse-fixed-16k-d5l3"), target=1.0, tolerance=0.05),
     Claim("lab-reverse-one-lookup", "mtp-lab, LOG 2026-12-03 (why reverse sits at 1/d on G(5,3,50))", "reverse "
