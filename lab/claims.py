@@ -140,6 +140,10 @@ CLAIMS: list[Claim] = [
           "lookup, stays at the child-of-source shortcut (exact path 1/d = 0.5) within 8000 steps (200,000 fixed "
           "graphs, early stopping on validation path NLL); every G(2,5,50) reverse seed left it by 4500",
           "pathstar_long", _label("reverse-fixed-8k-d2l3"), target=0.5, tolerance=0.1),
+    Claim("lab-reverse-degree-3", "mtp-lab, LOG 2026-12-03 (why reverse sits at 1/d on G(5,3,50))", "reverse "
+          "training solves G(3,3,50) (one backward lookup per path, degree 3) within 8000 steps (200,000 fixed "
+          "graphs, early stopping on validation path NLL)", "pathstar_long", _label("reverse-fixed-8k-d3l3"),
+          target=1.0, tolerance=0.05),
     Claim("huang-mtp-horizon-8M-d5l3", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole "
           "path (n = l = 3) beats next-token training on the larger path-star G(5,3,50) within 8M tokens (200,000 "
           "fixed graphs, early stopping, exact path)", "pathstar_long", _label("mtp3-fixed-d5l3"),

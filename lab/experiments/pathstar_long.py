@@ -16,9 +16,10 @@ plateau before the lookup forms, so stopping on it would end every run there.
   patience 8 evaluations of 500 steps, `reverse-fixed-16k`, `mtp5-fixed-16k`, and next-token as its matched
   control), since at 4000 steps reverse training's edge lookup forms in some seeds only and the n = l
   validation path NLL is still falling (LOG 2026-12-02). On the larger G(5,3,50) (labels end in `-d5l3`), on
-  the fixed graphs: next-token and n = l = 3 to 4000 steps, and reverse to 16,000 steps. On G(2,3,50), reverse
-  only, to 8000 steps (`reverse-fixed-8k-d2l3`): a probe of why reverse training sits at 1/d on G(5,3,50),
-  where as here only one position of the reversed path needs the backward edge lookup (LOG 2026-12-03);
+  the fixed graphs: next-token and n = l = 3 to 4000 steps, and reverse to 16,000 steps. On G(2,3,50) and
+  G(3,3,50), reverse only, to 8000 steps (`reverse-fixed-8k-d2l3`, `-d3l3`): probes of why reverse training sits
+  at 1/d on G(5,3,50), where as here only one position of the reversed path needs the backward edge lookup
+  (LOG 2026-12-03);
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
   6 x 384 shape), both data regimes, up to 60,000 steps (G(5,3,50) labels end in `-d5l3`).
@@ -38,7 +39,7 @@ from lab.experiments import experiment, make_run, plan, seeds
 from lab.figure_registry import Output, Selection, figure
 
 EXPERIMENT = "pathstar_long"
-GRAPHS = {"quick": ((2, 5), (5, 3), (2, 3)), "paper": ((2, 5), (5, 3))}  # the first one keeps unsuffixed labels
+GRAPHS = {"quick": ((2, 5), (5, 3), (2, 3), (3, 3)), "paper": ((2, 5), (5, 3))}  # the first one keeps unsuffixed labels
 SIZE = {"quick": "1M", "paper": "10M"}
 STEPS = {"quick": (4000, 250), "paper": (60000, 1000)}  # (budget, evaluation cadence)
 DATA = {"fresh": 0, "fixed": 200_000}  # task.train_graphs
@@ -46,16 +47,17 @@ PATIENCE = 4
 # Longer budgets where the first one ends before the capability forms: (variant label, data, budget) per graph.
 # At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG); MTP with n = l ("mtp{l}", l
 # the path length) is still lowering its validation path NLL (LOG 2026-12-02), and next-token at the same budget is
-# its matched control. G(2,3,50) is a probe: reverse training with one backward lookup per path, as on G(5,3,50),
-# but with G(2,5,50)'s degree; all G(2,5,50) reverse seeds left their plateau by 4500 steps.
+# its matched control. G(2,3,50) and G(3,3,50) are probes: reverse training with one backward lookup per path, as
+# on G(5,3,50), at degree 2 and 3; all G(2,5,50) reverse seeds left their plateau by 4500 steps.
 LONG_BUDGET = (16000, 500, 8)  # (steps, evaluation cadence, early-stopping patience in evaluations)
 PROBE_BUDGET = (8000, 500, 8)
 LONG = {"quick": {(2, 5): (("reverse", "fixed", LONG_BUDGET), ("mtp{l}", "fixed", LONG_BUDGET),
                            ("next-token", "fixed", LONG_BUDGET)),
-                  (5, 3): (("reverse", "fixed", LONG_BUDGET),), (2, 3): (("reverse", "fixed", PROBE_BUDGET),)},
+                  (5, 3): (("reverse", "fixed", LONG_BUDGET),), (2, 3): (("reverse", "fixed", PROBE_BUDGET),),
+                  (3, 3): (("reverse", "fixed", PROBE_BUDGET),)},
         "paper": {}}
 # The quick preset's other graphs train fewer arms at the first budget, on the fixed graphs only: label -> data.
-QUICK_OTHERS = {(5, 3): {"next-token": ("fixed",), "mtp{l}": ("fixed",)}, (2, 3): {}}
+QUICK_OTHERS = {(5, 3): {"next-token": ("fixed",), "mtp{l}": ("fixed",)}, (2, 3): {}, (3, 3): {}}
 STOP_ON = "path_nll"  # graded: falls through the plateau where exact-path accuracy is flat
 PUBLISHED = "published.json"
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
