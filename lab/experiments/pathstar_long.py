@@ -18,8 +18,8 @@ plateau before the lookup forms, so stopping on it would end every run there.
   validation path NLL is still falling (LOG 2026-12-02). On the larger G(5,3,50) (labels end in `-d5l3`), on
   the fixed graphs: next-token and n = l = 3 to 4000 steps, and reverse to 16,000 steps. On G(2,3,50) and
   G(3,3,50), reverse only, to 8000 steps (`reverse-fixed-8k-d2l3`, `-d3l3`): probes of why reverse training sits
-  at 1/d on G(5,3,50), where as here only one position of the reversed path needs the backward edge lookup
-  (LOG 2026-12-03);
+  at 1/d on G(5,3,50); on all three graphs only one position of the reversed path needs the backward edge
+  lookup (LOG 2026-12-03);
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
   6 x 384 shape), both data regimes, up to 60,000 steps (G(5,3,50) labels end in `-d5l3`).
