@@ -136,7 +136,7 @@ CLAIMS: list[Claim] = [
           "(16,000 steps, 200,000 fixed graphs, early stopping on validation path NLL)", "pathstar_long",
           _label("reverse-fixed-16k-d5l3"), target=1.0, tolerance=0.05),
     Claim("lab-reverse-one-lookup", "mtp-lab, LOG 2026-12-03 (why reverse sits at 1/d on G(5,3,50))", "reverse "
-          "training of G(2,3,50), where as on G(5,3,50) one position of the reversed path needs the backward edge "
+          "training of G(2,3,50), where (as on G(5,3,50)) one position of the reversed path needs the backward edge "
           "lookup, stays at the child-of-source shortcut (exact path 1/d = 0.5) within 8000 steps (200,000 fixed "
           "graphs, early stopping on validation path NLL); every G(2,5,50) reverse seed left it by 4500",
           "pathstar_long", _label("reverse-fixed-8k-d2l3"), target=0.5, tolerance=0.1),

@@ -314,11 +314,13 @@ GRAPH_COLUMNS = ("task_config.degree", "task_config.path_len", "task_config.num_
 
 
 def pathstar_graphs(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """The runs per graph, as ("G(d,l,N)", rows), smallest degree first; one unnamed group when the rows do
-    not say their graph."""
+    """The runs per graph, as ("G(d,l,N)", rows), smallest degree first and, within one degree, the longest
+    path first (the main G(2,5,50) before its G(2,3,50) probe); one unnamed group when the rows do not say
+    their graph."""
     if not all(c in df for c in GRAPH_COLUMNS) or df[list(GRAPH_COLUMNS)].isna().any().any():
         return [("", df)]
-    return [(f"G({int(d)},{int(k)},{int(n)})", part) for (d, k, n), part in df.groupby(list(GRAPH_COLUMNS))]
+    groups = sorted(df.groupby(list(GRAPH_COLUMNS)), key=lambda g: (g[0][0], -g[0][1], g[0][2]))
+    return [(f"G({int(d)},{int(k)},{int(n)})", part) for (d, k, n), part in groups]
 
 
 def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,

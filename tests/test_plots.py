@@ -333,19 +333,21 @@ def test_gap_sentences_pair_by_seed_and_give_the_t_interval() -> None:
 
 
 def test_plot_pathstar_draws_one_row_per_graph(rng):
-    """Runs on two graphs: one titled row each, its bars and position lines only from its own runs (a path of
-    3 nodes is not drawn on the axis of a path of 5)."""
+    """Runs on three graphs: one titled row each, smallest degree first and the longer path first within one,
+    its bars and position lines only from its own runs (a path of 3 nodes is not drawn on the axis of a path
+    of 5)."""
     rows = [{"label": f"{v}{suffix}", "seed": s, "task_config.degree": d, "task_config.path_len": k,
              "task_config.num_nodes": 50, "final.eval/exact_path_acc": rng.random(),
              **{f"final.eval/pos_acc/{i}": rng.random() for i in range(1, k + 1)},
              **{f"final.eval/tf_pos_acc/{i}": rng.random() for i in range(1, k + 1)}}
-            for d, k, suffix in ((5, 3, "-d5l3"), (2, 5, "")) for v in ("next-token", "reverse") for s in (0, 1)]
+            for d, k, suffix in ((5, 3, "-d5l3"), (2, 3, "-d2l3"), (2, 5, "")) for v in ("next-token", "reverse")
+            for s in (0, 1)]
     df = pd.DataFrame(rows)
     fig = plots.plot_pathstar(df)
-    assert len(fig.axes) == 6
-    assert [ax.get_title() for ax in fig.axes[::3]] == ["G(2,5,50)", "G(5,3,50)"]
-    for ax, d, k in ((fig.axes[0], 2, 5), (fig.axes[3], 5, 3)):
-        part = df[df["task_config.degree"] == d]
+    assert len(fig.axes) == 9
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["G(2,5,50)", "G(2,3,50)", "G(5,3,50)"]
+    for ax, d, k in ((fig.axes[0], 2, 5), (fig.axes[3], 2, 3), (fig.axes[6], 5, 3)):
+        part = df[(df["task_config.degree"] == d) & (df["task_config.path_len"] == k)]
         assert [t.get_text() for t in ax.get_xticklabels()] == sorted(part["label"].unique())
         assert [p.get_height() for p in ax.patches] == pytest.approx(
             part.groupby("label")["final.eval/exact_path_acc"].mean().to_numpy())
