@@ -70,7 +70,13 @@ class ExportReport:
         updated = sum(len(v) for v in self.updated.values())
         return (f"{added} runs added, {updated} updated, {self.unchanged} unchanged, "
                 f"{len(self.incomplete)} incomplete skipped; "
-                f"{len(self.written)} files written ({', '.join(self.written) or 'none'})")
+                f"{len(self.written)} files written ({', '.join(self.written) or 'none'})"
+                + "".join(f"\nthe figures of preset {p} now lag the store: redraw them with "
+                          f"`python -m lab.figures --preset {p}` and commit both together" for p in self.presets()))
+
+    def presets(self) -> list[str]:
+        """The presets whose store files this export rewrote (their figures are now stale)."""
+        return sorted({split_name(Path(p))[1] for p in self.written})
 
 
 # ----- machine description -----

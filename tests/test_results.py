@@ -248,6 +248,9 @@ def test_cli_export_and_list(root: Path, tmp_path: Path) -> None:
     done = run_cli(["lab.results", "export", "--runs", str(root), "--store", str(store)], timeout=120)
     assert done.returncode == 0, done.stderr
     assert "3 runs added" in done.stdout and "2 incomplete" in done.stdout
+    assert "`python -m lab.figures --preset other`" in done.stdout  # the store changed: figures must follow
+    again = run_cli(["lab.results", "export", "--runs", str(root), "--store", str(store)], timeout=120)
+    assert again.returncode == 0 and "3 unchanged" in again.stdout and "lag" not in again.stdout
     listed = run_cli(["lab.results", "list", "--store", str(store)], timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert [line.split() for line in listed.stdout.splitlines()[:2]] == [
