@@ -148,6 +148,12 @@ CLAIMS: list[Claim] = [
           "path (n = l = 3) beats next-token training on the larger path-star G(5,3,50) within 8M tokens (200,000 "
           "fixed graphs, early stopping, exact path)", "pathstar_long", _label("mtp3-fixed-d5l3"),
           _label("next-token-fixed-d5l3")),
+    Claim("bn-teacherless-8M-d5l3", f"{BN}", "teacherless training solves the larger path-star G(5,3,50) within 8M "
+          "tokens (200,000 fixed graphs, early stopping)", "pathstar_long", _label("teacherless-fixed-d5l3"),
+          target=1.0, tolerance=0.1),
+    Claim("huang-mtp-8M-d5l3", "Huang et al. 2026", "2-token prediction beats next-token training on the larger "
+          "path-star G(5,3,50) within 8M tokens (200,000 fixed graphs, early stopping, exact path)", "pathstar_long",
+          _label("mtp2-fixed-d5l3"), _label("next-token-fixed-d5l3")),
     Claim("fig7-deep", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "2-token prediction forms induction better "
           "than next-token at 1M with heads on a full-depth trunk (tokens to formation)", "heads", _n(2), _n(1),
           {"task": "induction"}, measure="formation_tokens", expected_sign=-1),
@@ -251,7 +257,7 @@ CLAIMS = [c for claim in CLAIMS for c in (claim, *(at_size(claim, s) for s in OT
 # Path-star claims measured again on Bachmann & Nagarajan's published test file (20,000 graphs): the lab's own test
 # set (500 graphs) gives each seed a binomial standard error of about 0.02, too wide for a +-0.05 target at 3 seeds.
 ON_PUBLISHED = ("bn-next-token-8M", "bn-reverse-32M", "huang-mtp-horizon-32M-matched", "bn-next-token-8M-d5l3",
-                "bn-reverse-32M-d5l3", "huang-mtp-horizon-8M-d5l3")
+                "bn-reverse-32M-d5l3", "huang-mtp-horizon-8M-d5l3", "huang-mtp-8M-d5l3")
 
 
 def on_published(claim: Claim) -> Claim:

@@ -16,10 +16,10 @@ plateau before the lookup forms, so stopping on it would end every run there.
   patience 8 evaluations of 500 steps, `reverse-fixed-16k`, `mtp5-fixed-16k`, and next-token as its matched
   control), since at 4000 steps reverse training's edge lookup forms in some seeds only and the n = l
   validation path NLL is still falling (LOG 2026-12-02). On the larger G(5,3,50) (labels end in `-d5l3`), on
-  the fixed graphs: next-token and n = l = 3 to 4000 steps, and reverse to 16,000 steps. On G(2,3,50) and
-  G(3,3,50), reverse only, to 8000 steps (`reverse-fixed-8k-d2l3`, `-d3l3`): probes of why reverse training sits
-  at 1/d on G(5,3,50); on all three graphs only one position of the reversed path needs the backward edge
-  lookup (LOG 2026-12-03);
+  the fixed graphs: next-token, teacherless, n = 2 and n = l = 3 to 4000 steps, and reverse to 16,000 steps. On
+  G(2,3,50) and G(3,3,50), reverse only, to 8000 steps (`reverse-fixed-8k-d2l3`, `-d3l3`): probes of why
+  reverse training sits at 1/d on G(5,3,50); on all three graphs only one position of the reversed path needs
+  the backward edge lookup (LOG 2026-12-03);
 - paper (alias gpu): G(2,5,50) and G(5,3,50), next-token, reverse, teacherless, and MTP with
   n = 2, 4 and n = l (a horizon over the whole path), heads on a full-depth trunk, 10M (their
   6 x 384 shape), both data regimes, up to 60,000 steps (G(5,3,50) labels end in `-d5l3`).
@@ -57,7 +57,8 @@ LONG = {"quick": {(2, 5): (("reverse", "fixed", LONG_BUDGET), ("mtp{l}", "fixed"
                   (3, 3): (("reverse", "fixed", PROBE_BUDGET),)},
         "paper": {}}
 # The quick preset's other graphs train fewer arms at the first budget, on the fixed graphs only: label -> data.
-QUICK_OTHERS = {(5, 3): {"next-token": ("fixed",), "mtp{l}": ("fixed",)}, (2, 3): {}, (3, 3): {}}
+QUICK_OTHERS = {(5, 3): {"next-token": ("fixed",), "teacherless": ("fixed",), "mtp2": ("fixed",), "mtp{l}": ("fixed",)},
+                (2, 3): {}, (3, 3): {}}
 STOP_ON = "path_nll"  # graded: falls through the plateau where exact-path accuracy is flat
 PUBLISHED = "published.json"
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "path_star"
