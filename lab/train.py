@@ -193,12 +193,17 @@ class Trainer:
         return runs.read_json(self.run_dir / runs.SUMMARY)
 
     def _train(self) -> dict[str, Any]:
-        """Start or resume, catch up an interrupted evaluation, step to the end, finish."""
-        loop = self._start_or_resume()
-        self._catch_up_eval(loop)
-        bar = tqdm(total=self.config.train.steps, initial=loop.state.step, disable=self.quiet, unit="step",
-                   dynamic_ncols=True)
+        """Start or resume, catch up an interrupted evaluation, step to the end, finish.
+
+        An interrupt at any point marks the run `interrupted`; it saves a checkpoint only once this
+        segment has stepped (before that, the checkpoint on disk, or none, is already where to resume)."""
+        loop, first_step, bar = None, None, tqdm(disable=True)
         try:
+            loop = self._start_or_resume()
+            first_step = loop.state.step
+            self._catch_up_eval(loop)
+            bar = tqdm(total=self.config.train.steps, initial=loop.state.step, disable=self.quiet, unit="step",
+                       dynamic_ncols=True)
             while loop.state.step < self.config.train.steps and not loop.state.stopped_early:
                 loss, tok_s = self._step(loop)
                 bar.update(1)
@@ -206,17 +211,30 @@ class Trainer:
                 self._maybe_eval(loop, tok_s)
         except KeyboardInterrupt:
             bar.close()
-            self._save(loop)
-            self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now())
+            self._mark_interrupted(loop, saved=loop is None or loop.state.step == first_step)
             raise
         except Exception as e:
             bar.close()
-            self._set_status(loop, Status.FAILED, error=f"{type(e).__name__}: {e}", ended=runs.now())
+            if loop is not None:
+                self._set_status(loop, Status.FAILED, error=f"{type(e).__name__}: {e}", ended=runs.now())
             raise
         finally:
             self.tracker.close()
         bar.close()
         return self._finish(loop)
+
+    def _mark_interrupted(self, loop: Loop | None, saved: bool) -> None:
+        """Save the checkpoint unless `saved`, and mark the run `interrupted` (also when the interrupt came
+        while it was starting, before `loop` existed but after meta.json said `running`)."""
+        if loop is not None:
+            if not saved:
+                self._save(loop)
+            self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now())
+            return
+        path = self.run_dir / runs.META
+        meta = runs.read_json(path) if path.exists() else {}
+        if meta.get("status") == Status.RUNNING:
+            runs.write_json(path, {**meta, "status": Status.INTERRUPTED, "interrupted_at": runs.now()})
 
     def _start_or_resume(self) -> Loop:
         """Build model and optimizer; load the checkpoint of an incomplete run, or start a fresh one.

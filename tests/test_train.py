@@ -295,6 +295,47 @@ def test_interrupted_evaluation_is_redone_on_resume(tmp_path: Path) -> None:
         strip_clock(runs.read_jsonl(Path(full["run_dir"]) / "metrics.jsonl"))
 
 
+@pytest.mark.parametrize("where", ["start", "resume"])
+def test_ctrl_c_while_a_run_starts_marks_it_interrupted_and_it_resumes_exactly(tmp_path: Path, monkeypatch,
+                                                                             where: str) -> None:
+    """Ctrl-C after meta.json says `running` but before the first step (here: while the live-curve
+    tracker opens) leaves the run `interrupted`, not `running`, and the rerun ends like an
+    uninterrupted run. On a fresh run no checkpoint is written; on a resumed one it is left as it was."""
+    import lab.train as train_module
+
+    full = train(tiny_config(), tmp_path / "full", device="cpu", quiet=True)
+    cut = tmp_path / "cut"
+    if where == "resume":  # a first segment that stops after the step-8 checkpoint
+        original = train_module.save_checkpoint
+
+        def stop_at_8(path, model, optimizer, state, config):
+            original(path, model, optimizer, state, config)
+            if state.step == 8:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(train_module, "save_checkpoint", stop_at_8)
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny_config(), cut, device="cpu", quiet=True)
+        monkeypatch.setattr(train_module, "save_checkpoint", original)
+    run_dirs = list(runs.iter_run_dirs(cut))
+    before = (run_dirs[0] / runs.CHECKPOINT).read_bytes() if run_dirs else None
+
+    def refuse(kind, run_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "make_tracker", refuse)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(), cut, device="cpu", quiet=True)
+    run_dir = next(iter(runs.iter_run_dirs(cut)))
+    assert runs.read_json(run_dir / runs.META)["status"] == "interrupted"
+    checkpoint = run_dir / runs.CHECKPOINT
+    assert (checkpoint.read_bytes() if checkpoint.exists() else None) == before
+    monkeypatch.undo()
+    resumed = train(tiny_config(), cut, device="cpu", quiet=True)
+    assert strip_clock(runs.read_jsonl(Path(resumed["run_dir"]) / runs.METRICS)) == \
+        strip_clock(runs.read_jsonl(Path(full["run_dir"]) / runs.METRICS))
+
+
 def test_trainer_leaves_the_config_alone_and_tracks_every_eval_row(tmp_path: Path, monkeypatch) -> None:
     import copy
 
