@@ -211,30 +211,18 @@ class Trainer:
                 self._maybe_eval(loop, tok_s)
         except KeyboardInterrupt:
             bar.close()
-            self._mark_interrupted(loop, saved=loop is None or loop.state.step == first_step)
+            if loop is not None and loop.state.step != first_step:
+                self._save(loop)
+            self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now())
             raise
         except Exception as e:
             bar.close()
-            if loop is not None:
-                self._set_status(loop, Status.FAILED, error=f"{type(e).__name__}: {e}", ended=runs.now())
+            self._set_status(loop, Status.FAILED, error=f"{type(e).__name__}: {e}", ended=runs.now())
             raise
         finally:
             self.tracker.close()
         bar.close()
         return self._finish(loop)
-
-    def _mark_interrupted(self, loop: Loop | None, saved: bool) -> None:
-        """Save the checkpoint unless `saved`, and mark the run `interrupted` (also when the interrupt came
-        while it was starting, before `loop` existed but after meta.json said `running`)."""
-        if loop is not None:
-            if not saved:
-                self._save(loop)
-            self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now())
-            return
-        path = self.run_dir / runs.META
-        meta = runs.read_json(path) if path.exists() else {}
-        if meta.get("status") == Status.RUNNING:
-            runs.write_json(path, {**meta, "status": Status.INTERRUPTED, "interrupted_at": runs.now()})
 
     def _start_or_resume(self) -> Loop:
         """Build model and optimizer; load the checkpoint of an incomplete run, or start a fresh one.
@@ -334,9 +322,18 @@ class Trainer:
     def _save(self, loop: Loop, path: Path | None = None) -> None:
         save_checkpoint(path or self.run_dir / runs.CHECKPOINT, self.model, loop.optimizer, loop.state, self.config)
 
-    def _set_status(self, loop: Loop, status: Status, **fields: Any) -> None:
-        loop.meta.update({"status": status, **fields})
-        runs.write_json(self.run_dir / runs.META, loop.meta)
+    def _set_status(self, loop: Loop | None, status: Status, **fields: Any) -> None:
+        """Record the run's status in meta.json. Without `loop` (the run stopped while starting), only a
+        meta.json that already says `running` is changed: one from an earlier segment is left as it is."""
+        path = self.run_dir / runs.META
+        if loop is not None:
+            meta = loop.meta
+        else:
+            meta = runs.read_json(path) if path.exists() else {}
+            if meta.get("status") != Status.RUNNING:
+                return
+        meta.update({"status": status, **fields})
+        runs.write_json(path, meta)
 
     def _log_eval(self, metrics: list[dict[str, Any]], state: TrainState, val: list, cap: int, tok_s: float,
                   lr: float) -> None:
