@@ -129,10 +129,29 @@ CLAIMS: list[Claim] = [
           "whole path (n = l = 5) beats next-token training, both within 32M tokens (path-star G(2,5,50), 200,000 "
           "fixed graphs, early stopping, exact path)", "pathstar_long", _label("mtp5-fixed-16k"),
           _label("next-token-fixed-16k")),
+    # The same arms on fresh graphs (a new sample every batch, so no training set to memorise), as Frydenlund 2025.
+    Claim("bn-next-token-8M-fresh", f"{BN}", "next-token training of path-star G(2,5,50) stays at chance at "
+          "position 2 (teacher-forced 1/d = 0.5) within 8M tokens of fresh graphs (early stopping)", "pathstar_long",
+          _label("next-token-fresh"), metric="tf_pos_acc/2", target=0.5, tolerance=0.1),
+    Claim("bn-reverse-8M-fresh", f"{BN}", "reverse training solves path-star G(2,5,50) within 8M tokens of fresh "
+          "graphs (4000 steps, early stopping on validation path NLL)", "pathstar_long", _label("reverse-fresh"),
+          target=1.0, tolerance=0.05),
+    Claim("bn-teacherless-8M-fresh", f"{BN}", "teacherless training solves the small graph G(2,5,50) within 8M "
+          "tokens of fresh graphs (early stopping)", "pathstar_long", _label("teacherless-fresh"), target=1.0,
+          tolerance=0.1),
+    Claim("huang-mtp-8M-fresh", "Huang et al. 2026", "2-token prediction beats next-token training on path-star "
+          "G(2,5,50) within 8M tokens of fresh graphs (early stopping, exact path)", "pathstar_long",
+          _label("mtp2-fresh"), _label("next-token-fresh")),
+    Claim("huang-mtp4-8M-fresh", "Huang et al. 2026", "4-token prediction beats next-token training on path-star "
+          "G(2,5,50) within 8M tokens of fresh graphs (early stopping, exact path)", "pathstar_long",
+          _label("mtp4-fresh"), _label("next-token-fresh")),
+    Claim("huang-mtp-horizon-8M-fresh", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole "
+          "path (n = l = 5) beats next-token training on path-star G(2,5,50) within 8M tokens of fresh graphs "
+          "(early stopping, exact path)", "pathstar_long", _label("mtp5-fresh"), _label("next-token-fresh")),
     Claim("bn-next-token-8M-d5l3", f"{BN}", "next-token training of the larger path-star G(5,3,50) stays at chance "
           "at position 2 (teacher-forced 1/d = 0.2) within 8M tokens (200,000 fixed graphs, early stopping)",
           "pathstar_long", _label("next-token-fixed-d5l3"), metric="tf_pos_acc/2", target=0.2, tolerance=0.05),
-    Claim("bn-reverse-32M-d5l3", f"{BN}", "reverse training solves the larger path-star G(5,3,50) within 36M tokens "
+    Claim("bn-reverse-36M-d5l3", f"{BN}", "reverse training solves the larger path-star G(5,3,50) within 36M tokens "
           "(16,000 steps, 200,000 fixed graphs, early stopping on validation path NLL)", "pathstar_long",
           _label("reverse-fixed-16k-d5l3"), target=1.0, tolerance=0.05),
     Claim("lab-reverse-one-lookup", "mtp-lab, LOG 2026-12-03 (why reverse sits at 1/d on G(5,3,50))", "reverse "
@@ -257,7 +276,8 @@ CLAIMS = [c for claim in CLAIMS for c in (claim, *(at_size(claim, s) for s in OT
 # Path-star claims measured again on Bachmann & Nagarajan's published test file (20,000 graphs): the lab's own test
 # set (500 graphs) gives each seed a binomial standard error of about 0.02, too wide for a +-0.05 target at 3 seeds.
 ON_PUBLISHED = ("bn-next-token-8M", "bn-reverse-32M", "huang-mtp-horizon-32M-matched", "bn-next-token-8M-d5l3",
-                "bn-reverse-32M-d5l3", "huang-mtp-horizon-8M-d5l3", "huang-mtp-8M-d5l3")
+                "bn-reverse-36M-d5l3", "huang-mtp-horizon-8M-d5l3", "huang-mtp-8M-d5l3", "bn-teacherless-8M-fresh",
+                "huang-mtp-8M-fresh", "huang-mtp4-8M-fresh", "huang-mtp-horizon-8M-fresh")
 
 
 def on_published(claim: Claim) -> Claim:

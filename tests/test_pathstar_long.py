@@ -15,7 +15,7 @@ from lab.train import train
 from tests.conftest import SHARED
 
 
-def test_quick_plan_trains_next_token_and_reverse_on_fresh_and_fixed_graphs_with_early_stopping() -> None:
+def test_quick_plan_trains_every_arm_on_fresh_and_fixed_graphs_with_early_stopping() -> None:
     configs = plan("pathstar_long", "quick")
     small = [c for c in configs if (c.task_config["degree"], c.task_config["path_len"]) == (2, 5)]
     arms = {(c.label, c.task_config["variant"], c.task_config["train_graphs"]) for c in small}
@@ -24,10 +24,11 @@ def test_quick_plan_trains_next_token_and_reverse_on_fresh_and_fixed_graphs_with
                     ("reverse-fixed-16k", "reverse", 200_000), ("teacherless-fixed", "teacherless", 200_000),
                     ("mtp2-fixed", "forward", 200_000), ("mtp4-fixed", "forward", 200_000),
                     ("mtp5-fixed", "forward", 200_000), ("mtp5-fixed-16k", "forward", 200_000),
-                    ("next-token-fixed-16k", "forward", 200_000)}
+                    ("next-token-fixed-16k", "forward", 200_000), ("teacherless-fresh", "teacherless", 0),
+                    ("mtp2-fresh", "forward", 0), ("mtp4-fresh", "forward", 0), ("mtp5-fresh", "forward", 0)}
     assert {c.label: c.model.n_future for c in configs if c.label.startswith("mtp")} == {
         "mtp2-fixed": 2, "mtp4-fixed": 4, "mtp5-fixed": 5, "mtp5-fixed-16k": 5, "mtp3-fixed-d5l3": 3,
-        "mtp2-fixed-d5l3": 2}
+        "mtp2-fixed-d5l3": 2, "mtp2-fresh": 2, "mtp4-fresh": 4, "mtp5-fresh": 5}
     assert all(c.train.early_stop_patience == pathstar_long.PATIENCE and c.train.steps == 4000
                for c in configs if "16k" not in c.label and "8k" not in c.label)
     long = [c for c in configs if "16k" in c.label]
@@ -42,7 +43,7 @@ def test_quick_plan_trains_next_token_and_reverse_on_fresh_and_fixed_graphs_with
     probe = {(c.label, c.task_config["variant"], c.train.steps, c.train.early_stop_patience * c.train.eval_every)
              for c in configs if c.task_config["degree"] < 5 and c.task_config["path_len"] == 3}
     assert probe == {(f"reverse-fixed-8k-d{d}l3", "reverse", 8000, 4000) for d in (2, 3)}  # one lookup per path
-    assert len(configs) == 3 * 18
+    assert len(configs) == 3 * 22
     paper = plan("pathstar_long", "paper")
     assert {(c.task_config["degree"], c.task_config["path_len"]) for c in paper} == {(2, 5), (5, 3)}
     assert {c.label for c in paper if c.task_config["path_len"] == 5} >= {"mtp5-fresh", "teacherless-fixed"}
@@ -86,7 +87,7 @@ def test_figure_adds_the_published_file_scores_to_the_path_star_tables(tmp_path:
     from lab import figures
     from tests.test_figures import results_table, write_run
     root, out = tmp_path / "runs", tmp_path / "figures"
-    for i, config in enumerate(plan("pathstar_long", "quick")):  # 18 arms x 3 seeds
+    for i, config in enumerate(plan("pathstar_long", "quick")):  # 22 arms x 3 seeds
         run_dir = write_run(root, config, {"eval/exact_path_acc": 0.1 * (i % 4),
                                            "val/exact_path_acc": 0.2 + 0.5 * (i == 2),
                                            **{f"eval/pos_acc/{k}": 0.5 for k in range(1, 6)}})
@@ -98,7 +99,7 @@ def test_figure_adds_the_published_file_scores_to_the_path_star_tables(tmp_path:
     outcome = figures.generate(root, out, "quick", store=tmp_path / "no-store")
     assert "4b_pathstar_long" in outcome.drawn
     rows = results_table((out / "RESULTS.md").read_text(), "published test file, final checkpoint")
-    assert len(rows) == 18 and all(r[1] == "0" and float(r[3]) == 0.25 for r in rows)  # one per arm, seed 0
+    assert len(rows) == 22 and all(r[1] == "0" and float(r[3]) == 0.25 for r in rows)  # one per arm, seed 0
     first = plan("pathstar_long", "quick")[2]
     assert (f"{first.label} 1 of 3 (seed 0 not, seed 1 not, seed 2 0.00M tokens)"  # 1000 tokens, the one row
             in (out / "RESULTS.md").read_text()), "the run above 0.6 on validation formed, the others did not"

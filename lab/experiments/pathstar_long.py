@@ -10,9 +10,9 @@ to `published.json` in each run). Early stopping reads the validation path NLL (
 plateau before the lookup forms, so stopping on it would end every run there.
 
 - quick (CPU, 1M, heads on a full-depth trunk, batch 64): on G(2,5,50), up to 4000 steps (8M tokens), early
-  stopping after 4 evaluations without a lower validation path NLL, for next-token and reverse on fresh graphs
-  and on 200,000 fixed graphs, and for teacherless and MTP with n = 2, n = 4 and n = l = 5 (a horizon over the
-  whole path) on the fixed graphs; and reverse and n = l on the fixed graphs for up to 16,000 steps (32M tokens,
+  stopping after 4 evaluations without a lower validation path NLL, for next-token, reverse, teacherless and MTP
+  with n = 2, n = 4 and n = l = 5 (a horizon over the whole path), each on fresh graphs and on 200,000 fixed
+  graphs; and reverse and n = l on the fixed graphs for up to 16,000 steps (32M tokens,
   patience 8 evaluations of 500 steps, `reverse-fixed-16k`, `mtp5-fixed-16k`, and next-token as its matched
   control), since at 4000 steps reverse training's edge lookup forms in some seeds only and the n = l
   validation path NLL is still falling (LOG 2026-12-02). On the larger G(5,3,50) (labels end in `-d5l3`), on
@@ -66,14 +66,13 @@ DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pat
 
 def variants(preset: str, graph: tuple[int, int]) -> dict[str, tuple[int, str, tuple[str, ...]]]:
     """label -> (heads, task variant, training data at the first budget) of a preset's graph (degree, path
-    length). The quick preset trains teacherless and MTP (n = 2, 4, and n = l: a horizon over the whole path) on
-    the fixed graphs only, as Bachmann & Nagarajan, and on its other graphs only the `QUICK_OTHERS` arms."""
+    length). Every arm (next-token, reverse, teacherless, MTP with n = 2, 4 and n = l: a horizon over the whole
+    path) trains on fresh graphs and on the fixed graphs of Bachmann & Nagarajan; the quick preset's other
+    graphs train only their `QUICK_OTHERS` arms."""
     path_len = graph[1]
-    both, fixed = tuple(DATA), ("fixed",)
-    out = {"next-token": (1, "forward", both), "reverse": (1, "reverse", both)}
-    extra = {"teacherless": (1, "teacherless"), "mtp2": (2, "forward"), "mtp4": (4, "forward"),
-             f"mtp{path_len}": (path_len, "forward")}
-    out.update({label: (*arm, fixed if preset == "quick" else both) for label, arm in extra.items()})
+    out = {"next-token": (1, "forward"), "reverse": (1, "reverse"), "teacherless": (1, "teacherless"),
+           "mtp2": (2, "forward"), "mtp4": (4, "forward"), f"mtp{path_len}": (path_len, "forward")}
+    out = {label: (*arm, tuple(DATA)) for label, arm in out.items()}
     if preset == "quick" and graph != GRAPHS[preset][0]:
         larger = {label.format(l=path_len): data for label, data in QUICK_OTHERS[graph].items()}
         out = {label: (heads, variant, larger.get(label, ())) for label, (heads, variant, _) in out.items()}
