@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -688,12 +689,13 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
 # ----- 9. paired effects per cell (the regime atlas) -----
 def plot_effects(effects: dict[str, pd.DataFrame], panels: Sequence[tuple[str, str, float]],
                  row: str = "label", hue: str = "model.n_future", order: Sequence[str] | None = None,
-                 title: str = "") -> Figure:
+                 title: str = "", hue_label: Callable[[Any], str] | None = None) -> Figure:
     """A forest plot per measure: one row per cell, the paired mean difference of each arm to the base
     arm with its 95% CI as a horizontal bar, a dashed line at 0 (no effect).
 
     `effects[measure]` is a `lab.evidence.paired_effects` table; `panels` gives (measure, x label,
-    scale applied to the values)."""
+    scale applied to the values); `hue_label` names a `hue` value in the legend (default: `n=k - n=1`)."""
+    hue_label = hue_label or (lambda h: heads_label(h) + " - n=1")
     rows = [r for r in (order or []) if any(r in set(t[row]) for t in effects.values())]
     rows += sorted({r for t in effects.values() for r in t[row]} - set(rows))
     hues = sorted({h for t in effects.values() for h in t[hue]})
@@ -707,7 +709,7 @@ def plot_effects(effects: dict[str, pd.DataFrame], panels: Sequence[tuple[str, s
             s = style(i)
             ys = part[row].map(y_of).to_numpy(float) + (i - (len(hues) - 1) / 2) * 0.22
             ax.plot(part["mean"] * scale, ys, linestyle="none", marker=s["marker"], color=s["color"], markersize=5,
-                    label=heads_label(h) + " - n=1")
+                    label=hue_label(h))
             ax.hlines(ys, part["lo"] * scale, part["hi"] * scale, colors=s["color"], linewidth=1.2, gid="spread")
         ax.axvline(0.0, color="0.4", linestyle="--", linewidth=0.8, gid=REFERENCE)
         ax.set_yticks(range(len(rows)), list(reversed(rows)), fontsize=7)

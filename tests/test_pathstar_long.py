@@ -13,6 +13,7 @@ from lab.config import RunConfig
 from lab.experiments import pathstar_long, plan
 from lab.train import train
 from tests.conftest import SHARED
+from tests.test_figures import write_run
 
 
 def test_quick_plan_trains_every_arm_on_fresh_and_fixed_graphs_with_early_stopping() -> None:
@@ -115,3 +116,43 @@ def test_the_measuring_command_runs_without_a_runpy_warning() -> None:
     done = subprocess.run([sys.executable, "-m", "lab.experiments.pathstar_long", "--help"], capture_output=True,
                           text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     assert "--force" in done.stdout and "Warning" not in done.stderr, done.stderr
+
+
+def test_effect_map_pairs_each_objective_with_next_token_of_its_own_graph_budget_and_data(tmp_path: Path) -> None:
+    """Exact path = seed + an offset per objective (+0.5 more on fixed graphs of G(2,5,50)): every paired
+    difference to next-token in the same regime is the offset difference, with a zero-width interval; the
+    published-file panel reads `published.json`; regimes without next-token (the reverse probes) have no row."""
+    from lab.selection import Selection
+    offset = {"next-token": 0.0, "reverse": 0.3, "teacherless": -0.1, "mtp2": 0.05, "mtp3": 0.02, "mtp4": -0.2,
+              "mtp5": 0.1}
+    root = tmp_path / "runs"
+    for config in plan("pathstar_long", "quick"):
+        objective = pathstar_long.LABEL.match(config.label)["objective"]
+        fixed_small = config.task_config["train_graphs"] and config.task_config["degree"] == 2
+        value = 0.01 * config.seed + offset[objective] + 0.5 * bool(fixed_small) + 0.001 * config.train.steps / 1000
+        run_dir = write_run(root, config, {"eval/exact_path_acc": value, "val/exact_path_acc": value,
+                                           "eval/tf_pos_acc/2": value / 2})
+        runs.write_json(run_dir / pathstar_long.PUBLISHED, {"file": "f.txt", "metrics": {"exact_path_acc": -value}})
+    sel = Selection.load(root, "pathstar_long", "quick", plan, store=tmp_path / "no-store")
+    effects = pathstar_long.objective_effects(sel)
+    table = effects["value"].set_index(["objective", "regime", "data"])
+    assert set(table.index) == {
+        ("reverse", "G(2,5,50), 4000 steps", "fresh"), ("reverse", "G(2,5,50), 4000 steps", "fixed"),
+        ("teacherless", "G(2,5,50), 4000 steps", "fresh"), ("teacherless", "G(2,5,50), 4000 steps", "fixed"),
+        *{(f"mtp{n}", "G(2,5,50), 4000 steps", d) for n in (2, 4, 5) for d in ("fresh", "fixed")},
+        ("reverse", "G(2,5,50), 16000 steps", "fixed"), ("mtp5", "G(2,5,50), 16000 steps", "fixed"),
+        ("teacherless", "G(5,3,50), 4000 steps", "fixed"), ("mtp2", "G(5,3,50), 4000 steps", "fixed"),
+        ("mtp3", "G(5,3,50), 4000 steps", "fixed")}
+    for (objective, _, _), r in table.iterrows():
+        assert r["mean"] == pytest.approx(offset[objective]) and r["hi"] - r["lo"] == pytest.approx(0, abs=1e-9)
+        assert r["seeds"] == 3
+    tf2 = effects["tf2"].set_index(["objective", "regime", "data"])["mean"]
+    assert all(tf2[k] == pytest.approx(offset[k[0]] / 2) for k in tf2.index)
+    published = effects["published"].set_index(["objective", "regime", "data"])["mean"]
+    assert all(published[k] == pytest.approx(-offset[k[0]]) for k in published.index)
+    out = pathstar_long.effects_figure(sel)
+    assert [r.split(", ")[0] for r in sorted(table.reset_index().assign(
+        row=lambda t: t["objective"] + ", " + t["regime"])["row"].unique(), key=pathstar_long.row_key)][:5] == [
+        "reverse", "teacherless", "mtp2", "mtp4", "mtp5"]  # graph, budget, then objective
+    assert any("reverse - next-token, G(2,5,50), 16000 steps, fixed graphs" in s and "higher" in s
+               for s in out.sentences)

@@ -28,6 +28,8 @@ plateau before the lookup forms, so stopping on it would end every run there.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -222,3 +224,83 @@ def published_tables(sel: Selection) -> list[tuple[str, Any]]:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+
+# ----- the effect map: each objective against next-token training on the same graph, data and budget -----
+# A label is `{objective}-{data}[-{budget}k][-d{degree}l{path length}]` (`pathstar_long`).
+LABEL = re.compile(r"^(?P<objective>.+?)-(?P<data>fresh|fixed)(?:-\d+k)?(?:-d\d+l\d+)?$")
+BASE = "next-token"
+EFFECTS = (("value", "exact path, objective - next-token\n(test, validation-selected step)", 1.0),
+           ("tf2", "teacher-forced position 2, objective - next-token\n(test, validation-selected step)", 1.0),
+           ("published", "exact path, objective - next-token\n(published test file, final checkpoint)", 1.0))
+
+
+def comparison_cells(measured: Any, sel: Selection) -> Any:
+    """`measured` (one row per run) with the columns of the effect map: `objective` (next-token, reverse,
+    teacherless, mtp2, ...), `data` (fresh or fixed), `regime` (graph and step budget, within which an objective
+    is compared with next-token) and `published` (exact path on the published test file, NaN where not scored)."""
+    parts = measured["label"].str.extract(LABEL)
+    regime = [f"G({int(d)},{int(p)},{int(n)}), {int(k)} steps" for d, p, n, k in zip(
+        measured["task_config.degree"], measured["task_config.path_len"], measured["task_config.num_nodes"],
+        measured["train.steps"])]
+    published = [((sel.run_file(d, PUBLISHED) or {}).get("metrics") or {}).get("exact_path_acc", math.nan)
+                 for d in measured["run_dir"]]
+    return measured.assign(objective=parts["objective"], data=parts["data"], regime=regime,
+                           published=[float(v) for v in published])
+
+
+def objective_effects(sel: Selection) -> dict[str, Any]:
+    """measure -> `evidence.paired_effects` table of every objective minus next-token, paired by seed within
+    the same graph, step budget and training data (a regime without next-token runs has no row)."""
+    from lab import evidence
+    evals = sel.evals()
+    measured = evidence.measure_runs(evals)
+    if measured.empty:
+        return {}
+    tf2 = evidence.measure_runs(evals, metric="tf_pos_acc/2")  # empty where no run logged it
+    tf2 = tf2.set_index("run_name")["value"] if len(tf2) else {}
+    measured = comparison_cells(measured.assign(tf2=measured["run_name"].map(tf2).astype(float)), sel)
+    tables = {m: evidence.paired_effects(measured, ["regime", "data"], arm="objective", base=BASE, measure=m)
+              for m, _, _ in EFFECTS if measured[m].notna().any()}
+    return {m: t.assign(row=t["objective"] + ", " + t["regime"]) for m, t in tables.items() if not t.empty}
+
+
+@figure("9c_atlas_pathstar", "Path-star atlas: each objective against next-token training, with 95% CIs", EXPERIMENT,
+        "One row per objective and regime (graph G(d,l,N) and step budget; 1M, heads on a full-depth trunk): the "
+        "mean over seeds of the paired difference (same seed, so the same initialisation and data order) to "
+        "next-token training in the same regime and training data (fresh graphs, or 200,000 fixed graphs as "
+        "Bachmann & Nagarajan), with its 95% t-interval. Left: exact path on the lab's test graphs at the step "
+        "chosen on validation; middle: teacher-forced accuracy at position 2, the arm choice where next-token "
+        "training sits at 1/d; right: exact path on the published test file (20,000 graphs) at the final "
+        "checkpoint. Dashed: no difference.")
+def effects_figure(sel: Selection) -> Output:
+    from lab import plots
+    from lab.figure_registry import Missing
+    sel.require(EXPERIMENT)
+    rows = objective_effects(sel)
+    if not rows:
+        raise Missing(f"{EXPERIMENT}: no regime has next-token and another objective complete for one seed")
+    order = sorted({r for t in rows.values() for r in t["row"]}, key=row_key)
+    fig = plots.plot_effects(rows, [p for p in EFFECTS if p[0] in rows], row="row", hue="data", order=order,
+                             title="Path-star atlas: objective - next-token (paired by seed)",
+                             hue_label=lambda data: f"{data} graphs")
+    tables = [(label.replace("\n", " "), plots.readable(t.drop(columns="row")))
+              for m, label, _ in EFFECTS if (t := rows.get(m)) is not None]
+    sentences = [effect_sentence(r, "exact path") for r in sorted(rows["value"].itertuples(), key=lambda r: row_key(
+        r.row))] if "value" in rows else []
+    return Output(fig, tables, sentences, sel)
+
+
+def row_key(row: str) -> tuple[Any, ...]:
+    """Rows of the effect map by graph, then budget, then objective (reverse, teacherless, then MTP by n)."""
+    objective, regime = row.split(", ", 1)
+    numbers = tuple(int(x) for x in re.findall(r"\d+", regime))
+    n = int(objective[3:]) if objective.startswith("mtp") and objective[3:].isdigit() else 0
+    return numbers, objective.startswith("mtp"), n, objective
+
+
+def effect_sentence(r: Any, what: str) -> str:
+    from lab import plots
+    return (f"{r.objective} - next-token, {r.regime}, {r.data} graphs ({what}): {plots.fmt(r.mean)} "
+            f"[{plots.fmt(r.lo)}, {plots.fmt(r.hi)}] ({r.seeds} seeds), {r.verdict}.")
