@@ -262,9 +262,12 @@ def cost_line(configs: list[RunConfig], workers: int, calibration: Calibration |
     bound = any(c.train.stop_at or c.train.early_stop_patience for c in configs)
     how = (f"the model of lab.cost.cpu_seconds {calibration.describe()}" if calibration else
            "rough: the model of lab.cost.cpu_seconds, not yet calibrated on this CPU")
+    steps = sum(c.train.steps for c in configs)
+    tokens = sum(c.train.steps * c.train.batch_size * c.model.block_size for c in configs)
     return (f"{len(configs)} runs, {'at most' if bound else 'about'} {total / 60:.0f} CPU-minutes on one thread per "
             f"run (about {wall / 60:.0f} minutes with {workers} workers on CPU; {how}"
-            + ("; runs that stop early cost less" if bound else "") + ")")
+            + ("; runs that stop early cost less" if bound else "") + f"); on any device: {'at most ' if bound else ''}"
+            f"{steps:,} optimizer steps, {tokens / 1e9:.3g}B training tokens")
 
 
 def this_cpu_calibration(root: Path, store: Path, experiment: str) -> Calibration | None:

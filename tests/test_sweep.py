@@ -289,6 +289,9 @@ def test_cost_estimate_grows_with_size_and_steps_and_sums_over_runs() -> None:
     line = sweep.cost_line([small, large], workers=2)
     total = (sweep.cpu_seconds(small) + sweep.cpu_seconds(large)) / 60
     assert line.startswith(f"2 runs, about {total:.0f} CPU-minutes")
+    steps = small.train.steps + large.train.steps
+    tokens = sum(c.train.steps * c.train.batch_size * c.model.block_size for c in (small, large))
+    assert line.endswith(f"on any device: {steps:,} optimizer steps, {tokens / 1e9:.3g}B training tokens")
 
 
 @pytest.mark.parametrize("args, needle", [
