@@ -274,7 +274,8 @@ def at_size(claim: Claim, size: str) -> Claim:
 CLAIMS = [c for claim in CLAIMS for c in (claim, *(at_size(claim, s) for s in OTHER_SIZES.get(claim.key, ())))]
 
 # Path-star claims measured again on Bachmann & Nagarajan's published test file (20,000 graphs): the lab's own test
-# set (500 graphs) gives each seed a binomial standard error of about 0.02, too wide for a +-0.05 target at 3 seeds.
+# set (128 graphs in the quick preset) gives each seed a binomial standard error of about 0.04, too wide for a
+# +-0.05 or +-0.1 target at 3 seeds.
 ON_PUBLISHED = ("bn-next-token-8M", "bn-reverse-32M", "huang-mtp-horizon-32M-matched", "bn-next-token-8M-d5l3",
                 "bn-reverse-36M-d5l3", "huang-mtp-horizon-8M-d5l3", "huang-mtp-8M-d5l3", "bn-next-token-8M-fresh",
                 "bn-teacherless-8M-fresh", "huang-mtp-8M-fresh", "huang-mtp4-8M-fresh", "huang-mtp-horizon-8M-fresh")
