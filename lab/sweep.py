@@ -515,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
             calibration = this_cpu_calibration(Path(args.out), Path(args.store), args.experiment) \
                 if device == "cpu" else None
             print(f"dry run: would train {cost_line(pending, workers, calibration)}")
+            if counts[Status.STORED]:
+                print(f"{counts[Status.STORED]} runs are in the results store and are not trained again; "
+                      "add --retrain-stored to price the whole plan")
             if not args.part and args.preset == "quick" and todo:  # the estimate is for CPUs
                 print(parts_line(whole, set(todo), workers, calibration))
             return 0

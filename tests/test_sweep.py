@@ -358,9 +358,12 @@ def test_runs_in_the_results_store_are_not_trained_again(tmp_path: Path, capsys)
     capsys.readouterr()
     fresh = ["tiny-sweep", "--out", str(tmp_path / "c"), "--dry-run", "--store", str(tmp_path / "store")]
     assert sweep.main(fresh) == 0
-    assert "4 stored" in capsys.readouterr().out  # nothing to train: every run is in the store
+    out = capsys.readouterr().out
+    assert "4 stored" in out  # nothing to train: every run is in the store
+    assert "4 runs are in the results store and are not trained again; add --retrain-stored" in out
     assert sweep.main([*fresh, "--retrain-stored"]) == 0
-    assert "4 new" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 new" in out and "--retrain-stored to price" not in out
     again = ["tiny-finetune", "--out", str(tmp_path / "d"), "--dry-run", "--store", str(tmp_path / "store")]
     assert sweep.main(again) == 0
     out = capsys.readouterr().out
