@@ -132,7 +132,8 @@ def test_effect_map_pairs_each_objective_with_next_token_of_its_own_graph_budget
         value = 0.01 * config.seed + offset[objective] + 0.5 * bool(fixed_small) + 0.001 * config.train.steps / 1000
         run_dir = write_run(root, config, {"eval/exact_path_acc": value, "val/exact_path_acc": value,
                                            "eval/tf_pos_acc/2": value / 2})
-        runs.write_json(run_dir / pathstar_long.PUBLISHED, {"file": "f.txt", "metrics": {"exact_path_acc": -value}})
+        if config.seed or objective != "mtp2":  # mtp2 seed 0 never scored on the published file: 2 pairs left
+            runs.write_json(run_dir / pathstar_long.PUBLISHED, {"file": "f.txt", "metrics": {"exact_path_acc": -value}})
     sel = Selection.load(root, "pathstar_long", "quick", plan, store=tmp_path / "no-store")
     effects = pathstar_long.objective_effects(sel)
     table = effects["value"].set_index(["objective", "regime", "data"])
@@ -148,8 +149,9 @@ def test_effect_map_pairs_each_objective_with_next_token_of_its_own_graph_budget
         assert r["seeds"] == 3
     tf2 = effects["tf2"].set_index(["objective", "regime", "data"])["mean"]
     assert all(tf2[k] == pytest.approx(offset[k[0]] / 2) for k in tf2.index)
-    published = effects["published"].set_index(["objective", "regime", "data"])["mean"]
-    assert all(published[k] == pytest.approx(-offset[k[0]]) for k in published.index)
+    published = effects["published"].set_index(["objective", "regime", "data"])
+    assert all(r["mean"] == pytest.approx(-offset[k[0]]) for k, r in published.iterrows())
+    assert {k[0]: r["seeds"] for k, r in published.iterrows() if r["seeds"] != 3} == {"mtp2": 2}
     out = pathstar_long.effects_figure(sel)
     assert [r.split(", ")[0] for r in sorted(table.reset_index().assign(
         row=lambda t: t["objective"] + ", " + t["regime"])["row"].unique(), key=pathstar_long.row_key)][:5] == [
