@@ -222,11 +222,6 @@ def published_tables(sel: Selection) -> list[tuple[str, Any]]:
     return tables
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-
 # ----- the effect map: each objective against next-token training on the same graph, data and budget -----
 # A label is `{objective}-{data}[-{budget}k][-d{degree}l{path length}]` (`pathstar_long`).
 LABEL = re.compile(r"^(?P<objective>.+?)-(?P<data>fresh|fixed)(?:-\d+k)?(?:-d\d+l\d+)?$")
@@ -304,3 +299,7 @@ def effect_sentence(r: Any, what: str) -> str:
     from lab import plots
     return (f"{r.objective} - next-token, {r.regime}, {r.data} graphs ({what}): {plots.fmt(r.mean)} "
             f"[{plots.fmt(r.lo)}, {plots.fmt(r.hi)}] ({r.seeds} seeds), {r.verdict}.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
