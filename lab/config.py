@@ -118,6 +118,7 @@ class TrainConfig:
     compile: bool = False
     eval_at_start: bool = False  # also evaluate before the first update (step 0)
     keep_checkpoints: list[float] | None = None  # fractions of training at which to keep a checkpoint copy
+    tokens_per_param: float = 0.0  # budget in tokens per non-embedding parameter (0 = off); sets steps (lab/budget.py)
     log: str = "none"  # live curves: none or tensorboard (lab/tracking.py); not hashed (NOT_HASHED)
 
     def validate(self) -> None:
@@ -128,7 +129,7 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
         for name in ("warmup_steps", "weight_decay", "eval_examples", "final_eval_examples", "early_stop_patience",
-                     "early_stop_min_delta", "stop_at"):
+                     "early_stop_min_delta", "stop_at", "tokens_per_param"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must not be negative, got {getattr(self, name)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
@@ -144,7 +145,8 @@ NOT_HASHED: frozenset[tuple[str, str]] = frozenset({("train", "log")})
 HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, ("train", "log_mechanism"): False,
                                                      ("model", "detach_extra_heads"): False,
                                                      ("train", "early_stop_on"): "",
-                                                     ("train", "early_stop_min_delta"): 0.0}
+                                                     ("train", "early_stop_min_delta"): 0.0,
+                                                     ("train", "tokens_per_param"): 0.0}
 
 ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")
 HEAD_INITS = ("random", "copy", "zero")

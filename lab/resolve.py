@@ -107,6 +107,9 @@ def resolve(config: RunConfig, experiment_dir: Path | None = None) -> tuple[RunC
     task = build_task(config.task, overrides)
     try:
         _fill_from_task(config, task)
+        if config.train.tokens_per_param > 0:  # the budget decides the steps (lab/budget.py)
+            from lab.budget import budget_steps
+            config.train.steps = budget_steps(config)
         validate(config)
     except ConfigError as e:
         if config.finetune.init_from:

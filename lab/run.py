@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps (default: the task's; warm-up becomes 10%% of them unless "
                              "train.warmup_steps is set)")
+    parser.add_argument("--tokens-per-param", type=float, default=None, metavar="R",
+                        help="budget in training tokens per non-embedding parameter of the size's next-token "
+                             "model (the same tokens for every --heads); sets the steps, warm-up and "
+                             "evaluation cadence (lab/budget.py); not with --steps (default: off)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (model init and data order)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--out", default="runs", help="root directory of run directories")
@@ -85,7 +89,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         if value is not None:
             overrides.append(f"finetune.{key}={value}")
     config = build_config(args.task, args.heads, args.size, args.head_type, args.steps, args.seed, args.experiment,
-                          overrides)
+                          overrides, tokens_per_param=args.tokens_per_param)
     if not config.finetune.init_from and (args.attach or args.head_init):
         raise ConfigError("--attach and --head-init need --init-from")
     return config
