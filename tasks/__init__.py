@@ -27,6 +27,7 @@ from tasks.base import (
 from tasks import induction  # noqa: F401
 from tasks import polynomial  # noqa: F401
 from tasks import graph_path  # noqa: F401
+from tasks import mixture  # noqa: F401
 # isort: on
 
 __all__ = ["Batch", "ConfigError", "Predictor", "REGISTRY", "Schedule", "Task", "TaskConfig", "TeacherForced",
