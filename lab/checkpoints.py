@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from lab import runs
+from lab import bases, runs
 from lab.config import ModelConfig, RunConfig
 from lab.errors import ConfigError
 from lab.heads import adding_modes, attach_head_type, head_class, next_token_depth
@@ -21,7 +21,10 @@ from lab.heads import adding_modes, attach_head_type, head_class, next_token_dep
 def checkpoint_path(init_from: str, experiment_dir: Path | None = None) -> Path:
     """The checkpoint file behind `--init-from`: a run directory or a .pt file, or `@NAME[/FILE]`
     for a run of the same experiment (resolved in `experiment_dir`), which keeps the configs
-    of a pretrain-then-finetune sweep independent of where its output lives."""
+    of a pretrain-then-finetune sweep independent of where its output lives; or `base:<digest>`,
+    a committed base (`lab.bases`)."""
+    if init_from.startswith(bases.PREFIX):
+        return bases.path_of(init_from)
     if init_from.startswith("@"):
         if experiment_dir is None:
             raise ConfigError(f"--init-from {init_from}: '@' names a run of the same experiment; give a path instead")
@@ -37,6 +40,9 @@ def checkpoint_path(init_from: str, experiment_dir: Path | None = None) -> Path:
 
 def load_source(init_from: str, experiment_dir: Path | None = None) -> tuple[RunConfig, dict[str, torch.Tensor]]:
     """The pretrained run's config and model weights, read with `weights_only=True`."""
+    if init_from.startswith(bases.PREFIX):  # digest checked: a corrupted base is never used
+        payload = bases.load(init_from)
+        return RunConfig.from_dict(payload["config"]), payload["model"]
     path = checkpoint_path(init_from, experiment_dir)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

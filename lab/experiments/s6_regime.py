@@ -58,7 +58,108 @@ def bases(preset: str) -> list[RunConfig]:
     return [base_run(preset, size, ratio, seed) for _, size, ratio, seeds in cells for seed in seeds]
 
 
+VARIANTS: dict[str, dict] = {  # Table S6's rows, and n' = 2
+    "ntp": dict(heads=1, attach="keep"),
+    "carve4": dict(heads=4, attach="carve"),  # "+0 layers": heads carved from the top blocks
+    "linear4": dict(heads=4, attach="linear"),
+    "add4": dict(heads=4, attach="add", head_init="zero"),  # "+3 layers"
+    "add2": dict(heads=2, attach="add", head_init="zero"),  # n' = 2
+}
+DOSE = 0.1  # continuation steps / base steps: Table S6's 200B of 2T tokens
+DOSES = (0.01, 0.3)  # the dose axis: at DOSE_SIZE and DOSE_RATIO, for ntp and add4
+DOSE_SIZE, DOSE_RATIO, DOSE_VARIANTS = "100K", 100, ("ntp", "add4")
+CONTINUATION_EVALS = 20
+
+
+def continuation(base: RunConfig, digest: str, variant: str, dose: float = DOSE) -> RunConfig:
+    """Continue the committed base `digest` (the run `base`) on the target domain alone for `dose` of
+    its steps (the same batch size: that fraction of its sequences), as `variant`."""
+    from lab.checkpoints import target_model_config  # imports torch: only when planning continuations
+    spec = VARIANTS[variant]
+    steps = max(1, round(dose * base.train.steps))
+    overrides = [f"task.components={TARGET_ONLY}", f"task.knobs={KNOBS}",
+                 f"train.batch_size={base.train.batch_size}", "train.eval_examples=0",
+                 f"train.eval_every={max(1, steps // CONTINUATION_EVALS)}", "train.log_mechanism=true"]
+    config = build_config("mixture", heads=spec["heads"], size=base.size, steps=steps, seed=base.seed,
+                          experiment=EXPERIMENT, overrides=overrides)
+    config.train.checkpoint_every = config.train.eval_every
+    config.model = target_model_config(base.model, spec["heads"], spec["attach"])
+    ft = config.finetune
+    ft.init_from, ft.attach, ft.head_init = f"base:{digest}", spec["attach"], spec.get("head_init", "random")
+    config.label = f"{variant}-tpp{base.train.tokens_per_param:g}-dose{dose:g}"
+    return config
+
+
+def continuations(preset: str, committed: dict[str, str] | None = None) -> list[RunConfig]:
+    """Every continuation of every base committed to `bases/` (`lab.bases`; run name -> digest): a
+    continuation references its base by digest, so it is planned once its base is committed."""
+    from lab import bases as store
+    from lab.resolve import resolve
+    committed = store.by_run_name() if committed is None else committed
+    out = []
+    for base in bases(preset):
+        base = resolve(base)[0]
+        digest = committed.get(base.run_name())
+        if digest is None:
+            continue
+        doses = [(v, DOSE) for v in VARIANTS]
+        if base.size == DOSE_SIZE and base.train.tokens_per_param == DOSE_RATIO:
+            doses += [(v, d) for d in DOSES for v in DOSE_VARIANTS]
+        out += [continuation(base, digest, v, d) for v, d in doses]
+    return out
+
+
 @experiment(EXPERIMENT)
 def configs(preset: str) -> list[RunConfig]:
     """Table S6 regime: over-trained next-token bases on a mixture, then a 10% continuation on its minority."""
-    return bases(preset)
+    return bases(preset) + continuations(preset)
+
+
+PROBES = "probes.json"  # per run: linear probes (H7) and, for bases, sharpness (H1); `measure`
+PROBE_SEQUENCES = 256  # held-out sequences per domain
+
+
+def held_out(task, domain: str, n: int = PROBE_SEQUENCES) -> list:
+    """Fixed held-out sequences of one domain of the mixture (a stream no training step draws)."""
+    import numpy as np
+    rng = np.random.default_rng([task.config.eval_seed, 0x50524F42, list(task.parts).index(domain)])
+    return [task.parts[domain].sample_batch(rng, 64) for _ in range(max(1, n // 64))]
+
+
+def measure_run(run_dir) -> dict:
+    """Probes of one complete run on both domains, and the sharpness of a base (n = 1, no init)."""
+    import torch
+
+    from lab import probes
+    from lab.config import RunConfig
+    from lab.model import MTPTransformer
+    from lab.resolve import resolve
+    from lab.runs import CHECKPOINT, CONFIG, read_json
+    config = RunConfig.from_dict(read_json(run_dir / CONFIG))
+    task = resolve(config)[1]
+    model = MTPTransformer(config.model)
+    model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
+    out: dict = {}
+    for domain in task.parts:
+        data = held_out(task, domain)
+        out[domain] = probes.future_token_probes(model, data)
+        if not config.finetune.init_from:
+            out[domain] |= {"sharpness/perturbation": probes.perturbation_sharpness(model, data),
+                            "sharpness/top_eigenvalue": probes.top_hessian_eigenvalue(model, data)}
+    return out
+
+
+def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
+    """Write `probes.json` into every complete run of the plan that lacks one; returns how many."""
+    from pathlib import Path
+
+    from lab import runs
+    from lab.experiments import plan
+    done = 0
+    for config in plan(EXPERIMENT, preset):
+        run_dir = Path(root) / EXPERIMENT / config.run_name()
+        if runs.run_state(run_dir) != "complete" or ((run_dir / PROBES).exists() and not force):
+            continue
+        runs.write_json(run_dir / PROBES, measure_run(run_dir))
+        done += 1
+    return done

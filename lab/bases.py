@@ -1,0 +1,163 @@
+"""Committed base weights: trained bases that outlive `runs/`, referenced by content hash.
+
+A continuation experiment (Table S6's regime) must not retrain its base on a fresh clone, and
+CPU training is deterministic only on one machine and thread count, so bases are committed as
+weights, not regenerated:
+
+    bases/<digest>.pt    {"model": state dict (weights only, no optimizer), "config": the base
+                          run's config, "record": run name, budget, final validation metrics}
+    bases/INDEX.json     digest -> run name, experiment, size, seed, tokens per parameter, bytes
+
+`digest` is the SHA-256 of the weights themselves (tensor names, dtypes, shapes and bytes, in
+name order; the first 16 hex digits name the file), so it does not depend on how torch
+serialises a file, and loading checks it: a corrupted base is refused, never used. A
+continuation names its base as `finetune.init_from = "base:<digest>"`. The folder's total is
+kept within `BUDGET_BYTES` (40 MB): `export` refuses to exceed it.
+
+    python -m lab.bases export RUN_DIR [RUN_DIR ...]   weights of complete runs into bases/
+    python -m lab.bases list                           what is committed, and the total size
+    python -m lab.bases verify                         recompute every digest
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from lab import runs
+from lab.errors import ConfigError
+
+PREFIX = "base:"
+BUDGET_BYTES = 40 * 1024 * 1024
+INDEX = "INDEX.json"
+
+
+ENV = "MTP_LAB_BASES"  # another bases folder (tests, a shared copy)
+
+
+def default_dir() -> Path:
+    """`$MTP_LAB_BASES` if set, else `bases/` of the checkout this package runs from."""
+    import os
+    return Path(os.environ.get(ENV) or Path(__file__).resolve().parents[1] / "bases")
+
+
+def weights_digest(state: dict[str, Any]) -> str:
+    """SHA-256 over the tensors' names, dtypes, shapes and bytes, in name order (16 hex digits)."""
+    import torch
+    h = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        h.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def read_index(folder: Path | None = None) -> dict[str, dict[str, Any]]:
+    path = (folder or default_dir()) / INDEX
+    return runs.read_json(path) if path.exists() else {}
+
+
+def by_run_name(folder: Path | None = None) -> dict[str, str]:
+    """Run name -> digest of every committed base."""
+    return {entry["run_name"]: digest for digest, entry in read_index(folder).items()}
+
+
+def path_of(reference: str, folder: Path | None = None) -> Path:
+    """The file of `base:<digest>` (a `ConfigError` if it is not committed)."""
+    digest = reference.removeprefix(PREFIX)
+    path = (folder or default_dir()) / f"{digest}.pt"
+    if not path.exists():
+        raise ConfigError(f"--init-from {reference}: no committed base {path}; `python -m lab.bases list` "
+                          "shows the bases this checkout has")
+    return path
+
+
+def load(reference: str, folder: Path | None = None) -> dict[str, Any]:
+    """The payload of a committed base, its digest checked (a corrupted file is a `ConfigError`)."""
+    import torch
+    path = path_of(reference, folder)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ConfigError(f"{path}: not a readable base ({type(e).__name__}); restore it with git checkout") from None
+    if weights_digest(payload["model"]) != reference.removeprefix(PREFIX):
+        raise ConfigError(f"{path}: its weights do not match their digest (corrupted); restore it with git checkout")
+    return payload
+
+
+def export(run_dir: Path, folder: Path | None = None) -> str:
+    """Commit the weights of a complete run as a base; returns its digest (idempotent)."""
+    import torch
+    folder = folder or default_dir()
+    meta = runs.read_json(run_dir / runs.META)
+    if meta.get("status") != "complete":
+        raise ConfigError(f"{run_dir} is {meta.get('status')!r}, not complete: only finished bases are committed")
+    ckpt = torch.load(run_dir / runs.CHECKPOINT, map_location="cpu", weights_only=True)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    digest = weights_digest(state)
+    config = runs.read_json(run_dir / runs.CONFIG)
+    summary = runs.read_json(run_dir / runs.SUMMARY)
+    final = {k: v for k, v in summary.get("final", {}).items() if k.startswith(("val/", "head"))}
+    record = {"run_name": run_dir.name, "experiment": config["experiment"], "size": config["size"],
+              "seed": config["seed"], "tokens_per_param": config["train"].get("tokens_per_param", 0.0),
+              "steps": summary.get("steps"), "tokens": summary.get("tokens"), "final": final}
+    buffer = io.BytesIO()
+    torch.save({"model": state, "config": config, "record": record}, buffer)
+    index = read_index(folder)
+    if digest not in index:
+        total = sum(e["bytes"] for e in index.values()) + buffer.tell()
+        if total > BUDGET_BYTES:
+            raise ConfigError(f"committing {run_dir.name} would make bases/ {total / 2**20:.1f} MB, over its "
+                              f"{BUDGET_BYTES / 2**20:.0f} MB budget")
+        folder.mkdir(parents=True, exist_ok=True)
+        data = buffer.getvalue()
+        runs.atomic_write(folder / f"{digest}.pt", lambda f: f.write(data), binary=True)
+        index[digest] = {k: v for k, v in record.items() if k != "final"} | {"bytes": len(data)}
+        runs.write_json(folder / INDEX, dict(sorted(index.items())))
+    return digest
+
+
+def verify(folder: Path | None = None) -> list[str]:
+    """Digests whose file is missing or does not match (empty when every base is intact)."""
+    bad = []
+    for digest in read_index(folder):
+        try:
+            load(PREFIX + digest, folder)
+        except ConfigError:
+            bad.append(digest)
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.bases", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("export", "list", "verify"))
+    parser.add_argument("run_dirs", nargs="*", type=Path, help="with export: complete run directories")
+    parser.add_argument("--dir", type=Path, default=None, help="the bases folder (default: the checkout's bases/)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "export":
+            for run_dir in args.run_dirs:
+                print(f"{export(run_dir, args.dir)}  {run_dir.name}")
+        elif args.command == "list":
+            index = read_index(args.dir)
+            for digest, e in index.items():
+                print(f"{digest}  {e['run_name']}  {e['tokens_per_param']:g} tokens/param  {e['bytes'] / 1024:.0f} KB")
+            total = sum(e["bytes"] for e in index.values())
+            print(f"{len(index)} bases, {total / 2**20:.1f} MB of {BUDGET_BYTES / 2**20:.0f} MB")
+        else:
+            bad = verify(args.dir)
+            print("every base matches its digest" if not bad else f"corrupted or missing: {', '.join(bad)}")
+            return 1 if bad else 0
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Committed bases (lab/bases.py): content digests, the size budget, corruption, and a continuation
+that starts from a committed base without its run directory (the fresh-clone case)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from lab import bases
+from lab.errors import ConfigError
+from lab.experiments import s6_regime
+from lab.finetune import finetune
+from lab.resolve import resolve
+from lab.runs import read_json, read_jsonl
+from lab.train import train
+
+
+@pytest.fixture(scope="module")
+def trained_base(tmp_path_factory):
+    """A tiny next-token base on the S6 mixture (a few steps), trained once for the module."""
+    root = tmp_path_factory.mktemp("runs")
+    config = resolve(s6_regime.base_run("quick", "100K", 0.2, seed=0))[0]
+    train(config, root, device="cpu", quiet=True)
+    return config, root / s6_regime.EXPERIMENT / config.run_name()
+
+
+def test_export_is_idempotent_and_names_the_weights(trained_base, tmp_path):
+    config, run_dir = trained_base
+    digest = bases.export(run_dir, tmp_path)
+    assert bases.export(run_dir, tmp_path) == digest
+    payload = bases.load(bases.PREFIX + digest, tmp_path)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(payload["model"][k], v) for k, v in state.items())
+    assert "optimizer" not in payload
+    entry = bases.read_index(tmp_path)[digest]
+    assert entry["run_name"] == config.run_name() and entry["tokens_per_param"] == 0.2
+    assert bases.verify(tmp_path) == []
+
+
+def test_a_corrupted_base_is_refused(trained_base, tmp_path):
+    digest = bases.export(trained_base[1], tmp_path)
+    payload = torch.load(tmp_path / f"{digest}.pt", weights_only=True)
+    payload["model"]["lm_head.weight"][0, 0] += 1.0
+    torch.save(payload, tmp_path / f"{digest}.pt")
+    with pytest.raises(ConfigError, match="corrupted"):
+        bases.load(bases.PREFIX + digest, tmp_path)
+    assert bases.verify(tmp_path) == [digest]
+
+
+def test_the_folder_budget_is_enforced(trained_base, tmp_path, monkeypatch):
+    monkeypatch.setattr(bases, "BUDGET_BYTES", 1000)
+    with pytest.raises(ConfigError, match="budget"):
+        bases.export(trained_base[1], tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_incomplete_run_is_not_committed(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "meta.json").write_text('{"status": "running"}')
+    with pytest.raises(ConfigError, match="not complete"):
+        bases.export(run_dir, tmp_path / "bases")
+
+
+def test_a_continuation_runs_from_a_committed_base_without_its_run(trained_base, tmp_path, monkeypatch):
+    config, run_dir = trained_base
+    folder = tmp_path / "bases"
+    digest = bases.export(run_dir, folder)
+    monkeypatch.setenv(bases.ENV, str(folder))
+    fresh = tmp_path / "fresh"  # no base run here: only the committed weights
+    add4 = s6_regime.continuation(config, digest, "add4")
+    assert add4.finetune.init_from == f"base:{digest}"
+    add4.train.steps = 2
+    finetune(resolve(add4)[0], fresh, device="cpu", quiet=True)
+    out = fresh / s6_regime.EXPERIMENT
+    (done,) = list(out.iterdir())
+    assert read_json(done / "meta.json")["status"] == "complete"
+    rows = read_jsonl(done / "metrics.jsonl")
+    assert rows[0]["step"] == 0 and rows[-1]["step"] == 2
+    shutil.rmtree(fresh)
+
+
+def test_continuations_are_planned_for_committed_bases_only():
+    first = resolve(s6_regime.bases("quick")[0])[0]
+    assert s6_regime.continuations("quick", committed={}) == []
+    planned = s6_regime.continuations("quick", committed={first.run_name(): "0123456789abcdef"})
+    assert sorted(c.label.split("-")[0] for c in planned) == sorted(s6_regime.VARIANTS)
+    assert {c.finetune.init_from for c in planned} == {"base:0123456789abcdef"}
+    assert {c.train.steps for c in planned} == {round(s6_regime.DOSE * first.train.steps)}
