@@ -23,10 +23,12 @@ The rule for a claim of the form "value is close to a target" (next-token accura
     - "inconclusive"    the CI overlaps the band's edge (or there is no CI: one seed);
     - "not run"         no value.
 
-The CI is a percentile bootstrap (`bootstrap_ci`, 10 000 resamples, fixed seed, so the same
-numbers give the same CI). At very few seeds the percentile bootstrap is too narrow (at 3 seeds
-it covers the true mean about 75% of the time instead of 95%); `paired_difference(...,
-method="t")` gives the Student-t interval, which keeps its coverage at any number of seeds.
+The CI of the ledger and the plots is the Student-t interval (`paired_difference(...,
+method="t")`, `mean_ci`), which keeps its coverage at any number of seeds. The percentile
+bootstrap (`bootstrap_ci`, 10 000 resamples, fixed seed; `paired_difference`'s default method)
+is too narrow at very few seeds: at 3 seeds it covers the true mean about 75% of the time
+instead of 95%, so no verdict uses it. Exact tests for formation, binary outcomes, families of
+claims and noncentral-t power are in `lab.analysis.inference`.
 The MDE is (t_{1-alpha/2} + t_{power}) * sd(diff) / sqrt(n) with n - 1 degrees of freedom,
 alpha = 0.05, power = 0.8: the smallest true mean difference a paired t-test at this n and
 this spread would detect 80% of the time. The t quantiles are computed exactly (closed form of

@@ -1,0 +1,1 @@
+"""Analysis: statistics and evidence measures over results; imports no torch and no trainer."""
