@@ -155,6 +155,7 @@ class Task:
     primary_metric: ClassVar[str]  # key in `evaluate()`'s result used for early stopping and summaries
     defaults: ClassVar[TrainDefaults] = TrainDefaults()
     quick: ClassVar[Schedule | None] = None
+    in_task_sweeps: ClassVar[bool] = True  # listed by the experiments that run every task (scaling, heads, ...)
 
     @classmethod
     def quick_schedule(cls) -> Schedule:

@@ -123,6 +123,7 @@ class MixtureTask(Task):
     primary_metric: ClassVar[str] = "target"  # per instance: the target component's, prefixed
     defaults: ClassVar[TrainDefaults] = TrainDefaults(steps=1000, lr=1e-3, warmup_steps=100, eval_every=100)
     quick: ClassVar[Schedule | None] = Schedule({}, batch_size=32, steps=1000, eval_every=100)
+    in_task_sweeps: ClassVar[bool] = False  # a composite of the other tasks, not another task to sweep
 
     def __init__(self, config: MixtureConfig) -> None:
         super().__init__(config)

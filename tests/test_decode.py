@@ -260,7 +260,8 @@ def test_speculative_experiment_plans_and_measures_its_runs(tmp_path: Path) -> N
     from lab.experiments.speculative import measure
     configs = plan("speculative", "quick")
     variants = {(c.task, c.model.n_future, c.model.head_type) for c in configs}
-    assert variants == {(t, n, kind) for t in task_names()
+    from lab.experiments import TASKS
+    assert variants == {(t, n, kind) for t in TASKS
                         for kind, n in [("parallel", 1), ("parallel", 2), ("parallel", 4), ("causal", 4),
                                         ("deepseek", 4)]}
     # One complete run (an untrained model stands in for the trained one); the others are missing.

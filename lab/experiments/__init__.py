@@ -44,9 +44,10 @@ PRESET_ALIASES = {"gpu": "paper"}
 def canonical_preset(name: str) -> str:
     """The preset an alias stands for (`gpu` -> `paper`); other names as they are."""
     return PRESET_ALIASES.get(name, name)
-# Every task registered when the experiments are loaded, in registration order. A task's
+# Every task registered when the experiments are loaded, in registration order, but composites such as
+# `mixture` (`Task.in_task_sweeps`). A task's
 # quick-preset settings live with it (`Task.quick`; see tasks/base.py).
-TASKS = tuple(TASK_REGISTRY)
+TASKS = tuple(name for name, cls in TASK_REGISTRY.items() if cls.in_task_sweeps)
 SEEDS = (0, 1, 2)  # at least 3 seeds for every comparison
 CHEAP_SEEDS = (0, 1, 2, 3, 4)  # quick runs under a minute on one CPU thread get 5
 CHEAP_SIZES = ("100K", "300K", "250K-L9")

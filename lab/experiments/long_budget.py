@@ -15,8 +15,16 @@ Arms (induction, the quick task shape: 64-token stories, 512 evaluation stories 
 | (base)   | 1, 2, 4 | heads on a full-depth trunk (`model.match_params=false`): head 1 as deep as n = 1 | all |
 | matched  | 2, 4    | the paper's setting: parameter matching, equal loss weights       | 100K  |
 
-Budgets (`RATIOS`): 30, 100, 300 and 1000 tokens per parameter at 100K and 300K (5 seeds), 30
-at 1M (3 seeds; what one CPU allows in a 90-minute part). Validation uses the full validation
+Budgets (`RATIOS`): 30, 100, 300 and 1000 tokens per parameter at 100K and 300K, 30 at 1M (what
+one CPU allows in a 90-minute part); seeds by the lab's rule (`lab.experiments.seeds`: 5 at the
+CPU sizes below 1M, else 3).
+
+Two more cells follow the same budget axis:
+
+- **Fig. 8** (`POLY`): polynomial arithmetic (train on 1-2 operations, evaluate 1-4, so 3-4 are
+  out of domain) with n = 1, 2, 4 at 300K and 1M, where next-token training learns the task;
+- **Huang et al.** (`PATH`): path-star G(2,5,50) on fresh graphs at 300K, next-token against
+  n = l = 5 heads, at budgets long past next-token's plateau (no early stopping). Validation uses the full validation
 set at every evaluation, so selection compares estimates as precise as the final test.
 Each (size, budget) is its own cell (label `tpp<R>`, `matched-tpp<R>`), cheapest first, so
 `python -m lab.sweep long_budget --dry-run` prices the plan in parts of whole budgets and
@@ -27,16 +35,15 @@ from __future__ import annotations
 
 from lab.build import build_config
 from lab.config import RunConfig, size_value
-from lab.experiments import experiment
+from lab.experiments import experiment, seeds
 
 TASK = "induction"
 TASK_KNOBS = ("task.seq_len=64", "task.eval_stories=512")
 DEPTH_CONTROLLED = "model.match_params=false"
 RATIOS = {
     "quick": {"100K": (30, 100, 300, 1000), "300K": (30, 100, 300, 1000), "1M": (30,)},
-    "paper": {"1M": (300, 1000, 3000), "3M": (300, 1000, 3000), "10M": (300, 1000), "30M": (100, 300)},
+    "paper": {"1M": (300, 1000, 3000), "3M": (300, 1000), "10M": (100, 300), "30M": (30, 100)},
 }
-SEEDS = {"100K": range(5), "300K": range(5)}  # every other size: 3 seeds
 MATCHED_SIZE = {"quick": "100K", "paper": "1M"}
 BATCH = {"quick": 32, "paper": 128}
 
@@ -55,16 +62,44 @@ def run(preset: str, size: str, heads: int, ratio: float, seed: int, matched: bo
 def ratio_runs(preset: str, size: str, ratio: float) -> list[RunConfig]:
     """Every arm of one size and budget, on every seed (n = 1 first: the arms are paired by seed)."""
     out = []
-    for seed in SEEDS.get(size, range(3)):
+    for seed in seeds(preset, size):
         out += [run(preset, size, heads, ratio, seed) for heads in (1, 2, 4)]
         if size == MATCHED_SIZE[preset]:
             out += [run(preset, size, heads, ratio, seed, matched=True) for heads in (2, 4)]
     return out
 
 
+POLY = {"quick": {"300K": (30, 100, 300), "1M": (30,)}, "paper": {"3M": (300, 1000), "10M": (100, 300)}}
+POLY_KNOBS = ("task.max_ops=2", "task.eval_ops=4", "task.eval_size=300")
+PATH = {"quick": {"300K": (100, 300)}, "paper": {"10M": (100, 300)}}
+PATH_KNOBS = ("task.degree=2", "task.path_len=5", "task.train_graphs=0")
+
+
+def task_run(preset: str, task: str, knobs: tuple[str, ...], size: str, heads: int, ratio: float, seed: int,
+             label: str) -> RunConfig:
+    """One arm of the Fig. 8 or Huang cells: heads on a full-depth trunk, `ratio` tokens per parameter."""
+    overrides = [*knobs, f"train.batch_size={BATCH[preset]}", "train.eval_examples=0", DEPTH_CONTROLLED]
+    config = build_config(task, heads=heads, size=size, seed=seed, experiment="long_budget", overrides=overrides,
+                          tokens_per_param=ratio)
+    config.label = f"{label}-tpp{ratio:g}"
+    return config
+
+
+def cells(preset: str) -> list[tuple[float, list[RunConfig]]]:
+    """(cost, runs) of every cell: a task, size and budget with all its arms and seeds."""
+    key = "paper" if preset == "paper" else "quick"
+    out = [(r * size_value(size), ratio_runs(preset, size, r)) for size, rs in RATIOS[key].items() for r in rs]
+    out += [(r * size_value(size), [task_run(preset, "polynomial", POLY_KNOBS, size, n, r, seed, "fig8")
+                                    for seed in seeds(preset, size) for n in (1, 2, 4)])
+            for size, rs in POLY[key].items() for r in rs]
+    out += [(r * size_value(size), [task_run(preset, "graph", PATH_KNOBS, size, n, r, seed, "huang")
+                                    for seed in seeds(preset, size) for n in (1, 5)])
+            for size, rs in PATH[key].items() for r in rs]
+    return out
+
+
 @experiment("long_budget")
 def configs(preset: str) -> list[RunConfig]:
     """Fig. 7 at long budgets: induction n = 1, 2, 4 to 30-1000 tokens per parameter (final capability)."""
-    ratios = RATIOS["paper" if preset == "paper" else "quick"]
-    cells = sorted(((ratio * size_value(size), size, ratio) for size, budget in ratios.items() for ratio in budget))
-    return [c for _, size, ratio in cells for c in ratio_runs(preset, size, ratio)]  # cheapest cells first
+    ordered = sorted(cells(preset), key=lambda cell: cell[0])  # cheapest first (a stable sort: ties keep order)
+    return [config for _, runs in ordered for config in runs]  # cheapest cells first
