@@ -195,11 +195,11 @@ def export(argv: list[str]) -> int:
     """`python -m lab.runs export ...` is `python -m lab.results export ...` (the results store),
     where this version has one; `argv` starts with `export`."""
     try:
-        results = importlib.import_module("lab.results")
+        results = importlib.import_module("lab.results_cli")
     except ModuleNotFoundError as e:
-        if e.name != "lab.results":
+        if e.name != "lab.results_cli":
             raise
-        print("error: `export` needs lab/results.py (the results store), which this version lacks", file=sys.stderr)
+        print("error: `export` needs lab/results_cli.py (the results store's command line), which this version lacks", file=sys.stderr)
         return 2
     return results.main(argv)
 

@@ -145,10 +145,10 @@ def test_a_missing_or_file_root_is_exit_2(tmp_path: Path) -> None:
 
 def test_export_goes_to_the_results_store(monkeypatch, capsys) -> None:
     calls = []
-    monkeypatch.setitem(sys.modules, "lab.results", types.SimpleNamespace(main=lambda argv: calls.append(argv) or 0))
+    monkeypatch.setitem(sys.modules, "lab.results_cli", types.SimpleNamespace(main=lambda argv: calls.append(argv) or 0))
     assert table.main(["export", "--store", "results"]) == 0
     assert calls == [["export", "--store", "results"]]
-    monkeypatch.setitem(sys.modules, "lab.results", None)  # a version without the results store
+    monkeypatch.setitem(sys.modules, "lab.results_cli", None)  # a version without the results store
     assert table.main(["export"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "results" in err[0]

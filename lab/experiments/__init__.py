@@ -12,7 +12,7 @@ complete runs, resuming incomplete ones). Presets:
   to `PAPER_TOKENS` tokens per run (for GPUs).
 
 Seeds come from `seeds(preset, size)`: a comparison needs at least 3 seeds for a confidence
-interval that means something (`lab.stats`). `python -m lab.sweep NAME --dry-run` prints the
+interval that means something (`lab.analysis.stats`). `python -m lab.sweep NAME --dry-run` prints the
 run count and the estimated CPU time before anything trains.
 
 Every module of this package is imported when the package is, so a new experiment is one
@@ -56,7 +56,7 @@ PAPER_TOKENS = 2**27
 PAPER_BATCH = 128  # sequences per step
 
 __all__ = ["PAPER_BATCH", "PAPER_TOKENS", "PRESETS", "PRESET_ALIASES", "SEEDS", "TASKS", "Schedule",
-           "canonical_preset", "experiment", "make_run",
+           "canonical_preset", "experiment", "make_run", "planned_presets",
            "plan", "schedule", "seeds"]
 
 
@@ -147,6 +147,18 @@ def plan(name: str, preset: str) -> list[RunConfig]:
         twice = sorted({n for n in names if names.count(n) > 1})
         raise ConfigError(f"experiment {name!r} lists the same run more than once: {twice[0]}")
     return configs
+
+
+def planned_presets(name: str) -> dict[str, str]:
+    """Run name -> preset for every run that a preset's plan of experiment `name` lists (the first
+    preset wins a name both plan); what `lab.results.export` files each stored run under."""
+    names: dict[str, str] = {}
+    for preset in reversed(PRESETS):
+        try:
+            names.update({c.run_name(): preset for c in plan(name, preset)})
+        except ConfigError:
+            pass
+    return names
 
 
 # `python -m lab.experiments.NAME` (an experiment's measuring step) imports this package first, which imports

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab import stats
+from lab.analysis import stats
 
 VAL, TEST = "val/", "eval/"
 

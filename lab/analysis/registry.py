@@ -7,7 +7,7 @@ A builder gets the experiment's `lab.runs.Selection` (the complete runs of its p
 preset) and returns an `Output`: the figure, the tables it plots and sentences computed
 from them; it raises `Missing` when its runs are not there. `python -m lab.figures` draws
 every registered figure. This module imports nothing heavy, so experiment modules (imported
-by every sweep) stay light; builders import `lab.plots` (matplotlib, pandas) when called.
+by every sweep) stay light; builders import `lab.analysis.plots` (matplotlib, pandas) when called.
 """
 
 from __future__ import annotations

@@ -4,12 +4,12 @@ Each `Claim` names its source (the paper, a peer, or the lab's own earlier readi
 experiment whose runs test it, and how to measure it:
 
 - a *comparison* (`a` against `b`, paired by seed): the mean over seeds of a - b with a
-  Student-t 95% CI (`lab.stats.paired_difference(method="t")`, which keeps its coverage at 3-5
-  seeds) and the verdict of `lab.stats.verdict` for the expected sign;
+  Student-t 95% CI (`lab.analysis.stats.paired_difference(method="t")`, which keeps its coverage at 3-5
+  seeds) and the verdict of `lab.analysis.stats.verdict` for the expected sign;
 - a *target* (`a` alone): the mean over seeds with its t CI and the verdict of
-  `lab.stats.verdict_close` for `target +- tolerance`.
+  `lab.analysis.stats.verdict_close` for `target +- tolerance`.
 
-Per-run values come from `lab.evidence.measure_runs`: test metrics at the step chosen on
+Per-run values come from `lab.analysis.evidence.measure_runs`: test metrics at the step chosen on
 validation, or tokens-to-formation on validation (censored at the budget). `ledger` turns the
 runs into rows and `markdown` into `figures/CLAIMS.md`; no sentence of it is written by hand.
 """
@@ -23,9 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from lab import evidence, stats
+from lab.analysis import evidence, stats
 from lab.config import size_value
-from lab.experiments.pathstar_long import PUBLISHED as PUBLISHED_FILE
 
 PAPER = "Gloeckle et al. 2024"
 BN = "Bachmann & Nagarajan 2024"
@@ -43,7 +42,7 @@ class Claim:
     b: dict[str, Any] | None = None  # None: `a` is compared with `target`
     where: dict[str, Any] = field(default_factory=dict)
     measure: str = "value"  # "value" (test metric at the selected step), "first_value", "final_value",
-    # "formation_tokens", "attention_tokens" or "readout_tokens" (`lab.evidence.measure_runs`)
+    # "formation_tokens", "attention_tokens" or "readout_tokens" (`lab.analysis.evidence.measure_runs`)
     trend: str = ""  # the slope of the per-seed a - b against log10(model size) ("size") or against a's
     # mean head-k / head-1 gradient cosine ("align_cos"), not their mean
     metric: str | None = None  # test metric (default: the task's primary)
@@ -52,6 +51,7 @@ class Claim:
     tolerance: float = math.nan
     file: str = ""  # read `metric` from each run's extra JSON file of this name ("metrics" key) instead of
     # its evaluation rows: `published.json` holds the published path-star test file scored at the final checkpoint
+    file_means: str = ""  # what `file` holds, shown as the measure ("on the published test file ...")
 
 
 def _n(k: int) -> dict[str, int]:
@@ -283,7 +283,8 @@ ON_PUBLISHED = ("bn-next-token-8M", "bn-reverse-32M", "huang-mtp-horizon-32M-mat
 
 def on_published(claim: Claim) -> Claim:
     """The same claim read from the published test file at each run's final checkpoint."""
-    return replace(claim, key=f"{claim.key}-published", file=PUBLISHED_FILE,
+    return replace(claim, key=f"{claim.key}-published", file="published.json",
+                   file_means="on the published test file (20,000 graphs), final checkpoint",
                    statement=f"{claim.statement}; on the published test file")
 
 
@@ -394,8 +395,8 @@ def _trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:
 
 def _measure_name(claim: Claim) -> str:
     metric = claim.metric or "primary metric"
-    if claim.file == PUBLISHED_FILE:
-        return f"{metric} on the published test file (20,000 graphs), final checkpoint"
+    if claim.file and claim.file_means:
+        return f"{metric} {claim.file_means}"
     if claim.file:
         return f"{metric} in each run's {claim.file}"
     if claim.measure == "formation_tokens":
