@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab import runs, table
+from lab.selection import RunFilter
 from lab.__main__ import COMMANDS
 from lab.__main__ import main as lab_main
 from lab.run import build_config
@@ -72,7 +73,7 @@ def test_the_module_prints_the_table_from_the_shell(root: Path) -> None:
 @pytest.mark.parametrize("only, heads_seeds", [
     (["model.n_future=2"], {(2, 0), (2, 1)}),
     (["train.lr=0.001"], {(1, 0), (2, 0)}),
-    (["train.lr=1e-3", "model.n_future=2.0"], {(2, 0)}),
+    (["train.lr=1e-3", "model.n_future=2"], {(2, 0)}),
     (["train.lr=3e-3"], {(2, 1)}),
     (["task.mentions=2"], {(2, 1)}),
     (["task.mentions=3"], {(1, 0), (2, 0)}),  # the task's default, not stored in the config
@@ -86,22 +87,24 @@ def test_only_filters_by_typed_config_values(root: Path, capsys, only: list[str]
     assert {(int(r["heads"]), int(r["seed"])) for r in rows} == heads_seeds
 
 
-def test_matches_compares_typed_values() -> None:
+def test_the_filter_compares_typed_values_exactly() -> None:
     flat = {"train.lr": 0.001, "seed": 3, "model.bias": False, "train.head_weights": (1.0, 0.5),
-            "train.keep_checkpoints": None, "task": "induction", "task_config.mentions": 2}
-    assert table.matches(flat, "train.lr", "1e-3") and not table.matches(flat, "train.lr", "1e-4")
-    assert table.matches(flat, "seed", "3.0") and not table.matches(flat, "seed", "4")
-    assert table.matches(flat, "model.bias", "false") and table.matches(flat, "model.bias", "0")
-    assert not table.matches(flat, "model.bias", "on")
-    assert table.matches(flat, "train.head_weights", "1,0.5") and not table.matches(flat, "train.head_weights", "1")
-    assert table.matches(flat, "train.keep_checkpoints", "none") and not table.matches(flat, "train.head_weights",
-                                                                                       "none")
-    assert table.matches(flat, "task", "induction") and not table.matches(flat, "task", "Induction")
-    assert table.matches(flat, "task.mentions", "2")
-    assert not table.matches(flat, "model.dropout", "0")  # a run without the key
-    for key, text in (("train.lr", "fast"), ("model.bias", "maybe")):
+            "train.keep_checkpoints": None, "task": "induction", "task_config.mentions": 2, "status": "complete"}
+
+    def ok(*texts: str) -> bool:
+        return RunFilter.parse(texts).matches(flat)
+    assert ok("train.lr=1e-3") and ok("train.lr=0.001") and not ok("train.lr=1e-4")
+    assert ok("seed=3") and not ok("seed=4")
+    assert ok("model.bias=false") and ok("model.bias=0") and not ok("model.bias=on")
+    assert ok("train.head_weights=1,0.5") and not ok("train.head_weights=1")
+    assert ok("train.keep_checkpoints=none") and not ok("train.head_weights=none")
+    assert ok("task=induction") and not ok("task=Induction")
+    assert ok("task.mentions=2") and ok("task_config.mentions=2") and not ok("task.mentions=3")
+    assert ok("status=complete") and not ok("status=running")  # not a config field: text
+    assert not ok("model.dropout=0")  # a run without the key
+    for key, text in (("train.lr", "fast"), ("model.bias", "maybe"), ("seed", "3.0")):
         with pytest.raises(ConfigError, match=key):
-            table.matches(flat, key, text)
+            ok(f"{key}={text}")
 
 
 def test_metric_columns_sorting_and_csv(root: Path, capsys) -> None:
@@ -126,6 +129,7 @@ def test_metric_columns_sorting_and_csv(root: Path, capsys) -> None:
     (["--only", "train.lr=fast"], "train.lr"),
     (["--only", "model.n_futures=2"], "model.n_futures"),
     (["--only", "heads"], "KEY=VALUE"),
+    (["--only", "model.n_future=2.0"], "model.n_future expects int"),  # exact: no 2.0 for an int field
     (["--metrics", "eval/nope"], "eval/nope"),
     (["--sort", "colour"], "colour"),
 ])

@@ -25,6 +25,7 @@ import pandas as pd
 
 from lab.analysis import evidence, stats
 from lab.config import size_value
+from lab.selection import RunFilter
 
 PAPER = "Gloeckle et al. 2024"
 BN = "Bachmann & Nagarajan 2024"
@@ -32,7 +33,8 @@ BN = "Bachmann & Nagarajan 2024"
 
 @dataclass(frozen=True)
 class Claim:
-    """One testable statement. `where`, `a` and `b` are {config column: value} filters."""
+    """One testable statement. `where`, `a` and `b` are run filters, {key: value} as
+    `lab.selection.RunFilter.of` reads them (`model.n_future`, `label`, `task.pause_tokens`, ...)."""
 
     key: str
     source: str
@@ -74,7 +76,7 @@ CLAIMS: list[Claim] = [
     Claim("fig8-n4", f"{PAPER}, Fig. 8", "4-token prediction raises in-domain polynomial exact match (1M)",
           "scaling", _n(4), _n(1), {"task": "polynomial", "size": "1M"}),
     Claim("figS15-pause", f"{PAPER}, Fig. S15/S16", "with pause tokens, 2-token prediction still raises "
-          "polynomial exact match", "pause", _n(2), _n(1), {"task_config.pause_tokens": 5}),
+          "polynomial exact match", "pause", _n(2), _n(1), {"task.pause_tokens": 5}),
     Claim("tableS6-carve", f"{PAPER}, Table S6", "4-head finetuning with '+0 layers' heads is worse than "
           "next-token finetuning", "finetune", _label("carve"), _label("ntp"), expected_sign=-1),
     Claim("tableS6-linear", f"{PAPER}, Table S6", "4-head finetuning with linear heads is worse than next-token "
@@ -204,7 +206,7 @@ CLAIMS: list[Claim] = [
           measure="readout_tokens"),
     Claim("atlas-size", "mtp-lab atlas (Fig. 7's size range)", "the delay of 2-token prediction in forming "
           "induction shrinks with model size (300K, 1M, 3M; heads on a full-depth trunk; slope of n=2 - n=1 tokens "
-          "to formation per 10x size)", "atlas", _n(2), _n(1), {"label": ("size=300K", "base", "size=3M")},
+          "to formation per 10x size)", "atlas", _n(2), _n(1), {"label": frozenset({"size=300K", "base", "size=3M"})},
           measure="formation_tokens", expected_sign=-1, trend="size"),
     # Explanations of Table S6 as refutable predictions (continued pretraining unless said; head-1 loss is the
     # next-token loss on held-out data of the pretraining distribution, so a positive difference is a deficit).
@@ -292,12 +294,8 @@ CLAIMS = [c for claim in CLAIMS for c in (claim, *([on_published(claim)] if clai
 
 
 def _select(runs: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
-    """The rows matching every filter; a tuple value matches any of its elements."""
-    for column, value in filters.items():
-        if column not in runs:
-            return runs.iloc[0:0]
-        runs = runs[runs[column].isin(value) if isinstance(value, tuple) else runs[column] == value]
-    return runs
+    """The rows passing `filters` (`lab.selection.RunFilter`; a frozenset value matches any member)."""
+    return RunFilter.of(filters).frame(runs)
 
 
 def _by_seed(runs: pd.DataFrame, column: str) -> dict[int, float]:

@@ -36,7 +36,7 @@ IN_DOMAIN, OUT_OF_DOMAIN = "final.eval/exact_match/in_domain", "final.eval/exact
 def induction_output(sel: Selection, title: str) -> Output:
     """Induction success against size per head count (figures 1a and 1b)."""
     from lab.analysis import plots, prose
-    sel = sel.where(task="induction")
+    sel = sel.where({"task": "induction"})
     sel.require("induction")
     table = plots.vs_size_table(sel.summaries, INDUCTION_METRIC)
     fig = plots.plot_vs_size(sel.summaries, [(INDUCTION_METRIC, INDUCTION_YLABEL)], title=title)
@@ -74,7 +74,7 @@ def domain_sentences(df, x: str, x_name: Callable[[Any], str] = str) -> list[str
         "panel per model size, n in {1, 2, 4}; shaded: more operations than training ever shows (out of domain).")
 def polynomial_vs_ops(sel: Selection) -> Output:
     from lab.analysis import plots, prose
-    sel = sel.where(task="polynomial")
+    sel = sel.where({"task": "polynomial"})
     sel.require("polynomial")
     df = sel.summaries
     table = plots.vs_ops_table(df, "size")
@@ -88,7 +88,7 @@ def polynomial_vs_ops(sel: Selection) -> Output:
         "n in {1, 2, 4}.")
 def polynomial_vs_size(sel: Selection) -> Output:
     from lab.analysis import plots, prose
-    sel = sel.where(task="polynomial")
+    sel = sel.where({"task": "polynomial"})
     sel.require("polynomial")
     df = sel.summaries
     metrics = [(c, label) for c, label in ((IN_DOMAIN, "exact match, in domain"),
