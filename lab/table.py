@@ -32,7 +32,8 @@ from lab.config import SIZES
 from lab.selection import RunFilter, stored_key
 from tasks import ConfigError, make_config
 
-BASE_COLUMNS = ("run", "status", "task", "size", "heads", "head_type", "seed", "steps")
+BASE_COLUMNS = ("run", "status", "task", "size", "model.n_future", "model.head_type", "seed", "train.steps")
+# config columns are named as `--only` and `--set` name them, so a column is also a filter and a sort key
 
 
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -67,9 +68,9 @@ def row_of(record: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
     """The table row of a run record (typed values; None where unknown)."""
     summary = record["_summary"]
     row = {"run": record["run_name"], "status": record["status"], "task": record.get("task"),
-           "size": record.get("size"), "heads": record.get("model.n_future"),
-           "head_type": record.get("model.head_type"), "seed": record.get("seed"),
-           "steps": record.get("train.steps")}
+           "size": record.get("size"), "model.n_future": record.get("model.n_future"),
+           "model.head_type": record.get("model.head_type"), "seed": record.get("seed"),
+           "train.steps": record.get("train.steps")}
     final, best = summary.get("final", {}), summary.get("best", {})
     if metrics:
         row.update({m: final.get(m) for m in metrics})

@@ -49,8 +49,8 @@ def table_rows(text: str) -> dict[str, list[str]]:
 def test_the_table_has_one_row_per_run_with_the_primary_metric(root: Path, capsys) -> None:
     assert table.main([str(root)]) == 0
     header, *_ = capsys.readouterr().out.splitlines()
-    assert header.split() == ["run", "status", "task", "size", "heads", "head_type", "seed", "steps", "metric",
-                              "final", "best", "wall"]
+    assert header.split() == ["run", "status", "task", "size", "model.n_future", "model.head_type", "seed",
+                              "train.steps", "metric", "final", "best", "wall"]
     assert table.main([str(root)]) == 0
     rows = table_rows(capsys.readouterr().out)
     expected = summaries(root)
@@ -84,7 +84,7 @@ def test_the_module_prints_the_table_from_the_shell(root: Path) -> None:
 def test_only_filters_by_typed_config_values(root: Path, capsys, only: list[str], heads_seeds: set) -> None:
     assert table.main([str(root), "--csv", *[f"--only={o}" for o in only]]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert {(int(r["heads"]), int(r["seed"])) for r in rows} == heads_seeds
+    assert {(int(r["model.n_future"]), int(r["seed"])) for r in rows} == heads_seeds
 
 
 def test_the_filter_compares_typed_values_exactly() -> None:

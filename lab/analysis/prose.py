@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lab.analysis import stats
+from lab.analysis import evidence, stats
 from lab.config import size_value as size_key  # sort key of a size name: '300K' -> 3e5
 
 
@@ -19,22 +19,17 @@ def fmt(value: float) -> str:
 def gap_sentences(df: pd.DataFrame, x: str, value: str, what: str, x_name=str, hue: str = "model.n_future",
                   base: int = 1) -> list[str]:
     """For each head count n other than `base`: at every x, the mean over seeds of (n - base) in `value`
-    (one row per run in `df`), paired by seed, with its 95% Student-t CI (`lab.analysis.stats.paired_difference`)."""
+    (one row per run in `df`), paired by seed, with its 95% Student-t CI (`evidence.paired_table`)."""
     data = df[[x, hue, "seed", value]].dropna()
     if data.empty:
         return []
-    per_seed = data.groupby([x, hue, "seed"])[value].mean()
+    table = evidence.paired_table(data, [x], hue, base, value)
+    table = table[table["seeds"] > 0]
     keys = sorted(data[x].unique(), key=size_key if x == "size" else None)
     out = []
-    for n in sorted(set(data[hue]) - {base}):
-        parts = []
-        for k in keys:
-            arm, ref = (per_seed.get((k, m)) for m in (n, base))
-            if arm is None or ref is None:
-                continue
-            effect = stats.paired_difference(arm.to_dict(), ref.to_dict(), method="t")
-            if effect.n:
-                parts.append(f"{stats.format_effect(effect)} at {x_name(k)}")
+    for n in sorted(set(table[hue])):
+        rows = table[table[hue] == n].set_index(x)
+        parts = [f"{stats.format_effect(rows.loc[k, 'result'])} at {x_name(k)}" for k in keys if k in rows.index]
         if parts:
             out.append(f"{what}, n={n} minus n={base}, paired by seed (95% t CI): " + "; ".join(parts) + ".")
     return out

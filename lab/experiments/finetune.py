@@ -26,7 +26,7 @@ fits both tasks. Finetuning runs reference their pretrained run as `@<run name>`
 the same experiment), so the configs do not depend on the output directory.
 
 `report(experiment_dir)` writes `table.csv` / `table.md` (metric per variant: mean, std over
-seeds, difference to `ntp`) and `curves.csv` (shock and recovery of the next-token loss,
+seeds, and the difference to `ntp` paired by seed with its 95% CI, `evidence.paired_table`) and `curves.csv` (shock and recovery of the next-token loss,
 and representation drift, per variant, seed and step).
 """
 
@@ -191,10 +191,12 @@ def report(experiment_dir: Path, metrics: tuple[str, ...] = METRICS) -> str:
             row[f"{metric} std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
         rows.append(row)
     table = pd.DataFrame(rows)
-    if "ntp" in set(table["variant"]):
-        base = table.set_index("variant").loc["ntp"]
+    if "ntp" in set(table["variant"]):  # paired by seed, as every difference to a baseline
+        from lab.analysis import evidence
         for metric in metrics:
-            table[f"{metric} diff to ntp"] = table[f"{metric} mean"] - base[f"{metric} mean"]
+            diff = evidence.paired_table(done, [], "variant", "ntp", f"final.{metric}").set_index("variant")
+            for column, name in (("mean", "diff to ntp"), ("lo", "diff lo"), ("hi", "diff hi")):
+                table[f"{metric} {name}"] = table["variant"].map(diff[column]).where(table["variant"] != "ntp", 0.0)
     order = VARIANT_ORDER
     table["order"] = table["variant"].map({v: i for i, v in enumerate(order)}).fillna(len(order))
     table = table.sort_values("order").drop(columns="order")
@@ -249,14 +251,11 @@ def main(argv: list[str] | None = None) -> int:
 
 # ----- plots of this experiment (pandas and matplotlib are imported when one is drawn) -----
 def finetune_diff_table(df: pd.DataFrame, metric: str, baseline: str = "ntp", variant: str = "label") -> pd.DataFrame:
-    """Per variant: the metric minus the baseline variant's, paired by seed (mean/min/max over seeds)."""
-    from lab.analysis import plots
-    values = df[[variant, "seed", metric]].dropna()
-    base = values[values[variant] == baseline].set_index("seed")[metric]
-    paired = values[values[variant] != baseline].copy()
-    paired = paired[paired["seed"].isin(base.index)]
-    paired["diff"] = paired[metric].to_numpy(float) - base.loc[paired["seed"]].to_numpy(float)
-    return plots.summarise(paired, [variant], "diff")
+    """Per variant: the metric minus the baseline variant's, paired by seed (`evidence.paired_table`:
+    mean, 95% t CI, min and max over seeds)."""
+    from lab.analysis import evidence
+    table = evidence.paired_table(df, [], variant, baseline, metric)
+    return table[table["seeds"] > 0].drop(columns="result").reset_index(drop=True)
 
 
 def plot_finetune_bars(df: pd.DataFrame, metric: str, xlabel: str, baseline: str = "ntp",
