@@ -34,7 +34,7 @@ from lab.analysis import claims
 from lab.analysis.registry import Missing, Output, specs
 from lab.analysis.render import heading, kept_section, readme, readme_section, results, results_section, sections, wrap
 from lab.errors import ConfigError
-from lab.experiments import REGISTRY, plan  # importing the package registers every experiment and its figures
+from lab.experiments import REGISTRY, declared_claims, plan  # importing the package registers every experiment and its figures
 from lab.results import STORE, store_files
 from lab.selection import Selection
 
@@ -121,7 +121,8 @@ def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool 
     source = sources(selections)
     runs.atomic_write(out / "README.md", lambda f: f.write(readme(readme_parts, missing, preset, source)))
     runs.atomic_write(out / "RESULTS.md", lambda f: f.write(results(results_parts, missing)))
-    table = claims.ledger(lambda experiment: selection(experiment).evals(), preset,
+    every = [*claims.CLAIMS, *declared_claims()]  # the ledger's claims and those experiments declare
+    table = claims.ledger(lambda experiment: selection(experiment).evals(), preset, every,
                           run_file=lambda experiment, run_dir, name: selection(experiment).run_file(run_dir, name))
     runs.atomic_write(out / "CLAIMS.md", lambda f: f.write(claims.markdown(table, preset, source)))
     return outcome
@@ -149,8 +150,8 @@ def run_command(argv: list[str]) -> int:
 
 
 def missing_commands(preset: str, root: Path, workers: int | None) -> list[list[str]]:
-    """Per experiment with figures: its sweep if some planned run is not complete, else its measuring
-    step (`python -m lab.experiments.NAME`, for a module that has a `main`), in case it never ran."""
+    """Per experiment with figures: its sweep if some planned run is not complete, else its declared
+    measuring step (`python -m` its module, `Experiment.measure_module`), in case it never ran."""
     todo = []
     for name in dict.fromkeys(spec.experiment for spec in specs()):
         selection = Selection.load(root, name, preset, plan)
@@ -160,9 +161,9 @@ def missing_commands(preset: str, root: Path, workers: int | None) -> list[list[
             todo.append([sys.executable, "-m", "lab.sweep", name, "--preset", preset, "--out", str(root),
                          *([] if workers is None else ["--workers", str(workers)])])
             continue
-        module = sys.modules.get(REGISTRY[name].build.__module__)
-        if module is not None and module.__name__ == f"lab.experiments.{name}" and hasattr(module, "main"):
-            todo.append([sys.executable, "-m", module.__name__, "--preset", preset, "--runs", str(root)])
+        if REGISTRY[name].measure is not None:
+            todo.append([sys.executable, "-m", REGISTRY[name].measure_module, "--preset", preset,
+                         "--runs", str(root)])
     return todo
 
 

@@ -530,13 +530,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def after_sweep(experiment: str, preset: str, root: Path) -> None:
-    """Run the experiment's measuring or reporting step, if its module has one:
-    `measure(preset, root)` (e.g. decoding speed of the trained runs, the finetuning table)."""
+    """Run the experiment's declared measuring step (`Experiment.measure`), if it has one: e.g.
+    decoding speed of the trained runs, the finetuning table."""
     from lab.experiments import REGISTRY
-    module = sys.modules.get(REGISTRY[experiment].build.__module__)
-    if module is not None and module.__name__ == f"lab.experiments.{experiment}" \
-            and callable(getattr(module, "measure", None)):
-        module.measure(preset, root)
+    measure = REGISTRY[experiment].measure
+    if measure is not None:
+        measure(preset, root)
 
 
 def _terminate(signum: int, frame: Any) -> None:

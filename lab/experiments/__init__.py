@@ -16,8 +16,8 @@ interval that means something (`lab.analysis.stats`). `python -m lab.sweep NAME 
 run count and the estimated CPU time before anything trains.
 
 Every module of this package is imported when the package is, so a new experiment is one
-new file with an `@experiment(name)` function. A module that registers nothing but defines
-`configs(preset)` is registered under its module name. A run that finetunes another run of
+new file with an `@experiment(name)` function (and `measure=` for a measuring step run after
+its sweep), its `@figure` builders and its claims. A run that finetunes another run of
 the same experiment (`finetune.init_from="@<run name>..."`) waits for it in a sweep.
 """
 
@@ -30,6 +30,7 @@ import pkgutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lab.config import RunConfig
 from lab.errors import ConfigError
@@ -102,21 +103,43 @@ def make_run(experiment: str, preset: str, task: str, size: str, heads: int, see
 
 @dataclass(frozen=True)
 class Experiment:
+    """What an experiment declares: its plan (`build(preset)`), the step that measures its trained
+    runs after a sweep (`measure(preset, root)`, run by `lab.sweep`; `measure_module` is the module
+    whose `python -m` runs it alone, for `lab.figures --run-missing`), and its figures (registered
+    with `@figure(..., experiment=name)`, `lab.analysis.registry`)."""
+
     name: str
     build: Callable[[str], list[RunConfig]]
     description: str
+    measure: Callable[..., Any] | None = None
+    measure_module: str = ""
+    claims: tuple[Any, ...] = ()  # `lab.analysis.claims.Claim`s its runs test, listed in figures/CLAIMS.md
+
+    @property
+    def figures(self) -> list[Any]:
+        """The figure specs drawn from this experiment's runs, in key order."""
+        from lab.analysis.registry import specs
+        return [spec for spec in specs() if spec.experiment == self.name]
 
 
 REGISTRY: dict[str, Experiment] = {}
 
 
-def experiment(name: str) -> Callable[[Callable[[str], list[RunConfig]]], Callable[[str], list[RunConfig]]]:
-    """Decorator: register `fn(preset) -> list[RunConfig]` as experiment `name`."""
+def experiment(name: str, measure: Callable[..., Any] | None = None, claims: tuple[Any, ...] = ()
+               ) -> Callable[[Callable[[str], list[RunConfig]]], Callable[[str], list[RunConfig]]]:
+    """Decorator: register `fn(preset) -> list[RunConfig]` as experiment `name`, with its measuring
+    step `measure(preset, root)` if it has one and the claims its runs test (see `Experiment`)."""
     def register(fn: Callable[[str], list[RunConfig]]) -> Callable[[str], list[RunConfig]]:
         doc = (fn.__doc__ or "").strip()
-        REGISTRY[name] = Experiment(name, fn, doc.splitlines()[0] if doc else "")
+        REGISTRY[name] = Experiment(name, fn, doc.splitlines()[0] if doc else "", measure,
+                                    measure.__module__ if measure else "", tuple(claims))
         return fn
     return register
+
+
+def declared_claims() -> list[Any]:
+    """The claims the experiments declare (`Experiment.claims`), by experiment name."""
+    return [claim for name in experiment_names() for claim in REGISTRY[name].claims]
 
 
 def experiment_names() -> list[str]:
@@ -168,11 +191,9 @@ warnings.filterwarnings("ignore", message=r"'lab\.experiments\.\w+' found in sys
 
 
 def _import_all() -> None:
+    """Import every module of this package: each registers its experiment and figures."""
     for module in pkgutil.iter_modules(__path__):
-        before = set(REGISTRY)
-        loaded = importlib.import_module(f"{__name__}.{module.name}")
-        if set(REGISTRY) == before and callable(getattr(loaded, "configs", None)):
-            experiment(module.name)(loaded.configs)
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 _import_all()

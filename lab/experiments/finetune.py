@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import RunConfig
+from lab.experiments import experiment
 from lab.runs import atomic_write, load_runs, load_summaries
 from tasks import ConfigError, build_task
 
@@ -478,6 +479,8 @@ def drift_figure(sel: Selection) -> Output:
     return Output(fig, [("final CKA per variant and depth", prose.readable(last.sort_values(["depth", "label"])))],
                   sentences, sel)
 
+
+experiment(EXPERIMENT, measure=measure)(configs)
 
 if __name__ == "__main__":
     sys.exit(main())

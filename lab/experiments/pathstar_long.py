@@ -86,7 +86,6 @@ def graph_suffix(preset: str, graph: tuple[int, int]) -> str:
     return "" if graph == GRAPHS[preset][0] else f"-d{graph[0]}l{graph[1]}"
 
 
-@experiment(EXPERIMENT)
 def pathstar_long(preset: str) -> list[RunConfig]:
     """Path-star to convergence, fresh and fixed data: next-token, reverse, teacherless and MTP."""
     steps, every = STEPS[preset]
@@ -300,6 +299,8 @@ def effect_sentence(r: Any, what: str) -> str:
     return (f"{r.objective} - next-token, {r.regime}, {r.data} graphs ({what}): {prose.fmt(r.mean)} "
             f"[{prose.fmt(r.lo)}, {prose.fmt(r.hi)}] ({r.seeds} seeds), {r.verdict}.")
 
+
+experiment(EXPERIMENT, measure=measure)(pathstar_long)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,7 +35,6 @@ VARIANTS = (("parallel", 1), ("parallel", 2), ("parallel", 4), ("causal", 4), ("
 RESULT = "speculative.json"
 
 
-@experiment("speculative")
 def speculative(preset: str) -> list[RunConfig]:
     """Heads n in {1, 2, 4} (parallel) and n = 4 causal and deepseek heads, per task, for decoding speed."""
     return [make_run("speculative", preset, task, SIZE[preset], n, seed, head_type=kind)
@@ -175,6 +174,8 @@ def speculative_figure(sel: Selection) -> Output:
     return Output(plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", shown)],
                   sentences, used, [f"Measured on: {devices}; prompts decoded together: {batches}."])
 
+
+experiment("speculative", measure=measure)(speculative)
 
 if __name__ == "__main__":
     sys.exit(main())
