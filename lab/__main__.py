@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("lab.eval", "evaluate a trained run on its task's sets or on a data file"),
     "decode": ("lab.decode", "measure greedy and self-speculative decoding of a trained run"),
     "runs": ("lab.table", "a table of the runs under a directory: filter, sort, CSV (python -m lab.runs)"),
-    "results": ("lab.results", "export complete runs into the committed results store, or list it"),
+    "results": ("lab.results_cli", "export complete runs into the committed results store, or list it"),
 }
 
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import results, runs, stats
+from lab import results, runs
+from lab.analysis import stats
 
 NAMING = ("experiment", "label")  # name a run, do not change its result
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from lab.errors import ConfigError
 
-HEAD_TYPES = ("parallel", "linear", "causal", "anticausal", "deepseek")
+HEAD_TYPES = ("parallel", "linear", "causal", "anticausal", "deepseek")  # built in (lab.heads)
 
 # Size presets: name -> (d_model, n_layer, n_head). Names count non-embedding parameters
 # (about 12 d^2 L). 100K and 300K are extra CPU sizes shaped like the paper's 1M (5 layers);
@@ -73,8 +73,8 @@ class ModelConfig:
                 raise ConfigError(f"model.{name} must be positive, got {getattr(self, name)}")
         if self.n_future < 1:
             raise ConfigError(f"--heads must be at least 1, got {self.n_future}")
-        if self.head_type not in HEAD_TYPES:
-            raise ConfigError(f"unknown head type {self.head_type!r}; choose one of: {', '.join(HEAD_TYPES)}")
+        if self.head_type not in head_types():
+            raise ConfigError(f"unknown head type {self.head_type!r}; choose one of: {', '.join(head_types())}")
         if self.d_model % self.n_head:
             raise ConfigError(f"model.d_model={self.d_model} is not divisible by model.n_head={self.n_head}")
         if not 0.0 <= self.dropout < 1.0:
@@ -148,8 +148,33 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, 
                                                      ("train", "early_stop_min_delta"): 0.0,
                                                      ("train", "tokens_per_param"): 0.0}
 
-ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")
+ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")  # built in (lab.finetune)
 HEAD_INITS = ("random", "copy", "zero")
+
+# Head types a config may name -> the attach modes each adds beyond the built-in ones. The built-in
+# types are here from the start, so validation never depends on what was imported first; a new
+# head type is declared by `lab.heads.register_head`, through these functions.
+_DECLARED_HEADS: dict[str, tuple[str, ...]] = dict.fromkeys(HEAD_TYPES, ())
+
+
+def declare_head_type(name: str, attach_modes: tuple[str, ...] = ()) -> None:
+    """Let configs name head type `name` and the `--attach` modes it adds."""
+    _DECLARED_HEADS[name] = tuple(m for m in attach_modes if m not in ATTACH_MODES)
+
+
+def withdraw_head_type(name: str) -> None:
+    """Undo `declare_head_type` (for tests that add a head type of their own)."""
+    _DECLARED_HEADS.pop(name, None)
+
+
+def head_types() -> tuple[str, ...]:
+    """The head types a config may name: the built-in ones, then those declared since."""
+    return tuple(_DECLARED_HEADS)
+
+
+def attach_modes() -> tuple[str, ...]:
+    """The `finetune.attach` modes a config may name: the built-in ones, then the declared ones."""
+    return ATTACH_MODES + tuple(sorted({m for modes in _DECLARED_HEADS.values() for m in modes}))
 
 
 @dataclass
@@ -164,8 +189,8 @@ class FinetuneConfig:
     pretrained_lr_scale: float = 1.0  # learning-rate multiplier for weights loaded from the checkpoint
 
     def validate(self) -> None:
-        if self.attach not in ATTACH_MODES:
-            raise ConfigError(f"unknown attach mode {self.attach!r}; choose one of: {', '.join(ATTACH_MODES)}")
+        if self.attach not in attach_modes():
+            raise ConfigError(f"unknown attach mode {self.attach!r}; choose one of: {', '.join(attach_modes())}")
         if self.head_init not in HEAD_INITS:
             raise ConfigError(f"unknown head init {self.head_init!r}; choose one of: {', '.join(HEAD_INITS)}")
         for name in ("freeze_trunk_steps", "ramp_steps"):

@@ -4,7 +4,7 @@
                           [--run-missing] [--workers K] [--prune]
 
 Each figure is registered by its experiment's module (`lab.experiments.*`, see
-`lab.figure_registry`). Its runs are the experiment's planned runs for the preset that are
+`lab.analysis.registry`). Its runs are the experiment's planned runs for the preset that are
 complete under `RUNS/<experiment>/` (`lab.runs.Selection`). Numbers come only from the runs:
 each figure's table in RESULTS.md is what the figure plots, and its sentences are computed
 from those tables.
@@ -23,109 +23,23 @@ Exit codes: 0 (some figures drawn), 2 bad input or nothing to draw, 130 interrup
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from lab import claims, runs
+from lab import runs
+from lab.analysis import claims
+from lab.analysis.registry import Missing, Output, specs
+from lab.analysis.render import heading, kept_section, readme, readme_section, results, results_section, sections, wrap
 from lab.errors import ConfigError
-from lab.experiments import REGISTRY, plan  # importing the package registers every experiment and its figures
-from lab.figure_registry import Missing, Output, Spec, specs
+from lab.experiments import REGISTRY, declared_claims, plan  # importing the package registers every experiment and its figures
 from lab.results import STORE, store_files
 from lab.selection import Selection
 
 FORMATS = ("png", "pdf", "svg")
 DPI = 150
-SECTION = re.compile(r"<!-- figure (\S+) -->\n(.*?)<!-- end figure \1 -->\n", re.DOTALL)
-
-
-# ----- Markdown: one section per figure, between markers, so a kept figure's text carries over verbatim -----
-def markdown_table(df: pd.DataFrame) -> str:
-    def cell(v: Any) -> str:
-        if isinstance(v, (float, np.floating)):
-            return "–" if np.isnan(v) else f"{v:.3f}"
-        return str(v)
-    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def sections(path: Path) -> dict[str, str]:
-    """The per-figure sections of a README.md or RESULTS.md written here (empty if there is none)."""
-    return {key: body for key, body in SECTION.findall(path.read_text())} if path.exists() else {}
-
-
-def wrap(key: str, body: str) -> str:
-    return f"<!-- figure {key} -->\n{body}<!-- end figure {key} -->\n"
-
-
-def heading(spec: Spec) -> str:
-    return f"## {spec.key.split('_')[0]}. {spec.title}"
-
-
-def commands(spec: Spec, preset: str) -> str:
-    return f"`python -m lab.sweep {spec.experiment} --preset {preset}`, then `python -m lab.figures --preset {preset}`"
-
-
-def readme_section(spec: Spec, out: Output, file: str, preset: str) -> str:
-    used = out.used
-    partial = "" if used.complete == len(used.planned) else " (partial: the other runs are not complete)"
-    lines = [heading(spec), "", f"![{spec.title}]({file})", "", spec.caption, "",
-             f"- experiment `{spec.experiment}`, preset `{preset}`: {used.complete} of {len(used.planned)} "
-             f"planned runs{partial}; {len(used.seeds)} seed{'' if len(used.seeds) == 1 else 's'} "
-             f"({', '.join(map(str, used.seeds))})",
-             f"- command: {commands(spec, preset)}"]
-    lines += [f"- note: {n}" for n in out.notes]
-    if out.verdicts:
-        lines += ["", "Verdicts, computed from the runs above:", "", *(f"- {v}" for v in out.verdicts)]
-    return "\n".join(lines) + "\n\n"
-
-
-def results_section(spec: Spec, out: Output, preset: str) -> str:
-    lines = [heading(spec), "", f"From `{spec.experiment}`, preset `{preset}` ({out.used.complete} runs).", ""]
-    lines += [" ".join(out.sentences), ""] if out.sentences else []
-    for title, table in out.tables:
-        lines += [f"**{title}**", "", markdown_table(table), ""]
-    return "\n".join(lines) + "\n"
-
-
-def kept_section(spec: Spec, files: list[Path]) -> str:
-    """For a kept image that has no section of its own yet (written before sections had markers)."""
-    images = "".join(f"![{spec.title}]({f.name})\n\n" for f in files)
-    return (f"{heading(spec)}\n\n{images}{spec.caption}\n\n- experiment `{spec.experiment}`: image kept from an "
-            "earlier regeneration; its runs are not here\n\n")
-
-
-def readme(parts: list[str], missing: list[tuple[Spec, str]], preset: str, source: str) -> str:
-    lines = ["# Figures", "",
-             f"Drawn from {source} by `python -m lab.figures --preset {preset}`. Each figure names its "
-             "experiment, preset and runs; a figure whose runs are absent keeps its earlier image and text "
-             "(`--prune` removes them). Lines are means over seeds; bars are 95% confidence intervals of the mean "
-             "(Student t over seeds). The numbers behind every figure are in [RESULTS.md](RESULTS.md).", ""]
-    text = "\n".join(lines) + "\n" + "".join(parts)
-    if missing:
-        lines = ["## Missing figures", "", "These figures are not drawn because their runs do not exist yet:", ""]
-        for spec, reason in missing:
-            lines.append(f"- **{spec.key.split('_')[0]}. {spec.title}**: {reason}. To make it: {commands(spec, preset)}"
-                         f" (or `python -m lab.figures --preset {preset} --run-missing`).")
-        text += "\n".join(lines) + "\n"
-    return text
-
-
-def results(parts: list[str], missing: list[tuple[Spec, str]]) -> str:
-    text = ("# Results behind the figures\n\n`mean`, `min` and `max` are over seeds; `seeds` counts the runs in each "
-            "mean. Each sentence is computed from the table below it.\n\n" + "".join(parts))
-    if missing:
-        text += "## Missing\n\n" + "".join(f"- {spec.key.split('_')[0]}. {spec.title}: {reason}\n"
-                                           for spec, reason in missing)
-    return text
 
 
 # ----- drawing -----
@@ -207,7 +121,8 @@ def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool 
     source = sources(selections)
     runs.atomic_write(out / "README.md", lambda f: f.write(readme(readme_parts, missing, preset, source)))
     runs.atomic_write(out / "RESULTS.md", lambda f: f.write(results(results_parts, missing)))
-    table = claims.ledger(lambda experiment: selection(experiment).evals(), preset,
+    every = [*claims.CLAIMS, *declared_claims()]  # the ledger's claims and those experiments declare
+    table = claims.ledger(lambda experiment: selection(experiment).evals(), preset, every,
                           run_file=lambda experiment, run_dir, name: selection(experiment).run_file(run_dir, name))
     runs.atomic_write(out / "CLAIMS.md", lambda f: f.write(claims.markdown(table, preset, source)))
     return outcome
@@ -235,8 +150,8 @@ def run_command(argv: list[str]) -> int:
 
 
 def missing_commands(preset: str, root: Path, workers: int | None) -> list[list[str]]:
-    """Per experiment with figures: its sweep if some planned run is not complete, else its measuring
-    step (`python -m lab.experiments.NAME`, for a module that has a `main`), in case it never ran."""
+    """Per experiment with figures: its sweep if some planned run is not complete, else its declared
+    measuring step (`python -m` its module, `Experiment.measure_module`), in case it never ran."""
     todo = []
     for name in dict.fromkeys(spec.experiment for spec in specs()):
         selection = Selection.load(root, name, preset, plan)
@@ -246,9 +161,9 @@ def missing_commands(preset: str, root: Path, workers: int | None) -> list[list[
             todo.append([sys.executable, "-m", "lab.sweep", name, "--preset", preset, "--out", str(root),
                          *([] if workers is None else ["--workers", str(workers)])])
             continue
-        module = sys.modules.get(REGISTRY[name].build.__module__)
-        if module is not None and module.__name__ == f"lab.experiments.{name}" and hasattr(module, "main"):
-            todo.append([sys.executable, "-m", module.__name__, "--preset", preset, "--runs", str(root)])
+        if REGISTRY[name].measure is not None:
+            todo.append([sys.executable, "-m", REGISTRY[name].measure_module, "--preset", preset,
+                         "--runs", str(root)])
     return todo
 
 

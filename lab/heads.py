@@ -14,8 +14,8 @@ as `cls(config, i)`. The class declares everything the rest of the lab asks abou
   start).
 
 The model, the objective, the decoders and finetuning ask these, never a head type's name, so
-a new head type is one class here (or anywhere) plus `register_head`. `lab.config.HEAD_TYPES`
-and `lab.config.ATTACH_MODES`, which validate configs, follow the registry.
+a new head type is one class here (or anywhere) plus `register_head`, which declares its name
+and attach modes to `lab.config` (`declare_head_type`), where configs are validated.
 """
 
 from __future__ import annotations
@@ -95,30 +95,19 @@ HEAD_TYPES: dict[str, type[Head]] = {}
 
 
 def register_head(cls: type[Head]) -> type[Head]:
-    """Make a head type available by its `name` (usable as a class decorator)."""
+    """Make a head type available by its `name` (usable as a class decorator), and let configs
+    name it and its attach modes (`lab.config.declare_head_type`)."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
     HEAD_TYPES[cls.name] = cls
-    _sync_config()
+    config_module.declare_head_type(cls.name, tuple(cls.attach_modes))
     return cls
 
 
 def unregister_head(name: str) -> None:
     """Remove a head type (built-in ones included: only for tests that add their own)."""
     HEAD_TYPES.pop(name, None)
-    _sync_config()
-
-
-def _sync_config() -> None:
-    """Config validation reads `lab.config.HEAD_TYPES` and `ATTACH_MODES`: keep them the
-    registry's (the built-in attach modes first, in their order)."""
-    config_module.HEAD_TYPES = tuple(HEAD_TYPES)
-    offered = {m for cls in HEAD_TYPES.values() for m in cls.attach_modes}
-    builtin = [m for m in _BUILTIN_ATTACH if m in offered or m in ("keep", "drop")]
-    config_module.ATTACH_MODES = tuple(builtin + sorted(offered - set(builtin)))
-
-
-_BUILTIN_ATTACH = config_module.ATTACH_MODES  # keep and drop apply to every head type (lab.finetune)
+    config_module.withdraw_head_type(name)
 
 
 def head_class(name: str) -> type[Head]:
@@ -137,7 +126,7 @@ def attach_head_type(mode: str) -> tuple[type[Head], bool | None]:
 
 def adding_modes() -> list[str]:
     """The `--attach` modes that add heads to a next-token checkpoint, in the config's order."""
-    return [m for m in config_module.ATTACH_MODES if m not in ("keep", "drop")]
+    return [m for m in config_module.attach_modes() if m not in ("keep", "drop")]
 
 
 def next_token_depth(config: ModelConfig) -> int:

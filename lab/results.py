@@ -1,7 +1,7 @@
 """The results store: compact, committed records of complete runs, so figures redraw without training.
 
     python -m lab.results export [--runs runs] [--store results] [--experiment NAME ...]
-    python -m lab.results list [--store results]
+    python -m lab.results list [--store results]        (the command line: lab/results_cli.py)
 
     results/<experiment>.<preset>.jsonl.gz   one JSON object per complete run, sorted by run id:
         {"run_id", "experiment", "preset", "config", "meta", "metrics": [...], "summary", "files"?}
@@ -24,13 +24,12 @@ they do not hold, the store.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import json
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,20 +258,6 @@ def difference(stored: dict[str, Any], new: dict[str, Any], tol: float = TOLERAN
 
 
 # ----- export -----
-def preset_of(experiment: str, run_id: str, cache: dict[str, dict[str, str]]) -> str:
-    """The preset whose plan of `experiment` names `run_id`, else `other`."""
-    if experiment not in cache:
-        from lab.experiments import PRESETS, plan
-        names: dict[str, str] = {}
-        for preset in reversed(PRESETS):  # the first preset wins a name both plan
-            try:
-                names.update({c.run_name(): preset for c in plan(experiment, preset)})
-            except ConfigError:
-                pass
-        cache[experiment] = names
-    return cache[experiment].get(run_id, OTHER)
-
-
 def validate(root: Path, store: Path) -> None:
     root, store = Path(root), Path(store)
     if not root.is_dir():
@@ -283,8 +268,12 @@ def validate(root: Path, store: Path) -> None:
 
 
 def export(root: Path, store: Path = STORE, experiments: Iterable[str] | None = None,
-           tol: float = TOLERANCE) -> ExportReport:
+           tol: float = TOLERANCE, *, presets: Callable[[str], dict[str, str]]) -> ExportReport:
     """Merge every complete run under `root` (of `experiments`, if given) into the store.
+
+    `presets(experiment)` maps the run names of the experiment's plans to their preset
+    (`lab.experiments.planned_presets`, passed in so that the store never imports the
+    experiments); a run it does not name is filed under `other`.
 
     Raises `ConfigError` for a bad root or store, or an experiment with no run under `root`,
     and `StoreConflict` for a run stored with other numbers; nothing is written then.
@@ -315,7 +304,7 @@ def export(root: Path, store: Path = STORE, experiments: Iterable[str] | None = 
         if name not in seen:
             raise ConfigError(f"--experiment {name}: no run of it under {root}")
     files: dict[Path, list[dict[str, Any]]] = {}
-    cache: dict[str, dict[str, str]] = {}
+    names: dict[str, dict[str, str]] = {}
     for experiment in sorted(new):
         stored = {}
         for path in store_files(store, experiment):
@@ -335,7 +324,9 @@ def export(root: Path, store: Path = STORE, experiments: Iterable[str] | None = 
                 else:
                     report.unchanged += 1
                 continue
-            preset = preset_of(experiment, run_id, cache)
+            if experiment not in names:
+                names[experiment] = presets(experiment)
+            preset = names[experiment].get(run_id, OTHER)
             path = store_path(store, experiment, preset)
             files.setdefault(path, [])
             files[path].append({**record, "preset": preset})
@@ -355,49 +346,6 @@ def counts(store: Path = STORE) -> dict[tuple[str, str], int]:
     return {split_name(p): len(decode(p)) for p in store_files(store)}
 
 
-# ----- command line -----
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lab.results",
-                                     description="The committed results store of complete runs (no checkpoints).",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    exp = sub.add_parser("export", help="merge the complete runs into the store",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    exp.add_argument("--runs", default="runs", help="root of the run directories")
-    exp.add_argument("--store", default=str(STORE), help="the store directory")
-    exp.add_argument("--experiment", nargs="+", default=None, help="only these experiments")
-    exp.add_argument("--tolerance", type=float, default=TOLERANCE,
-                     help="relative or absolute difference allowed between two copies of a run's metrics")
-    ls = sub.add_parser("list", help="stored runs per experiment and preset",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ls.add_argument("--store", default=str(STORE), help="the store directory")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        store = Path(args.store)
-        if store.exists() and not store.is_dir():
-            raise ConfigError(f"--store {store} is not a directory")
-        if args.command == "list":
-            found = counts(store)
-            for (experiment, preset), n in sorted(found.items()):
-                print(f"{experiment:16} {preset:6} {n:4} runs")
-            print(f"{sum(found.values())} runs in {len(found)} files under {store}")
-            return 0
-        if not args.tolerance >= 0:
-            raise ConfigError(f"--tolerance must be a non-negative number, got {args.tolerance}")
-        report = export(Path(args.runs), store, args.experiment, args.tolerance)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except StoreConflict as e:
-        print(f"conflict: {e}", file=sys.stderr)
-        return 1
-    print(report.line())
-    return 0
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m lab.results`: the command line is lab/results_cli.py
+    from lab.results_cli import main
     sys.exit(main())

@@ -5,19 +5,164 @@ hold, from the committed results store (`lab.results`), so a fresh checkout draw
 without training and a partial `runs/` adds to the store instead of hiding it. A found run
 matches a planned config when every config field both share is equal (runs stay usable when a
 later version adds a config field), with `@run` references compared without their hash.
+
+`RunFilter` is the lab's one run filter, behind `python -m lab.sweep --only`, `python -m lab.runs
+--only`, `Selection.where` and every claim's arms:
+
+- keys are those of `python -m lab.run --set` (`task`, `size`, `seed`, `label`, `model.n_future`,
+  `train.lr`, `task.seq_len`, ...); `task_config.X`, the name in config.json, is read as `task.X`;
+  a key that is not a config field (`status` in `lab.runs`) compares as text;
+- a value given as text is parsed as `--set` parses it, to the field's declared type (for
+  `task.X`, the type in each run's own task), so `train.lr=1e-3` keeps a run at lr 0.001, and
+  `seed=1.0` is an error, not a match;
+- values compare exactly (`==`; lists as tuples); a run without the key (a task without the
+  knob) does not match; a `frozenset` value (from code, not text) matches any of its members;
+- a key that no run has is a `ConfigError` naming the closest keys the runs have.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lab import results
+from lab.config import convert, field_type, unknown_key
 from lab.errors import ConfigError
 from lab.runs import flatten
+
+
+class Text(str):
+    """A filter value as typed on the command line, parsed to the key's type for each run."""
+
+
+def filter_key(key: str) -> str:
+    """The `--set` name of a key: `task_config.X` (config.json's name) is `task.X`."""
+    key = key.strip()
+    return "task." + key[len("task_config."):] if key.startswith("task_config.") else key
+
+
+def stored_key(key: str) -> str:
+    """The flattened-config name of a `--set` key: `task.X` is stored as `task_config.X`."""
+    return "task_config." + key[len("task."):] if key.startswith("task.") else key
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs to keep: every `(key, value)` must hold (see the module docstring)."""
+
+    items: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, fields: Mapping[str, Any] | RunFilter | None = None) -> RunFilter:
+        """A filter from `{key: value}` (values typed, or `Text` to parse), or the filter itself."""
+        if isinstance(fields, RunFilter):
+            return fields
+        return cls(tuple((filter_key(k), v) for k, v in (fields or {}).items()))
+
+    @classmethod
+    def parse(cls, texts: Iterable[str], option: str = "--only") -> RunFilter:
+        """A filter from `KEY=VALUE` texts (a `ConfigError` for one without `=` or a key)."""
+        items = []
+        for text in texts:
+            key, sep, value = text.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{option} expects KEY=VALUE, got {text!r}")
+            items.append((filter_key(key), Text(value.strip())))
+        return cls(tuple(items))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def wanted(self, key: str, value: Any, task: Any) -> Any:
+        """`value` as the key's type for a run of `task` (text parsed as `--set` parses it)."""
+        if not isinstance(value, Text):
+            return value
+        if key.startswith("task."):
+            from lab.resolve import task_field_type
+            return _parse(str(value), task_field_type(str(task), key[5:]), key)
+        try:
+            annotation = field_type(key)
+        except ConfigError:  # not a config field (`status`): compared as text
+            return str(value)
+        return _parse(str(value), annotation, key)
+
+    def matches(self, flat: Mapping[str, Any]) -> bool:
+        """Whether a flattened config (config.json's names, `lab.runs.flatten`) passes every item."""
+        for key, value in self.items:
+            name = stored_key(key)
+            if name not in flat:
+                return False
+            if key.startswith("task.") and not _has_knob(flat.get("task"), key[5:]):
+                return False
+            wanted = self.wanted(key, value, flat.get("task"))
+            stored = _plain(flat[name])
+            if not (stored in wanted if isinstance(wanted, frozenset) else stored == wanted):
+                return False
+        return True
+
+    def check(self, flats: Iterable[Mapping[str, Any]]) -> None:
+        """A `ConfigError` for a key no run has (naming the closest) or a value no run's type takes."""
+        flats = list(flats)
+        for key, value in self.items:
+            having = [f for f in flats if stored_key(key) in f]
+            if flats and not having:
+                known = sorted({filter_key(k) for f in flats for k in f if not k.startswith("_")})
+                raise unknown_key(key, known)
+            tasks = {f.get("task") for f in having if not key.startswith("task.")
+                     or _has_knob(f.get("task"), key[5:])}
+            for task in sorted(tasks, key=str) or [None]:
+                if not key.startswith("task.") or task is not None:
+                    self.wanted(key, value, task)
+
+    def select(self, flats: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The flattened configs that pass, after `check`."""
+        flats = list(flats)
+        self.check(flats)
+        return [f for f in flats if self.matches(f)]
+
+    def frame(self, df: Any) -> Any:
+        """The rows of a DataFrame whose config columns (`task_config.*`, `model.n_future`, ...) pass;
+        none when a column is missing."""
+        keep = None
+        for key, value in self.items:
+            name = stored_key(key)
+            if name not in df:
+                return df.iloc[0:0]
+            tasks = df["task"] if "task" in df else [None] * len(df)
+            wanted = [self.wanted(key, value, task) for task in tasks] if isinstance(value, Text) else None
+            if wanted is None:
+                hit = df[name].isin(value) if isinstance(value, frozenset) else df[name] == value
+            else:
+                import pandas as pd
+                hit = pd.Series([_plain(s) == w for s, w in zip(df[name], wanted)], index=df.index, dtype=bool)
+            keep = hit if keep is None else keep & hit
+        return df if keep is None else df[keep]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str, annotation: Any, key: str) -> Any:
+    """`convert`, remembered: a filter parses the same text once per type, not once per run."""
+    return _plain(convert(text, annotation, key))
+
+
+def _plain(value: Any) -> Any:
+    """Lists as tuples, so a stored list and a parsed list compare equal."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=1024)
+def _has_knob(task: Any, name: str) -> bool:
+    """Whether task `task` declares knob `name` (a run whose task lacks it does not match)."""
+    from lab.resolve import task_field_type
+    try:
+        task_field_type(str(task), name)
+    except (ConfigError, KeyError, ValueError):
+        return False
+    return True
 
 
 class Missing(Exception):
@@ -79,14 +224,12 @@ class Selection:
         found = {r["source"] for r in self.records.values()}
         return found.pop() if len(found) == 1 else "both" if found else "runs"
 
-    def where(self, **fields: Any) -> Selection:
-        """The runs (planned and complete) whose config fields equal `fields` (keys as in
-        `load_summaries`, with `__` for `.`: `model__n_future=1`)."""
-        items = {k.replace("__", "."): v for k, v in fields.items()}
-        planned = [p for p in self.planned if all(p.get(k) == v for k, v in items.items())]
-        summaries = self.summaries
-        for k, v in items.items():
-            summaries = summaries[summaries[k] == v] if k in summaries else summaries.iloc[0:0]
+    def where(self, fields: Mapping[str, Any] | RunFilter) -> Selection:
+        """The runs (planned and complete) that pass `RunFilter.of(fields)`, e.g.
+        `{"task": "induction", "model.n_future": 1}`."""
+        keep = RunFilter.of(fields)
+        planned = [p for p in self.planned if keep.matches(p)]
+        summaries = keep.frame(self.summaries) if self.complete else self.summaries
         return self.subset(summaries, planned)
 
     def subset(self, summaries: Any, planned: list[dict[str, Any]] | None = None) -> Selection:

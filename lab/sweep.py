@@ -30,7 +30,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from lab import results, runs
-from lab.config import RunConfig, size_value, split_assignment
+from lab.config import RunConfig, size_value
 from lab.cost import CPU_S_PER_PARAM_TOKEN, CPU_S_PER_TOKEN, Calibration, calibrate, cpu_seconds  # noqa: F401
 from lab.errors import ConfigError
 from lab.executors import (
@@ -45,6 +45,7 @@ from lab.executors import (
 )
 from lab.run import HelpFormatter
 from lab.runs import Status
+from lab.selection import RunFilter
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -101,43 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
 # ----- planning -----
 
 def filter_runs(configs: list[RunConfig], only: list[str]) -> list[RunConfig]:
-    """Keep configs whose value of every `KEY=VALUE` equals VALUE parsed to the key's type.
-
-    Keys are those of `lab.run --set` (`task`, `size`, `seed`, `model.*`, `train.*`,
-    `finetune.*`, `task.*`), so `train.lr=1e-3` keeps a run at lr 0.001. A `task.*` knob is
-    parsed for each run's own task; runs whose task lacks it are left out.
-    """
-    items = []
-    for item in only:
-        key, text = split_assignment(item, "--only")
-        if key.startswith("task_config."):  # the name in config.json
-            key = "task." + key[len("task_config."):]
-        items.append(f"{key}={text}")
-    if not configs or not items:
+    """Keep configs that pass every `KEY=VALUE` of `only` (`lab.selection.RunFilter`: keys of
+    `lab.run --set`, values parsed to the key's type and compared exactly)."""
+    keep = RunFilter.parse(only, "--only")
+    if not configs or not keep:
         return configs
-    for item in items:
-        _check_only_key(configs, item)
-    return [c for c in configs if all(_matches(c, item) for item in items)]
-
-
-def _check_only_key(configs: list[RunConfig], item: str) -> None:
-    """A key no run has is an error naming the closest keys, not a silent empty match."""
-    from lab.resolve import typed_value
-    key = item.split("=", 1)[0]
-    if not key.startswith("task.") or not any(key[5:] in c.task_config for c in configs):
-        typed_value(configs[0], item, "--only")
-
-
-def _matches(config: RunConfig, item: str) -> bool:
-    from lab.resolve import typed_value
-    key = item.split("=", 1)[0]
-    if key.startswith("task."):
-        if key[5:] not in config.task_config:
-            return False
-        return config.task_config[key[5:]] == typed_value(config, item, "--only")[1]
-    value = typed_value(config, item, "--only")[1]
-    actual = runs.flatten(config.to_dict()).get(key)
-    return actual == (tuple(value) if isinstance(value, list) else value)
+    flats = [runs.flatten(c.to_dict()) for c in configs]
+    kept = {id(f) for f in keep.select(flats)}
+    return [c for c, f in zip(configs, flats) if id(f) in kept]
 
 
 def dependency(config: RunConfig) -> str | None:
@@ -558,13 +530,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def after_sweep(experiment: str, preset: str, root: Path) -> None:
-    """Run the experiment's measuring or reporting step, if its module has one:
-    `measure(preset, root)` (e.g. decoding speed of the trained runs, the finetuning table)."""
+    """Run the experiment's declared measuring step (`Experiment.measure`), if it has one: e.g.
+    decoding speed of the trained runs, the finetuning table."""
     from lab.experiments import REGISTRY
-    module = sys.modules.get(REGISTRY[experiment].build.__module__)
-    if module is not None and module.__name__ == f"lab.experiments.{experiment}" \
-            and callable(getattr(module, "measure", None)):
-        module.measure(preset, root)
+    measure = REGISTRY[experiment].measure
+    if measure is not None:
+        measure(preset, root)
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -29,46 +29,11 @@ from typing import Any
 
 from lab import runs
 from lab.config import SIZES
+from lab.selection import RunFilter, stored_key
 from tasks import ConfigError, make_config
 
-BASE_COLUMNS = ("run", "status", "task", "size", "heads", "head_type", "seed", "steps")
-TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-
-
-def config_key(key: str) -> str:
-    """The flattened config key of a `--set` key: `task.X` is stored as `task_config.X`."""
-    return "task_config." + key[len("task."):] if key.startswith("task.") else key
-
-
-def _match_value(stored: Any, text: str, key: str) -> bool:
-    text = text.strip()
-    if stored is None:
-        return text.lower() in ("none", "null", "")
-    if isinstance(stored, bool):
-        if text.lower() not in TRUE + FALSE:
-            raise ConfigError(f"{key} is a boolean: use true or false, got {text!r}")
-        return stored == (text.lower() in TRUE)
-    if isinstance(stored, (int, float)):
-        try:
-            wanted = float(text)
-        except ValueError:
-            raise ConfigError(f"{key} is a number, got {text!r}") from None
-        return math.isclose(float(stored), wanted, rel_tol=1e-9, abs_tol=0.0)
-    if isinstance(stored, tuple):
-        parts = [p for p in text.strip("[]()").split(",") if p.strip()]
-        return len(parts) == len(stored) and all(_match_value(s, p, key) for s, p in zip(stored, parts))
-    return str(stored) == text
-
-
-def matches(flat_config: dict[str, Any], key: str, value_text: str) -> bool:
-    """Whether a run's flattened config holds `key=value_text`, comparing typed values: numbers
-    numerically (1e-3 == 0.001, 2 == 2.0), booleans as true/false/1/0/yes/no/on/off, lists
-    element-wise (`1,0.5`), None as none/null, strings exactly. A run without the key does not
-    match. Raises `ConfigError` when the text cannot be a value of the stored type."""
-    name = config_key(key)
-    if name not in flat_config:
-        return False
-    return _match_value(flat_config[name], value_text, key)
+BASE_COLUMNS = ("run", "status", "task", "size", "model.n_future", "model.head_type", "seed", "train.steps")
+# config columns are named as `--only` and `--set` name them, so a column is also a filter and a sort key
 
 
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -103,9 +68,9 @@ def row_of(record: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
     """The table row of a run record (typed values; None where unknown)."""
     summary = record["_summary"]
     row = {"run": record["run_name"], "status": record["status"], "task": record.get("task"),
-           "size": record.get("size"), "heads": record.get("model.n_future"),
-           "head_type": record.get("model.head_type"), "seed": record.get("seed"),
-           "steps": record.get("train.steps")}
+           "size": record.get("size"), "model.n_future": record.get("model.n_future"),
+           "model.head_type": record.get("model.head_type"), "seed": record.get("seed"),
+           "train.steps": record.get("train.steps")}
     final, best = summary.get("final", {}), summary.get("best", {})
     if metrics:
         row.update({m: final.get(m) for m in metrics})
@@ -157,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="`python -m lab.runs export ...` writes the results store.")
     parser.add_argument("root", help="a directory of runs (searched recursively), e.g. runs or runs/heads")
     parser.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
-                        help="keep runs whose config has this value (repeatable; keys as in lab.run --set, "
+                        help="keep runs whose config has this value (repeatable; keys and typed values as in lab.run --set, "
                              "plus status)")
     parser.add_argument("--metrics", default="", metavar="M1,M2",
                         help="final metrics to show instead of the primary metric (e.g. eval/second_token_acc)")
@@ -168,24 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def select(records: list[dict[str, Any]], only: list[str]) -> list[dict[str, Any]]:
-    """The records that match every `KEY=VALUE` of `only` (raises `ConfigError` for bad input)."""
-    for item in only:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--only expects KEY=VALUE, got {item!r}")
-        if records and not any(config_key(key) in r for r in records):
-            known = sorted({k.replace("task_config.", "task.") for r in records for k in r if not k.startswith("_")})
-            raise ConfigError(f"unknown key {key!r} in --only; the runs have: {', '.join(known)}")
-        records = [r for r in records if matches(r, key, text)]
-    return records
+    """The records that pass every `KEY=VALUE` of `only` (`lab.selection.RunFilter`, the filter of
+    `lab.sweep --only`; raises `ConfigError` for bad input)."""
+    keep = RunFilter.parse(only, "--only")
+    return keep.select(records) if keep else records
 
 
 def sorter(key: str, columns: list[str], records: list[dict[str, Any]]) -> Callable[[tuple], tuple]:
     """Sort key over (record, row) pairs for a column name or a config key."""
     if key in columns:
         return lambda pair: sort_value(key, pair[1][key])
-    name = config_key(key)
+    name = stored_key(key)
     if any(name in r for r in records):
         return lambda pair: sort_value(key, pair[0].get(name))
     raise ConfigError(f"cannot sort by {key!r}; use a column ({', '.join(columns)}) or a config key")
@@ -195,11 +153,11 @@ def export(argv: list[str]) -> int:
     """`python -m lab.runs export ...` is `python -m lab.results export ...` (the results store),
     where this version has one; `argv` starts with `export`."""
     try:
-        results = importlib.import_module("lab.results")
+        results = importlib.import_module("lab.results_cli")
     except ModuleNotFoundError as e:
-        if e.name != "lab.results":
+        if e.name != "lab.results_cli":
             raise
-        print("error: `export` needs lab/results.py (the results store), which this version lacks", file=sys.stderr)
+        print("error: `export` needs lab/results_cli.py (the results store's command line), which this version lacks", file=sys.stderr)
         return 2
     return results.main(argv)
 

@@ -7,8 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from lab import evidence, plots, sweep
-from lab.evidence import FORMATION_THRESHOLD
+from lab import sweep
+from lab.analysis import evidence, plots
+from lab.analysis.evidence import FORMATION_THRESHOLD
 from lab.experiments import atlas, plan
 
 

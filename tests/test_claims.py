@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import claims, evidence
+from lab.analysis import claims, evidence
 
 
 def curve(run: str, seed: int, n: int, val: list[float], test: list[float], task: str = "induction",
@@ -231,7 +231,8 @@ def test_a_published_file_claim_reads_each_runs_file_and_leaves_out_unscored_run
                              run_dir=f"runs/r{s}") for s in range(4)])
     files = {f"runs/r{s}": {"metrics": {"exact_path_acc": v}} for s, v in enumerate((0.49, 0.5, 0.51))}
     claim = claims.Claim("k", "src", "stays at 1/d", "pathstar_long", {"label": "nt"}, target=0.5, tolerance=0.1,
-                         file=claims.PUBLISHED_FILE)
+                         file="published.json",
+                         file_means="on the published test file (20,000 graphs), final checkpoint")
     seen = []
 
     def run_file(run_dir: str, name: str) -> dict | None:
@@ -252,6 +253,6 @@ def test_the_published_variants_keep_their_claims_arms() -> None:
     by_key = {c.key: c for c in claims.CLAIMS}
     for key in claims.ON_PUBLISHED:
         variant = by_key[f"{key}-published"]
-        assert variant.file == claims.PUBLISHED_FILE and by_key[key].file == ""
-        assert claims.replace(variant, key=key, file="", statement=by_key[key].statement) == by_key[key]
+        assert variant.file == "published.json" and by_key[key].file == ""
+        assert claims.replace(variant, key=key, file="", file_means="", statement=by_key[key].statement) == by_key[key]
         assert variant.statement.startswith(by_key[key].statement)

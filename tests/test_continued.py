@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from lab.analysis.registry import Missing
 from lab.experiments import continued, plan
-from lab.figure_registry import Missing
 
 
 def test_continuations_read_their_own_pretraining_run_on_the_same_distribution_for_as_long() -> None:
@@ -111,11 +111,12 @@ def test_recipe_search_corrects_for_the_choice_and_explains_the_stop_gradient() 
 def test_the_verdicts_are_listed_below_the_figure_in_the_readme() -> None:
     from types import SimpleNamespace
 
-    from lab import figure_registry, figures
+    from lab.analysis import registry as figure_registry
+    from lab.analysis import render
     spec = next(s for s in figure_registry.FIGURES if s.key == "10_table_s6")
     used = SimpleNamespace(complete=2, planned=[{}, {}], seeds=[0])
     out = figure_registry.Output(None, [], ["H1: a.", "H3: b."], used, verdicts=["H1: a.", "H3: b."])
-    section = figures.readme_section(spec, out, "10_table_s6.png", "quick")
+    section = render.readme_section(spec, out, "10_table_s6.png", "quick")
     assert section.index("![") < section.index("- H1: a.") < section.index("- H3: b.")
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab import figure_registry, figures, runs, stats
+from lab import figures, runs
+from lab.analysis import registry as figure_registry
+from lab.analysis import render, stats
 from lab.config import RunConfig
-from lab.experiments import REGISTRY, Experiment, plan
+from lab.experiments import REGISTRY, Experiment, plan, planned_presets
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "figures"  # the committed images and Markdown, as a fresh checkout has them
@@ -288,7 +290,7 @@ def test_partial_runs_redraw_only_their_figures(tmp_path):
     write_scaling_runs(root)
     out = committed_copy(tmp_path)
     before = snapshot(out)
-    old_readme, old_results = figures.sections(out / "README.md"), figures.sections(out / "RESULTS.md")
+    old_readme, old_results = render.sections(out / "README.md"), render.sections(out / "RESULTS.md")
     assert len(old_readme) == len(old_results) == len(committed_specs())  # the committed files have markers
     outcome = figures.generate(root, out, "quick")
     redrawn = {"1a_induction_vs_size", "2a_polynomial_vs_ops", "2b_polynomial_vs_size"}
@@ -298,7 +300,7 @@ def test_partial_runs_redraw_only_their_figures(tmp_path):
     assert set(after) == set(before) | {"CLAIMS.md"}
     assert {name for name in after if before.get(name) != after[name]} == {f"{k}.png" for k in redrawn} | {
         "README.md", "RESULTS.md", "CLAIMS.md"}
-    new_readme, new_results = figures.sections(out / "README.md"), figures.sections(out / "RESULTS.md")
+    new_readme, new_results = render.sections(out / "README.md"), render.sections(out / "RESULTS.md")
     for key in old_readme:
         if key in redrawn:  # new numbers (the README text depends only on the run counts)
             assert new_results[key] != old_results[key] and "preset `quick` (39 runs)" in new_results[key]
@@ -307,7 +309,7 @@ def test_partial_runs_redraw_only_their_figures(tmp_path):
     assert list(new_readme) == list(old_readme)
     # a second run with the same runs changes nothing but the redrawn images' bytes, and not the text
     figures.generate(root, out, "quick")
-    assert figures.sections(out / "README.md") == new_readme
+    assert render.sections(out / "README.md") == new_readme
 
 
 def test_prune_removes_the_figures_of_absent_experiments(tmp_path, capsys):
@@ -319,7 +321,7 @@ def test_prune_removes_the_figures_of_absent_experiments(tmp_path, capsys):
         "1a_induction_vs_size.png", "2a_polynomial_vs_ops.png", "2b_polynomial_vs_size.png"]
     assert f"removed {out / '4_pathstar.png'}: no complete path-star run" in capsys.readouterr().out
     readme = (out / "README.md").read_text()
-    assert set(figures.sections(out / "README.md")) == {"1a_induction_vs_size", "2a_polynomial_vs_ops",
+    assert set(render.sections(out / "README.md")) == {"1a_induction_vs_size", "2a_polynomial_vs_ops",
                                                         "2b_polynomial_vs_size"}
     assert "**4. Path-star" in readme.split("## Missing figures", 1)[1]
 
@@ -377,7 +379,7 @@ def test_a_fresh_checkout_draws_from_the_results_store_and_redraws_identically(t
     root = tmp_path / "runs"
     write_scaling_runs(root)
     store = tmp_path / "results"
-    results.export(root, store)
+    results.export(root, store, presets=planned_presets)
     out, empty = committed_copy(tmp_path), tmp_path / "fresh-runs"
     empty.mkdir()
     from_runs = figures.generate(root, tmp_path / "from-runs", "quick", store=tmp_path / "absent")

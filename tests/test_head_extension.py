@@ -63,11 +63,11 @@ class MLPChainHead(Head):
 
 @pytest.fixture(scope="module", autouse=True)
 def toy_registered():
-    before = (config_module.HEAD_TYPES, config_module.ATTACH_MODES)
+    before = (config_module.head_types(), config_module.attach_modes())
     register_head(MLPChainHead)
     yield
     unregister_head(MLPChainHead.name)
-    assert (config_module.HEAD_TYPES, config_module.ATTACH_MODES) == before  # nothing leaks to other tests
+    assert (config_module.head_types(), config_module.attach_modes()) == before  # nothing leaks to other tests
 
 
 def toy_model(n: int = 3, seed: int = 0) -> MTPTransformer:
@@ -78,7 +78,7 @@ def toy_model(n: int = 3, seed: int = 0) -> MTPTransformer:
 
 def test_registry_drives_config_validation() -> None:
     ModelConfig(head_type=MLPChainHead.name, vocab_size=5, block_size=5).validate()
-    assert MLPChainHead.name in config_module.ATTACH_MODES
+    assert MLPChainHead.name in config_module.attach_modes()
 
     class Unnamed(MLPChainHead):
         name = "toy_transient"
@@ -144,3 +144,21 @@ def test_train_evaluate_decode_and_finetune_a_new_head_type(tmp_path: Path, tiny
     assert first["step"] == 0
     assert first["head1/loss"] == pytest.approx(first["finetune/pretrained_head1_loss"], rel=1e-6)
     assert tuned_summary["steps"] == 5 and "head3/loss" in tuned_summary["final"]
+
+
+def test_config_validation_does_not_depend_on_importing_the_heads() -> None:
+    """lab.config accepts the built-in head types and attach modes on its own: importing lab.heads
+    (and torch) first changes nothing, and lab.heads rewrites no constant of lab.config."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    code = ("import lab.config as c\nbefore = (c.HEAD_TYPES, c.ATTACH_MODES, c.head_types(), c.attach_modes())\n"
+            "c.ModelConfig(head_type='deepseek', vocab_size=5, block_size=5).validate()\n"
+            "c.FinetuneConfig(attach='carve').validate()\nimport lab.heads\n"
+            "print(before == (c.HEAD_TYPES, c.ATTACH_MODES, c.head_types(), c.attach_modes()))")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from lab import baseline, results
-from lab.experiments import plan
+from lab.experiments import plan, planned_presets
 from lab.resolve import resolve
 from lab.run import build_parser, config_from_args, format_summary, main
 
@@ -60,7 +60,7 @@ def test_multi_head_run_prints_the_next_token_run_from_runs_and_from_the_store(
 
     # The same n=1 runs found in a results store, with no run directories of them left.
     store = tmp_path / "store"
-    results.export(tmp_path / "runs", store)
+    results.export(tmp_path / "runs", store, presets=planned_presets)
     config = json.loads((Path(two["run_dir"]) / "config.json").read_text())
     shutil.rmtree(tmp_path / "runs")
     found = baseline.find_next_token(config, tmp_path / "runs", store)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from lab import stats
+from lab.analysis import stats
 from lab.analysis import inference as inf
 from lab.analysis.inference import Interval
 

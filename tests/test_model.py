@@ -155,5 +155,5 @@ def test_head_types_declare_their_blocks_and_inputs_truthfully(kind: str) -> Non
 
 
 def test_registry_is_what_the_config_accepts() -> None:
-    assert tuple(HEAD_TYPES) == config_module.HEAD_TYPES == ("parallel", "linear", "causal", "anticausal", "deepseek")
-    assert config_module.ATTACH_MODES == ("keep", "linear", "carve", "add", "deepseek", "drop")
+    assert tuple(HEAD_TYPES) == config_module.head_types() == config_module.HEAD_TYPES == ("parallel", "linear", "causal", "anticausal", "deepseek")
+    assert config_module.attach_modes() == config_module.ATTACH_MODES == ("keep", "linear", "carve", "add", "deepseek", "drop")

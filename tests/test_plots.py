@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import plots
+from lab.analysis import plots, prose
+from lab.experiments import finetune, pathstar, speculative
 
 
 def data_lines(ax):
@@ -128,13 +129,13 @@ def test_plot_pathstar_bars_and_positions(rng):
              **{f"final.eval/tf_pos_acc/{k}": rng.random() for k in range(1, 6)}}
             for v in variants for s in (0, 1)]
     df = pd.DataFrame(rows)
-    fig = plots.plot_pathstar(df, order=variants)
+    fig = pathstar.plot_pathstar(df, order=variants)
     left, right, forced = fig.axes
     assert forced.get_ylabel() == "accuracy, teacher-forced"
     part = df[df["label"] == "teacherless"]
     assert data_lines(forced)[2].get_ydata() == pytest.approx(
         [part[f"final.eval/tf_pos_acc/{k}"].mean() for k in range(1, 6)])
-    assert len(plots.plot_pathstar(df.drop(columns=[c for c in df if "tf_pos" in c])).axes) == 2
+    assert len(pathstar.plot_pathstar(df.drop(columns=[c for c in df if "tf_pos" in c])).axes) == 2
     heights = [p.get_height() for p in left.patches]
     expected = df.groupby("label")["final.eval/exact_path_acc"].mean()[variants]
     assert heights == pytest.approx(expected.to_numpy())
@@ -210,7 +211,7 @@ def finetune_frames(rng):
 def test_finetune_bars_are_paired_differences_to_the_baseline(rng):
     variants, df, _ = finetune_frames(rng)
     metric = "final.eval/exact_match/in_domain"
-    fig = plots.plot_finetune_bars(df, metric, xlabel="exact match - n'=1", order=variants)
+    fig = finetune.plot_finetune_bars(df, metric, xlabel="exact match - n'=1", order=variants)
     (ax,) = fig.axes
     base = df[df["label"] == "ntp"].set_index("seed")[metric]
     widths = [p.get_width() for p in ax.patches]
@@ -224,7 +225,7 @@ def test_finetune_bars_second_metric_shares_the_rows(rng):
     variants, df, _ = finetune_frames(rng)
     df["final.eval/teacher_forced_acc"] = rng.random(len(df))
     df.loc[df["label"] == "linear", "final.eval/teacher_forced_acc"] = np.nan  # not logged by one variant
-    fig = plots.plot_finetune_bars(df, "final.eval/exact_match/in_domain", xlabel="exact match", order=variants,
+    fig = finetune.plot_finetune_bars(df, "final.eval/exact_match/in_domain", xlabel="exact match", order=variants,
                                    more=[("final.eval/teacher_forced_acc", "teacher-forced")])
     first, second = fig.axes
     assert second.get_xlabel() == "teacher-forced"
@@ -239,7 +240,7 @@ def test_finetune_bars_second_metric_shares_the_rows(rng):
 
 def test_shock_and_drift_curves(rng):
     variants, _, curves = finetune_frames(rng)
-    fig = plots.plot_shock(curves, order=variants)
+    fig = finetune.plot_shock(curves, order=variants)
     (ax,) = fig.axes
     lines = data_lines(ax)
     assert len(lines) == 4 and legend_texts(ax) == variants
@@ -249,7 +250,7 @@ def test_shock_and_drift_curves(rng):
     assert "pretrained" in ax.get_ylabel() and ax.get_xlabel() == "finetuning step"
 
     groups = [("paper", ["ntp", "linear", "add"]), ("from n=4", ["ntp", "mtp_drop"])]
-    fig = plots.plot_shock(curves, order=variants, groups=groups)
+    fig = finetune.plot_shock(curves, order=variants, groups=groups)
     assert [ax.get_title() for ax in fig.axes] == ["paper", "from n=4"]
     assert [legend_texts(ax) for ax in fig.axes] == [["ntp", "linear", "add"], ["ntp", "mtp_drop"]]
     first, second = (data_lines(ax) for ax in fig.axes)
@@ -258,7 +259,7 @@ def test_shock_and_drift_curves(rng):
         curves[curves["label"] == "mtp_drop"].pipe(lambda d: (d["head1/loss"] - d["finetune/pretrained_head1_loss"])
                                                     .groupby(d["step"]).mean()).to_numpy())
 
-    fig = plots.plot_drift(curves, order=variants, groups=groups)
+    fig = finetune.plot_drift(curves, order=variants, groups=groups)
     assert [ax.get_title() for ax in fig.axes] == ["depth1, paper", "depth1, from n=4", "head1_out, paper",
                                                    "head1_out, from n=4"]
     for ax, col in zip(fig.axes[::2], ("cka/depth1", "cka/head1_out")):
@@ -275,7 +276,7 @@ def test_plot_speculative(rng):
              "tokens_per_forward": 1 + rng.random() * k, "speedup": 1 + rng.random()}
             for task in ("graph", "polynomial") for n, kind in models for s in (0, 1) for k in range(1, n + 1)]
     df = pd.DataFrame(rows)
-    fig = plots.plot_speculative(df)
+    fig = speculative.plot_speculative(df)
     assert [ax.get_title() for ax in fig.axes] == ["graph", "polynomial"] * 2
     ylabels = ["tokens per forward pass"] * 2 + ["speedup over greedy decoding"] * 2
     assert [ax.get_ylabel() for ax in fig.axes] == ylabels
@@ -322,11 +323,11 @@ def test_legends_sit_outside_the_axes_and_axes_carry_words(rng):
 def test_gap_sentences_pair_by_seed_and_give_the_t_interval() -> None:
     import pandas as pd
 
-    from lab import stats
+    from lab.analysis import stats
     rows = [("1M", n, s, v + (0.1 if n == 2 else 0.0)) for n in (1, 2) for s, v in enumerate((0.2, 0.5, 0.3))]
     rows += [("300K", 1, s, v) for s, v in enumerate((0.1, 0.2))] + [("300K", 2, 0, 0.4)]  # one seed paired
     df = pd.DataFrame(rows, columns=["size", "model.n_future", "seed", "v"])
-    text = plots.gap_sentences(df, "size", "v", "Accuracy")
+    text = prose.gap_sentences(df, "size", "v", "Accuracy")
     one = stats.format_effect(stats.paired_difference({0: 0.4}, {0: 0.1, 1: 0.2}, method="t"))
     assert text == [f"Accuracy, n=2 minus n=1, paired by seed (95% t CI): {one} at 300K; "
                     "+0.1 [0.1, 0.1] (3 seeds) at 1M."]
@@ -343,7 +344,7 @@ def test_plot_pathstar_draws_one_row_per_graph(rng):
             for d, k, suffix in ((5, 3, "-d5l3"), (2, 3, "-d2l3"), (2, 5, "")) for v in ("next-token", "reverse")
             for s in (0, 1)]
     df = pd.DataFrame(rows)
-    fig = plots.plot_pathstar(df)
+    fig = pathstar.plot_pathstar(df)
     assert len(fig.axes) == 9
     assert [ax.get_title() for ax in fig.axes[::3]] == ["G(2,5,50)", "G(2,3,50)", "G(5,3,50)"]
     for ax, d, k in ((fig.axes[0], 2, 5), (fig.axes[3], 2, 3), (fig.axes[6], 5, 3)):
@@ -353,4 +354,4 @@ def test_plot_pathstar_draws_one_row_per_graph(rng):
             part.groupby("label")["final.eval/exact_path_acc"].mean().to_numpy())
         lines = fig.axes[fig.axes.index(ax) + 2]
         assert {len(line.get_xdata()) for line in data_lines(lines)} == {k}
-    assert plots.pathstar_graphs(df.drop(columns=["task_config.num_nodes"]))[0][0] == ""
+    assert pathstar.pathstar_graphs(df.drop(columns=["task_config.num_nodes"]))[0][0] == ""

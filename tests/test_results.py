@@ -11,8 +11,9 @@ import pytest
 import torch
 from conftest import run_cli
 
-from lab import results, runs
+from lab import results, results_cli, runs
 from lab.config import RunConfig
+from lab.experiments import planned_presets
 
 
 def make_run(root: Path, experiment: str, seed: int, status: str = "complete", steps: int = 3,
@@ -75,7 +76,7 @@ def assert_same_columns(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
 
 def test_export_round_trips_into_the_frames_of_load_runs_and_load_summaries(root: Path, tmp_path: Path) -> None:
     store = tmp_path / "results"
-    report = results.export(root, store)
+    report = results.export(root, store, presets=planned_presets)
     assert sorted(p.name for p in store.iterdir()) == ["alpha.other.jsonl.gz", "beta.other.jsonl.gz"]
     assert len(report.incomplete) == 2 and report.written and not report.unchanged
 
@@ -99,11 +100,11 @@ def test_export_round_trips_into_the_frames_of_load_runs_and_load_summaries(root
 
 def test_re_export_is_byte_identical_and_deterministic(root: Path, tmp_path: Path) -> None:
     store, other = tmp_path / "results", tmp_path / "elsewhere"
-    results.export(root, store)
+    results.export(root, store, presets=planned_presets)
     before = store_bytes(store)
-    report = results.export(root, store)
+    report = results.export(root, store, presets=planned_presets)
     assert store_bytes(store) == before and report.written == [] and report.unchanged == 3
-    results.export(root, other)  # a fresh store from the same runs: the same bytes
+    results.export(root, other, presets=planned_presets)  # a fresh store from the same runs: the same bytes
     assert store_bytes(other) == before
     data = before["alpha.other.jsonl.gz"]
     assert data[3] == 0 and data[4:8] == b"\0\0\0\0"  # no file name, mtime 0
@@ -113,12 +114,12 @@ def test_re_export_is_byte_identical_and_deterministic(root: Path, tmp_path: Pat
 
 def test_merge_adds_new_runs_and_keeps_stored_ones(root: Path, tmp_path: Path) -> None:
     store = tmp_path / "results"
-    results.export(root, store, experiments=["alpha"])
+    results.export(root, store, experiments=["alpha"], presets=planned_presets)
     assert [p.name for p in store.iterdir()] == ["alpha.other.jsonl.gz"]
     first = results.store_records(store, "alpha")
     more = tmp_path / "more"
     make_run(more, "alpha", 5)
-    report = results.export(more, store)
+    report = results.export(more, store, presets=planned_presets)
     assert sum(len(v) for v in report.added.values()) == 1
     merged = results.store_records(store, "alpha")
     assert len(merged) == 3 and [r for r in merged if r["config"]["seed"] != 5] == first
@@ -128,14 +129,14 @@ def test_a_run_planned_by_a_preset_is_stored_under_it(tmp_path: Path) -> None:
     from lab.experiments import plan
     config = plan("pathstar", "quick")[0]
     make_run(tmp_path / "runs", "pathstar", 0, config=config)
-    results.export(tmp_path / "runs", tmp_path / "results")
+    results.export(tmp_path / "runs", tmp_path / "results", presets=planned_presets)
     assert results.counts(tmp_path / "results") == {("pathstar", "quick"): 1}
     assert results.store_records(tmp_path / "results", "pathstar", "quick")[0]["run_id"] == config.run_name()
 
 
 def test_a_conflicting_run_is_refused_and_the_store_is_untouched(root: Path, tmp_path: Path) -> None:
     store = tmp_path / "results"
-    results.export(root, store)
+    results.export(root, store, presets=planned_presets)
     before = store_bytes(store)
     again = tmp_path / "again"
     shutil.copytree(root, again)
@@ -143,17 +144,17 @@ def test_a_conflicting_run_is_refused_and_the_store_is_untouched(root: Path, tmp
     run_dir = again / "alpha" / RunConfig(experiment="alpha", seed=1).run_name()
     edit_metric(run_dir, "train/loss", 1e-3)
     with pytest.raises(results.StoreConflict, match=rf"{run_dir.name}.*train/loss.*step 20"):
-        results.export(again, store)
+        results.export(again, store, presets=planned_presets)
     assert store_bytes(store) == before
 
 
 def test_cli_reports_a_conflict_in_one_line_with_exit_1(root: Path, tmp_path: Path, capsys) -> None:
     store = tmp_path / "results"
-    assert results.main(["export", "--runs", str(root), "--store", str(store)]) == 0
+    assert results_cli.main(["export", "--runs", str(root), "--store", str(store)]) == 0
     before = store_bytes(store)
     edit_metric(root / "beta" / RunConfig(experiment="beta").run_name(), "eval/acc", 1e-3)
     capsys.readouterr()
-    assert results.main(["export", "--runs", str(root), "--store", str(store)]) == 1
+    assert results_cli.main(["export", "--runs", str(root), "--store", str(store)]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "eval/acc" in err
     assert store_bytes(store) == before
@@ -161,7 +162,7 @@ def test_cli_reports_a_conflict_in_one_line_with_exit_1(root: Path, tmp_path: Pa
 
 def test_differences_within_tolerance_and_wall_clock_fields_are_accepted(root: Path, tmp_path: Path) -> None:
     store = tmp_path / "results"
-    results.export(root, store)
+    results.export(root, store, presets=planned_presets)
     before = store_bytes(store)
     run_dir = root / "alpha" / RunConfig(experiment="alpha", seed=0).run_name()
     edit_metric(run_dir, "train/loss", 1e-9)
@@ -173,27 +174,27 @@ def test_differences_within_tolerance_and_wall_clock_fields_are_accepted(root: P
     summary = runs.read_json(run_dir / runs.SUMMARY)
     summary.update({"run_dir": "/elsewhere/run", "tokens_per_s": 1.0})
     runs.write_json(run_dir / runs.SUMMARY, summary)
-    report = results.export(root, store)
+    report = results.export(root, store, presets=planned_presets)
     assert report.unchanged == 3 and report.written == []
     assert store_bytes(store) == before
     with pytest.raises(results.StoreConflict, match="train/loss"):
-        results.export(root, store, tol=1e-12)  # the tolerance is what accepted it
+        results.export(root, store, tol=1e-12, presets=planned_presets)  # the tolerance is what accepted it
 
 
 def test_a_different_config_or_status_under_one_id_is_a_conflict(root: Path, tmp_path: Path) -> None:
     store = tmp_path / "results"
-    results.export(root, store)
+    results.export(root, store, presets=planned_presets)
     run_dir = root / "beta" / RunConfig(experiment="beta").run_name()
     config = runs.read_json(run_dir / runs.CONFIG)
     config["train"]["lr"] = 2e-3
     runs.write_json(run_dir / runs.CONFIG, config)
     with pytest.raises(results.StoreConflict, match=r"config\.train\.lr"):
-        results.export(root, store)
+        results.export(root, store, presets=planned_presets)
 
 
 def test_records_read_run_directories_and_the_stored_runs_they_lack(root: Path, tmp_path: Path) -> None:
     store = tmp_path / "results"
-    results.export(root, store)
+    results.export(root, store, presets=planned_presets)
     here = results.records(root, store, "alpha")
     assert [r["source"] for r in here] == ["runs", "runs"]
     assert all(Path(r["run_dir"]).is_dir() for r in here)
@@ -215,11 +216,11 @@ def test_records_read_run_directories_and_the_stored_runs_they_lack(root: Path, 
 
 def test_extra_json_files_of_a_run_are_stored_and_added_later(root: Path, tmp_path: Path) -> None:
     store = tmp_path / "results"
-    results.export(root, store)
+    results.export(root, store, presets=planned_presets)
     run_dir = root / "beta" / RunConfig(experiment="beta").run_name()
     measured = {"rows": [{"k": 2, "speedup": 1.5}]}
     runs.write_json(run_dir / "speculative.json", measured)
-    report = results.export(root, store)
+    report = results.export(root, store, presets=planned_presets)
     assert sum(len(v) for v in report.updated.values()) == 1
     assert results.store_records(store, "beta")[0]["files"] == {"speculative.json": measured}
 
@@ -231,7 +232,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(root: Path, tmp_path: Path, ca
              ["export", "--runs", str(root), "--store", str(store), "--tolerance", "-1"]]
     for argv in cases:
         capsys.readouterr()
-        assert results.main(argv) == 2
+        assert results_cli.main(argv) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and err.startswith("error:")
         assert not store.exists()
@@ -239,7 +240,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(root: Path, tmp_path: Path, ca
     afile.write_text("x")
     for argv in (["export", "--runs", str(root), "--store", str(afile)], ["list", "--store", str(afile)],
                  ["export", "--runs", str(root), "--store", str(afile / "sub")]):
-        assert results.main(argv) == 2
+        assert results_cli.main(argv) == 2
         assert afile.read_text() == "x"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab import runs, table
+from lab.selection import RunFilter
 from lab.__main__ import COMMANDS
 from lab.__main__ import main as lab_main
 from lab.run import build_config
@@ -48,8 +49,8 @@ def table_rows(text: str) -> dict[str, list[str]]:
 def test_the_table_has_one_row_per_run_with_the_primary_metric(root: Path, capsys) -> None:
     assert table.main([str(root)]) == 0
     header, *_ = capsys.readouterr().out.splitlines()
-    assert header.split() == ["run", "status", "task", "size", "heads", "head_type", "seed", "steps", "metric",
-                              "final", "best", "wall"]
+    assert header.split() == ["run", "status", "task", "size", "model.n_future", "model.head_type", "seed",
+                              "train.steps", "metric", "final", "best", "wall"]
     assert table.main([str(root)]) == 0
     rows = table_rows(capsys.readouterr().out)
     expected = summaries(root)
@@ -72,7 +73,7 @@ def test_the_module_prints_the_table_from_the_shell(root: Path) -> None:
 @pytest.mark.parametrize("only, heads_seeds", [
     (["model.n_future=2"], {(2, 0), (2, 1)}),
     (["train.lr=0.001"], {(1, 0), (2, 0)}),
-    (["train.lr=1e-3", "model.n_future=2.0"], {(2, 0)}),
+    (["train.lr=1e-3", "model.n_future=2"], {(2, 0)}),
     (["train.lr=3e-3"], {(2, 1)}),
     (["task.mentions=2"], {(2, 1)}),
     (["task.mentions=3"], {(1, 0), (2, 0)}),  # the task's default, not stored in the config
@@ -83,25 +84,27 @@ def test_the_module_prints_the_table_from_the_shell(root: Path) -> None:
 def test_only_filters_by_typed_config_values(root: Path, capsys, only: list[str], heads_seeds: set) -> None:
     assert table.main([str(root), "--csv", *[f"--only={o}" for o in only]]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert {(int(r["heads"]), int(r["seed"])) for r in rows} == heads_seeds
+    assert {(int(r["model.n_future"]), int(r["seed"])) for r in rows} == heads_seeds
 
 
-def test_matches_compares_typed_values() -> None:
+def test_the_filter_compares_typed_values_exactly() -> None:
     flat = {"train.lr": 0.001, "seed": 3, "model.bias": False, "train.head_weights": (1.0, 0.5),
-            "train.keep_checkpoints": None, "task": "induction", "task_config.mentions": 2}
-    assert table.matches(flat, "train.lr", "1e-3") and not table.matches(flat, "train.lr", "1e-4")
-    assert table.matches(flat, "seed", "3.0") and not table.matches(flat, "seed", "4")
-    assert table.matches(flat, "model.bias", "false") and table.matches(flat, "model.bias", "0")
-    assert not table.matches(flat, "model.bias", "on")
-    assert table.matches(flat, "train.head_weights", "1,0.5") and not table.matches(flat, "train.head_weights", "1")
-    assert table.matches(flat, "train.keep_checkpoints", "none") and not table.matches(flat, "train.head_weights",
-                                                                                       "none")
-    assert table.matches(flat, "task", "induction") and not table.matches(flat, "task", "Induction")
-    assert table.matches(flat, "task.mentions", "2")
-    assert not table.matches(flat, "model.dropout", "0")  # a run without the key
-    for key, text in (("train.lr", "fast"), ("model.bias", "maybe")):
+            "train.keep_checkpoints": None, "task": "induction", "task_config.mentions": 2, "status": "complete"}
+
+    def ok(*texts: str) -> bool:
+        return RunFilter.parse(texts).matches(flat)
+    assert ok("train.lr=1e-3") and ok("train.lr=0.001") and not ok("train.lr=1e-4")
+    assert ok("seed=3") and not ok("seed=4")
+    assert ok("model.bias=false") and ok("model.bias=0") and not ok("model.bias=on")
+    assert ok("train.head_weights=1,0.5") and not ok("train.head_weights=1")
+    assert ok("train.keep_checkpoints=none") and not ok("train.head_weights=none")
+    assert ok("task=induction") and not ok("task=Induction")
+    assert ok("task.mentions=2") and ok("task_config.mentions=2") and not ok("task.mentions=3")
+    assert ok("status=complete") and not ok("status=running")  # not a config field: text
+    assert not ok("model.dropout=0")  # a run without the key
+    for key, text in (("train.lr", "fast"), ("model.bias", "maybe"), ("seed", "3.0")):
         with pytest.raises(ConfigError, match=key):
-            table.matches(flat, key, text)
+            ok(f"{key}={text}")
 
 
 def test_metric_columns_sorting_and_csv(root: Path, capsys) -> None:
@@ -126,6 +129,7 @@ def test_metric_columns_sorting_and_csv(root: Path, capsys) -> None:
     (["--only", "train.lr=fast"], "train.lr"),
     (["--only", "model.n_futures=2"], "model.n_futures"),
     (["--only", "heads"], "KEY=VALUE"),
+    (["--only", "model.n_future=2.0"], "model.n_future expects int"),  # exact: no 2.0 for an int field
     (["--metrics", "eval/nope"], "eval/nope"),
     (["--sort", "colour"], "colour"),
 ])
@@ -145,10 +149,10 @@ def test_a_missing_or_file_root_is_exit_2(tmp_path: Path) -> None:
 
 def test_export_goes_to_the_results_store(monkeypatch, capsys) -> None:
     calls = []
-    monkeypatch.setitem(sys.modules, "lab.results", types.SimpleNamespace(main=lambda argv: calls.append(argv) or 0))
+    monkeypatch.setitem(sys.modules, "lab.results_cli", types.SimpleNamespace(main=lambda argv: calls.append(argv) or 0))
     assert table.main(["export", "--store", "results"]) == 0
     assert calls == [["export", "--store", "results"]]
-    monkeypatch.setitem(sys.modules, "lab.results", None)  # a version without the results store
+    monkeypatch.setitem(sys.modules, "lab.results_cli", None)  # a version without the results store
     assert table.main(["export"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "results" in err[0]

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import stats
-from lab.stats import PairedResult
+from lab.analysis import stats
+from lab.analysis.stats import PairedResult
 
 
 def test_bootstrap_ci_of_a_large_normal_sample_covers_the_mean_with_the_normal_width() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from lab import runs, sweep
 from lab.config import HEAD_TYPES, RunConfig
-from lab.experiments import PAPER_TOKENS, REGISTRY, experiment, experiment_names, make_run, plan
+from lab.experiments import PAPER_TOKENS, REGISTRY, experiment, experiment_names, make_run, plan, planned_presets
 from lab.train import resolve
 from tasks import ConfigError
 from tests.conftest import REPO
@@ -350,11 +350,11 @@ def test_runs_in_the_results_store_are_not_trained_again(tmp_path: Path, capsys)
     first = ["tiny-finetune", "--out", str(tmp_path / "a"), "--workers", "1", "--device", "cpu", "--quiet",
              "--store", str(tmp_path / "store")]
     assert sweep.main(first) == 0
-    results.export(tmp_path / "a", tmp_path / "store")
+    results.export(tmp_path / "a", tmp_path / "store", presets=planned_presets)
     args = ["tiny-sweep", "--out", str(tmp_path / "b"), "--workers", "2", "--device", "cpu", "--quiet",
             "--store", str(tmp_path / "store")]
     assert sweep.main(args) == 0
-    results.export(tmp_path / "b", tmp_path / "store")
+    results.export(tmp_path / "b", tmp_path / "store", presets=planned_presets)
     capsys.readouterr()
     fresh = ["tiny-sweep", "--out", str(tmp_path / "c"), "--dry-run", "--store", str(tmp_path / "store")]
     assert sweep.main(fresh) == 0
@@ -369,7 +369,7 @@ def test_runs_in_the_results_store_are_not_trained_again(tmp_path: Path, capsys)
     out = capsys.readouterr().out
     assert "2 stored" in out and "would train 0 runs" in out  # the finetuning run is stored: so is its need
     shutil.rmtree(tmp_path / "store")
-    results.export(tmp_path / "a", tmp_path / "store", experiments=["tiny-finetune"])  # both, then drop one:
+    results.export(tmp_path / "a", tmp_path / "store", experiments=["tiny-finetune"], presets=planned_presets)  # both, then drop one:
     (path,) = results.store_files(tmp_path / "store")
     kept = [r for r in results.decode(path) if r["config"]["label"] == ""]  # the source only
     path.write_bytes(results.compress(results.lines(kept)))

@@ -12,12 +12,12 @@ complete runs, resuming incomplete ones). Presets:
   to `PAPER_TOKENS` tokens per run (for GPUs).
 
 Seeds come from `seeds(preset, size)`: a comparison needs at least 3 seeds for a confidence
-interval that means something (`lab.stats`). `python -m lab.sweep NAME --dry-run` prints the
+interval that means something (`lab.analysis.stats`). `python -m lab.sweep NAME --dry-run` prints the
 run count and the estimated CPU time before anything trains.
 
 Every module of this package is imported when the package is, so a new experiment is one
-new file with an `@experiment(name)` function. A module that registers nothing but defines
-`configs(preset)` is registered under its module name. A run that finetunes another run of
+new file with an `@experiment(name)` function (and `measure=` for a measuring step run after
+its sweep), its `@figure` builders and its claims. A run that finetunes another run of
 the same experiment (`finetune.init_from="@<run name>..."`) waits for it in a sweep.
 """
 
@@ -30,6 +30,7 @@ import pkgutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lab.config import RunConfig
 from lab.errors import ConfigError
@@ -57,7 +58,7 @@ PAPER_TOKENS = 2**27
 PAPER_BATCH = 128  # sequences per step
 
 __all__ = ["PAPER_BATCH", "PAPER_TOKENS", "PRESETS", "PRESET_ALIASES", "SEEDS", "TASKS", "Schedule",
-           "canonical_preset", "experiment", "make_run",
+           "canonical_preset", "experiment", "make_run", "planned_presets",
            "plan", "schedule", "seeds"]
 
 
@@ -103,21 +104,43 @@ def make_run(experiment: str, preset: str, task: str, size: str, heads: int, see
 
 @dataclass(frozen=True)
 class Experiment:
+    """What an experiment declares: its plan (`build(preset)`), the step that measures its trained
+    runs after a sweep (`measure(preset, root)`, run by `lab.sweep`; `measure_module` is the module
+    whose `python -m` runs it alone, for `lab.figures --run-missing`), and its figures (registered
+    with `@figure(..., experiment=name)`, `lab.analysis.registry`)."""
+
     name: str
     build: Callable[[str], list[RunConfig]]
     description: str
+    measure: Callable[..., Any] | None = None
+    measure_module: str = ""
+    claims: tuple[Any, ...] = ()  # `lab.analysis.claims.Claim`s its runs test, listed in figures/CLAIMS.md
+
+    @property
+    def figures(self) -> list[Any]:
+        """The figure specs drawn from this experiment's runs, in key order."""
+        from lab.analysis.registry import specs
+        return [spec for spec in specs() if spec.experiment == self.name]
 
 
 REGISTRY: dict[str, Experiment] = {}
 
 
-def experiment(name: str) -> Callable[[Callable[[str], list[RunConfig]]], Callable[[str], list[RunConfig]]]:
-    """Decorator: register `fn(preset) -> list[RunConfig]` as experiment `name`."""
+def experiment(name: str, measure: Callable[..., Any] | None = None, claims: tuple[Any, ...] = ()
+               ) -> Callable[[Callable[[str], list[RunConfig]]], Callable[[str], list[RunConfig]]]:
+    """Decorator: register `fn(preset) -> list[RunConfig]` as experiment `name`, with its measuring
+    step `measure(preset, root)` if it has one and the claims its runs test (see `Experiment`)."""
     def register(fn: Callable[[str], list[RunConfig]]) -> Callable[[str], list[RunConfig]]:
         doc = (fn.__doc__ or "").strip()
-        REGISTRY[name] = Experiment(name, fn, doc.splitlines()[0] if doc else "")
+        REGISTRY[name] = Experiment(name, fn, doc.splitlines()[0] if doc else "", measure,
+                                    measure.__module__ if measure else "", tuple(claims))
         return fn
     return register
+
+
+def declared_claims() -> list[Any]:
+    """The claims the experiments declare (`Experiment.claims`), by experiment name."""
+    return [claim for name in experiment_names() for claim in REGISTRY[name].claims]
 
 
 def experiment_names() -> list[str]:
@@ -150,6 +173,18 @@ def plan(name: str, preset: str) -> list[RunConfig]:
     return configs
 
 
+def planned_presets(name: str) -> dict[str, str]:
+    """Run name -> preset for every run that a preset's plan of experiment `name` lists (the first
+    preset wins a name both plan); what `lab.results.export` files each stored run under."""
+    names: dict[str, str] = {}
+    for preset in reversed(PRESETS):
+        try:
+            names.update({c.run_name(): preset for c in plan(name, preset)})
+        except ConfigError:
+            pass
+    return names
+
+
 # `python -m lab.experiments.NAME` (an experiment's measuring step) imports this package first, which imports
 # NAME, so runpy then warns that NAME "found in sys.modules ... prior to execution". The module runs once more
 # as __main__, which only registers the same experiment and figure again; the warning is noise to a user.
@@ -157,11 +192,9 @@ warnings.filterwarnings("ignore", message=r"'lab\.experiments\.\w+' found in sys
 
 
 def _import_all() -> None:
+    """Import every module of this package: each registers its experiment and figures."""
     for module in pkgutil.iter_modules(__path__):
-        before = set(REGISTRY)
-        loaded = importlib.import_module(f"{__name__}.{module.name}")
-        if set(REGISTRY) == before and callable(getattr(loaded, "configs", None)):
-            experiment(module.name)(loaded.configs)
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 _import_all()

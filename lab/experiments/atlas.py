@@ -13,7 +13,7 @@ the same seeds (a seed fixes the data order, so arms are paired by seed):
   matching on, and the loss weight of heads 2..n (`train.head_weights`).
 
 Every run stops once induction has formed on its validation set (`train.stop_at` = the
-formation threshold of `lab.evidence`), so a run costs what it needs and the measure is tokens
+formation threshold of `lab.analysis.evidence`), so a run costs what it needs and the measure is tokens
 to formation, censored at the budget (1.5M tokens: three times what a 1M next-token model
 needs, twice what n=2 needed in the 1M `dynamics` runs). The validated test metric is reported
 too; for a run that stopped at formation it is the value there. Every evaluation also logs the
@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, seeds
-from lab.figure_registry import Output, Selection, figure
 
 TASK = "induction"
 QUICK_STEPS, QUICK_EVAL_EVERY = 750, 50  # 1.5M tokens at the quick batch; formation resolved to 0.1M tokens
@@ -79,7 +79,7 @@ def cell_runs(cell: Cell, preset: str) -> list[RunConfig]:
     preset the next Table S14 sizes, `GPU_SIZES`, with the paper budget)."""
     schedule = (f"train.steps={QUICK_STEPS}", f"train.eval_every={QUICK_EVAL_EVERY}",
                 f"train.checkpoint_every={QUICK_EVAL_EVERY}") if preset == "quick" else ()
-    from lab.evidence import FORMATION_THRESHOLD  # imported here: planning must not load pandas
+    from lab.analysis.evidence import FORMATION_THRESHOLD  # imported here: planning must not load pandas
     stop = (f"train.stop_at={FORMATION_THRESHOLD[TASK]}", "train.log_mechanism=true")
     size = cell.size if preset == "quick" else GPU_SIZES[cell.size]
     size_name = next((o.split("=", 1)[1] for o in cell.overrides if o.startswith("size=")), size)
@@ -100,7 +100,7 @@ def atlas(preset: str) -> list[RunConfig]:
     return [config for cell in CELLS for config in cell_runs(cell, preset)]
 
 
-# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
 MEASURES = (("formation_tokens", "tokens to formation, n - (n=1) (M tokens; < 0: earlier)", 1e-6),
             ("attention_tokens", "tokens until the copy attention forms, n - (n=1) (M tokens)", 1e-6),
             ("readout_tokens", "tokens from copy attention to formation, n - (n=1) (M tokens)", 1e-6),
@@ -116,7 +116,7 @@ MEASURES = (("formation_tokens", "tokens to formation, n - (n=1) (M tokens; < 0:
         "stories, and from then until formation (the read-out; censored runs give a lower bound); right: the test "
         "metric at the validation-selected step.")
 def atlas_figure(sel: Selection) -> Output:
-    from lab import evidence, plots
+    from lab.analysis import evidence, plots, prose
     sel.require("atlas")
     measured = shared_baselines(evidence.measure_runs(sel.evals()))
     order = [c.label for c in CELLS]
@@ -129,9 +129,9 @@ def atlas_figure(sel: Selection) -> Output:
             order.index) if col.name == "label" else col).reset_index(drop=True)
         effects[measure] = table
         shown = table.assign(**{c: table[c] * scale for c in ("mean", "lo", "hi", "mde")})
-        tables.append((label, plots.readable(shown)))
+        tables.append((label, prose.readable(shown)))
     if not effects:
-        from lab.figure_registry import Missing
+        from lab.analysis.registry import Missing
         raise Missing("atlas: no cell has both n=1 and another arm complete")
     fig = plots.plot_effects(effects, [(m, label, scale) for m, label, scale in MEASURES if m in effects],
                              order=order, title="Regime atlas (induction)")
@@ -147,7 +147,7 @@ def atlas_figure(sel: Selection) -> Output:
 def predictor_sentences(measured, effects) -> list[str]:
     """Does a cell's mean head-2 / head-1 trunk-gradient cosine (of its n=2 runs) predict its n=2 effect on
     tokens to formation? The least-squares slope over cells with its 95% t CI (`stats.slope_ci`)."""
-    from lab import stats
+    from lab.analysis import stats
     if effects is None or effects.empty or "align_cos" not in measured:
         return []
     cos = measured[measured["model.n_future"] == 2].groupby("label")["align_cos"].mean().dropna()
@@ -219,27 +219,27 @@ MECHANISM = (("val/second_token_acc", "second-token accuracy (validation)"),
         "tokens, and the cosine between head 2's and head 1's loss gradients on the shared trunk, over training "
         "tokens (bands: 95% t-intervals over seeds; runs end when induction forms).")
 def mechanism_figure(sel: Selection) -> Output:
-    from lab import plots
+    from lab.analysis import plots, prose
     sel.require("atlas")
     evals = sel.evals()
     evals = evals[evals["label"] == "base"]
     panels = [(m, label) for m, label in MECHANISM if m in evals and evals[m].notna().any()]
     if evals.empty or not panels:
-        from lab.figure_registry import Missing
+        from lab.analysis.registry import Missing
         raise Missing("atlas: the base cell has no complete run that logged the mechanism")
     sentences, tables = [], []
     for metric, label in panels:
         table = plots.dynamics_table(evals, metric)
-        tables.append((f"{label} over training", plots.readable(table)))
+        tables.append((f"{label} over training", prose.readable(table)))
         if metric.startswith("align/"):
             means = evals.groupby("model.n_future")[metric].mean().dropna()
             sentences.append(f"Mean {label} over training: " + ", ".join(
-                f"{plots.fmt(v)} for n={int(n)}" for n, v in means.items()) + ".")
+                f"{prose.fmt(v)} for n={int(n)}" for n, v in means.items()) + ".")
             continue
-        reach = plots.first_reaching(table, "model.n_future")
+        reach = prose.first_reaching(table, "model.n_future")
         if reach:
             sentences.append(f"{label[0].upper() + label[1:]} first reaches half its highest mean "
-                             f"({plots.fmt(next(iter(reach.values()))[1])}) at " + ", ".join(
-                                 f"{plots.tokens_text(t)} for n={int(n)}" for n, (t, _) in reach.items()) + ".")
+                             f"({prose.fmt(next(iter(reach.values()))[1])}) at " + ", ".join(
+                                 f"{prose.tokens_text(t)} for n={int(n)}" for n, (t, _) in reach.items()) + ".")
     fig = plots.plot_dynamics(evals, panels, title="Regime atlas, base cell: mechanism over training")
     return Output(fig, tables, sentences, sel)

@@ -34,12 +34,20 @@ trainer, the step-0 shock and representation drift (H1).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
+from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig, size_value
 from lab.experiments import experiment, seeds
 from lab.experiments.finetune import Preset, _base, _finetune_run
-from lab.figure_registry import Missing, Output, Selection, figure
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+    from matplotlib.figure import Figure
+
 
 EXPERIMENT = "continued"
 TASK = "induction"
@@ -126,7 +134,48 @@ def continued(preset: str) -> list[RunConfig]:
     return [config for size in SIZES[preset] for config in size_runs(preset, size)]
 
 
-# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+# ----- plots of this experiment (pandas and matplotlib are imported when one is drawn) -----
+def plot_table_s6(by_size: pd.DataFrame, recovery: pd.DataFrame, per_run: pd.DataFrame, variant: str = "label",
+                  order: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Four panels on the next-token deficit of continued pretraining with extra heads: (a) against
+    model size per variant (`plots.summarise(..., [variant, "size"], "deficit")`), (b) over continuation
+    tokens per size (`[..."size", "step", "tokens"]`), (c) against the step-0 shock and (d) against
+    the mean trunk-gradient cosine, one point per run (`per_run` columns deficit, shock, align_cos)."""
+    from lab.analysis import plots
+    fig, (a, b, c, d) = plots.new_figure(4, ncols=4)
+    if len(by_size):
+        plots.mean_lines(a, by_size, "size", variant, x_of=plots.size_key, log=True)
+        sizes = sorted(by_size["size"].unique(), key=plots.size_key)
+        a.set_xscale("log")
+        a.set_xticks([plots.size_key(z) for z in sizes], sizes)
+        a.minorticks_off()
+    a.set_xlabel("model size (non-embedding parameters)")
+    a.set_ylabel("final head-1 loss - ntp's (nats)")
+    if len(recovery):
+        plots.mean_lines(b, recovery.assign(mtokens=recovery["tokens"] / 1e6), "mtokens", "size")
+    b.set_xlabel("continuation tokens (M)")
+    b.set_ylabel("add4 head-1 loss - ntp's (nats)")
+    names, _ = plots.variant_groups(per_run, variant, order, None)
+    for ax, x, xlabel in ((c, "shock", "step-0 shock: head-1 loss - ntp's (nats)"),
+                          (d, "align_cos", "mean cos(head k, head 1) trunk gradient")):
+        for name in names:
+            part = per_run[(per_run[variant] == name) & per_run[x].notna()]
+            if len(part):
+                s = plots.style(names.index(name))
+                ax.plot(part[x], part["deficit"], linestyle="none", marker=s["marker"], color=s["color"],
+                        markersize=4, alpha=0.8, label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("final deficit (nats)")
+    for ax, letter in zip((a, b, c, d), "abcd"):
+        ax.axhline(0.0, color="black", linewidth=0.8, gid=plots.REFERENCE)
+        ax.set_title(f"({letter})", fontsize=9, loc="left")
+        plots.legend_beside(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
 DEFICIT = "head1/loss"
 
 
@@ -147,7 +196,7 @@ def per_run(sel: Selection):
     """One row per continuation run: `deficit` (final head-1 loss minus `ntp`'s at the same size and
     seed), `shock` (the same at step 0, before any update: `ntp` at step 0 is the pretrained model)
     and `align_cos` (its mean head-k / head-1 trunk-gradient cosine)."""
-    from lab import evidence
+    from lab.analysis import evidence
     measured = evidence.measure_runs(sel.evals(), DEFICIT)
     measured = measured[measured["label"].fillna("").isin([*CORE, *EXTRA, "mtp_drop"])]
     base = measured.loc[measured["label"] == "ntp", ["size", "seed", "first_value", "early_value", "final_value"]]
@@ -164,7 +213,7 @@ def _size(exponent: float) -> str:
 def vanishing_size(runs_table, label: str = "add4") -> str:
     """H3 extrapolated: the fitted deficit of `label` against log10(parameters), the size at which it would
     reach 0, and the Fieller 95% interval of that size (`stats.zero_crossing`), as one sentence."""
-    from lab import stats
+    from lab.analysis import stats
     part = runs_table[runs_table["label"] == label]
     sizes = sorted(set(part["size"]), key=size_value)
     if len(sizes) < 2:
@@ -190,7 +239,7 @@ def recipe_sentences(runs_table) -> list[str]:
     """The recipe search: per size, the 4-head recipe with the smallest final deficit against `ntp`, with its
     paired 95% CI, and whether any recipe *improves* next-token loss (a CI below 0 after a Bonferroni
     correction over the recipes tried at that size: picking the best of k is a selection)."""
-    from lab import stats
+    from lab.analysis import stats
     out, sg_better = [], False
     for size, part in sorted(runs_table.groupby("size"), key=lambda kv: size_value(kv[0])):
         tried = {r: dict(zip(g["seed"], g["deficit"])) for r, g in part.groupby("label") if r in RECIPES}
@@ -225,7 +274,7 @@ SG_NOTE = ("With the stop-gradient (add4_sg) the trunk receives head 1's gradien
         "run's mean cosine between head k's and head 1's trunk gradients. Bars: 95% t-intervals over seeds. The "
         "verdicts below come from the H1-H6 rows of CLAIMS.md.")
 def table_s6_figure(sel: Selection) -> Output:
-    from lab import claims, plots
+    from lab.analysis import claims, plots, prose
     sel.require(EXPERIMENT)
     runs_table = per_run(sel)
     if runs_table.empty:
@@ -234,7 +283,7 @@ def table_s6_figure(sel: Selection) -> Output:
                               "deficit")
     curves = deficit_curves(sel)
     recovery = plots.summarise(curves[curves["label"] == "add4"], ["size", "step", "tokens"], "deficit")
-    fig = plots.plot_table_s6(by_size, recovery, runs_table, order=VARIANT_ORDER,
+    fig = plot_table_s6(by_size, recovery, runs_table, order=VARIANT_ORDER,
                               title="What explains Table S6 (continued pretraining)")
     sentences = []
     ours = [c for c in claims.CLAIMS if c.experiment == EXPERIMENT]  # H2 reads `finetune`: CLAIMS.md
@@ -243,9 +292,9 @@ def table_s6_figure(sel: Selection) -> Output:
         result = row["verdict"] if row["verdict"] == "not run" else f"{row['effect']}, {row['verdict']}"
         sentences.append(f"{claim.key} ({claim.statement}): {result}.")
     sentences += [vanishing_size(runs_table), *recipe_sentences(runs_table)]
-    tables = [("final deficit per n' and size", plots.readable(by_size)),
-              ("deficit of add4 over continuation tokens", plots.readable(recovery)),
+    tables = [("final deficit per n' and size", prose.readable(by_size)),
+              ("deficit of add4 over continuation tokens", prose.readable(recovery)),
               ("per run: final deficit, step-0 shock, gradient cosine",
-               plots.readable(runs_table[["label", "size", "seed", "deficit", "shock", "early_shock", "align_cos"]]
+               prose.readable(runs_table[["label", "size", "seed", "deficit", "shock", "early_shock", "align_cos"]]
                               .sort_values(["label", "size", "seed"])))]
     return Output(fig, tables, sentences, sel, verdicts=sentences)

@@ -6,9 +6,9 @@ evaluation every 25; paper: 1M (where the paper's gap is largest) with 50 evalua
 
 from __future__ import annotations
 
+from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, schedule, seeds
-from lab.figure_registry import Output, Selection, figure
 
 SIZE = "1M"
 HEADS = (1, 2)
@@ -28,7 +28,7 @@ def dynamics(preset: str) -> list[RunConfig]:
             for heads in HEADS for seed in seeds(preset, SIZE)]
 
 
-# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
 SCORE = "interp/prefix_matching_max"
 
 
@@ -37,8 +37,8 @@ SCORE = "interp/prefix_matching_max"
         "best attention head (Olsson et al.; mean attention from a token in the second copy of a repeated "
         "random sequence to the token after its first occurrence) over training (right).")
 def dynamics_figure(sel: Selection) -> Output:
-    from lab import plots
-    fmt = plots.fmt
+    from lab.analysis import plots, prose
+    fmt = prose.fmt
     sel.require("dynamics")
     evals = sel.evals()
     panels = [("eval/second_token_acc", "second-token accuracy")]
@@ -51,19 +51,19 @@ def dynamics_figure(sel: Selection) -> Output:
     tables, sentences = [], []
     for metric, label in panels:
         table = plots.dynamics_table(evals, metric)
-        tables.append((f"{label} over training", plots.readable(table)))
+        tables.append((f"{label} over training", prose.readable(table)))
         last = table.sort_values("step").groupby("model.n_future").tail(1).set_index("model.n_future")["mean"]
         if metric == SCORE:  # starts near uniform attention, not at 0: report the peak per n
             peaks = table.loc[table.groupby("model.n_future")["mean"].idxmax()]
             sentences.append(f"The {label}'s highest mean is " + ", ".join(
-                f"{fmt(r['mean'])} for n={int(r['model.n_future'])} (at {plots.tokens_text(r['tokens'])}; last "
+                f"{fmt(r['mean'])} for n={int(r['model.n_future'])} (at {prose.tokens_text(r['tokens'])}; last "
                 f"{fmt(last[r['model.n_future']])})" for _, r in peaks.iterrows()) + ".")
             continue
-        reach = plots.first_reaching(table, "model.n_future")
+        reach = prose.first_reaching(table, "model.n_future")
         if reach:
             threshold = next(iter(reach.values()))[1]
             sentences.append(f"{label[0].upper() + label[1:]} first reaches half the highest mean "
-                             f"({fmt(threshold)}) at " + ", ".join(f"{plots.tokens_text(t)} for n={n}"
+                             f"({fmt(threshold)}) at " + ", ".join(f"{prose.tokens_text(t)} for n={n}"
                                                                   for n, (t, _) in reach.items())
                              + "; at the last evaluation it is " + ", ".join(f"{fmt(v)} for n={n}"
                                                                             for n, v in last.items()) + ".")

@@ -26,7 +26,7 @@ fits both tasks. Finetuning runs reference their pretrained run as `@<run name>`
 the same experiment), so the configs do not depend on the output directory.
 
 `report(experiment_dir)` writes `table.csv` / `table.md` (metric per variant: mean, std over
-seeds, difference to `ntp`) and `curves.csv` (shock and recovery of the next-token loss,
+seeds, and the difference to `ntp` paired by seed with its 95% CI, `evidence.paired_table`) and `curves.csv` (shock and recovery of the next-token loss,
 and representation drift, per variant, seed and step).
 """
 
@@ -34,14 +34,26 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import RunConfig
-from lab.figure_registry import Missing, Output, Selection, figure
+from lab.experiments import experiment
 from lab.runs import atomic_write, load_runs, load_summaries
 from tasks import ConfigError, build_task
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from lab.analysis.plots import Groups
+
 
 EXPERIMENT = "finetune"
 
@@ -164,6 +176,7 @@ METRICS = ("eval/exact_match/in_domain", "eval/teacher_forced_acc", "head1/loss"
 def report(experiment_dir: Path, metrics: tuple[str, ...] = METRICS) -> str:
     """Write the Table S6-style table (CSV and Markdown) and the curves' data; return the Markdown."""
     import pandas as pd
+
     summaries = load_summaries(experiment_dir)
     if summaries.empty:
         raise ConfigError(f"no runs under {experiment_dir}")
@@ -179,10 +192,12 @@ def report(experiment_dir: Path, metrics: tuple[str, ...] = METRICS) -> str:
             row[f"{metric} std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
         rows.append(row)
     table = pd.DataFrame(rows)
-    if "ntp" in set(table["variant"]):
-        base = table.set_index("variant").loc["ntp"]
+    if "ntp" in set(table["variant"]):  # paired by seed, as every difference to a baseline
+        from lab.analysis import evidence
         for metric in metrics:
-            table[f"{metric} diff to ntp"] = table[f"{metric} mean"] - base[f"{metric} mean"]
+            diff = evidence.paired_table(done, [], "variant", "ntp", f"final.{metric}").set_index("variant")
+            for column, name in (("mean", "diff to ntp"), ("lo", "diff lo"), ("hi", "diff hi")):
+                table[f"{metric} {name}"] = table["variant"].map(diff[column]).where(table["variant"] != "ntp", 0.0)
     order = VARIANT_ORDER
     table["order"] = table["variant"].map({v: i for i, v in enumerate(order)}).fillna(len(order))
     table = table.sort_values("order").drop(columns="order")
@@ -235,7 +250,126 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# ----- figures (builders import lab.plots when called: a sweep imports this module too) -----
+# ----- plots of this experiment (pandas and matplotlib are imported when one is drawn) -----
+def finetune_diff_table(df: pd.DataFrame, metric: str, baseline: str = "ntp", variant: str = "label") -> pd.DataFrame:
+    """Per variant: the metric minus the baseline variant's, paired by seed (`evidence.paired_table`:
+    mean, 95% t CI, min and max over seeds)."""
+    from lab.analysis import evidence
+    table = evidence.paired_table(df, [], variant, baseline, metric)
+    return table[table["seeds"] > 0].drop(columns="result").reset_index(drop=True)
+
+
+def plot_finetune_bars(df: pd.DataFrame, metric: str, xlabel: str, baseline: str = "ntp",
+                       variant: str = "label", order: Sequence[str] | None = None, title: str = "",
+                       more: Sequence[tuple[str, str]] = ()) -> Figure:
+    """Table S6 analogue: per variant, the difference to the baseline (n'=1) finetuning, paired by
+    seed. Bars: mean; whiskers: 95% CI over seeds; the zero line is the baseline. `more` adds
+    one panel per `(metric, xlabel)` beside the first (e.g. a graded metric next to exact match),
+    with the variants in the same rows."""
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    from lab.analysis import plots
+    panels = [(metric, xlabel), *more]
+    tables = [finetune_diff_table(df, m, baseline, variant) for m, _ in panels]
+    names = [v for v in (order or []) if any(v in set(t[variant]) for t in tables)]
+    names += [v for t in tables for v in t[variant] if v not in names]
+    names = list(dict.fromkeys(names))
+    fig, axes = plots.new_figure(len(panels), width=5.5 if len(panels) == 1 else 3.6 * len(panels), sharey=True)
+    fig.set_figheight(max(2.5, 0.32 * len(names) + 1.0))
+    rows = dict(zip(names, np.arange(len(names))[::-1]))
+    for ax, table, (_, label) in zip(axes, tables, panels):
+        table = table.set_index(variant).loc[[v for v in names if v in set(table[variant])]]
+        ys = [rows[v] for v in table.index]
+        colors = [plots.COLORS[0] if m >= 0 else plots.COLORS[1] for m in table["mean"]]
+        ax.barh(ys, table["mean"], color=colors, alpha=0.85)
+        ax.hlines(ys, table["lo"], table["hi"], colors="black", gid="spread")
+        ax.axvline(0.0, color="black", linewidth=0.8, gid=plots.REFERENCE)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.set_xlabel(label)
+    axes[0].set_yticks(list(rows.values()), names)
+    axes[0].set_ylabel("finetuning variant")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+SHOCK_COLUMNS = {  # held-out data the shock is measured on -> (finetuned, pretrained) head-1 loss
+    "target": ("head1/loss", "finetune/pretrained_head1_loss"),
+    "source": ("finetune/source_head1_loss", "finetune/pretrained_source_head1_loss"),
+}
+
+
+def shock_table(curves: pd.DataFrame, variant: str = "label", on: str = "target") -> pd.DataFrame:
+    """Next-token (head 1) loss minus the pretrained model's on the same batches, per variant and
+    step, on held-out data of the finetuning (`target`) or the pretraining (`source`) task."""
+    from lab.analysis import plots
+    current, pretrained = SHOCK_COLUMNS[on]
+    data = curves.assign(excess=curves[current] - curves[pretrained])
+    return plots.summarise(data, [variant, "step"], "excess")
+
+
+def plot_shock(curves: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
+               groups: Groups | None = None, title: str = "", on: str = "target") -> Figure:
+    """The next-token loss shock and its recovery: head-1 loss above the pretrained model's
+    (on the same held-out batches of the target task) over finetuning steps; step 0 is before
+    any update, so its value is the shock of attaching the heads. One panel per group of
+    variants (`(title, variants)`), sharing the y axis."""
+    from lab.analysis import plots
+    table = shock_table(curves, variant, on)
+    names, panels = plots.variant_groups(table, variant, order, groups)
+    fig, axes = plots.new_figure(len(panels), sharey=True)
+    for ax, (panel_title, members) in zip(axes, panels):
+        plots.variant_lines(ax, table, "step", variant, names, members)
+        ax.axhline(0.0, color="black", linewidth=0.8, gid=plots.REFERENCE)
+        ax.set_xlabel("finetuning step")
+        ax.set_ylabel("head-1 loss - pretrained's (nats)")
+        if panel_title:
+            ax.set_title(panel_title, fontsize=9)
+        plots.legend_beside(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+CKA_COLUMN = re.compile(r"^cka/(.+)$")
+
+
+def drift_table(curves: pd.DataFrame, variant: str = "label") -> pd.DataFrame:
+    """Linear CKA to the pretrained model per variant, depth and step."""
+    from lab.analysis import plots
+    columns = [c for c in curves.columns if CKA_COLUMN.match(c)]
+    long = curves[[variant, "seed", "step", *columns]].melt(id_vars=[variant, "seed", "step"], var_name="depth",
+                                                             value_name="cka")
+    long["depth"] = long["depth"].str.removeprefix("cka/")
+    return plots.summarise(long, [variant, "depth", "step"], "cka")
+
+
+def plot_drift(curves: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
+               groups: Groups | None = None, title: str = "") -> Figure:
+    """Representation drift: linear CKA between the pretrained and the finetuned model's hidden
+    states on fixed probe inputs, over finetuning; one row of panels per depth, one column per
+    group of variants."""
+    from lab.analysis import plots
+    table = drift_table(curves, variant)
+    depths = sorted(table["depth"].unique(), key=lambda d: (d.startswith("head"), d))
+    names, panels = plots.variant_groups(table, variant, order, groups)
+    fig, axes = plots.new_figure(max(1, len(depths) * len(panels)), ncols=len(panels), sharey=True)
+    for i, depth in enumerate(depths):
+        for j, (panel_title, members) in enumerate(panels):
+            ax = axes[i * len(panels) + j]
+            plots.variant_lines(ax, table[table["depth"] == depth], "step", variant, names, members)
+            ax.set_title(f"{depth}" + (f", {panel_title}" if panel_title else ""), fontsize=8)
+            ax.set_xlabel("finetuning step")
+            ax.set_ylabel("linear CKA to pretrained")
+            if i == 0:
+                plots.legend_beside(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ----- figures (builders import lab.analysis.plots when called: a sweep imports this module too) -----
 GROUPS = (
     ("the paper's variants, from n=1", ("ntp", "linear", "carve", "add")),
     ("gentler attachment, from n=1", ("ntp", "add", "add_zero", "add_freeze", "add_ramp", "deepseek")),
@@ -274,24 +408,24 @@ def curves(sel: Selection):
         "(`ntp`) of the same seed; bars: mean over seeds, whiskers: min and max. Right, where the runs log it: "
         "teacher-forced answer accuracy, a graded measure of the same skill (exact match is all or nothing).")
 def variants_figure(sel: Selection) -> Output:
-    from lab import plots
+    from lab.analysis import plots, prose
     sel = finetuned(sel)
     df = sel.summaries
     if "ntp" not in set(df["label"]):
         raise Missing(f"the `ntp` baseline of `{EXPERIMENT}` has no complete run")
     names = df["primary_metric"].dropna().unique()
     metric_name = plots.metric_name(names[0]) if len(names) == 1 else "primary metric"
-    table = plots.finetune_diff_table(df, "primary")
+    table = finetune_diff_table(df, "primary")
     means = plots.summarise(df, ["label"], "primary")
     graded = GRADED_METRIC if GRADED_METRIC in df and df[GRADED_METRIC].notna().any() else None
     more = [(graded, f"{plots.metric_name(graded)} minus ntp")] if graded else []
-    fig = plots.plot_finetune_bars(df, "primary", f"{metric_name} minus n'=1 (ntp)", order=VARIANT_ORDER,
+    fig = plot_finetune_bars(df, "primary", f"{metric_name} minus n'=1 (ntp)", order=VARIANT_ORDER,
                                    title="Finetuning variants vs next-token finetuning", more=more)
     comparisons = [(metric_name, table)]
     if graded:
-        comparisons.append((plots.metric_name(graded), plots.finetune_diff_table(df, graded)))
-    tables = [(f"{metric_name} per variant", plots.readable(means))]
-    tables += [(f"{name} minus ntp, paired by seed", plots.readable(diffs)) for name, diffs in comparisons]
+        comparisons.append((plots.metric_name(graded), finetune_diff_table(df, graded)))
+    tables = [(f"{metric_name} per variant", prose.readable(means))]
+    tables += [(f"{name} minus ntp, paired by seed", prose.readable(diffs)) for name, diffs in comparisons]
     sentences = [ranking(name, diffs) for name, diffs in comparisons if len(diffs)]
     return Output(fig, tables, sentences, sel)
 
@@ -301,14 +435,14 @@ def variants_figure(sel: Selection) -> Output:
         "did not log it) minus the pretrained model's own loss on the same batches, over finetuning; step 0 is "
         "before any update, so its value is the shock of the change of heads, the rest is recovery or forgetting.")
 def shock_figure(sel: Selection) -> Output:
-    from lab import plots
+    from lab.analysis import prose
     sel = finetuned(sel)
     rows = curves(sel)
     if rows.empty or "finetune/pretrained_head1_loss" not in rows:
         raise Missing("the finetuning runs logged no pretrained head-1 loss")
     source = "finetune/source_head1_loss"
     on = "source" if source in rows and rows[source].notna().all() else "target"
-    table = plots.shock_table(rows, on=on)
+    table = shock_table(rows, on=on)
     start = table[table["step"] == table["step"].min()].sort_values("mean")
     end = table.sort_values("step").groupby("label").tail(1).sort_values("mean")
     sentences = []
@@ -318,33 +452,35 @@ def shock_figure(sel: Selection) -> Output:
                          f"{start.iloc[-1]['mean']:+.3f} ({start.iloc[-1]['label']}).")
         sentences.append(f"At the last evaluation it ranges from {end.iloc[0]['mean']:+.3f} ({end.iloc[0]['label']})"
                          f" to {end.iloc[-1]['mean']:+.3f} ({end.iloc[-1]['label']}).")
-    fig = plots.plot_shock(rows, order=VARIANT_ORDER, groups=GROUPS, on=on,
+    fig = plot_shock(rows, order=VARIANT_ORDER, groups=GROUPS, on=on,
                            title=f"Next-token loss shock and recovery ({'pretraining' if on == 'source' else 'target'}"
                                  " task data)")
-    return Output(fig, [("head-1 loss minus pretrained, per step", plots.readable(table))], sentences, sel)
+    return Output(fig, [("head-1 loss minus pretrained, per step", prose.readable(table))], sentences, sel)
 
 
 @figure("7c_finetune_drift", "Finetuning: representation drift", EXPERIMENT,
         "Linear CKA between the pretrained and the finetuned model's hidden states on fixed probe inputs, after "
         "each trunk block (`depth k`) and at head 1's output, over finetuning (1 = unchanged).")
 def drift_figure(sel: Selection) -> Output:
-    from lab import plots
+    from lab.analysis import prose
     sel = finetuned(sel)
     rows = curves(sel)
     if not any(c.startswith("cka/") for c in rows.columns):
         raise Missing("the finetuning runs logged no CKA")
-    table = plots.drift_table(rows)
+    table = drift_table(rows)
     last = table.sort_values("step").groupby(["label", "depth"]).tail(1)
     sentences = []
     for depth, part in last.groupby("depth"):
         low = part.loc[part["mean"].idxmin()]
         high = part.loc[part["mean"].idxmax()]
-        sentences.append(f"{depth}: final CKA from {plots.fmt(low['mean'])} ({low['label']}) to "
-                         f"{plots.fmt(high['mean'])} ({high['label']}).")
-    fig = plots.plot_drift(rows, order=VARIANT_ORDER, groups=GROUPS, title="Representation drift during finetuning")
-    return Output(fig, [("final CKA per variant and depth", plots.readable(last.sort_values(["depth", "label"])))],
+        sentences.append(f"{depth}: final CKA from {prose.fmt(low['mean'])} ({low['label']}) to "
+                         f"{prose.fmt(high['mean'])} ({high['label']}).")
+    fig = plot_drift(rows, order=VARIANT_ORDER, groups=GROUPS, title="Representation drift during finetuning")
+    return Output(fig, [("final CKA per variant and depth", prose.readable(last.sort_values(["depth", "label"])))],
                   sentences, sel)
 
+
+experiment(EXPERIMENT, measure=measure)(configs)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,9 +4,9 @@ one trunk block); paper: 10M (6 layers)."""
 
 from __future__ import annotations
 
+from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import HEAD_TYPES, RunConfig
 from lab.experiments import TASKS, experiment, make_run, seeds
-from lab.figure_registry import Missing, Output, Selection, figure
 
 SIZE = {"quick": "300K", "paper": "10M"}
 N = 4
@@ -23,7 +23,7 @@ def head_types(preset: str) -> list[RunConfig]:
     return runs
 
 
-# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
 MEASURES = (("value", "test primary metric at the validation-selected step, n=4 - n=1", 1.0),
             ("auc", "area under the test learning curve, n=4 - n=1", 1.0))
 
@@ -33,7 +33,7 @@ def paired_by_type(measured):
     (task, head type) and measure; the n = 1 runs are the base of every head type of their task."""
     import pandas as pd
 
-    from lab import evidence
+    from lab.analysis import evidence
     base = measured[measured["model.n_future"] == 1]
     cells = [pd.concat([base, measured[(measured["model.n_future"] == N) & (measured["model.head_type"] == t)]])
              .assign(row=lambda d, t=t: d["task"] + ": " + t) for t in HEAD_TYPES]
@@ -47,7 +47,7 @@ def paired_by_type(measured):
         "at the step chosen on validation (left) and in the area under its test learning curve (right). Bars: 95% "
         "t-intervals over seeds; dashed: no difference.")
 def head_types_figure(sel: Selection) -> Output:
-    from lab import evidence, plots
+    from lab.analysis import evidence, plots, prose
     sel.require("head_types")
     measured = evidence.measure_runs(sel.evals())
     effects = {m: t for m, t in paired_by_type(measured).items() if not t.empty}
@@ -58,9 +58,9 @@ def head_types_figure(sel: Selection) -> Output:
                              title="Head types (n = 4) against next-token prediction")
     table = effects.get("value")
     base = measured[measured["model.n_future"] == 1].groupby("task")["value"].mean()
-    sentences = [f"n=1 reaches {plots.fmt(v)} on {task} (test primary metric, mean over seeds): the effects below "
+    sentences = [f"n=1 reaches {prose.fmt(v)} on {task} (test primary metric, mean over seeds): the effects below "
                  "are measured against that." for task, v in base.items()]
-    sentences += [f"{r.row}: {plots.fmt(r.mean)} [{plots.fmt(r.lo)}, {plots.fmt(r.hi)}] ({r.seeds} seeds), {r.verdict}."
+    sentences += [f"{r.row}: {prose.fmt(r.mean)} [{prose.fmt(r.lo)}, {prose.fmt(r.hi)}] ({r.seeds} seeds), {r.verdict}."
                   for r in table.itertuples()] if table is not None else []
-    tables = [(label, plots.readable(effects[m])) for m, label, _ in MEASURES if m in effects]
+    tables = [(label, prose.readable(effects[m])) for m, label, _ in MEASURES if m in effects]
     return Output(fig, tables, sentences, sel)

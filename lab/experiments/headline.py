@@ -11,9 +11,9 @@ presets run the same commands: they are what a user runs, on any device.
 
 from __future__ import annotations
 
+from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import SEEDS, experiment
-from lab.figure_registry import Output, Selection, figure
 
 TASK = "induction"
 HEADS = (1, 2, 4)
@@ -33,7 +33,7 @@ def headline(preset: str) -> list[RunConfig]:
             for heads in HEADS for seed in SEEDS]
 
 
-# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
 METRIC = "best.eval/second_token_acc"
 
 
@@ -42,7 +42,7 @@ METRIC = "best.eval/second_token_acc"
         "validation set) for `python -m lab.run induction --heads N`: 1M, 600 steps, heads on a full-depth trunk "
         "(head 1 as deep as at n=1). Line: mean over seeds; bars: 95% t-intervals over seeds.")
 def headline_figure(sel: Selection) -> Output:
-    from lab import evidence, plots
+    from lab.analysis import evidence, plots, prose
     sel.require("headline")
     df = sel.summaries
     table = plots.vs_heads_table(df, METRIC)
@@ -51,5 +51,5 @@ def headline_figure(sel: Selection) -> Output:
     sentences = [f"Second-token accuracy, n={int(r['model.n_future'])} minus n=1, paired by seed: {r['mean']:+.3f} "
                  f"[{r['lo']:+.3f}, {r['hi']:+.3f}] (95% t CI, {int(r['seeds'])} seeds): {r['verdict']}."
                  for _, r in effects.iterrows()]
-    return Output(fig, [("second-token accuracy (test, validation-selected step)", plots.readable(table)),
-                        ("n minus n=1, paired by seed", plots.readable(effects))], sentences, sel)
+    return Output(fig, [("second-token accuracy (test, validation-selected step)", prose.readable(table)),
+                        ("n minus n=1, paired by seed", prose.readable(effects))], sentences, sel)

@@ -10,9 +10,9 @@ S14) with parameter matching, which needs more layers than heads (n = 8 needs 9)
 
 from __future__ import annotations
 
+from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import TASKS, experiment, make_run, seeds
-from lab.figure_registry import Output, Selection, figure
 
 HEADS = (1, 2, 3, 4, 6, 8)
 QUICK_SETTINGS = ("model.match_params=false",)
@@ -30,7 +30,7 @@ def heads(preset: str) -> list[RunConfig]:
             for task in TASKS for n in HEADS for seed in seeds(preset, size)]
 
 
-# ----- figures (builders import lab.plots when called: a sweep imports this module too) -----
+# ----- figures (builders import lab.analysis.plots when called: a sweep imports this module too) -----
 @figure("3_heads", "Task metric, graded answer NLL and tokens to formation vs number of heads", "heads",
         "Per task (columns) against the number of heads n (quick: 1M, heads on a full-depth trunk, so head 1 is "
         "equally deep at every n): the primary metric and the graded answer NLL (test, at the step chosen on "
@@ -40,7 +40,7 @@ def heads(preset: str) -> list[RunConfig]:
 def metric_vs_heads(sel: Selection) -> Output:
     import pandas as pd
 
-    from lab import evidence, plots
+    from lab.analysis import evidence, plots, prose
     sel.require("heads")
     evals = sel.evals()
     by = ["task", "model.n_future"]
@@ -54,8 +54,8 @@ def metric_vs_heads(sel: Selection) -> Output:
     if not graded.empty:
         rows.append((plots.summarise(graded, by, "value"), lambda task: "test " + plots.metric_name(GRADED[task])))
     rows.append((formation, lambda task: f"M tokens to formation (>= {evidence.FORMATION_THRESHOLD[task]:g})"))
-    tables = [("primary metric (test, validation-selected step)", plots.readable(rows[0][0])),
-              ("tokens to formation (M; censored at the budget; formed = share of seeds)", plots.readable(formation))]
+    tables = [("primary metric (test, validation-selected step)", prose.readable(rows[0][0])),
+              ("tokens to formation (M; censored at the budget; formed = share of seeds)", prose.readable(formation))]
     sentences = []
     for measured, measure, what in ((primary, "value", "primary metric"),
                                     (primary, "formation_tokens", "tokens to formation"),
@@ -63,7 +63,7 @@ def metric_vs_heads(sel: Selection) -> Output:
         effects = evidence.paired_effects(measured, ["task"], measure=measure) if len(measured) else pd.DataFrame()
         if effects.empty:
             continue
-        tables.append((f"{what}: n minus n=1, paired by seed", plots.readable(effects)))
+        tables.append((f"{what}: n minus n=1, paired by seed", prose.readable(effects)))
         for task, part in effects.groupby("task"):
             sentences.append(f"{task}, {what}, n minus n=1 (95% t CI): " + "; ".join(
                 f"n={int(r['model.n_future'])} " + ("formed in neither arm" if r["verdict"].startswith("neither")
@@ -76,7 +76,7 @@ def metric_vs_heads(sel: Selection) -> Output:
         "Teacher-forced accuracy of head i (which predicts token t+i) against i, for each head count n, per "
         "task: how far ahead the heads see.")
 def head_accuracy(sel: Selection) -> Output:
-    from lab import plots
+    from lab.analysis import plots, prose
     sel.require("heads")
     df = sel.summaries
     table = plots.head_accuracy_table(df)
@@ -84,7 +84,7 @@ def head_accuracy(sel: Selection) -> Output:
     for task, part in table.groupby("task"):
         n = int(part["model.n_future"].max())
         row = part[part["model.n_future"] == n].sort_values("head")
-        sentences.append(f"{task}, n={n}: " + ", ".join(f"head {int(h)} {plots.fmt(m)}"
+        sentences.append(f"{task}, n={n}: " + ", ".join(f"head {int(h)} {prose.fmt(m)}"
                                                        for h, m in zip(row["head"], row["mean"])) + ".")
     return Output(plots.plot_head_accuracy(df, title="Per-head accuracy"),
-                  [("head accuracy", plots.readable(table))], sentences, sel)
+                  [("head accuracy", prose.readable(table))], sentences, sel)

@@ -5,11 +5,11 @@ repeats (the data itself demands induction, as the paper's books mix did).
 
 from __future__ import annotations
 
+from lab.analysis.registry import Output, Selection, figure
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, seeds
 from lab.experiments.scaling import SIZES, induction_output
-from lab.figure_registry import Output, Selection, figure
 
 HEADS = (1, 2)
 RICH = 0.5  # fraction of training sequences with a repeated segment

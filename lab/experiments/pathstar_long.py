@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from lab import runs
+from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.errors import ConfigError
 from lab.experiments import experiment, make_run, plan, seeds
-from lab.figure_registry import Output, Selection, figure
 
 EXPERIMENT = "pathstar_long"
 GRAPHS = {"quick": ((2, 5), (5, 3), (2, 3), (3, 3)), "paper": ((2, 5), (5, 3))}  # the first one keeps unsuffixed labels
@@ -86,7 +86,6 @@ def graph_suffix(preset: str, graph: tuple[int, int]) -> str:
     return "" if graph == GRAPHS[preset][0] else f"-d{graph[0]}l{graph[1]}"
 
 
-@experiment(EXPERIMENT)
 def pathstar_long(preset: str) -> list[RunConfig]:
     """Path-star to convergence, fresh and fixed data: next-token, reverse, teacherless and MTP."""
     steps, every = STEPS[preset]
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
 @figure("4b_pathstar_long", "Path-star to convergence: next-token, reverse, teacherless and MTP", EXPERIMENT,
         "One row per graph. Exact-path accuracy (test, at the final evaluation; runs stop after 4 evaluations without"
         " a lower validation path NLL, 8 for the 16k-step arm) per variant and training data (fresh graphs, or "
@@ -189,13 +188,13 @@ def pathstar_long_figure(sel: Selection) -> Output:
 def formation_sentences(sel: Selection) -> list[str]:
     """Per variant, how many seeds formed the path (validation exact path above the 1/d ceiling) and when: the
     runs of one variant differ mostly in how long they stay on the plateau, which a mean over seeds hides."""
-    from lab import evidence, plots
+    from lab.analysis import evidence, prose
     measured = evidence.measure_runs(sel.evals())
     if measured.empty:
         return []
     parts = []
     for label, runs_ in measured.sort_values(["label", "seed"]).groupby("label"):
-        when = ", ".join(f"seed {int(r.seed)} {plots.tokens_text(r.formation_tokens) if r.formed else 'not'}"
+        when = ", ".join(f"seed {int(r.seed)} {prose.tokens_text(r.formation_tokens) if r.formed else 'not'}"
                          for r in runs_.itertuples())
         parts.append(f"{label} {int(runs_['formed'].sum())} of {len(runs_)} ({when})")
     threshold = evidence.FORMATION_THRESHOLD["graph"]
@@ -248,7 +247,7 @@ def comparison_cells(measured: Any, sel: Selection) -> Any:
 def objective_effects(sel: Selection) -> dict[str, Any]:
     """measure -> `evidence.paired_effects` table of every objective minus next-token, paired by seed within
     the same graph, step budget and training data (a regime without next-token runs has no row)."""
-    from lab import evidence
+    from lab.analysis import evidence
     evals = sel.evals()
     measured = evidence.measure_runs(evals)
     if measured.empty:
@@ -270,8 +269,8 @@ def objective_effects(sel: Selection) -> dict[str, Any]:
         "training sits at 1/d; right: exact path on the published test file (20,000 graphs) at the final "
         "checkpoint. Dashed: no difference.")
 def effects_figure(sel: Selection) -> Output:
-    from lab import plots
-    from lab.figure_registry import Missing
+    from lab.analysis import plots, prose
+    from lab.analysis.registry import Missing
     sel.require(EXPERIMENT)
     rows = objective_effects(sel)
     if not rows:
@@ -280,7 +279,7 @@ def effects_figure(sel: Selection) -> Output:
     fig = plots.plot_effects(rows, [p for p in EFFECTS if p[0] in rows], row="row", hue="data", order=order,
                              title="Path-star atlas: objective - next-token (paired by seed)",
                              hue_label=lambda data: f"{data} graphs")
-    tables = [(label.replace("\n", " "), plots.readable(t.drop(columns="row")))
+    tables = [(label.replace("\n", " "), prose.readable(t.drop(columns="row")))
               for m, label, _ in EFFECTS if (t := rows.get(m)) is not None]
     sentences = [effect_sentence(r, "exact path") for r in sorted(rows["value"].itertuples(), key=lambda r: row_key(
         r.row))] if "value" in rows else []
@@ -296,10 +295,12 @@ def row_key(row: str) -> tuple[Any, ...]:
 
 
 def effect_sentence(r: Any, what: str) -> str:
-    from lab import plots
-    return (f"{r.objective} - next-token, {r.regime}, {r.data} graphs ({what}): {plots.fmt(r.mean)} "
-            f"[{plots.fmt(r.lo)}, {plots.fmt(r.hi)}] ({r.seeds} seeds), {r.verdict}.")
+    from lab.analysis import prose
+    return (f"{r.objective} - next-token, {r.regime}, {r.data} graphs ({what}): {prose.fmt(r.mean)} "
+            f"[{prose.fmt(r.lo)}, {prose.fmt(r.hi)}] ({r.seeds} seeds), {r.verdict}.")
 
+
+experiment(EXPERIMENT, measure=measure)(pathstar_long)
 
 if __name__ == "__main__":
     sys.exit(main())

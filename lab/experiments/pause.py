@@ -5,10 +5,10 @@ better? Quick: 300K (5 layers); paper: 30M, the smaller of the paper's two sizes
 
 from __future__ import annotations
 
+from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, seeds
 from lab.experiments.scaling import domain_sentences, max_ops
-from lab.figure_registry import Output, Selection, figure
 
 SIZE = {"quick": "300K", "paper": "30M"}
 PAUSES = (0, 5, 10)
@@ -27,12 +27,12 @@ def pause(preset: str) -> list[RunConfig]:
         "Exact match against the number of operations with 0, 5 or 10 pause tokens between the question and "
         "`=` (one panel each), n in {1, 2, 4}.")
 def polynomial_pause(sel: Selection) -> Output:
-    from lab import plots
+    from lab.analysis import plots, prose
     sel.require("pause-token")
     df = sel.summaries
     facet = "task_config.pause_tokens"
     table = plots.vs_ops_table(df, facet)
     fig = plots.plot_vs_ops(df, max_ops(df), facet=facet, facet_label=lambda p: f"{int(p)} pause tokens",
                             title="Polynomial arithmetic with pause tokens")
-    return Output(fig, [("exact match per number of operations", plots.readable(table))],
+    return Output(fig, [("exact match per number of operations", prose.readable(table))],
                   domain_sentences(df, facet, lambda p: f"{int(p)} pauses"), sel)

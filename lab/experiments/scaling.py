@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lab.analysis.registry import Output, Selection, figure
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig
 from lab.experiments import TASKS, experiment, make_run, seeds
-from lab.figure_registry import Output, Selection, figure
 
 SIZES = {"quick": ("100K", "300K", "1M"), "paper": ("1M", "3M", "10M", "30M")}
 HEADS = (1, 2, 4)
@@ -27,7 +27,7 @@ def scaling(preset: str) -> list[RunConfig]:
             if heads < SHAPES[size][1]]
 
 
-# ----- figures (builders import lab.plots when called: a sweep imports this module too) -----
+# ----- figures (builders import lab.analysis.plots when called: a sweep imports this module too) -----
 INDUCTION_METRIC = "best.eval/second_token_acc"
 INDUCTION_YLABEL = "second-token accuracy (test)"
 IN_DOMAIN, OUT_OF_DOMAIN = "final.eval/exact_match/in_domain", "final.eval/exact_match/out_of_domain"
@@ -35,14 +35,14 @@ IN_DOMAIN, OUT_OF_DOMAIN = "final.eval/exact_match/in_domain", "final.eval/exact
 
 def induction_output(sel: Selection, title: str) -> Output:
     """Induction success against size per head count (figures 1a and 1b)."""
-    from lab import plots
-    sel = sel.where(task="induction")
+    from lab.analysis import plots, prose
+    sel = sel.where({"task": "induction"})
     sel.require("induction")
     table = plots.vs_size_table(sel.summaries, INDUCTION_METRIC)
     fig = plots.plot_vs_size(sel.summaries, [(INDUCTION_METRIC, INDUCTION_YLABEL)], title=title)
     heading = "second-token accuracy at repeated mentions (test, at the step chosen on validation)"
-    return Output(fig, [(heading, plots.readable(table))],
-                  plots.gap_sentences(sel.summaries, "size", INDUCTION_METRIC, "Second-token accuracy"), sel)
+    return Output(fig, [(heading, prose.readable(table))],
+                  prose.gap_sentences(sel.summaries, "size", INDUCTION_METRIC, "Second-token accuracy"), sel)
 
 
 @figure("1a_induction_vs_size", "Induction vs model size (Figure 7 analogue)", "scaling",
@@ -61,11 +61,11 @@ def max_ops(df) -> int | None:
 
 def domain_sentences(df, x: str, x_name: Callable[[Any], str] = str) -> list[str]:
     """In- and out-of-domain exact match of each n minus n = 1, at every value of `x`."""
-    from lab import plots
+    from lab.analysis import prose
     out = []
     for column, what in ((IN_DOMAIN, "In-domain exact match"), (OUT_OF_DOMAIN, "Out-of-domain exact match")):
         if column in df and df[column].notna().any():
-            out += plots.gap_sentences(df, x, column, what, x_name)
+            out += prose.gap_sentences(df, x, column, what, x_name)
     return out
 
 
@@ -73,13 +73,13 @@ def domain_sentences(df, x: str, x_name: Callable[[Any], str] = str) -> list[str
         "Exact-match accuracy of the greedy answer against the number of operations in the expression, one "
         "panel per model size, n in {1, 2, 4}; shaded: more operations than training ever shows (out of domain).")
 def polynomial_vs_ops(sel: Selection) -> Output:
-    from lab import plots
-    sel = sel.where(task="polynomial")
+    from lab.analysis import plots, prose
+    sel = sel.where({"task": "polynomial"})
     sel.require("polynomial")
     df = sel.summaries
     table = plots.vs_ops_table(df, "size")
     fig = plots.plot_vs_ops(df, max_ops(df), facet="size", title="Polynomial arithmetic vs operations")
-    return Output(fig, [("exact match per number of operations", plots.readable(table))],
+    return Output(fig, [("exact match per number of operations", prose.readable(table))],
                   domain_sentences(df, "size"), sel)
 
 
@@ -87,13 +87,13 @@ def polynomial_vs_ops(sel: Selection) -> Output:
         "Exact match in domain (operation counts seen in training) and out of domain against model size, "
         "n in {1, 2, 4}.")
 def polynomial_vs_size(sel: Selection) -> Output:
-    from lab import plots
-    sel = sel.where(task="polynomial")
+    from lab.analysis import plots, prose
+    sel = sel.where({"task": "polynomial"})
     sel.require("polynomial")
     df = sel.summaries
     metrics = [(c, label) for c, label in ((IN_DOMAIN, "exact match, in domain"),
                                            (OUT_OF_DOMAIN, "exact match, out of domain"))
                if c in df and df[c].notna().any()]
     fig = plots.plot_vs_size(df, metrics, title="Polynomial arithmetic vs size")
-    tables = [(label, plots.readable(plots.vs_size_table(df, c))) for c, label in metrics]
+    tables = [(label, prose.readable(plots.vs_size_table(df, c))) for c, label in metrics]
     return Output(fig, tables, domain_sentences(df, "size"), sel)

@@ -16,20 +16,25 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab import runs
+from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import RunConfig
 from lab.errors import ConfigError
 from lab.experiments import TASKS, experiment, make_run, plan, seeds
-from lab.figure_registry import Missing, Output, Selection, figure
+
+if TYPE_CHECKING:
+
+    import pandas as pd
+    from matplotlib.figure import Figure
+
 
 SIZE = {"quick": "300K", "paper": "10M"}
 VARIANTS = (("parallel", 1), ("parallel", 2), ("parallel", 4), ("causal", 4), ("deepseek", 4))
 RESULT = "speculative.json"
 
 
-@experiment("speculative")
 def speculative(preset: str) -> list[RunConfig]:
     """Heads n in {1, 2, 4} (parallel) and n = 4 causal and deepseek heads, per task, for decoding speed."""
     return [make_run("speculative", preset, task, SIZE[preset], n, seed, head_type=kind)
@@ -76,7 +81,53 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# ----- figure (the builder imports lab.plots when called: a sweep imports this module too) -----
+# ----- plots of this experiment (pandas and matplotlib are imported when one is drawn) -----
+def speculative_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of speculative.json measurements (`task`, `n_future`, `head_type`, `k`,
+    `tokens_per_forward`, `speedup`; one per run and k) summarised per task, heads, head type and k."""
+    from lab.analysis import plots
+    keys = ["task", "n_future", "head_type", "k"]
+    tpf = plots.summarise(df, keys, "tokens_per_forward")
+    speed = plots.summarise(df, keys, "speedup")
+    return tpf.merge(speed, on=keys, suffixes=("_tokens_per_forward", "_speedup"))
+
+
+def plot_speculative(df: pd.DataFrame, title: str = "") -> Figure:
+    """Tokens per forward pass (top row) and wall-clock speedup over greedy decoding (bottom row)
+    against the number k of heads used, one column per task, one line per model (head count and
+    head type); dotted: k, the most that k heads can give."""
+    from lab.analysis import plots
+    table = speculative_table(df)
+    table["line"] = "n=" + table["n_future"].astype(int).astype(str) + " " + table["head_type"].astype(str)
+    lines = sorted(table["line"].unique(), key=lambda s: (int(s.split()[0][2:]), s))
+    tasks = sorted(table["task"].unique())
+    fig, axes = plots.new_figure(2 * len(tasks), ncols=len(tasks))
+    for row, (name, ylabel) in enumerate((("tokens_per_forward", "tokens per forward pass"),
+                                          ("speedup", "speedup over greedy decoding"))):
+        for col, task in enumerate(tasks):
+            ax = axes[row * len(tasks) + col]
+            part = table[table["task"] == task].rename(columns={f"{s}_{name}": s for s in ("mean", "lo", "hi")})
+            for line in lines:
+                group = part[part["line"] == line].sort_values("k")
+                if group.empty:
+                    continue
+                st = plots.style(lines.index(line))
+                ax.plot(group["k"], group["mean"], label=line, markersize=5, **st)
+                ax.vlines(group["k"], group["lo"], group["hi"], colors=st["color"], alpha=0.7, gid="spread")
+            ks = sorted(part["k"].unique())
+            ax.plot(ks, ks, color="0.5", linestyle=":", linewidth=1, gid=plots.REFERENCE, label="k (all accepted)")
+            ax.set_xticks(ks)
+            ax.set_xlabel("heads used k")
+            ax.set_ylabel(ylabel)
+            ax.set_title(task, fontsize=9)
+            if row == 0:
+                plots.legend_beside(ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
 def measured_rows(sel: Selection):
     """One row per run and k from each selected run's speculative.json (runs without one are skipped)."""
     import pandas as pd
@@ -97,13 +148,13 @@ def measured_rows(sel: Selection):
         "Greedy blockwise-parallel decoding with the first k heads: tokens produced per forward pass and "
         "wall-clock speedup over greedy decoding with a KV cache (outputs identical), per task.")
 def speculative_figure(sel: Selection) -> Output:
-    from lab import plots
+    from lab.analysis import prose
     sel.require("speculative")
     rows = measured_rows(sel)
     if rows.empty:
         raise Missing(f"no {RESULT} in the complete `speculative` runs (measure them with "
                       f"`python -m lab.experiments.speculative --preset {sel.preset}`)")
-    table = plots.speculative_table(rows)
+    table = speculative_table(rows)
     devices = ", ".join(sorted(str(d) for d in rows["device"].dropna().unique()))
     batches = ", ".join(str(int(b)) for b in sorted(rows["batch"].dropna().unique()))
     sentences = []
@@ -112,17 +163,19 @@ def speculative_figure(sel: Selection) -> Output:
             continue
         top = part.loc[part["k"].idxmax()]
         sentences.append(f"{task}, n={int(n)} {kind}: at k={int(top['k'])}, "
-                         f"{plots.fmt(top['mean_tokens_per_forward'])} tokens per forward and a "
-                         f"{plots.fmt(top['mean_speedup'])}x speedup.")
+                         f"{prose.fmt(top['mean_tokens_per_forward'])} tokens per forward and a "
+                         f"{prose.fmt(top['mean_speedup'])}x speedup.")
     used = sel.subset(sel.summaries[sel.summaries["run_dir"].isin(set(rows["run_dir"]))])
     columns = ("mean", "lo", "hi", "min", "max")
     shown = table.rename(columns={"n_future": "n", "head_type": "head type", "seeds_speedup": "runs",
                                   **{f"{s}_tokens_per_forward": f"tokens/forward {s}" for s in columns},
                                   **{f"{s}_speedup": f"speedup {s}" for s in columns}})
     shown = shown.drop(columns="seeds_tokens_per_forward")
-    return Output(plots.plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", shown)],
+    return Output(plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", shown)],
                   sentences, used, [f"Measured on: {devices}; prompts decoded together: {batches}."])
 
+
+experiment("speculative", measure=measure)(speculative)
 
 if __name__ == "__main__":
     sys.exit(main())

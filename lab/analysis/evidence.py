@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab import stats
+from lab.analysis import stats
 
 VAL, TEST = "val/", "eval/"
 
@@ -120,11 +120,38 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def paired_table(df: pd.DataFrame, by: list[str], arm: str, base: Any, value: str) -> pd.DataFrame:
+    """The difference to a baseline behind every "variant minus baseline" table: per group of the
+    `by` columns and per `arm` value other than `base`, the mean over seeds of (arm - base) in
+    `value`, paired by seed (`stats.paired_difference`, Student t), its 95% CI (`lo`, `hi`; none
+    below 2 seeds), the smallest and largest per-seed difference and the seeds paired. Runs of one
+    arm and seed are averaged first; a group without the base arm gives no rows. `result` holds
+    each row's `stats.PairedResult`."""
+    columns = [*by, arm, "mean", "lo", "hi", "min", "max", "seeds", "result"]
+    rows: list[dict[str, Any]] = []
+    groups = df.groupby(by, sort=True, dropna=False) if by else [((), df)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        per_arm = {a: {int(s): float(v) for s, v in p.groupby("seed")[value].mean().items()}
+                   for a, p in part.groupby(arm, sort=True)}
+        if base not in per_arm:
+            continue
+        for a, values in per_arm.items():
+            if a == base:
+                continue
+            r = stats.paired_difference(values, per_arm[base], method="t")
+            diffs = list(r.diffs.values())
+            rows.append({**dict(zip(by, key)), arm: a, "mean": r.mean, "lo": r.lo, "hi": r.hi,
+                         "min": min(diffs, default=math.nan), "max": max(diffs, default=math.nan),
+                         "seeds": r.n, "result": r})
+    return pd.DataFrame(rows, columns=columns)
+
+
 def paired_effects(measured: pd.DataFrame, cell: list[str], arm: str = "model.n_future", base: Any = 1,
                    measure: str = "value") -> pd.DataFrame:
     """Per cell (equal values of the `cell` columns) and per `arm` value other than `base`: the mean over
-    seeds of (arm - base) in `measure` (a `measure_runs` column), paired by seed, with its Student-t 95%
-    CI, the seed count, the minimal detectable effect and the verdict for "differs from base".
+    seeds of (arm - base) in `measure` (a `measure_runs` column), paired by seed (`paired_table`), with its
+    Student-t 95% CI, the seed count, the minimal detectable effect and the verdict for "differs from base".
 
     `formation_tokens` (or `attention_tokens`) of a run that never formed is its budget (censored), so a
     difference in it understates how much later the censored arm is (`stats.paired_formation_difference`);
@@ -132,17 +159,12 @@ def paired_effects(measured: pd.DataFrame, cell: list[str], arm: str = "model.n_
     rows: list[dict[str, Any]] = []
     if measured.empty:
         return pd.DataFrame(rows)
+    flag = FORMED.get(measure, "formed")
     for key, part in measured.groupby(cell, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        arms = {a: {int(s): float(v) for s, v in zip(p["seed"], p[measure])} for a, p in part.groupby(arm)}
-        flag = FORMED.get(measure, "formed")
         formed = {a: float(p[flag].mean()) for a, p in part.groupby(arm)} if flag in part else {}
-        if base not in arms:
-            continue
-        for a, values in arms.items():
-            if a == base:
-                continue
-            r = stats.paired_difference(values, arms[base], method="t")
+        for row in paired_table(part, [], arm, base, measure).to_dict("records"):
+            r, a = row["result"], row[arm]
             verdict = "not run" if r.n == 0 else stats.verdict(r, 1).replace("reproduced", "higher").replace(
                 "reversed", "lower")
             if measure in FORMED and r.n and formed.get(a) == formed.get(base) == 0:

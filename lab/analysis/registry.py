@@ -7,7 +7,7 @@ A builder gets the experiment's `lab.runs.Selection` (the complete runs of its p
 preset) and returns an `Output`: the figure, the tables it plots and sentences computed
 from them; it raises `Missing` when its runs are not there. `python -m lab.figures` draws
 every registered figure. This module imports nothing heavy, so experiment modules (imported
-by every sweep) stay light; builders import `lab.plots` (matplotlib, pandas) when called.
+by every sweep) stay light; builders import `lab.analysis.plots` (matplotlib, pandas) when called.
 """
 
 from __future__ import annotations
@@ -58,6 +58,13 @@ def figure(key: str, title: str, experiment: str, caption: str) -> Callable[[Cal
     return register
 
 
+def key_order(key: str) -> tuple[int, str]:
+    """Natural order of a figure key: its number, then its letters (0, 1a, 1b, 2a, ..., 9c, 10, 11)."""
+    prefix = key.split("_")[0]
+    digits = prefix[:len(prefix) - len(prefix.lstrip("0123456789"))]
+    return (int(digits) if digits else 10**9, prefix[len(digits):] + key)
+
+
 def specs() -> list[Spec]:
-    """Every registered figure, in key order (1a, 1b, 2a, ..., 8)."""
-    return sorted(FIGURES, key=lambda spec: spec.key)
+    """Every registered figure, in natural key order (0, 1a, 1b, 2a, ..., 9, 9b, 10, 11)."""
+    return sorted(FIGURES, key=lambda spec: key_order(spec.key))

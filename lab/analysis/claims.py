@@ -4,12 +4,12 @@ Each `Claim` names its source (the paper, a peer, or the lab's own earlier readi
 experiment whose runs test it, and how to measure it:
 
 - a *comparison* (`a` against `b`, paired by seed): the mean over seeds of a - b with a
-  Student-t 95% CI (`lab.stats.paired_difference(method="t")`, which keeps its coverage at 3-5
-  seeds) and the verdict of `lab.stats.verdict` for the expected sign;
+  Student-t 95% CI (`lab.analysis.stats.paired_difference(method="t")`, which keeps its coverage at 3-5
+  seeds) and the verdict of `lab.analysis.stats.verdict` for the expected sign;
 - a *target* (`a` alone): the mean over seeds with its t CI and the verdict of
-  `lab.stats.verdict_close` for `target +- tolerance`.
+  `lab.analysis.stats.verdict_close` for `target +- tolerance`.
 
-Per-run values come from `lab.evidence.measure_runs`: test metrics at the step chosen on
+Per-run values come from `lab.analysis.evidence.measure_runs`: test metrics at the step chosen on
 validation, or tokens-to-formation on validation (censored at the budget). `ledger` turns the
 runs into rows and `markdown` into `figures/CLAIMS.md`; no sentence of it is written by hand.
 """
@@ -23,9 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from lab import evidence, stats
+from lab.analysis import evidence, stats
 from lab.config import size_value
-from lab.experiments.pathstar_long import PUBLISHED as PUBLISHED_FILE
+from lab.selection import RunFilter
 
 PAPER = "Gloeckle et al. 2024"
 BN = "Bachmann & Nagarajan 2024"
@@ -33,7 +33,8 @@ BN = "Bachmann & Nagarajan 2024"
 
 @dataclass(frozen=True)
 class Claim:
-    """One testable statement. `where`, `a` and `b` are {config column: value} filters."""
+    """One testable statement. `where`, `a` and `b` are run filters, {key: value} as
+    `lab.selection.RunFilter.of` reads them (`model.n_future`, `label`, `task.pause_tokens`, ...)."""
 
     key: str
     source: str
@@ -43,7 +44,7 @@ class Claim:
     b: dict[str, Any] | None = None  # None: `a` is compared with `target`
     where: dict[str, Any] = field(default_factory=dict)
     measure: str = "value"  # "value" (test metric at the selected step), "first_value", "final_value",
-    # "formation_tokens", "attention_tokens" or "readout_tokens" (`lab.evidence.measure_runs`)
+    # "formation_tokens", "attention_tokens" or "readout_tokens" (`lab.analysis.evidence.measure_runs`)
     trend: str = ""  # the slope of the per-seed a - b against log10(model size) ("size") or against a's
     # mean head-k / head-1 gradient cosine ("align_cos"), not their mean
     metric: str | None = None  # test metric (default: the task's primary)
@@ -52,6 +53,7 @@ class Claim:
     tolerance: float = math.nan
     file: str = ""  # read `metric` from each run's extra JSON file of this name ("metrics" key) instead of
     # its evaluation rows: `published.json` holds the published path-star test file scored at the final checkpoint
+    file_means: str = ""  # what `file` holds, shown as the measure ("on the published test file ...")
 
 
 def _n(k: int) -> dict[str, int]:
@@ -74,7 +76,7 @@ CLAIMS: list[Claim] = [
     Claim("fig8-n4", f"{PAPER}, Fig. 8", "4-token prediction raises in-domain polynomial exact match (1M)",
           "scaling", _n(4), _n(1), {"task": "polynomial", "size": "1M"}),
     Claim("figS15-pause", f"{PAPER}, Fig. S15/S16", "with pause tokens, 2-token prediction still raises "
-          "polynomial exact match", "pause", _n(2), _n(1), {"task_config.pause_tokens": 5}),
+          "polynomial exact match", "pause", _n(2), _n(1), {"task.pause_tokens": 5}),
     Claim("tableS6-carve", f"{PAPER}, Table S6", "4-head finetuning with '+0 layers' heads is worse than "
           "next-token finetuning", "finetune", _label("carve"), _label("ntp"), expected_sign=-1),
     Claim("tableS6-linear", f"{PAPER}, Table S6", "4-head finetuning with linear heads is worse than next-token "
@@ -204,7 +206,7 @@ CLAIMS: list[Claim] = [
           measure="readout_tokens"),
     Claim("atlas-size", "mtp-lab atlas (Fig. 7's size range)", "the delay of 2-token prediction in forming "
           "induction shrinks with model size (300K, 1M, 3M; heads on a full-depth trunk; slope of n=2 - n=1 tokens "
-          "to formation per 10x size)", "atlas", _n(2), _n(1), {"label": ("size=300K", "base", "size=3M")},
+          "to formation per 10x size)", "atlas", _n(2), _n(1), {"label": frozenset({"size=300K", "base", "size=3M"})},
           measure="formation_tokens", expected_sign=-1, trend="size"),
     # Explanations of Table S6 as refutable predictions (continued pretraining unless said; head-1 loss is the
     # next-token loss on held-out data of the pretraining distribution, so a positive difference is a deficit).
@@ -283,7 +285,8 @@ ON_PUBLISHED = ("bn-next-token-8M", "bn-reverse-32M", "huang-mtp-horizon-32M-mat
 
 def on_published(claim: Claim) -> Claim:
     """The same claim read from the published test file at each run's final checkpoint."""
-    return replace(claim, key=f"{claim.key}-published", file=PUBLISHED_FILE,
+    return replace(claim, key=f"{claim.key}-published", file="published.json",
+                   file_means="on the published test file (20,000 graphs), final checkpoint",
                    statement=f"{claim.statement}; on the published test file")
 
 
@@ -291,12 +294,8 @@ CLAIMS = [c for claim in CLAIMS for c in (claim, *([on_published(claim)] if clai
 
 
 def _select(runs: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
-    """The rows matching every filter; a tuple value matches any of its elements."""
-    for column, value in filters.items():
-        if column not in runs:
-            return runs.iloc[0:0]
-        runs = runs[runs[column].isin(value) if isinstance(value, tuple) else runs[column] == value]
-    return runs
+    """The rows passing `filters` (`lab.selection.RunFilter`; a frozenset value matches any member)."""
+    return RunFilter.of(filters).frame(runs)
 
 
 def _by_seed(runs: pd.DataFrame, column: str) -> dict[int, float]:
@@ -394,8 +393,8 @@ def _trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:
 
 def _measure_name(claim: Claim) -> str:
     metric = claim.metric or "primary metric"
-    if claim.file == PUBLISHED_FILE:
-        return f"{metric} on the published test file (20,000 graphs), final checkpoint"
+    if claim.file and claim.file_means:
+        return f"{metric} {claim.file_means}"
     if claim.file:
         return f"{metric} in each run's {claim.file}"
     if claim.measure == "formation_tokens":
