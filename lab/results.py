@@ -29,6 +29,7 @@ import gzip
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from lab.errors import ConfigError
 from lab.runs import cpu_info  # noqa: F401 - recorded in meta.json; compared runs ignore it
 
 STORE = Path("results")
+HOME_VARIABLE = "MTP_LAB_HOME"  # the checkout whose results/ store readers use, from any folder
 SUFFIX = ".jsonl.gz"
 OTHER = "other"  # preset of runs that no preset's plan names
 TOLERANCE = 1e-6  # relative or absolute; 1 vs 2 CPU threads differ at ~1e-7 in losses
@@ -133,9 +135,35 @@ def store_path(store: Path, experiment: str, preset: str) -> Path:
     return Path(store) / f"{experiment}.{preset}{SUFFIX}"
 
 
-def store_files(store: Path, experiment: str | None = None) -> list[Path]:
-    """The store's files (of one experiment, if given), sorted."""
+def locate(store: Path = STORE) -> Path:
+    """Where the store is. An explicit path other than the default is taken as given. The default
+    `results` is `$MTP_LAB_HOME/results` when that variable is set, else `results/` in the current
+    folder when there is one, else the `results/` of the checkout this package runs from (so
+    `mtp-lab` finds the committed store from any folder after `pip install -e`)."""
     store = Path(store)
+    if store != STORE:
+        return store
+    home = os.environ.get(HOME_VARIABLE)
+    if home:
+        return Path(home) / STORE
+    if store.is_dir():
+        return store
+    checkout = Path(__file__).resolve().parents[1] / STORE
+    return checkout if checkout.is_dir() else store
+
+
+def missing_store_warning(store: Path = STORE) -> str | None:
+    """A one-line warning when the store that readers would use does not exist."""
+    found = locate(store)
+    if found.is_dir():
+        return None
+    return (f"warning: no results store at {found}: stored runs are not seen; run from the checkout or set "
+            f"{HOME_VARIABLE} to it")
+
+
+def store_files(store: Path, experiment: str | None = None) -> list[Path]:
+    """The store's files (of one experiment, if given), sorted; the default store is found by `locate`."""
+    store = locate(store)
     if not store.is_dir():
         return []
     files = sorted(store.glob(f"*{SUFFIX}"))
@@ -381,10 +409,13 @@ def main(argv: list[str] | None = None) -> int:
         if store.exists() and not store.is_dir():
             raise ConfigError(f"--store {store} is not a directory")
         if args.command == "list":
+            warning = missing_store_warning(store)
+            if warning:
+                print(warning, file=sys.stderr)
             found = counts(store)
             for (experiment, preset), n in sorted(found.items()):
                 print(f"{experiment:16} {preset:6} {n:4} runs")
-            print(f"{sum(found.values())} runs in {len(found)} files under {store}")
+            print(f"{sum(found.values())} runs in {len(found)} files under {locate(store)}")
             return 0
         if not args.tolerance >= 0:
             raise ConfigError(f"--tolerance must be a non-negative number, got {args.tolerance}")
