@@ -104,8 +104,8 @@ def load_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
         kind = "empty" if path.stat().st_size == 0 else "truncated or corrupt"
         raise CheckpointError(f"{path} is {kind} ({type(e).__name__}); move it away and rerun the run's "
                               "command to retrain") from None
-    if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
-        raise CheckpointError(f"{path} is not an mtp-lab checkpoint (no model and config in it)")
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise CheckpointError(f"{path} is not an mtp-lab checkpoint (no model weights in it)")
     return payload
 
 

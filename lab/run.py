@@ -221,19 +221,17 @@ def check_finetune_flags(args: argparse.Namespace, config: RunConfig) -> None:
     disagrees with the finetuned shape is refused, naming the checkpoint's value, never dropped."""
     if not config.finetune.init_from:
         return
-    asked = {"size": args.size, "model.head_type": args.head_type,
-             "model.match_params": None if args.match_params is None else args.match_params == "on"}
-    asked.update({k: v for k, v in set_values(args).items() if k.startswith("model.") or k == "size"})
-    for key, value in asked.items():
-        if value is None or key in FINETUNE_MODEL_KEYS:
-            continue
+    asked = [(key, str(getattr(args, name)), option_text(name, getattr(args, name)))
+             for name, key in (("size", "size"), ("head_type", "model.head_type"),
+                               ("match_params", "model.match_params")) if getattr(args, name) is not None]
+    asked += [(key, text, f"--set {key}={text}") for key, text in set_values(args).items()
+              if (key.startswith("model.") or key == "size") and key not in FINETUNE_MODEL_KEYS]
+    for key, text, shown in asked:
         section, _, name = key.rpartition(".")
         actual = getattr(config.model, name) if section == "model" else config.size
-        wanted = convert(str(value).strip(), field_type(key), key) if isinstance(value, str) else value
-        if wanted != actual:
-            option = {"size": "--size", "model.head_type": "--head-type", "model.match_params": "--match-params"}
-            flag = option.get(key, f"--set {key}") if key not in set_values(args) else f"--set {key}"
-            raise ConfigError(f"{flag} {value} conflicts with the checkpoint: with --init-from the model is the "
+        text = {"on": "true", "off": "false"}.get(text, text) if key == "model.match_params" else text
+        if convert(text.strip(), field_type(key), key) != actual:
+            raise ConfigError(f"{shown} conflicts with the checkpoint: with --init-from the model is the "
                               f"checkpoint's, where {key} is {actual!r}; leave the option out")
 
 
