@@ -85,13 +85,14 @@ def _fill_from_task(config: RunConfig, task: Task) -> None:
                           f"inputs ({task.seq_len - 1} tokens)")
 
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]*")  # a single path component, never hidden
+NAME_PATTERN = re.compile(r"[^./\\\s][^/\\\s]*")  # one path component: no separator, not hidden, not `..`
 
 
 def check_name(key: str, value: str, allow_empty: bool = False) -> None:
-    """`experiment` and `label` name directories: one plain path component (no `/`, no `..`)."""
-    if (value or not allow_empty) and not (NAME_PATTERN.fullmatch(value) and ".." not in value):
-        raise ConfigError(f"{key} {value!r} is not allowed: use letters, digits and _ . = + - (no '/', no '..', "
+    """`experiment` and `label` name directories: one plain path component, so a run never lands
+    outside `--out` (no `/`, no `\\`, no whitespace, not starting with '.')."""
+    if (value or not allow_empty) and not NAME_PATTERN.fullmatch(value):
+        raise ConfigError(f"{key} {value!r} is not allowed: a name is one folder name (no '/', '\\' or spaces, "
                           "not starting with '.')")
 
 
