@@ -47,8 +47,8 @@ OTHER = "other"  # preset of runs that no preset's plan names
 TOLERANCE = 1e-6  # relative or absolute; 1 vs 2 CPU threads differ at ~1e-7 in losses
 WALL_CLOCK = frozenset({"wall_s", "tokens_per_s"})  # metric and summary keys never compared
 # meta keys that say where and when a run ran (never compared); `status` and anything new are
-WHERE_WHEN = frozenset({"started", "ended", "resumed_at", "interrupted_at", "git", "versions", "device",
-                        "processes", "error", "hostname", "cpu"})
+WHERE_WHEN = frozenset({"started", "ended", "resumed_at", "interrupted_at", "interrupted_by", "git", "versions",
+                        "device", "processes", "error", "hostname", "cpu"})
 SUMMARY_WHERE = frozenset({"run_dir"})  # the path the trainer wrote to
 RUN_FILES = frozenset({runs.CONFIG, runs.META, runs.SUMMARY})
 
