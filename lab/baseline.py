@@ -85,8 +85,9 @@ def comparison_lines(config: dict[str, Any], summary: dict[str, Any], out: Path,
     if not found:
         warning = results.missing_store_warning(store)
         return ([warning] if warning else []) + [
-            f"next-token (n=1) at these settings: no complete run in {out}/ or {results.locate(store)}/; rerun "
-            f"this command with --heads 1 (and --head-type parallel) to train it"]
+            f"next-token (n=1) at these settings: no complete run in {out}/ or "
+            f"{results.locate(store)}/; rerun this command with --heads 1 "
+            "(and --head-type parallel) to train it"]
     mine = reported(summary)
     lines = [f"next-token (n=1) at these settings, {metric} (test, at the step chosen on validation):"]
     for f in found:

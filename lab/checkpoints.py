@@ -37,7 +37,12 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from tasks import Task
 
 CHECKSUMS = "SHA256SUMS"
-CHECKED_FILES = (runs.CONFIG, runs.METRICS, runs.SUMMARY, runs.CHECKPOINT)  # what a complete run keeps
+CHECKED_FILES = (
+    runs.CONFIG,
+    runs.METRICS,
+    runs.SUMMARY,
+    runs.CHECKPOINT,
+)  # what a complete run keeps
 
 
 class CheckpointError(ConfigError):
@@ -45,6 +50,7 @@ class CheckpointError(ConfigError):
 
 
 # ----- "@NAME[/FILE]": a run of the same experiment -----
+
 
 @dataclass(frozen=True)
 class RunRef:
@@ -69,10 +75,15 @@ class RunRef:
 
     def path(self, experiment_dir: Path) -> Path:
         """The run directory (or the named file in it) under `experiment_dir`."""
-        return Path(experiment_dir) / self.name / self.file if self.file else Path(experiment_dir) / self.name
+        return (
+            Path(experiment_dir) / self.name / self.file
+            if self.file
+            else Path(experiment_dir) / self.name
+        )
 
 
 # ----- the training loop's checkpoint -----
+
 
 def save_checkpoint(path: Path, model: Any, optimizer: Any, state: Any, config: RunConfig) -> None:
     """Model, optimizer, loop state (a dataclass), torch RNG and config, written atomically.
@@ -80,6 +91,7 @@ def save_checkpoint(path: Path, model: Any, optimizer: Any, state: Any, config: 
     The bytes are serialised in memory first, so a full disk shows as an `OSError` on the file
     (see `runs.atomic_write`), not as an opaque serialiser message."""
     import torch
+
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -93,8 +105,9 @@ def save_checkpoint(path: Path, model: Any, optimizer: Any, state: Any, config: 
 
 
 def load_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
-    """A checkpoint's payload (`weights_only=True`); a `CheckpointError` naming the file if unreadable."""
+    """A checkpoint's payload (`weights_only=True`); a `CheckpointError` names an unreadable one."""
     import torch
+
     path = Path(path)
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
@@ -102,8 +115,10 @@ def load_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
         raise CheckpointError(f"{path} does not exist") from None
     except Exception as e:  # truncated, empty or foreign: torch raises many kinds
         kind = "empty" if path.stat().st_size == 0 else "truncated or corrupt"
-        raise CheckpointError(f"{path} is {kind} ({type(e).__name__}); move it away and rerun the run's "
-                              "command to retrain") from None
+        raise CheckpointError(
+            f"{path} is {kind} ({type(e).__name__}); move it away and rerun the run's "
+            "command to retrain"
+        ) from None
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"{path} is not an mtp-lab checkpoint (no model weights in it)")
     return payload
@@ -111,14 +126,17 @@ def load_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
 
 # ----- a trained run directory -----
 
+
 def read_config(run_dir: Path) -> RunConfig:
     """A run directory's `config.json` as a `RunConfig` (a `CheckpointError` if unreadable)."""
     path = Path(run_dir) / runs.CONFIG
     try:
         return RunConfig.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{path} is unreadable ({type(e).__name__}: {e}); it cannot be rebuilt from the "
-                              "run: rerun the run's command in a fresh --out") from None
+        raise CheckpointError(
+            f"{path} is unreadable ({type(e).__name__}: {e}); it cannot be rebuilt from the "
+            "run: rerun the run's command in a fresh --out"
+        ) from None
 
 
 def check_complete(run_dir: Path, what: str, allow_incomplete: bool = False) -> str | None:
@@ -127,21 +145,28 @@ def check_complete(run_dir: Path, what: str, allow_incomplete: bool = False) -> 
     status = runs.run_state(run_dir)
     if status != runs.Status.COMPLETE:
         if not allow_incomplete:
-            raise CheckpointError(f"{what}: {str(run_dir)!r} is not a complete run (status: {status}); its "
-                                  "checkpoint is partial: pass --allow-incomplete to use it anyway")
-        return (f"warning: {str(run_dir)!r} is not a complete run (status: {status}); using its partial "
-                "checkpoint")
+            raise CheckpointError(
+                f"{what}: {str(run_dir)!r} is not a complete run (status: {status}); its "
+                "checkpoint is partial: pass --allow-incomplete to use it anyway"
+            )
+        return (
+            f"warning: {str(run_dir)!r} is not a complete run (status: {status}); "
+            "using its partial "
+            "checkpoint"
+        )
     verify_checksums(run_dir)
     return None
 
 
-def load_run(run_dir: str | Path, device: Any = "cpu", allow_incomplete: bool = True,
-             what: str = "run") -> tuple[RunConfig, MTPTransformer, Task]:
+def load_run(
+    run_dir: str | Path, device: Any = "cpu", allow_incomplete: bool = True, what: str = "run"
+) -> tuple[RunConfig, MTPTransformer, Task]:
     """The run's config, its trained model (eval mode, on `device`) and its task.
 
     `allow_incomplete=False` refuses a run that did not finish (`check_complete`)."""
     from lab.model import MTPTransformer
     from tasks import build_task
+
     run_dir = Path(run_dir)
     if run_dir.is_file():
         raise ConfigError(f"{str(run_dir)!r} is a file, not a run directory")
@@ -160,20 +185,26 @@ def load_run(run_dir: str | Path, device: Any = "cpu", allow_incomplete: bool = 
 
 # ----- the source of a finetuning run -----
 
+
 def checkpoint_path(init_from: str, experiment_dir: Path | None = None) -> Path:
     """The checkpoint file behind `--init-from`: a run directory or a .pt file, or `@NAME[/FILE]`
     for a run of the same experiment (resolved in `experiment_dir`)."""
     ref = RunRef.parse(init_from)
     if ref is not None:
         if experiment_dir is None:
-            raise ConfigError(f"--init-from {init_from}: '@' names a run of the same experiment; give a path instead")
+            raise ConfigError(
+                f"--init-from {init_from}: '@' names a run of the same experiment; "
+                "give a path instead"
+            )
         path = ref.path(experiment_dir)
     else:
         path = Path(init_from)
     if path.is_dir():
         path = path / runs.CHECKPOINT
     if not path.is_file():
-        raise ConfigError(f"--init-from {init_from}: no checkpoint found (expected a run directory or a .pt file)")
+        raise ConfigError(
+            f"--init-from {init_from}: no checkpoint found (expected a run directory or a .pt file)"
+        )
     return path
 
 
@@ -183,15 +214,19 @@ def source_run_dir(init_from: str, experiment_dir: Path | None = None) -> Path |
     return parent if (parent / runs.CONFIG).is_file() else None
 
 
-def check_source(init_from: str, experiment_dir: Path | None = None, allow_incomplete: bool = False) -> str | None:
-    """Refuse to finetune from a run that did not finish (see `check_complete`); the warning if allowed."""
+def check_source(
+    init_from: str, experiment_dir: Path | None = None, allow_incomplete: bool = False
+) -> str | None:
+    """Refuse to finetune from an unfinished run (`check_complete`); the warning if allowed."""
     run_dir = source_run_dir(init_from, experiment_dir)
     if run_dir is None:
         return None
     return check_complete(run_dir, f"--init-from {init_from}", allow_incomplete)
 
 
-def load_source(init_from: str, experiment_dir: Path | None = None) -> tuple[RunConfig, dict[str, torch.Tensor]]:
+def load_source(
+    init_from: str, experiment_dir: Path | None = None
+) -> tuple[RunConfig, dict[str, torch.Tensor]]:
     """The pretrained run's config and model weights, read with `weights_only=True`."""
     path = checkpoint_path(init_from, experiment_dir)
     try:
@@ -199,34 +234,44 @@ def load_source(init_from: str, experiment_dir: Path | None = None) -> tuple[Run
         source = RunConfig.from_dict(payload["config"])
     except Exception as e:  # a corrupt or foreign file
         detail = str(e) if isinstance(e, CheckpointError) else type(e).__name__
-        raise ConfigError(f"--init-from {init_from}: not a readable mtp-lab checkpoint ({detail})") from None
+        raise ConfigError(
+            f"--init-from {init_from}: not a readable mtp-lab checkpoint ({detail})"
+        ) from None
     return source, payload["model"]
 
 
 def target_model_config(source: ModelConfig, heads: int, attach: str) -> ModelConfig:
     """The finetuned model's shape for an attach mode (raises `ConfigError` if it cannot fit)."""
     from lab.heads import adding_modes, attach_head_type, head_class, next_token_depth
+
     target = copy.deepcopy(source)
     target.n_future = heads
     if attach == "keep":
         if heads != source.n_future:
-            raise ConfigError(f"--heads {heads} differs from the checkpoint's {source.n_future} heads; "
-                              f"choose --attach {', '.join(adding_modes())} (from 1 head) or drop (to 1 head)")
+            raise ConfigError(
+                f"--heads {heads} differs from the checkpoint's {source.n_future} heads; "
+                f"choose --attach {', '.join(adding_modes())} (from 1 head) or drop (to 1 head)"
+            )
         return target
     if attach == "drop":
         if heads != 1:
             raise ConfigError(f"--attach drop keeps head 1 only; use --heads 1, not {heads}")
         reads = head_class(source.head_type).sources(source.n_future)[0]
         if reads != -1:
-            raise ConfigError(f"--attach drop is impossible for {source.head_type} heads: "
-                              f"head 1 reads head {reads + 1}")
+            raise ConfigError(
+                f"--attach drop is impossible for {source.head_type} heads: "
+                f"head 1 reads head {reads + 1}"
+            )
         target.head_type = head_class(source.head_type).one_head_type
         target.match_params = True
         target.n_layer = next_token_depth(source)  # head 1 reads the trunk: trunk blocks + head 1's
         return target
     if source.n_future != 1:
-        raise ConfigError(f"--attach {attach} starts from a next-token checkpoint, but it has {source.n_future} heads "
-                          f"(use --attach drop first, or --attach keep)")
+        raise ConfigError(
+            f"--attach {attach} starts from a next-token checkpoint, "
+            f"but it has {source.n_future} heads "
+            f"(use --attach drop first, or --attach keep)"
+        )
     if heads < 2:
         raise ConfigError(f"--attach {attach} adds heads: use --heads 2 or more, not {heads}")
     cls, match_params = attach_head_type(attach)
@@ -234,12 +279,15 @@ def target_model_config(source: ModelConfig, heads: int, attach: str) -> ModelCo
     if match_params is not None:
         target.match_params = match_params
     if cls.trunk_layers(target) < 1:
-        raise ConfigError(f"--attach {attach} with {heads} heads needs more than {heads} pretrained blocks "
-                          f"(the checkpoint has {source.n_layer})")
+        raise ConfigError(
+            f"--attach {attach} with {heads} heads needs more than {heads} pretrained blocks "
+            f"(the checkpoint has {source.n_layer})"
+        )
     return target
 
 
 # ----- checksums of a complete run -----
+
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -250,7 +298,7 @@ def file_sha256(path: Path) -> str:
 
 
 def write_checksums(run_dir: Path) -> None:
-    """Record the SHA-256 of a complete run's final files in `SHA256SUMS` (`sha256sum -c` format)."""
+    """The SHA-256 of a complete run's final files, in `SHA256SUMS` (`sha256sum -c` reads it)."""
     run_dir = Path(run_dir)
     names = [n for n in CHECKED_FILES if (run_dir / n).is_file()]
     text = "".join(f"{file_sha256(run_dir / n)}  {n}\n" for n in names)
@@ -269,5 +317,7 @@ def verify_checksums(run_dir: Path) -> None:
         digest, _, name = line.partition("  ")
         target = run_dir / name
         if target.is_file() and file_sha256(target) != digest:
-            raise CheckpointError(f"{target} does not match the checksum recorded when the run completed "
-                                  f"(corrupt): move {run_dir} away and rerun the run's command to retrain it")
+            raise CheckpointError(
+                f"{target} does not match the checksum recorded when the run completed "
+                f"(corrupt): move {run_dir} away and rerun the run's command to retrain it"
+            )

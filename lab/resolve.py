@@ -85,15 +85,15 @@ def _fill_from_task(config: RunConfig, task: Task) -> None:
                           f"inputs ({task.seq_len - 1} tokens)")
 
 
-NAME_PATTERN = re.compile(r"[^./\\\s][^/\\\s]*")  # one path component: no separator, not hidden, not `..`
+NAME_PATTERN = re.compile(r"[^./\\\s][^/\\\s]*")  # one path component, not hidden, not `..`
 
 
 def check_name(key: str, value: str, allow_empty: bool = False) -> None:
     """`experiment` and `label` name directories: one plain path component, so a run never lands
     outside `--out` (no `/`, no `\\`, no whitespace, not starting with '.')."""
     if (value or not allow_empty) and not NAME_PATTERN.fullmatch(value):
-        raise ConfigError(f"{key} {value!r} is not allowed: a name is one folder name (no '/', '\\' or spaces, "
-                          "not starting with '.')")
+        raise ConfigError(f"{key} {value!r} is not allowed: a name is one folder name "
+                          "(no '/', '\\' or spaces, not starting with '.')")
 
 
 def check_finite(config: RunConfig) -> None:
@@ -103,7 +103,8 @@ def check_finite(config: RunConfig) -> None:
             values = getattr(section, f.name)
             for value in values if isinstance(values, list) else [values]:
                 if isinstance(value, float) and not math.isfinite(value):
-                    prefix = {"ModelConfig": "model", "TrainConfig": "train"}.get(type(section).__name__, "finetune")
+                    names = {"ModelConfig": "model", "TrainConfig": "train"}
+                    prefix = names.get(type(section).__name__, "finetune")
                     raise ConfigError(f"{prefix}.{f.name} must be a finite number, got {value}")
 
 
@@ -118,8 +119,9 @@ def validate(config: RunConfig) -> None:
     check_name("--experiment", config.experiment)
     check_name("label", config.label, allow_empty=True)
     if config.model.n_future > config.model.block_size:
-        raise ConfigError(f"--heads {config.model.n_future} exceeds what a sequence of task {config.task!r} "
-                          f"allows: inputs hold {config.model.block_size} tokens, so at most "
+        raise ConfigError(f"--heads {config.model.n_future} exceeds what a sequence of task "
+                          f"{config.task!r} allows: inputs hold {config.model.block_size} tokens, "
+                          "so at most "
                           f"{config.model.block_size} heads")
     if config.train.head_weights is not None and len(config.train.head_weights) != config.model.n_future:
         raise ConfigError(f"train.head_weights has {len(config.train.head_weights)} values for "

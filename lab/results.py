@@ -47,8 +47,8 @@ OTHER = "other"  # preset of runs that no preset's plan names
 TOLERANCE = 1e-6  # relative or absolute; 1 vs 2 CPU threads differ at ~1e-7 in losses
 WALL_CLOCK = frozenset({"wall_s", "tokens_per_s"})  # metric and summary keys never compared
 # meta keys that say where and when a run ran (never compared); `status` and anything new are
-WHERE_WHEN = frozenset({"started", "ended", "resumed_at", "interrupted_at", "interrupted_by", "git", "versions",
-                        "device", "processes", "error", "hostname", "cpu"})
+WHERE_WHEN = frozenset({"started", "ended", "resumed_at", "interrupted_at", "interrupted_by", "git",
+                        "versions", "device", "processes", "error", "hostname", "cpu"})
 SUMMARY_WHERE = frozenset({"run_dir"})  # the path the trainer wrote to
 RUN_FILES = frozenset({runs.CONFIG, runs.META, runs.SUMMARY})
 
@@ -157,12 +157,12 @@ def missing_store_warning(store: Path = STORE) -> str | None:
     found = locate(store)
     if found.is_dir():
         return None
-    return (f"warning: no results store at {found}: stored runs are not seen; run from the checkout or set "
-            f"{HOME_VARIABLE} to it")
+    return (f"warning: no results store at {found}: stored runs are not seen; run from the "
+            f"checkout or set {HOME_VARIABLE} to it")
 
 
 def store_files(store: Path, experiment: str | None = None) -> list[Path]:
-    """The store's files (of one experiment, if given), sorted; the default store is found by `locate`."""
+    """The store's files (of one experiment, if given), sorted; the default store: `locate`."""
     store = locate(store)
     if not store.is_dir():
         return []

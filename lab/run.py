@@ -37,8 +37,9 @@ from tasks import task_names
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 # Options that set one config key each: a `--set` of the same key must agree with the option.
 OPTION_KEYS = {"heads": "model.n_future", "steps": "train.steps", "seed": "seed", "size": "size",
-               "head_type": "model.head_type", "match_params": "model.match_params", "experiment": "experiment",
-               "init_from": "finetune.init_from", "attach": "finetune.attach", "head_init": "finetune.head_init"}
+               "head_type": "model.head_type", "match_params": "model.match_params",
+               "experiment": "experiment", "init_from": "finetune.init_from",
+               "attach": "finetune.attach", "head_init": "finetune.head_init"}
 # Model keys a finetuning run may set although its shape comes from the checkpoint.
 FINETUNE_MODEL_KEYS = ("model.n_future", "model.detach_extra_heads")
 SHAPE_KEYS = ("model.d_model", "model.n_layer", "model.n_head")
@@ -64,11 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("task", nargs="?", default=None,
                         help=f"task name: {', '.join(task_names())} (optional with --config)")
     parser.add_argument("--config", default=None, metavar="FILE",
-                        help="start from a config file: a run's config.json or --print-config output "
-                             "(options and --set given too apply on top; default: none)")
+                        help="start from a config file: a run's config.json or --print-config "
+                             "output (options and --set given too apply on top; default: none)")
     parser.add_argument("--heads", type=int, default=None,
                         help="number of output heads n (1 = next-token prediction; default: 1)")
-    parser.add_argument("--size", default=None, help=f"size preset: {', '.join(SIZES)} (default: {DEFAULT_SIZE})")
+    parser.add_argument("--size", default=None,
+                        help=f"size preset: {', '.join(SIZES)} (default: {DEFAULT_SIZE})")
     parser.add_argument("--head-type", default=None,
                         help=f"head type: {', '.join(HEAD_TYPES)} (default: parallel)")
     parser.add_argument("--match-params", default=None, choices=MATCH_PARAMS,
@@ -97,13 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head-init", default=None, choices=HEAD_INITS,
                         help="with --init-from: initialisation of added heads (default: random)")
     parser.add_argument("--allow-incomplete", action="store_true",
-                        help="with --init-from: finetune from the partial checkpoint of a run that did not "
-                             "finish (with a warning)")
+                        help="with --init-from: finetune from the partial checkpoint of a run "
+                             "that did not finish (with a warning)")
     parser.add_argument("--show-examples", type=int, default=0, metavar="K",
                         help="print K training examples and one evaluation example, then exit")
     parser.add_argument("--print-config", action="store_true",
-                        help="print the resolved config as JSON, exactly as the run's config.json stores it "
-                             "(--config reads it back), then exit (writes nothing)")
+                        help="print the resolved config as JSON, exactly as the run's config.json "
+                             "stores it (--config reads it back), then exit (writes nothing)")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar (evaluation lines and the summary are still printed)")
     return parser
@@ -115,7 +117,7 @@ def option_text(name: str, value: Any) -> str:
 
 
 def set_values(args: argparse.Namespace) -> dict[str, str]:
-    """The `--set` assignments as key -> value text (the last one of a key wins, as in `apply_overrides`)."""
+    """The `--set` assignments as key -> value text (the last of a key wins, as when applied)."""
     return dict(split_assignment(a) for a in args.overrides)
 
 
@@ -129,9 +131,10 @@ def check_option_conflicts(args: argparse.Namespace) -> None:
         if name == "match_params":
             value = value == "on"
         annotation = field_type(key)
-        if convert(str(value), annotation, option_text(name, value)) != convert(sets[key].strip(), annotation, key):
-            raise ConfigError(f"{option_text(name, getattr(args, name))} conflicts with --set {key}={sets[key]}; "
-                              "give one of them")
+        given = convert(str(value), annotation, option_text(name, value))
+        if given != convert(sets[key].strip(), annotation, key):
+            raise ConfigError(f"{option_text(name, getattr(args, name))} conflicts with "
+                              f"--set {key}={sets[key]}; give one of them")
 
 
 def size_from_set(args: argparse.Namespace) -> str | None:
@@ -144,8 +147,9 @@ def size_from_set(args: argparse.Namespace) -> str | None:
     if name in SIZES:
         return name
     if not any(k in sets for k in SHAPE_KEYS):
-        raise ConfigError(f"--set size={name} is not a size preset ({', '.join(SIZES)}); a custom name labels a "
-                          "shape given with --set model.d_model/n_layer/n_head, else use --size")
+        raise ConfigError(f"--set size={name} is not a size preset ({', '.join(SIZES)}); a custom "
+                          "name labels a shape given with --set model.d_model/n_layer/n_head, "
+                          "else use --size")
     return None
 
 
@@ -161,7 +165,7 @@ def scaled_eval_every(config: RunConfig, args: argparse.Namespace) -> None:
 
 
 def config_from_file(path: str) -> RunConfig:
-    """A `config.json` of a run, or `--print-config` output, as a `RunConfig` (a `ConfigError` if not)."""
+    """A run's `config.json`, or `--print-config` output, as a `RunConfig` (else `ConfigError`)."""
     import dataclasses
     try:
         data = json.loads(Path(path).read_text())
@@ -170,7 +174,8 @@ def config_from_file(path: str) -> RunConfig:
     except OSError as e:
         raise ConfigError(f"--config {path}: cannot read it ({e.strerror})") from None
     except (ValueError, TypeError, AttributeError) as e:
-        raise ConfigError(f"--config {path}: not an mtp-lab config ({type(e).__name__}: {e})") from None
+        raise ConfigError(f"--config {path}: not an mtp-lab config "
+                          f"({type(e).__name__}: {e})") from None
     return config
 
 
@@ -178,13 +183,15 @@ def file_config(args: argparse.Namespace) -> RunConfig:
     """`--config FILE` with the options and `--set` values given on top of it."""
     config = config_from_file(args.config)
     if args.task is not None and args.task != config.task:
-        raise ConfigError(f"task {args.task!r} differs from --config {args.config}'s task {config.task!r}; "
-                          "leave TASK out or use --set")
+        raise ConfigError(f"task {args.task!r} differs from --config {args.config}'s task "
+                          f"{config.task!r}; leave TASK out or use --set")
     if args.size is not None:
         from lab.config import apply_size
         apply_size(config.model, args.size)
-    overrides = [f"{key}={'true' if v == 'on' else 'false' if v == 'off' else v}"
-                 for name, key in OPTION_KEYS.items() if name != "size" and (v := getattr(args, name)) is not None]
+    words = {"on": "true", "off": "false"}
+    overrides = [f"{key}={words.get(v, v) if isinstance(v, str) else v}"
+                 for name, key in OPTION_KEYS.items()
+                 if name != "size" and (v := getattr(args, name)) is not None]
     apply_overrides(config, overrides + list(args.overrides))
     if args.size is not None:
         config.size = args.size
@@ -201,15 +208,17 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.task is None:
         raise ConfigError("give a TASK (e.g. induction) or --config FILE")
     size = args.size or size_from_set(args) or DEFAULT_SIZE
-    overrides = [o for o in args.overrides if split_assignment(o)[0] != "size" or size_from_set(args) is None]
+    preset = size_from_set(args)
+    overrides = [o for o in args.overrides if split_assignment(o)[0] != "size" or preset is None]
     if not args.init_from:  # a finetuning run takes its shape from the checkpoint; --set still wins
         overrides.insert(0, match_setting(args.match_params or COMMAND_MATCH_PARAMS))
     for key, value in (("init_from", args.init_from), ("attach", args.attach), ("head_init", args.head_init)):
         if value is not None:
             overrides.append(f"finetune.{key}={value}")
-    config = build_config(args.task, 1 if args.heads is None else args.heads, size, args.head_type or "parallel",
-                          args.steps, 0 if args.seed is None else args.seed, args.experiment or "default",
-                          overrides)
+    heads = 1 if args.heads is None else args.heads
+    seed = 0 if args.seed is None else args.seed
+    config = build_config(args.task, heads, size, args.head_type or "parallel", args.steps, seed,
+                          args.experiment or "default", overrides)
     if not config.finetune.init_from and (args.attach or args.head_init):
         raise ConfigError("--attach and --head-init need --init-from")
     scaled_eval_every(config, args)
@@ -221,18 +230,21 @@ def check_finetune_flags(args: argparse.Namespace, config: RunConfig) -> None:
     disagrees with the finetuned shape is refused, naming the checkpoint's value, never dropped."""
     if not config.finetune.init_from:
         return
+    options = (("size", "size"), ("head_type", "model.head_type"),
+               ("match_params", "model.match_params"))
     asked = [(key, str(getattr(args, name)), option_text(name, getattr(args, name)))
-             for name, key in (("size", "size"), ("head_type", "model.head_type"),
-                               ("match_params", "model.match_params")) if getattr(args, name) is not None]
+             for name, key in options if getattr(args, name) is not None]
     asked += [(key, text, f"--set {key}={text}") for key, text in set_values(args).items()
               if (key.startswith("model.") or key == "size") and key not in FINETUNE_MODEL_KEYS]
     for key, text, shown in asked:
         section, _, name = key.rpartition(".")
         actual = getattr(config.model, name) if section == "model" else config.size
-        text = {"on": "true", "off": "false"}.get(text, text) if key == "model.match_params" else text
+        if key == "model.match_params":
+            text = {"on": "true", "off": "false"}.get(text, text)
         if convert(text.strip(), field_type(key), key) != actual:
-            raise ConfigError(f"{shown} conflicts with the checkpoint: with --init-from the model is the "
-                              f"checkpoint's, where {key} is {actual!r}; leave the option out")
+            raise ConfigError(f"{shown} conflicts with the checkpoint: with --init-from the model "
+                              f"is the checkpoint's, where {key} is {actual!r}; "
+                              "leave the option out")
 
 
 def check_writable(out: Path) -> None:
@@ -256,7 +268,8 @@ def warnings_for(config: RunConfig) -> list[str]:
     return notes
 
 
-def make_trainer(config: RunConfig, out: str | Path = "runs", device: str = "auto", quiet: bool = False):
+def make_trainer(config: RunConfig, out: str | Path = "runs", device: str = "auto",
+                 quiet: bool = False):
     """The trainer for a config: from scratch, or finetuning when `finetune.init_from` is set."""
     if config.finetune.init_from:
         from lab.finetune import FinetuneTrainer
@@ -297,7 +310,8 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def prepare(args: argparse.Namespace):
     """Everything before training: the resolved config, then exit early (`--print-config`,
-    `--show-examples`: returns (config, None)) or the trainer. Raises `ConfigError`; writes nothing."""
+    `--show-examples`: returns (config, None)) or the trainer. Raises `ConfigError`; writes
+    nothing."""
     from lab import checkpoints
     from lab.resolve import resolve
     out = Path(args.out)
@@ -311,12 +325,13 @@ def prepare(args: argparse.Namespace):
         print(task.show_examples(np.random.default_rng([config.seed, 0]), args.show_examples))
         return config, None
     if config.finetune.init_from:
-        note = checkpoints.check_source(config.finetune.init_from, out / config.experiment, args.allow_incomplete)
+        note = checkpoints.check_source(config.finetune.init_from, out / config.experiment,
+                                        args.allow_incomplete)
         if note:
             print(note, file=sys.stderr)
     trainer = make_trainer(config, out, args.device, quiet=False)
     trainer.progress = not args.quiet
-    if trainer.status != Status.COMPLETE:  # a complete run only prints its summary: a read-only mount is fine
+    if trainer.status != Status.COMPLETE:  # a complete run only prints its summary (read-only: fine)
         check_writable(out)
     return config, trainer
 
@@ -328,8 +343,8 @@ def train_and_report(trainer, config: RunConfig, out: Path) -> int:
         summary = trainer.run()
     except KeyboardInterrupt as e:
         by = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"
-        print(f"\ninterrupted by {by}; checkpoint saved, rerun the same command to resume: {trainer.run_dir}",
-              file=sys.stderr)
+        print(f"\ninterrupted by {by}; checkpoint saved, rerun the same command to resume: "
+              f"{trainer.run_dir}", file=sys.stderr)
         return EXIT_SIGTERM if isinstance(e, Terminated) else EXIT_SIGINT
     except (RunLocked, DiskError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)

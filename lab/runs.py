@@ -3,7 +3,7 @@
     runs/<experiment>/<task>-<size>-n<heads>-<head type>-s<seed>-<hash>/
         config.json     the full resolved RunConfig
         meta.json       git commit, versions, device, times, status (running|complete|failed|interrupted)
-        metrics.jsonl   one JSON object per evaluation (a value that is not a finite number is `null`)
+        metrics.jsonl   one JSON object per evaluation (a value that is not finite is `null`)
         summary.json    final metrics and the best step
         checkpoint.pt   model, optimizer, schedule and RNG state (weights_only-loadable)
         SHA256SUMS      checksums of the final files of a complete run (`lab.checkpoints`)
@@ -103,8 +103,9 @@ def mount_point(path: Path) -> Path:
 def disk_error(path: Path, error: OSError) -> DiskError:
     """The one-line `DiskError` for an OSError from writing `path` on a full or read-only device."""
     what = {errno.EROFS: "is read-only"}.get(error.errno, "is full (no space or quota left)")
-    return DiskError(error.errno, f"cannot write {path}: the device mounted at {mount_point(path)} {what} "
-                                  f"({error.strerror}); free space or choose another --out, then rerun")
+    return DiskError(error.errno, f"cannot write {path}: the device mounted at "
+                                  f"{mount_point(path)} {what} ({error.strerror}); free space "
+                                  "or choose another --out, then rerun")
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
@@ -154,7 +155,7 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def finite(value: Any) -> Any:
-    """`value` with every float that is not finite (NaN, inf) replaced by None, in dicts and lists."""
+    """`value` with every float that is not finite (NaN, inf) as None, in dicts and lists."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -185,15 +186,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def read_meta(run_dir: Path) -> dict[str, Any]:
-    """A run's meta.json ({} when absent); a `ConfigError` naming the file and the fix when broken."""
+    """A run's meta.json ({} when absent); a `ConfigError` naming it and the fix when broken."""
     path = Path(run_dir) / META
     if not path.exists():
         return {}
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise ConfigError(f"{path} is unreadable ({type(e).__name__}); delete it: a rerun resumes from the "
-                          "checkpoint and writes a new one") from None
+        raise ConfigError(f"{path} is unreadable ({type(e).__name__}); delete it: a rerun "
+                          "resumes from the checkpoint and writes a new one") from None
     if not isinstance(meta, dict):
         raise ConfigError(f"{path} is not a JSON object; delete it: a rerun writes a new one")
     return meta

@@ -6,8 +6,8 @@
     tensorboard  each row's numeric values as scalars at `row["step"]`, in `run_dir/tensorboard/`
                  (`tensorboard --logdir runs` shows every run live; needs the `[tensorboard]` extra)
     wandb        Weights & Biases: the same scalars at the same steps, in `run_dir/wandb/`, offline
-                 unless `WANDB_MODE` says otherwise (`wandb sync RUN_DIR/wandb/offline-run-*` uploads
-                 later; needs the `[wandb]` extra). The run's config and name go with it.
+                 unless `WANDB_MODE` says otherwise (`wandb sync RUN_DIR/wandb/offline-run-*`
+                 uploads later; needs the `[wandb]` extra). The run's config and name go with it.
 
 A tracker that is named but not installed is a `ConfigError` before anything is written
 (`check_available`, called when a config is resolved).
@@ -25,7 +25,8 @@ from lab.errors import ConfigError
 from lab.runs import writes_here
 
 TRACKERS = ("none", "tensorboard", "wandb")
-EXTRA_MODULES = {"tensorboard": "torch.utils.tensorboard", "wandb": "wandb"}  # tracker -> what it imports
+# tracker -> the module it imports
+EXTRA_MODULES = {"tensorboard": "torch.utils.tensorboard", "wandb": "wandb"}
 
 
 class Tracker(Protocol):

@@ -99,7 +99,7 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM raises `Terminated` in the main thread; the old handler comes back after."""
+    """Inside, SIGTERM raises `Terminated` in the main thread; then the old handler is back."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -127,7 +127,7 @@ def log_line(message: str, quiet: bool) -> None:
 
 
 def silence_stdout() -> None:
-    """Point stdout at the null device (after a broken pipe), so later writes and the exit flush pass."""
+    """Point stdout at the null device (after a broken pipe): later writes and exit flush pass."""
     import os
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
@@ -168,7 +168,7 @@ class Trainer:
         self.dp = distributed.setup(self.device)  # data-parallel under torchrun, else one process
         self.device = self.dp.device
         self.quiet = quiet or not self.dp.is_main
-        self.progress = True  # the progress bar, shown on a terminal only (`lab.run --quiet` turns it off)
+        self.progress = True  # a progress bar on a terminal (`lab.run --quiet` turns it off)
         self._check_early_stop_metric()
         self.run_dir, self.status = self._prepare_dir()
         if self.status == Status.COMPLETE:
@@ -242,8 +242,8 @@ class Trainer:
                 loop = self._start_or_resume()
                 first_step = loop.state.step
                 self._catch_up_eval(loop)
-                bar = tqdm(total=self.config.train.steps, initial=loop.state.step, disable=not self._show_bar(),
-                           unit="step", dynamic_ncols=True)
+                bar = tqdm(total=self.config.train.steps, initial=loop.state.step,
+                           disable=not self._show_bar(), unit="step", dynamic_ncols=True)
                 while loop.state.step < self.config.train.steps and not loop.state.stopped_early:
                     loss, tok_s = self._step(loop)
                     bar.update(1)
@@ -254,7 +254,8 @@ class Trainer:
             if loop is not None and loop.state.step != first_step:
                 self._save(loop)
             signal_name = str(e) if isinstance(e, Terminated) else "SIGINT"
-            self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now(), interrupted_by=signal_name)
+            self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now(),
+                             interrupted_by=signal_name)
             raise
         except Exception as e:
             bar.close()
@@ -270,7 +271,7 @@ class Trainer:
         return not self.quiet and self.progress and sys.stderr.isatty()
 
     def _record_failure(self, loop: Loop | None, error: BaseException) -> None:
-        """Status `failed` with the one-line error in meta.json, the full traceback in `traceback.txt`.
+        """Status `failed` with the one-line error in meta.json, the traceback in `traceback.txt`.
         Best effort: on a full disk the error itself is what the user sees."""
         text = str(error) if isinstance(error, Diverged) else f"{type(error).__name__}: {error}"
         with contextlib.suppress(OSError):
@@ -382,9 +383,9 @@ class Trainer:
         save_checkpoint(path or self.run_dir / runs.CHECKPOINT, self.model, loop.optimizer, loop.state, self.config)
 
     def _set_status(self, loop: Loop | None, status: Status, **fields: Any) -> None:
-        """Record the run's status in meta.json. Without `loop` (the run stopped while starting), an
-        interrupt changes only a meta.json that already says `running` (one from an earlier segment is
-        left as it is); a failure (e.g. a corrupt checkpoint on resume) is always recorded."""
+        """Record the run's status in meta.json. Without `loop` (the run stopped while starting),
+        an interrupt changes only a meta.json that already says `running` (one from an earlier
+        segment is left as it is); a failure (e.g. a corrupt checkpoint on resume) is recorded."""
         path = self.run_dir / runs.META
         if loop is not None:
             meta = loop.meta
