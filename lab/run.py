@@ -331,7 +331,7 @@ def prepare(args: argparse.Namespace):
             print(note, file=sys.stderr)
     trainer = make_trainer(config, out, args.device, quiet=False)
     trainer.progress = not args.quiet
-    if trainer.status != Status.COMPLETE:  # a complete run only prints its summary (read-only: fine)
+    if trainer.status != Status.COMPLETE:  # a complete run prints its summary (read-only: fine)
         check_writable(out)
     return config, trainer
 
