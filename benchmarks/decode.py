@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lab.config import RunConfig  # noqa: E402
-from lab.decode import format_table, measure_run  # noqa: E402
+from lab.decode_bench import format_table, measure_run  # noqa: E402
 from lab.runs import write_json  # noqa: E402
 from lab.train import Trainer  # noqa: E402
 

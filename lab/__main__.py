@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("lab.sweep", "run an experiment's runs locally, on Slurm or on Ray (skips complete runs)"),
     "figures": ("lab.figures", "regenerate figures/ and CLAIMS.md from the runs or the results store"),
     "eval": ("lab.eval", "evaluate a trained run on its task's sets or on a data file"),
-    "decode": ("lab.decode", "measure greedy and self-speculative decoding of a trained run"),
+    "decode": ("lab.decode_bench", "measure greedy and self-speculative decoding of a trained run"),
     "runs": ("lab.table", "a table of the runs under a directory: filter, sort, CSV (python -m lab.runs)"),
     "results": ("lab.results_cli", "export complete runs into the committed results store, or list it"),
 }

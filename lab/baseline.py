@@ -6,7 +6,8 @@ config is the same config with one parallel head and equal loss weights (`counte
 parameter matching changes nothing at n = 1, and what a run logs besides its metrics does not
 count); the experiment and label only name a run, so they are left out. Complete runs with that key
 are looked up in the run directories under `--out` and in the committed results store
-(`results/`, where the `headline` experiment keeps the README's first commands for 3 seeds),
+(`results/`, found from any folder by `lab.results.locate`; the `headline` experiment keeps the
+README's first commands there for 3 seeds),
 so a new user sees the baseline without training it.
 
 The printed numbers follow the lab's evidence rules: each run's test primary metric at the
@@ -83,8 +84,11 @@ def comparison_lines(config: dict[str, Any], summary: dict[str, Any], out: Path,
         return []
     found = find_next_token(config, out, store)
     if not found:
-        return [f"next-token (n=1) at these settings: no complete run in {out}/ or {store}/; rerun this command "
-                f"with --heads 1 (and --head-type parallel) to train it"]
+        warning = results.missing_store_warning(store)
+        return ([warning] if warning else []) + [
+            f"next-token (n=1) at these settings: no complete run in {out}/ or "
+            f"{results.locate(store)}/; rerun this command with --heads 1 "
+            "(and --head-type parallel) to train it"]
     mine = reported(summary)
     lines = [f"next-token (n=1) at these settings, {metric} (test, at the step chosen on validation):"]
     for f in found:

@@ -20,29 +20,22 @@ reads head 2's guess, and so on (DeepSeek-V3's own MTP drafting). Their cache en
 positions whose future token was still a guess are rewritten once it is known (see
 `Speculator`), so drafting matches a plain forward over the true tokens.
 
-`python -m lab.decode RUN_DIR` measures all this on a trained run; see `main`.
+This module holds the decoding algorithms only. Their measurement on a trained run (the paper's
+Table S2: a list of decoders timed side by side) and the command line are `lab.decode_bench`;
+`python -m lab.decode RUN_DIR` runs that command.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
-import platform
 import sys
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
-from lab.config import RunConfig
-from lab.device import autocast, resolve_device
+from lab.checkpoints import load_run  # noqa: F401 - the trained run behind a decoder (re-exported)
+from lab.device import autocast
 from lab.model import KVCache, MTPTransformer
-from lab.runs import write_json
-from tasks import ConfigError, Task, build_task
 
 
 def new_cache(model: MTPTransformer, batch: int, capacity: int, bf16: bool = True) -> KVCache:
@@ -313,212 +306,6 @@ def _count(k: int, N: int, accepted_log: list[torch.Tensor], emitted_log: list[t
     return stats
 
 
-# ----- measurement (the paper's Table S2) and the command line -----
-
-def _timed(device: torch.device, fn, *args):
-    """`fn(*args)` and its wall-clock seconds (synchronising CUDA around it)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    result = fn(*args)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return result, time.perf_counter() - start
-
-
-def compare_decoders(model: MTPTransformer, batches: list[tuple[torch.Tensor, int]], ks: list[int],
-                     repeats: int = 3, bf16: bool = True) -> list[dict[str, Any]]:
-    """Greedy (KV cache, head 1 only) against speculative decoding with k heads, side by side.
-
-    `batches` holds `(prompts, max_new_tokens)` pairs. For each k both decoders run on every
-    batch `repeats` times, alternating; times are the median totals. Returns one row per k:
-    tokens per forward, acceptance per head, speedup, and whether the outputs were equal.
-    """
-    was_training = model.training
-    model.eval()
-    device = batches[0][0].device
-    rows = []
-    for k in ks:
-        greedy_decode(model, *batches[0], bf16=bf16)  # warm-up: allocations, kernel selection
-        speculative_decode(model, *batches[0], k, bf16)
-        greedy_times, spec_times = [], []
-        total = SpeculativeStats(k=k, checked=[0] * k, accepted=[0] * k, gained=[0] * k)
-        mismatched = sequences = 0
-        for rep in range(repeats):
-            t_greedy = t_spec = 0.0
-            for prompts, new in batches:
-                reference, dt = _timed(device, greedy_decode, model, prompts, new, True, bf16)
-                t_greedy += dt
-                (out, stats), dt = _timed(device, speculative_decode, model, prompts, new, k, bf16)
-                t_spec += dt
-                if rep == 0:
-                    mismatched += int((out != reference).any(dim=1).sum())
-                    sequences += len(prompts)
-                    total.tokens += stats.tokens
-                    total.forwards += stats.forwards
-                    total.passes += stats.passes
-                    for name in ("checked", "accepted", "gained"):
-                        setattr(total, name, [a + b for a, b in zip(getattr(total, name), getattr(stats, name))])
-            greedy_times.append(t_greedy)
-            spec_times.append(t_spec)
-        t_greedy, t_spec = float(np.median(greedy_times)), float(np.median(spec_times))
-        rows.append({
-            "k": k,
-            "tokens_per_forward": total.tokens_per_forward,
-            "acceptance": [None if np.isnan(a) else a for a in total.acceptance],
-            "gained": total.gained,
-            "speedup": t_greedy / t_spec,
-            "greedy_s": t_greedy,
-            "speculative_s": t_spec,
-            "exact": mismatched == 0,
-            "mismatched_sequences": mismatched,
-            "sequences": sequences,
-            "tokens": total.tokens,
-            "forwards": total.forwards,
-            "passes": total.passes,
-        })
-    model.train(was_training)
-    return rows
-
-
-def prompt_batches(task, batch: int, n_batches: int, block_size: int, max_new: int,
-                   device: torch.device) -> list[tuple[torch.Tensor, int]]:
-    """Full batches of equal-length prompts from the task's `decode_prompts`.
-
-    Prompts come in the lengths the task makes them; batches are taken from the largest
-    equal-length groups (a task with prompts of many lengths is sampled more widely so that
-    its batches are full). Each batch decodes `max_new` tokens, fewer where the context ends.
-    """
-    chosen: list[np.ndarray] = []
-    for pool_size in (batch * n_batches, batch * n_batches * 16):
-        groups: dict[int, list[np.ndarray]] = {}
-        for p in task.decode_prompts(pool_size):
-            if 1 <= len(p) <= block_size:
-                groups.setdefault(len(p), []).append(p)
-        ranked = sorted(groups.values(), key=lambda g: (-len(g), len(g[0])))
-        chosen = [np.stack(g[s:s + batch]) for g in ranked for s in range(0, len(g) - batch + 1, batch)]
-        if len(chosen) >= n_batches:
-            break
-    if not chosen:  # no group fills a batch: use the largest group as it is
-        chosen = [np.stack(ranked[0])] if ranked else []
-    if not chosen:
-        raise ConfigError(f"task {task.name!r} gave no prompts that fit the context of {block_size} tokens")
-    return [(torch.as_tensor(p, device=device), min(max_new, block_size + 1 - p.shape[1]))
-            for p in chosen[:n_batches]]
-
-
-def load_run(run_dir: str | Path, device: torch.device) -> tuple[RunConfig, MTPTransformer, Task]:
-    """The run's config, its trained model (eval mode, on `device`) and its task."""
-    run_dir = Path(run_dir)
-    if run_dir.is_file():
-        raise ConfigError(f"{str(run_dir)!r} is a file, not a run directory")
-    if not run_dir.is_dir():
-        raise ConfigError(f"run directory {str(run_dir)!r} does not exist")
-    for name in ("config.json", "checkpoint.pt"):
-        if not (run_dir / name).is_file():
-            raise ConfigError(f"{str(run_dir)!r} has no {name}; pass a trained run directory")
-    config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    model = MTPTransformer(config.model).to(device)
-    state = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
-    model.load_state_dict(state["model"])
-    return config, model.eval(), build_task(config.task, config.task_config)
-
-
-def measure_run(run_dir: str | Path, ks: list[int] | None = None, batch: int = 8, max_new: int = 32,
-                device: str = "cpu", n_batches: int = 2, repeats: int = 3, bf16: bool = True) -> dict[str, Any]:
-    """Speculative decoding of a trained run on its task's prompts (what `speculative.json` holds).
-
-    Raises `ConfigError` for a missing run, a k outside 1..n or a non-positive batch or length.
-    """
-    for name, value in (("--batch", batch), ("--max-new", max_new), ("--batches", n_batches),
-                        ("--repeats", repeats)):
-        if value <= 0:
-            raise ConfigError(f"{name} must be a positive integer, got {value}")
-    dev = resolve_device(device)
-    config, model, task = load_run(run_dir, dev)
-    n = config.model.n_future
-    ks = list(range(1, n + 1)) if ks is None else list(ks)
-    for k in ks:
-        if not 1 <= k <= n:
-            raise ConfigError(f"--k {k} is not allowed: the run has {n} heads, so k must be in 1..{n}")
-    batches = prompt_batches(task, batch, n_batches, config.model.block_size, max_new, dev)
-    rows = compare_decoders(model, batches, ks, repeats, bf16)
-    return {
-        "run_dir": str(run_dir),
-        "task": config.task,
-        "size": config.size,
-        "n_future": n,
-        "head_type": config.model.head_type,
-        "device": str(dev),
-        "precision": "bf16" if dev.type == "cuda" and bf16 else "fp32",
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
-        "threads": torch.get_num_threads(),
-        "batch": batch,
-        "batch_sizes": [len(p) for p, _ in batches],
-        "prompt_lengths": [p.shape[1] for p, _ in batches],
-        "max_new": [new for _, new in batches],
-        "repeats": repeats,
-        "rows": rows,
-    }
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """The measurement as a table like the paper's Table S2, plus acceptance per head."""
-    lines = [f"run {result['run_dir']}",
-             f"task {result['task']}  heads {result['n_future']} ({result['head_type']})  device {result['device']}"
-             f" ({result['precision']})"
-             f"  batches {result['batch_sizes']} of prompts {result['prompt_lengths']}  new tokens "
-             f"{result['max_new']}",
-             f"{'k':>3} {'tokens/fwd':>10} {'speedup':>8} {'greedy s':>9} {'spec s':>8} {'exact':>6}  "
-             "acceptance of heads 1..k"]
-    for r in result["rows"]:
-        acc = " ".join("  -  " if a is None else f"{a:.3f}" for a in r["acceptance"])
-        exact = "yes" if r["exact"] else f"NO:{r['mismatched_sequences']}"
-        lines.append(f"{r['k']:>3} {r['tokens_per_forward']:>10.2f} {r['speedup']:>8.2f} {r['greedy_s']:>9.3f} "
-                     f"{r['speculative_s']:>8.3f} {exact:>6}  {acc}")
-    return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m lab.decode",
-        description="Measure self-speculative decoding of a trained run on its task's prompts: tokens per "
-                    "forward, acceptance per head and wall-clock speedup against greedy decoding with a KV "
-                    "cache, for k = 1..n heads. Writes speculative.json into the run directory.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("run_dir", help="a trained run directory (config.json and checkpoint.pt)")
-    parser.add_argument("--k", type=int, default=None, help="measure only k heads (default: every k in 1..n)")
-    parser.add_argument("--batch", type=int, default=8, help="prompts decoded together")
-    parser.add_argument("--batches", type=int, default=2, help="batches of prompts")
-    parser.add_argument("--max-new", type=int, default=32, help="new tokens per prompt (fewer if the context ends)")
-    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (median)")
-    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps")
-    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA (exact comparisons)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result = measure_run(args.run_dir, None if args.k is None else [args.k], args.batch, args.max_new,
-                             args.device, args.batches, args.repeats, not args.fp32)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_table(result))
-    path = Path(args.run_dir) / "speculative.json"
-    write_json(path, result)
-    print(f"wrote {path}")
-    if not all(r["exact"] for r in result["rows"]):
-        if result["precision"] == "bf16":  # near ties round either way (see speculative_decode)
-            print("note: under bf16 some outputs differ from greedy decoding; --fp32 checks exactness",
-                  file=sys.stderr)
-            return 0
-        print("error: speculative output differs from greedy decoding", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m lab.decode RUN_DIR`: the measurement (lab/decode_bench.py)
+    from lab.decode_bench import main
     sys.exit(main())

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from lab import runs
-from lab.decode import load_run
+from lab.checkpoints import check_complete, load_run
 from lab.device import resolve_device
 from lab.evaluate import ModelPredictor
 from tasks import ConfigError, Task
@@ -52,14 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.batch <= 0:
             raise ConfigError(f"--batch must be positive, got {args.batch}")
         device = resolve_device(args.device)
+        if Path(args.run_dir).is_dir() and (Path(args.run_dir) / runs.CONFIG).is_file():
+            note = check_complete(args.run_dir, "lab.eval", args.allow_incomplete)
+            if note:
+                print(note, file=sys.stderr)
         config, model, task = load_run(args.run_dir, device)
-        status = runs.run_state(args.run_dir)
-        if status != "complete":
-            if not args.allow_incomplete:
-                raise ConfigError(f"{args.run_dir!r} is not a complete run (status: {status}); its checkpoint is "
-                                  f"partial: pass --allow-incomplete to score it anyway")
-            print(f"warning: {args.run_dir!r} is not a complete run (status: {status}); scoring its partial "
-                  f"checkpoint", file=sys.stderr)
         predictor = ModelPredictor(model, device, batch_size=args.batch)
         if args.data:
             metrics = evaluate_file(task, predictor, args.data, args.max_examples)

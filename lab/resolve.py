@@ -11,13 +11,16 @@ returns a new config: the caller's object is left as it was.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
+import re
 import typing
 from pathlib import Path
 from typing import Any
 
 from lab.config import RunConfig, Unparsed, convert, field_type, split_assignment, unknown_key
 from lab.errors import ConfigError
-from lab.tracking import TRACKERS
+from lab.tracking import TRACKERS, check_available
 from tasks.base import Task, build_task, task_class
 
 
@@ -56,9 +59,9 @@ def _finetune_shape(config: RunConfig, experiment_dir: Path | None) -> None:
     ft = config.finetune
     ft.validate()
     config.train.eval_at_start = True  # the shock of the change, measured before any update
-    if ft.init_from.startswith("@") and experiment_dir is None:
+    from lab.checkpoints import RunRef, load_source, target_model_config
+    if RunRef.parse(ft.init_from) is not None and experiment_dir is None:
         return
-    from lab.checkpoints import load_source, target_model_config
     source, _ = load_source(ft.init_from, experiment_dir)
     detach = config.model.detach_extra_heads  # how this run trains its heads, not the checkpoint's shape
     config.model = target_model_config(source.model, config.model.n_future, ft.attach)
@@ -82,16 +85,50 @@ def _fill_from_task(config: RunConfig, task: Task) -> None:
                           f"inputs ({task.seq_len - 1} tokens)")
 
 
+NAME_PATTERN = re.compile(r"[^./\\\s][^/\\\s]*")  # one path component, not hidden, not `..`
+
+
+def check_name(key: str, value: str, allow_empty: bool = False) -> None:
+    """`experiment` and `label` name directories: one plain path component, so a run never lands
+    outside `--out` (no `/`, no `\\`, no whitespace, not starting with '.')."""
+    if (value or not allow_empty) and not NAME_PATTERN.fullmatch(value):
+        raise ConfigError(f"{key} {value!r} is not allowed: a name is one folder name "
+                          "(no '/', '\\' or spaces, not starting with '.')")
+
+
+def check_finite(config: RunConfig) -> None:
+    """Every number of the config is finite: inf or NaN cannot be stored as JSON, nor train."""
+    for section in (config.model, config.train, config.finetune):
+        for f in dataclasses.fields(section):
+            values = getattr(section, f.name)
+            for value in values if isinstance(values, list) else [values]:
+                if isinstance(value, float) and not math.isfinite(value):
+                    names = {"ModelConfig": "model", "TrainConfig": "train"}
+                    prefix = names.get(type(section).__name__, "finetune")
+                    raise ConfigError(f"{prefix}.{f.name} must be a finite number, got {value}")
+
+
 def validate(config: RunConfig) -> None:
     """Check every section and the fields that depend on each other."""
     config.model.validate()
     config.train.validate()
     config.finetune.validate()
+    check_finite(config)
+    if config.seed < 0:
+        raise ConfigError(f"--seed must not be negative, got {config.seed}")
+    check_name("--experiment", config.experiment)
+    check_name("label", config.label, allow_empty=True)
+    if config.model.n_future > config.model.block_size:
+        raise ConfigError(f"--heads {config.model.n_future} exceeds what a sequence of task "
+                          f"{config.task!r} allows: inputs hold {config.model.block_size} tokens, "
+                          "so at most "
+                          f"{config.model.block_size} heads")
     if config.train.head_weights is not None and len(config.train.head_weights) != config.model.n_future:
         raise ConfigError(f"train.head_weights has {len(config.train.head_weights)} values for "
                           f"{config.model.n_future} heads")
     if config.train.log not in TRACKERS:
         raise ConfigError(f"unknown train.log {config.train.log!r}; choose one of: {', '.join(TRACKERS)}")
+    check_available(config.train.log)
 
 
 def resolve(config: RunConfig, experiment_dir: Path | None = None) -> tuple[RunConfig, Task]:

@@ -28,6 +28,7 @@ import gzip
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,13 +40,14 @@ from lab.errors import ConfigError
 from lab.runs import cpu_info  # noqa: F401 - recorded in meta.json; compared runs ignore it
 
 STORE = Path("results")
+HOME_VARIABLE = "MTP_LAB_HOME"  # the checkout whose results/ store readers use, from any folder
 SUFFIX = ".jsonl.gz"
 OTHER = "other"  # preset of runs that no preset's plan names
 TOLERANCE = 1e-6  # relative or absolute; 1 vs 2 CPU threads differ at ~1e-7 in losses
 WALL_CLOCK = frozenset({"wall_s", "tokens_per_s"})  # metric and summary keys never compared
 # meta keys that say where and when a run ran (never compared); `status` and anything new are
-WHERE_WHEN = frozenset({"started", "ended", "resumed_at", "interrupted_at", "git", "versions", "device",
-                        "processes", "error", "hostname", "cpu"})
+WHERE_WHEN = frozenset({"started", "ended", "resumed_at", "interrupted_at", "interrupted_by", "git",
+                        "versions", "device", "processes", "error", "hostname", "cpu"})
 SUMMARY_WHERE = frozenset({"run_dir"})  # the path the trainer wrote to
 RUN_FILES = frozenset({runs.CONFIG, runs.META, runs.SUMMARY})
 
@@ -132,9 +134,35 @@ def store_path(store: Path, experiment: str, preset: str) -> Path:
     return Path(store) / f"{experiment}.{preset}{SUFFIX}"
 
 
-def store_files(store: Path, experiment: str | None = None) -> list[Path]:
-    """The store's files (of one experiment, if given), sorted."""
+def locate(store: Path = STORE) -> Path:
+    """Where the store is. An explicit path other than the default is taken as given. The default
+    `results` is `$MTP_LAB_HOME/results` when that variable is set, else `results/` in the current
+    folder when there is one, else the `results/` of the checkout this package runs from (so
+    `mtp-lab` finds the committed store from any folder after `pip install -e`)."""
     store = Path(store)
+    if store != STORE:
+        return store
+    home = os.environ.get(HOME_VARIABLE)
+    if home:
+        return Path(home) / STORE
+    if store.is_dir():
+        return store
+    checkout = Path(__file__).resolve().parents[1] / STORE
+    return checkout if checkout.is_dir() else store
+
+
+def missing_store_warning(store: Path = STORE) -> str | None:
+    """A one-line warning when the store that readers would use does not exist."""
+    found = locate(store)
+    if found.is_dir():
+        return None
+    return (f"warning: no results store at {found}: stored runs are not seen; run from the "
+            f"checkout or set {HOME_VARIABLE} to it")
+
+
+def store_files(store: Path, experiment: str | None = None) -> list[Path]:
+    """The store's files (of one experiment, if given), sorted; the default store: `locate`."""
+    store = locate(store)
     if not store.is_dir():
         return []
     files = sorted(store.glob(f"*{SUFFIX}"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lab.errors import ConfigError
 from lab.experiments import planned_presets
-from lab.results import STORE, TOLERANCE, StoreConflict, counts, export
+from lab.results import STORE, TOLERANCE, StoreConflict, counts, export, locate, missing_store_warning
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,10 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         if store.exists() and not store.is_dir():
             raise ConfigError(f"--store {store} is not a directory")
         if args.command == "list":
+            warning = missing_store_warning(store)
+            if warning:
+                print(warning, file=sys.stderr)
             found = counts(store)
             for (experiment, preset), n in sorted(found.items()):
                 print(f"{experiment:16} {preset:6} {n:4} runs")
-            print(f"{sum(found.values())} runs in {len(found)} files under {store}")
+            print(f"{sum(found.values())} runs in {len(found)} files under {locate(store)}")
             return 0
         if not args.tolerance >= 0:
             raise ConfigError(f"--tolerance must be a non-negative number, got {args.tolerance}")

@@ -3,12 +3,15 @@
     runs/<experiment>/<task>-<size>-n<heads>-<head type>-s<seed>-<hash>/
         config.json     the full resolved RunConfig
         meta.json       git commit, versions, device, times, status (running|complete|failed|interrupted)
-        metrics.jsonl   one JSON object per evaluation
+        metrics.jsonl   one JSON object per evaluation (a value that is not finite is `null`)
         summary.json    final metrics and the best step
         checkpoint.pt   model, optimizer, schedule and RNG state (weights_only-loadable)
+        SHA256SUMS      checksums of the final files of a complete run (`lab.checkpoints`)
+        traceback.txt   the full traceback of a failed run (its one-line error is in meta.json)
 
 Every file is written to a temporary file in the same directory and renamed over the
-target, so a reader (or a run killed at any moment) never sees half a file. In a
+target, so a reader (or a run killed at any moment) never sees half a file; a full disk or a
+read-only filesystem is a `DiskError` naming the file and its device. In a
 data-parallel run only rank 0 writes (`atomic_write` does nothing on the other ranks).
 Files get the permissions the umask allows (0644 under umask 022), so colleagues on a shared
 filesystem can read a run directory. While a process trains a run it holds `run_lock` on
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import platform
 import subprocess
@@ -39,6 +43,8 @@ from lab.errors import ConfigError
 
 CONFIG, META, METRICS = "config.json", "meta.json", "metrics.jsonl"
 SUMMARY, CHECKPOINT, LOCK = "summary.json", "checkpoint.pt", ".lock"
+TRACEBACK = "traceback.txt"
+DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 class Status(str, Enum):
@@ -50,6 +56,7 @@ class Status(str, Enum):
     COMPLETE = "complete"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    STALE = "stale"  # meta.json says running, but no process holds the run's lock (killed hard)
     # what is found in a run directory
     MISSING = "missing"  # no config.json
     NEW = "new"  # nothing trained yet
@@ -79,25 +86,51 @@ def writes_here() -> bool:
     return dist is None or not dist.is_available() or not dist.is_initialized() or dist.get_rank() == 0
 
 
+class DiskError(OSError):
+    """A file could not be written because its device is full or read-only (one line names both)."""
+
+
+def mount_point(path: Path) -> Path:
+    """The mount point of the filesystem that holds `path` (or would hold it)."""
+    path = Path(os.path.abspath(path))
+    while not path.exists():
+        path = path.parent
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
+
+
+def disk_error(path: Path, error: OSError) -> DiskError:
+    """The one-line `DiskError` for an OSError from writing `path` on a full or read-only device."""
+    what = {errno.EROFS: "is read-only"}.get(error.errno, "is full (no space or quota left)")
+    return DiskError(error.errno, f"cannot write {path}: the device mounted at "
+                                  f"{mount_point(path)} {what} ({error.strerror}); free space "
+                                  "or choose another --out, then rerun")
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
     """Call `write(file)` on a temporary file next to `path`, then rename it onto `path`.
 
-    Does nothing on ranks other than 0 of a data-parallel run (they hold the same state).
+    Does nothing on ranks other than 0 of a data-parallel run (they hold the same state). A full
+    or read-only device raises `DiskError`; the old file, if any, is left as it was.
     """
     if not writes_here():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain open() would honour the umask
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, DiskError) and e.errno in DISK_ERRNOS:
+            raise disk_error(path, e) from None
         raise
 
 
@@ -121,8 +154,21 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
+def finite(value: Any) -> Any:
+    """`value` with every float that is not finite (NaN, inf) as None, in dicts and lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write(path, lambda f: f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)))
+    """JSON Lines that any JSON reader accepts: NaN and infinities are written as `null`."""
+    text = "".join(json.dumps(finite(r), sort_keys=True, allow_nan=False) + "\n" for r in rows)
+    atomic_write(path, lambda f: f.write(text))
 
 
 def read_json(path: Path) -> Any:
@@ -130,10 +176,28 @@ def read_json(path: Path) -> Any:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON Lines file; a top-level `null` (a value that was not a finite number, see
+    `write_jsonl`) reads back as NaN, so analysis sees what the run measured."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{k: math.nan if v is None else v for k, v in r.items()} for r in rows]
+
+
+def read_meta(run_dir: Path) -> dict[str, Any]:
+    """A run's meta.json ({} when absent); a `ConfigError` naming it and the fix when broken."""
+    path = Path(run_dir) / META
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path} is unreadable ({type(e).__name__}); delete it: a rerun "
+                          "resumes from the checkpoint and writes a new one") from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{path} is not a JSON object; delete it: a rerun writes a new one")
+    return meta
 
 
 def now() -> str:
@@ -203,7 +267,7 @@ def prepare_run_dir(root: Path, experiment: str, run_name: str, config: dict[str
         raise ConfigError(f"{config_path} is unreadable ({e}); move it away to rerun") from None
     if existing != config:
         raise ConfigError(f"{run_dir} holds a different config; refusing to overwrite it")
-    meta = read_json(run_dir / META) if (run_dir / META).exists() else {}
+    meta = read_meta(run_dir)
     done = meta.get("status") == Status.COMPLETE and (run_dir / SUMMARY).exists()
     return run_dir, Status.COMPLETE if done else Status.INCOMPLETE
 
@@ -311,14 +375,25 @@ def is_locked(run_dir: Path) -> bool:
 
 def run_state(run_dir: Path) -> Status:
     """`missing` (no config.json), `complete`, or the status in meta.json (`running`, `failed`,
-    `interrupted`; `running` also after a hard kill: check `is_locked`), else `new`."""
+    `interrupted`), else `new`. A run that meta.json calls running but whose lock no process holds
+    (killed hard, e.g. SIGKILL or a power cut) is `stale`; a broken meta.json is `unknown`."""
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
         return Status.MISSING
-    meta = read_json(run_dir / META) if (run_dir / META).exists() else {}
-    status = meta.get("status", Status.NEW)
-    if status == Status.COMPLETE and not (run_dir / SUMMARY).exists():
-        return Status.RUNNING
+    try:
+        meta = read_meta(run_dir)
+    except ConfigError:
+        return Status.UNKNOWN
+    return live_status(run_dir, meta.get("status", Status.NEW))
+
+
+def live_status(run_dir: Path, status: str) -> Status | str:
+    """The status meta.json records, with `running` checked against the run's lock: `stale` when
+    nobody holds it, and a `complete` run without summary.json read as stale."""
+    if status == Status.COMPLETE and not (Path(run_dir) / SUMMARY).exists():
+        return Status.STALE
+    if status == Status.RUNNING and not is_locked(run_dir):
+        return Status.STALE
     return status
 
 
@@ -345,9 +420,12 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def run_record(run_dir: Path) -> dict[str, Any]:
     """Config fields (flattened), status and identifiers of one run."""
     config = read_json(run_dir / CONFIG)
-    meta = read_json(run_dir / META) if (run_dir / META).exists() else {}
+    try:
+        status = live_status(run_dir, read_meta(run_dir).get("status", Status.UNKNOWN))
+    except ConfigError:
+        status = Status.UNKNOWN
     record = flatten(config)
-    record.update({"run_dir": str(run_dir), "run_name": run_dir.name, "status": meta.get("status", Status.UNKNOWN)})
+    record.update({"run_dir": str(run_dir), "run_name": run_dir.name, "status": status})
     return record
 
 

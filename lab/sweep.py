@@ -114,10 +114,9 @@ def filter_runs(configs: list[RunConfig], only: list[str]) -> list[RunConfig]:
 
 def dependency(config: RunConfig) -> str | None:
     """The run (of the same experiment) this config finetunes, if it names one with `@`."""
-    source = config.finetune.init_from
-    if source.startswith("@"):
-        return source[1:].split("/")[0]
-    return None
+    from lab.checkpoints import RunRef
+    ref = RunRef.parse(config.finetune.init_from)
+    return None if ref is None else ref.name
 
 
 def existing_state(run_dir: Path) -> str:

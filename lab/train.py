@@ -4,14 +4,25 @@ Determinism: the training batch of step s is drawn from `np.random.default_rng([
 so data never depends on how often a run was interrupted; the checkpoint holds model,
 optimizer, accumulators and torch RNG state. A run resumed from any checkpoint therefore
 finishes with the same metrics as an uninterrupted one (on CPU, same thread count).
-Checkpoints are written at every evaluation and every `checkpoint_every` steps, on Ctrl-C,
-and at the end.
+Checkpoints are written at every evaluation and every `checkpoint_every` steps, on Ctrl-C or
+SIGTERM (what `timeout`, Slurm and Kubernetes send), and at the end.
+
+A run whose training loss stops being a finite number has diverged: it fails ("diverged at step
+K") instead of finishing with NaN metrics, so it is never complete and never selected. A failure
+records its one-line error in meta.json and its full traceback in `traceback.txt`; a complete run
+records the checksums of its final files (`lab.checkpoints.write_checksums`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import sys
+import threading
 import time
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lab import alignment, distributed, interp, runs
+from lab.checkpoints import load_checkpoint, save_checkpoint, verify_checksums, write_checksums
 from lab.config import RunConfig
 from lab.device import autocast, resolve_device
 from lab.errors import ConfigError
@@ -77,25 +89,49 @@ class TrainState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: TrainState,
-                    config: RunConfig) -> None:
-    payload = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "state": {k: v for k, v in state.__dict__.items()},
-        "torch_rng": torch.get_rng_state(),
-        "config": config.to_dict(),
-    }
-    runs.atomic_write(path, lambda f: torch.save(payload, f), binary=True)
+class Diverged(RuntimeError):
+    """The training loss stopped being a finite number (NaN or infinite)."""
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
-    return torch.load(path, map_location=device, weights_only=True)
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: handled as Ctrl-C is (checkpoint saved, status `interrupted`)."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside, SIGTERM raises `Terminated` in the main thread; then the old handler is back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def log_line(message: str, quiet: bool) -> None:
-    if not quiet:
+    """One line on stdout. A reader that went away (`| head`) does not stop the run: later lines
+    go nowhere."""
+    if quiet:
+        return
+    try:
         tqdm.write(message)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Point stdout at the null device (after a broken pipe): later writes and exit flush pass."""
+    import os
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @dataclass
@@ -132,8 +168,11 @@ class Trainer:
         self.dp = distributed.setup(self.device)  # data-parallel under torchrun, else one process
         self.device = self.dp.device
         self.quiet = quiet or not self.dp.is_main
+        self.progress = True  # a progress bar on a terminal (`lab.run --quiet` turns it off)
         self._check_early_stop_metric()
         self.run_dir, self.status = self._prepare_dir()
+        if self.status == Status.COMPLETE:
+            verify_checksums(self.run_dir)  # a corrupt complete run is not "complete already"
         self.model: MTPTransformer | None = None
         self.tracker = NoTracker()  # until the run starts (`_start_or_resume`)
 
@@ -199,30 +238,47 @@ class Trainer:
         segment has stepped (before that, the checkpoint on disk, or none, is already where to resume)."""
         loop, first_step, bar = None, None, tqdm(disable=True)
         try:
-            loop = self._start_or_resume()
-            first_step = loop.state.step
-            self._catch_up_eval(loop)
-            bar = tqdm(total=self.config.train.steps, initial=loop.state.step, disable=self.quiet, unit="step",
-                       dynamic_ncols=True)
-            while loop.state.step < self.config.train.steps and not loop.state.stopped_early:
-                loss, tok_s = self._step(loop)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
-                self._maybe_eval(loop, tok_s)
-        except KeyboardInterrupt:
+            with terminate_as_interrupt():
+                loop = self._start_or_resume()
+                first_step = loop.state.step
+                self._catch_up_eval(loop)
+                bar = tqdm(total=self.config.train.steps, initial=loop.state.step,
+                           disable=not self._show_bar(), unit="step", dynamic_ncols=True)
+                while loop.state.step < self.config.train.steps and not loop.state.stopped_early:
+                    loss, tok_s = self._step(loop)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
+                    self._maybe_eval(loop, tok_s)
+        except KeyboardInterrupt as e:
             bar.close()
             if loop is not None and loop.state.step != first_step:
                 self._save(loop)
-            self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now())
+            signal_name = str(e) if isinstance(e, Terminated) else "SIGINT"
+            self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now(),
+                             interrupted_by=signal_name)
             raise
         except Exception as e:
             bar.close()
-            self._set_status(loop, Status.FAILED, error=f"{type(e).__name__}: {e}", ended=runs.now())
+            self._record_failure(loop, e)
             raise
         finally:
             self.tracker.close()
         bar.close()
         return self._finish(loop)
+
+    def _show_bar(self) -> bool:
+        """A progress bar only on a terminal: piped or logged output gets no bar frames."""
+        return not self.quiet and self.progress and sys.stderr.isatty()
+
+    def _record_failure(self, loop: Loop | None, error: BaseException) -> None:
+        """Status `failed` with the one-line error in meta.json, the traceback in `traceback.txt`.
+        Best effort: on a full disk the error itself is what the user sees."""
+        text = str(error) if isinstance(error, Diverged) else f"{type(error).__name__}: {error}"
+        with contextlib.suppress(OSError):
+            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            runs.atomic_write(self.run_dir / runs.TRACEBACK, lambda f: f.write(trace))
+        with contextlib.suppress(OSError):
+            self._set_status(loop, Status.FAILED, error=text, ended=runs.now())
 
     def _start_or_resume(self) -> Loop:
         """Build model and optimizer; load the checkpoint of an incomplete run, or start a fresh one.
@@ -233,13 +289,14 @@ class Trainer:
         optimizer = self.make_optimizer(model)
         ckpt_path = self.run_dir / runs.CHECKPOINT
         if self.status == Status.INCOMPLETE and ckpt_path.exists():
-            ckpt = load_checkpoint(ckpt_path, self.device)
+            ckpt = load_checkpoint(ckpt_path, self.device)  # a CheckpointError names a corrupt file
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             state = TrainState(**ckpt["state"])
             torch.set_rng_state(ckpt["torch_rng"].cpu())
             metrics = [r for r in runs.read_jsonl(self.run_dir / runs.METRICS) if r["step"] <= state.step]
-            meta = runs.read_json(self.run_dir / runs.META)
+            meta = runs.read_meta(self.run_dir) or {"started": runs.now(), "git": runs.git_state(),
+                                                    "versions": runs.environment()}
             meta.setdefault("resumed_at", []).append({"step": state.step, "time": runs.now()})
             log_line(f"resuming {self.run_dir} at step {state.step}", self.quiet)
         else:
@@ -259,7 +316,7 @@ class Trainer:
                  f"embeddings {counts['embedding']:,}  non-embedding {counts['non_embedding']:,}  "
                  f"total {counts['total']:,}", self.quiet)
         if self.dp.is_main:
-            self.tracker = make_tracker(cfg.train.log, self.run_dir)
+            self.tracker = make_tracker(cfg.train.log, self.run_dir, cfg.to_dict())
         model.train()
         keep_steps = {max(1, round(f * cfg.train.steps)) for f in cfg.train.keep_checkpoints or []}
         return Loop(optimizer, state, metrics, meta, validation_batches(self.task, cfg), counts, keep_steps,
@@ -297,6 +354,8 @@ class Trainer:
         state.loss_steps += 1
         elapsed = time.perf_counter() - loop.segment_start
         state.wall_s = loop.wall_before + elapsed
+        if not math.isfinite(result.loss):
+            raise Diverged(f"diverged at step {state.step}: training loss is {result.loss}")
         return result.loss, (state.tokens - loop.segment_tokens0) / max(1e-9, elapsed)
 
     def _maybe_eval(self, loop: Loop, tok_s: float) -> None:
@@ -316,6 +375,7 @@ class Trainer:
         """Write the summary and mark the run complete."""
         summary = self._summary(loop.metrics, loop.state, loop.counts)
         runs.write_json(self.run_dir / runs.SUMMARY, summary)
+        write_checksums(self.run_dir)
         self._set_status(loop, Status.COMPLETE, ended=runs.now())
         return summary
 
@@ -323,14 +383,20 @@ class Trainer:
         save_checkpoint(path or self.run_dir / runs.CHECKPOINT, self.model, loop.optimizer, loop.state, self.config)
 
     def _set_status(self, loop: Loop | None, status: Status, **fields: Any) -> None:
-        """Record the run's status in meta.json. Without `loop` (the run stopped while starting), only a
-        meta.json that already says `running` is changed: one from an earlier segment is left as it is."""
+        """Record the run's status in meta.json. Without `loop` (the run stopped while starting),
+        an interrupt changes only a meta.json that already says `running` (one from an earlier
+        segment is left as it is); a failure (e.g. a corrupt checkpoint on resume) is recorded."""
         path = self.run_dir / runs.META
         if loop is not None:
             meta = loop.meta
         else:
-            meta = runs.read_json(path) if path.exists() else {}
-            if meta.get("status") != Status.RUNNING:
+            try:
+                meta = runs.read_meta(self.run_dir)
+            except ConfigError:
+                meta = {}
+            if status != Status.FAILED and meta.get("status") != Status.RUNNING:
+                return
+            if not self.run_dir.is_dir():
                 return
         meta.update({"status": status, **fields})
         runs.write_json(path, meta)

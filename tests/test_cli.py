@@ -83,6 +83,7 @@ def test_print_config_prints_the_resolved_config_and_writes_nothing(tmp_path: Pa
     from lab.build import COMMAND_MATCH_PARAMS, match_setting  # the command's own default, not the library's
     expected = resolve(build_config("induction", steps=30,
                                     overrides=[match_setting(COMMAND_MATCH_PARAMS), "task.seq_len=48"]))[0]
+    expected.train.eval_every = expected.train.checkpoint_every = 3  # the command scales them with --steps 30
     assert printed == expected and printed.train.warmup_steps == 3 and printed.model.block_size == 47
     assert not out.exists()
 

@@ -18,13 +18,11 @@ from lab.config import HEAD_TYPES, ModelConfig, RunConfig
 from lab.decode import (
     Speculator,
     greedy_decode,
-    main,
-    measure_run,
     new_cache,
-    prompt_batches,
     propose,
     speculative_decode,
 )
+from lab.decode_bench import main, measure_run, prompt_batches
 from lab.model import MTPTransformer
 from lab.train import train
 from tasks import build_task, task_names

@@ -25,9 +25,10 @@ COMMITTED = REPO / "figures"  # the committed images and Markdown, as a fresh ch
 
 @pytest.fixture(autouse=True)
 def no_results_store(tmp_path, monkeypatch):
-    """Run in an empty folder, so the default results store (`results/`) is absent: these tests
-    draw from the run directories they write (the store has tests of its own below)."""
+    """Run in an empty folder, with `MTP_LAB_HOME` there too, so the default results store is absent:
+    these tests draw from the run directories they write (the store has tests of its own below)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MTP_LAB_HOME", str(tmp_path))
 
 
 def write_run(root: Path, config: RunConfig, final: dict, rows: list[dict] | None = None, status: str = "complete",

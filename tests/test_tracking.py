@@ -26,8 +26,8 @@ def test_none_tracker_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_unknown_tracker_lists_the_kinds(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown tracker 'wandb'; choose one of: none, tensorboard"):
-        make_tracker("wandb", tmp_path)
+    with pytest.raises(ConfigError, match="unknown tracker 'mlflow'; choose one of: none, tensorboard, wandb"):
+        make_tracker("mlflow", tmp_path)
 
 
 def test_tensorboard_tracker_writes_scalars_at_each_step(tmp_path: Path) -> None:

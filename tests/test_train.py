@@ -39,7 +39,7 @@ def test_run_directory_contract(tmp_path: Path) -> None:
     run_dir = Path(summary["run_dir"])
     assert run_dir.parent == tmp_path / "default"
     assert {p.name for p in run_dir.iterdir()} == {"config.json", "meta.json", "metrics.jsonl", "summary.json",
-                                                    "checkpoint.pt"}
+                                                    "checkpoint.pt", "SHA256SUMS"}
     config = runs.read_json(run_dir / "config.json")
     rebuilt = RunConfig.from_dict(config)
     assert rebuilt.run_id() == run_dir.name.rsplit("-", 1)[1]
@@ -320,7 +320,7 @@ def test_ctrl_c_while_a_run_starts_marks_it_interrupted_and_it_resumes_exactly(t
     run_dirs = list(runs.iter_run_dirs(cut))
     before = (run_dirs[0] / runs.CHECKPOINT).read_bytes() if run_dirs else None
 
-    def refuse(kind, run_dir):
+    def refuse(*args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train_module, "make_tracker", refuse)
@@ -351,7 +351,8 @@ def test_trainer_leaves_the_config_alone_and_tracks_every_eval_row(tmp_path: Pat
             closed.append(True)
 
     kinds = []
-    monkeypatch.setattr(train_module, "make_tracker", lambda kind, run_dir: kinds.append(kind) or Recorder())
+    monkeypatch.setattr(train_module, "make_tracker", lambda kind, run_dir, config: kinds.append(kind) or Recorder())
+    monkeypatch.setattr("lab.resolve.check_available", lambda kind: None)  # as if tensorboard were installed
     config = tiny_config(log="tensorboard")
     before = copy.deepcopy(config)
     trainer = Trainer(config, tmp_path, device="cpu", quiet=True)

@@ -46,7 +46,7 @@ def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu
     """Measure speculative decoding (k = 1..n) on every complete run of the experiment and
     write each run's `speculative.json`; runs that have one already are skipped unless
     `force`. Returns the new measurements. Runs not trained yet are left alone."""
-    from lab.decode import format_table, measure_run  # torch only when measuring
+    from lab.decode_bench import format_table, measure_run  # torch only when measuring
     results = []
     for config in plan("speculative", preset):
         run_dir = Path(root) / config.experiment / config.run_name()
