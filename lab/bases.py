@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import sys
 from pathlib import Path
@@ -79,12 +78,12 @@ def path_of(reference: str, folder: Path | None = None) -> Path:
 
 def load(reference: str, folder: Path | None = None) -> dict[str, Any]:
     """The payload of a committed base, its digest checked (a corrupted file is a `ConfigError`)."""
-    import torch
+    from lab.checkpoints import CheckpointError, load_checkpoint
     path = path_of(reference, folder)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ConfigError(f"{path}: not a readable base ({type(e).__name__}); restore it with git checkout") from None
+        payload = load_checkpoint(path)
+    except CheckpointError as e:
+        raise ConfigError(f"{e}; restore the base with git checkout") from None
     if weights_digest(payload["model"]) != reference.removeprefix(PREFIX):
         raise ConfigError(f"{path}: its weights do not match their digest (corrupted); restore it with git checkout")
     return payload
@@ -92,12 +91,12 @@ def load(reference: str, folder: Path | None = None) -> dict[str, Any]:
 
 def export(run_dir: Path, folder: Path | None = None) -> str:
     """Commit the weights of a complete run as a base; returns its digest (idempotent)."""
-    import torch
+    from lab.checkpoints import load_checkpoint, to_bytes
     folder = folder or default_dir()
     meta = runs.read_json(run_dir / runs.META)
     if meta.get("status") != "complete":
         raise ConfigError(f"{run_dir} is {meta.get('status')!r}, not complete: only finished bases are committed")
-    ckpt = torch.load(run_dir / runs.CHECKPOINT, map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(run_dir / runs.CHECKPOINT)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     digest = weights_digest(state)
     config = runs.read_json(run_dir / runs.CONFIG)
@@ -106,16 +105,14 @@ def export(run_dir: Path, folder: Path | None = None) -> str:
     record = {"run_name": run_dir.name, "experiment": config["experiment"], "size": config["size"],
               "seed": config["seed"], "tokens_per_param": config["train"].get("tokens_per_param", 0.0),
               "steps": summary.get("steps"), "tokens": summary.get("tokens"), "final": final}
-    buffer = io.BytesIO()
-    torch.save({"model": state, "config": config, "record": record}, buffer)
+    data = to_bytes({"model": state, "config": config, "record": record})
     index = read_index(folder)
     if digest not in index:
-        total = sum(e["bytes"] for e in index.values()) + buffer.tell()
+        total = sum(e["bytes"] for e in index.values()) + len(data)
         if total > BUDGET_BYTES:
             raise ConfigError(f"committing {run_dir.name} would make bases/ {total / 2**20:.1f} MB, over its "
                               f"{BUDGET_BYTES / 2**20:.0f} MB budget")
         folder.mkdir(parents=True, exist_ok=True)
-        data = buffer.getvalue()
         runs.atomic_write(folder / f"{digest}.pt", lambda f: f.write(data), binary=True)
         index[digest] = {k: v for k, v in record.items() if k != "final"} | {"bytes": len(data)}
         runs.write_json(folder / INDEX, dict(sorted(index.items())))

@@ -9,6 +9,7 @@
   file, or `@NAME[/FILE]`, a `RunRef` to a run of the same experiment) and `target_model_config`,
   the shape it becomes when finetuned. Plain config logic: the resolve step (`lab.resolve`) and
   experiment plans call it without importing the finetuning trainer (`lab.finetune`).
+- `to_bytes`: a weights-only payload as file bytes (the committed bases of `lab.bases`).
 - `write_checksums` / `verify_checksums`: SHA-256 of a complete run's final files
   (`SHA256SUMS`, the format `sha256sum -c` reads), so that corruption after the fact is found.
 
@@ -102,6 +103,16 @@ def save_checkpoint(path: Path, model: Any, optimizer: Any, state: Any, config: 
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     runs.atomic_write(path, lambda f: f.write(buffer.getbuffer()), binary=True)
+
+
+def to_bytes(payload: dict[str, Any]) -> bytes:
+    """A payload of tensors and plain values serialised as a checkpoint file's bytes (committed
+    base weights, `lab.bases`; written with `runs.atomic_write`)."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
 
 
 def load_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:

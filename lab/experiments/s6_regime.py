@@ -127,17 +127,9 @@ def held_out(task, domain: str, n: int = PROBE_SEQUENCES) -> list:
 
 def measure_run(run_dir) -> dict:
     """Probes of one complete run on both domains, and the sharpness of a base (n = 1, no init)."""
-    import torch
-
     from lab import probes
-    from lab.config import RunConfig
-    from lab.model import MTPTransformer
-    from lab.resolve import resolve
-    from lab.runs import CHECKPOINT, CONFIG, read_json
-    config = RunConfig.from_dict(read_json(run_dir / CONFIG))
-    task = resolve(config)[1]
-    model = MTPTransformer(config.model)
-    model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
+    from lab.checkpoints import load_run
+    config, model, task = load_run(run_dir, allow_incomplete=False, what="s6_regime measure")
     out: dict = {}
     for domain in task.parts:
         data = held_out(task, domain)
