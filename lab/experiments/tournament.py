@@ -10,7 +10,7 @@ batches.
 
 Bases, decided when the plan is made (`base_source`), the same way for every arm:
 - the Table S6 regime's over-trained bases (`s6_regime`), when every base the tournament names
-  (`S6_BASES`: size and tokens per parameter, seeds `SEEDS`) is committed to `bases/` (`lab.bases`).
+  (`S6_BASES`: size and tokens per parameter, every seed the regime trains) is committed to `bases/` (`lab.bases`).
   Continuations then reference `base:<digest>` and continue on the regime's target domain for its
   dose (10% of the base's steps), exactly as `s6_regime`'s continuations do;
 - otherwise short next-token bases in the `continued` experiment's style (induction, trained here as
@@ -36,7 +36,6 @@ from lab.experiments import experiment
 
 EXPERIMENT = "tournament"
 TASK = "induction"  # fallback bases (continued's style)
-SEEDS = (0, 1, 2)
 FALLBACK_SIZES = {"quick": ("100K", "300K"), "paper": ("3M", "10M")}
 S6_BASES = {"quick": {"100K": 300, "300K": 300}, "paper": {"10M": 300, "30M": 300}}  # size -> tokens/param
 HEADS = 4
@@ -63,13 +62,13 @@ def s6_bases(preset: str, committed: dict[str, str] | None = None) -> list[tuple
     committed = store.by_run_name() if committed is None else committed
     wanted = S6_BASES[preset]
     chosen = []
-    for base in s6_regime.bases(preset):
-        if wanted.get(base.size) == base.train.tokens_per_param and base.seed in SEEDS:
+    for base in s6_regime.bases(preset):  # every seed the regime trains of the chosen (size, ratio)
+        if wanted.get(base.size) == base.train.tokens_per_param:
             base = resolve(base)[0]
             if base.run_name() not in committed:
                 return None
             chosen.append((base, committed[base.run_name()]))
-    return chosen if len(chosen) == len(wanted) * len(SEEDS) else None
+    return chosen or None
 
 
 def base_source(preset: str) -> str:
@@ -107,7 +106,7 @@ def fallback_runs(preset: str) -> list[RunConfig]:
         p = preset_for(preset, size)
         task = build_task(TASK, p.general_task)
         vocab, block = task.vocab_size, task.seq_len - 1
-        for seed in SEEDS:
+        for seed in p.seeds:  # `lab.experiments.seeds`: 5 at the cheap CPU sizes, else 3
             source = _base(TASK, p.general_task, p, seed, p.pretrain_steps, 1, vocab, block)
             source.experiment, source.label = EXPERIMENT, "base"
             source = resolve(source)[0]
