@@ -146,10 +146,15 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, 
                                                      ("model", "detach_extra_heads"): False,
                                                      ("train", "early_stop_on"): "",
                                                      ("train", "early_stop_min_delta"): 0.0,
-                                                     ("train", "tokens_per_param"): 0.0}
+                                                     ("train", "tokens_per_param"): 0.0,
+                                                     ("finetune", "recipe"): ""}
 
 ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")  # built in (lab.finetune)
 HEAD_INITS = ("random", "copy", "zero")
+# Named ways of adding multi-token prediction to a next-token checkpoint (lab/recipes.py, which checks
+# that its registry holds exactly these).
+RECIPES = ("data_w1", "data_w0.3", "data_w0.1", "data_ds", "frozen", "gated", "curriculum_fwd",
+           "curriculum_rev", "registers", "distill")
 
 # Head types a config may name -> the attach modes each adds beyond the built-in ones. The built-in
 # types are here from the start, so validation never depends on what was imported first; a new
@@ -187,6 +192,7 @@ class FinetuneConfig:
     freeze_trunk_steps: int = 0  # first K steps: only the new heads train
     ramp_steps: int = 0  # the new heads' loss weight ramps linearly from 0 over K steps
     pretrained_lr_scale: float = 1.0  # learning-rate multiplier for weights loaded from the checkpoint
+    recipe: str = ""  # a named multi-token recipe (lab/recipes.py); "" = none
 
     def validate(self) -> None:
         if self.attach not in attach_modes():
@@ -198,6 +204,10 @@ class FinetuneConfig:
                 raise ConfigError(f"finetune.{name} must not be negative, got {getattr(self, name)}")
         if self.pretrained_lr_scale < 0:
             raise ConfigError(f"finetune.pretrained_lr_scale must not be negative, got {self.pretrained_lr_scale}")
+        if self.recipe and self.recipe not in RECIPES:
+            raise ConfigError(f"unknown finetune.recipe {self.recipe!r}; choose one of: {', '.join(RECIPES)}")
+        if self.recipe and not self.init_from:
+            raise ConfigError(f"finetune.recipe={self.recipe} continues a checkpoint: set --init-from")
 
 
 @dataclass

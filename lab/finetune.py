@@ -50,8 +50,10 @@ from typing import Any
 
 import torch
 
+from lab import recipes
 from lab.checkpoints import checkpoint_path, load_source, target_model_config  # noqa: F401 - re-exported
 from lab.config import RunConfig
+from lab.errors import ConfigError
 from lab.evaluate import head_metrics, validation_batches
 from lab.model import Block, MTPTransformer
 from lab.resolve import resolve
@@ -155,6 +157,25 @@ class FinetuneTrainer(Trainer):
         n = self.config.model.n_future
         base = self.config.train.head_weights or [1.0] * n
         self.base_weights = list(base)
+        self.recipe = recipes.make(self.config, self.source) if self.config.finetune.recipe else None
+
+    # ----- a named recipe (lab/recipes.py) replaces these where the config selects one -----
+    def build_model(self) -> MTPTransformer:
+        return recipes.build_model(self.config)
+
+    def forward_backward(self, model, inputs, targets, weights):
+        if self.recipe is None:
+            return super().forward_backward(model, inputs, targets, weights)
+        if self.dp.world > 1:
+            raise ConfigError(f"finetune.recipe={self.recipe.name} runs in one process, not under torchrun")
+        return self.recipe.forward_backward(model, inputs, targets, weights)
+
+    def _recipe_step(self, step: int, weights: list[float]) -> list[float]:
+        """The recipe's loss weights for this step and its frozen weights (after `before_step`'s own)."""
+        for name, p in self.model.named_parameters():
+            if not self.recipe.trainable(self.model, name):
+                p.requires_grad_(False)
+        return self.recipe.weights(step, weights)
 
     def init_model(self, model: MTPTransformer) -> None:
         attach(model, self.source, self.config.finetune.attach, self.config.finetune.head_init)
@@ -185,6 +206,8 @@ class FinetuneTrainer(Trainer):
         if ft.ramp_steps:
             ramp = min(1.0, step / ft.ramp_steps)
             weights = [weights[0]] + [w * ramp for w in weights[1:]]
+        if self.recipe is not None:
+            weights = self._recipe_step(step, weights)
         return weights
 
     def extra_metrics(self, step: int) -> dict[str, float]:

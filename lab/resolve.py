@@ -126,6 +126,9 @@ def validate(config: RunConfig) -> None:
     if config.train.head_weights is not None and len(config.train.head_weights) != config.model.n_future:
         raise ConfigError(f"train.head_weights has {len(config.train.head_weights)} values for "
                           f"{config.model.n_future} heads")
+    if config.finetune.recipe:  # the recipe's own shape rules (lab/recipes.py)
+        from lab.recipes import check
+        check(config)
     if config.train.log not in TRACKERS:
         raise ConfigError(f"unknown train.log {config.train.log!r}; choose one of: {', '.join(TRACKERS)}")
     check_available(config.train.log)

@@ -205,6 +205,15 @@ class Trainer:
     def make_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         return make_optimizer(model, self.config)
 
+    def build_model(self) -> MTPTransformer:
+        """The run's model before any weights are loaded (a recipe adds its own parts)."""
+        return MTPTransformer(self.config.model)
+
+    def forward_backward(self, model: MTPTransformer, inputs: torch.Tensor, targets: list[torch.Tensor],
+                         weights: list[float] | None):
+        """One step's forward and backward (a recipe replaces the objective)."""
+        return self.dp.forward_backward(model, inputs, targets, self.config.train.efficient_backward, weights)
+
     # ----- the loop -----
     def evaluate(self, max_examples: int | None) -> dict[str, float]:
         """The task's metrics on its validation set (`val/...`, which selection reads) and its test
@@ -285,7 +294,7 @@ class Trainer:
         Marks the run `running`, compiles if asked, and opens the live-curve tracker."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        self.model = model = MTPTransformer(cfg.model).to(self.device)
+        self.model = model = self.build_model().to(self.device)
         optimizer = self.make_optimizer(model)
         ckpt_path = self.run_dir / runs.CHECKPOINT
         if self.status == Status.INCOMPLETE and ckpt_path.exists():
@@ -343,7 +352,7 @@ class Trainer:
         for group in loop.optimizer.param_groups:
             group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
         with autocast(self.device):
-            result = self.dp.forward_backward(model, inputs, targets, cfg.train.efficient_backward, weights)
+            result = self.forward_backward(model, inputs, targets, weights)
         if cfg.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         loop.optimizer.step()
