@@ -34,7 +34,11 @@ from lab.analysis import claims
 from lab.analysis.registry import Missing, Output, specs
 from lab.analysis.render import heading, kept_section, readme, readme_section, results, results_section, sections, wrap
 from lab.errors import ConfigError
-from lab.experiments import REGISTRY, declared_claims, plan  # importing the package registers every experiment and its figures
+from lab.experiments import (  # importing the package registers every experiment and its figures
+    REGISTRY,
+    declared_claims,
+    plan,
+)
 from lab.results import STORE, store_files
 from lab.selection import Selection
 

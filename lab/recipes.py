@@ -5,15 +5,24 @@ run id as it was). The experiment sets the usual shape: recipes with heads attac
 the next-token checkpoint (`--attach add`, `head_init=zero` in the tournament); the side-token
 recipes keep its single head (`--attach keep`) and add their own parts under `recipe_parts`.
 
-| name | paper | what trains, on what targets | simplified at this scale |
-|---|---|---|---|
-| data_w1, data_w0.3, data_w0.1 | Gloeckle et al. 2024 (weights 1); DeepSeek-V3 / NeMo (0.3, 0.1) | everything; heads 2..n on data tokens at that weight | heads are parallel blocks |
-| data_ds | DeepSeek-V3 (arXiv 2412.19437) | as data, 0.3 then 0.1 for the last 4.8/14.8 of the steps | the switch point is their token ratio |
-| frozen | Medusa-1 (Cai et al. 2024) | heads 2..n only, on a frozen base: the next-token path is the base | heads are blocks, weights 1 (Medusa: 0.8^k) |
-| gated | Samragh et al. 2025 (arXiv 2507.11851) | rank-`LORA_RANK` adapters on every linear layer, active only on appended mask tokens; base frozen | no sampler head, no latent-consistency loss |
-| curriculum_fwd / _rev | Aynetdinov & Akbik 2025 (arXiv 2505.22757) | as data_w1, heads switched on (off) one every steps/n | applied to a continuation, not pretraining |
-| registers | MuToR (Gerontopoulos et al. 2025, arXiv 2505.10518) | everything; one learned register per offset 2..n at every position, dropped at inference | fixed offsets, total register weight `REGISTER_WEIGHT` |
-| distill | Kirchenbauer et al. 2026; Zhao et al. 2026 | everything; heads 2..n learn KL to the frozen base's head-1 distribution at t+k-1 | teacher-forced on the data prefix (not on-policy) |
+- **data_w1, data_w0.3, data_w0.1** (Gloeckle et al. 2024 (weights 1); DeepSeek-V3 / NeMo (0.3,
+  0.1)): everything; heads 2..n on data tokens at that weight. Simplified: heads are parallel
+  blocks.
+- **data_ds** (DeepSeek-V3 (arXiv 2412.19437)): as data, 0.3 then 0.1 for the last 4.8/14.8 of the
+  steps. Simplified: the switch point is their token ratio.
+- **frozen** (Medusa-1 (Cai et al. 2024)): heads 2..n only, on a frozen base: the next-token path is
+  the base. Simplified: heads are blocks, weights 1 (Medusa: 0.8^k).
+- **gated** (Samragh et al. 2025 (arXiv 2507.11851)): rank-`LORA_RANK` adapters on every linear
+  layer, active only on appended mask tokens; base frozen. Simplified: no sampler head, no latent-
+  consistency loss.
+- **curriculum_fwd / _rev** (Aynetdinov & Akbik 2025 (arXiv 2505.22757)): as data_w1, heads switched
+  on (off) one every steps/n. Simplified: applied to a continuation, not pretraining.
+- **registers** (MuToR (Gerontopoulos et al. 2025, arXiv 2505.10518)): everything; one learned
+  register per offset 2..n at every position, dropped at inference. Simplified: fixed offsets, total
+  register weight `REGISTER_WEIGHT`.
+- **distill** (Kirchenbauer et al. 2026; Zhao et al. 2026): everything; heads 2..n learn KL to the
+  frozen base's head-1 distribution at t+k-1. Simplified: teacher-forced on the data prefix (not on-
+  policy).
 
 The no-training reference (Mehra et al. 2025, arXiv 2502.09419) is a measure, not a recipe:
 `rolled_accuracy` rolls a model's head-1 distribution forward (greedy, or marginalised over the

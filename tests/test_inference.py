@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from lab.analysis import stats
 from lab.analysis import inference as inf
+from lab.analysis import stats
 from lab.analysis.inference import Interval
 
 # ----- 1. formation -----

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from lab import runs, table
-from lab.selection import RunFilter
 from lab.__main__ import COMMANDS
 from lab.__main__ import main as lab_main
 from lab.run import build_config
+from lab.selection import RunFilter
 from lab.train import train
 from tasks import ConfigError
 from tests.conftest import REPO, run_cli

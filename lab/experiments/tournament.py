@@ -153,15 +153,15 @@ def measure_run(run_dir) -> dict:
     import torch
 
     from lab import recipes
-    from lab.checkpoints import load_source
+    from lab.checkpoints import load_checkpoint, load_source, read_config
     from lab.evaluate import batch_tensors, validation_batches
     from lab.model import MTPTransformer
     from lab.resolve import resolve
-    from lab.runs import CHECKPOINT, CONFIG, read_json
-    config = RunConfig.from_dict(read_json(run_dir / CONFIG))
+    from lab.runs import CHECKPOINT
+    config = read_config(run_dir)
     task = resolve(config, run_dir.parent)[1]
-    model = recipes.build_model(config)
-    model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
+    model = recipes.build_model(config)  # a recipe's extra weights (adapters, registers) load too
+    model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT)["model"])
     model.eval()
     recipe = recipes.make(config) if config.finetune.recipe else None
     batches = [batch_tensors(b, torch.device("cpu"), 1) for b in validation_batches(task, config)]
