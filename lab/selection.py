@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import results
-from lab.config import convert, field_type, unknown_key
+from lab.config import HASH_NEUTRAL_DEFAULTS, convert, field_type, unknown_key
 from lab.errors import ConfigError
 from lab.runs import flatten
 
@@ -48,6 +48,11 @@ def filter_key(key: str) -> str:
 def stored_key(key: str) -> str:
     """The flattened-config name of a `--set` key: `task.X` is stored as `task_config.X`."""
     return "task_config." + key[len("task."):] if key.startswith("task.") else key
+
+
+# Fields a stored config leaves out while they hold their default (`lab.config.HASH_NEUTRAL_DEFAULTS`): a filter
+# on one compares the default, so `--only train.tokens_per_param=0` keeps the runs without a budget.
+OMITTED_DEFAULTS = {f"{section}.{name}": default for (section, name), default in HASH_NEUTRAL_DEFAULTS.items()}
 
 
 @dataclass(frozen=True)
@@ -94,12 +99,12 @@ class RunFilter:
         """Whether a flattened config (config.json's names, `lab.runs.flatten`) passes every item."""
         for key, value in self.items:
             name = stored_key(key)
-            if name not in flat:
+            if name not in flat and name not in OMITTED_DEFAULTS:
                 return False
             if key.startswith("task.") and not _has_knob(flat.get("task"), key[5:]):
                 return False
             wanted = self.wanted(key, value, flat.get("task"))
-            stored = _plain(flat[name])
+            stored = _plain(flat[name]) if name in flat else OMITTED_DEFAULTS[name]
             if not (stored in wanted if isinstance(wanted, frozenset) else stored == wanted):
                 return False
         return True
@@ -108,7 +113,7 @@ class RunFilter:
         """A `ConfigError` for a key no run has (naming the closest) or a value no run's type takes."""
         flats = list(flats)
         for key, value in self.items:
-            having = [f for f in flats if stored_key(key) in f]
+            having = [f for f in flats if stored_key(key) in f or stored_key(key) in OMITTED_DEFAULTS]
             if flats and not having:
                 known = sorted({filter_key(k) for f in flats for k in f if not k.startswith("_")})
                 raise unknown_key(key, known)

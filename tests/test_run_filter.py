@@ -92,3 +92,14 @@ def test_selection_and_claims_use_it_on_frames() -> None:
     assert len(rows) == len(by_sweep(["task=induction", "model.n_future=2", "task.seq_len=64"]))
     assert len(RunFilter.of({"model.n_future": frozenset({1, 2})}).frame(frame)) == len(
         by_sweep(["model.n_future=1"]) | by_sweep(["model.n_future=2"]))
+
+
+def test_a_filter_on_a_field_left_at_its_omitted_default_compares_the_default():
+    """Fields added after runs existed are left out of config.json at their default; `--only` still
+    compares them (`train.tokens_per_param=0`: the runs without a budget)."""
+    from lab.build import build_config
+    budgeted = build_config("induction", size="100K", tokens_per_param=1, overrides=["task.seq_len=64"])
+    plain = build_config("induction", size="100K", overrides=["task.seq_len=64"])
+    kept = sweep.filter_runs([budgeted, plain], ["train.tokens_per_param=0"])
+    assert kept == [plain]
+    assert sweep.filter_runs([budgeted, plain], ["train.tokens_per_param=1"]) == [budgeted]

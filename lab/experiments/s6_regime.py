@@ -108,7 +108,6 @@ def continuations(preset: str, committed: dict[str, str] | None = None) -> list[
     return out
 
 
-@experiment(EXPERIMENT)
 def configs(preset: str) -> list[RunConfig]:
     """Table S6 regime: over-trained next-token bases on a mixture, then a 10% continuation on its minority."""
     return bases(preset) + continuations(preset)
@@ -154,3 +153,6 @@ def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
         runs.write_json(run_dir / PROBES, measure_run(run_dir))
         done += 1
     return done
+
+
+experiment(EXPERIMENT, measure=measure)(configs)
