@@ -120,7 +120,8 @@ class MixtureTask(Task):
 
     name: ClassVar[str] = "mixture"
     Config: ClassVar[type[TaskConfig]] = MixtureConfig
-    primary_metric: ClassVar[str] = "target"  # per instance: the target component's, prefixed
+    # The default target's (polynomial); an instance names its own target's, prefixed with its name.
+    primary_metric: ClassVar[str] = "polynomial/exact_match/in_domain"
     defaults: ClassVar[TrainDefaults] = TrainDefaults(steps=1000, lr=1e-3, warmup_steps=100, eval_every=100)
     quick: ClassVar[Schedule | None] = Schedule({}, batch_size=32, steps=1000, eval_every=100)
     in_task_sweeps: ClassVar[bool] = False  # a composite of the other tasks, not another task to sweep

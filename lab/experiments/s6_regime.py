@@ -23,6 +23,12 @@ between floor and ceiling, and exact match has a graded counterpart (`answer_nll
 
 from __future__ import annotations
 
+import re
+
+import pandas as pd
+
+from lab.analysis.claims import Claim
+from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value
 from lab.experiments import experiment, seeds
@@ -125,18 +131,20 @@ def held_out(task, domain: str, n: int = PROBE_SEQUENCES) -> list:
 
 
 def measure_run(run_dir) -> dict:
-    """Probes of one complete run on both domains, and the sharpness of a base (n = 1, no init)."""
+    """Probes of one complete run on both domains, and the sharpness of a base (n = 1, no init), as
+    `{"metrics": {"<domain>/probe/layer<l>/k<k>": ..., "<domain>/sharpness/...": ...}}`."""
     from lab import probes
     from lab.checkpoints import load_run
     config, model, task = load_run(run_dir, allow_incomplete=False, what="s6_regime measure")
     out: dict = {}
     for domain in task.parts:
         data = held_out(task, domain)
-        out[domain] = probes.future_token_probes(model, data)
+        values = probes.future_token_probes(model, data)
         if not config.finetune.init_from:
-            out[domain] |= {"sharpness/perturbation": probes.perturbation_sharpness(model, data),
-                            "sharpness/top_eigenvalue": probes.top_hessian_eigenvalue(model, data)}
-    return out
+            values |= {"sharpness/perturbation": probes.perturbation_sharpness(model, data),
+                       "sharpness/top_eigenvalue": probes.top_hessian_eigenvalue(model, data)}
+        out |= {f"{domain}/{k}": v for k, v in values.items()}
+    return {"metrics": out}
 
 
 def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
@@ -155,4 +163,143 @@ def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
     return done
 
 
-experiment(EXPERIMENT, measure=measure)(configs)
+# ----- claims: the hypotheses again, per ratio (CLAIMS.md rows name the base's tokens per parameter) -----
+
+DEFICIT = "head1/loss"  # validation batches of a continuation are target-domain data: its next-token loss there
+HEAD1_OUTPUT = "polynomial/probe/layer5/k2"  # 100K (5 blocks): embeddings, 4 trunk blocks, head 1 = layer 5
+SOURCE = "Table S6 regime"
+
+
+def _arm(variant: str, ratio: float, dose: float = DOSE) -> dict[str, str]:
+    return {"label": f"{variant}-tpp{ratio:g}-dose{dose:g}"}
+
+
+def ratio_claims(ratio: float, size: str = "100K") -> tuple[Claim, ...]:
+    """The hypotheses at one base budget: the tax (deficit), H1 (shock), H5 (dose), H6 (layers), H7
+    (specialisation) and the capability, each add4 (or carve4, add2) against its control, paired by seed."""
+    at = f"{size}, base at {ratio:g} tokens/param, 10% continuation"
+    where = {"size": size}
+
+    def claim(key, statement, a, b, **kw):
+        return Claim(f"{key}-{size}-tpp{ratio:g}", f"{SOURCE}, {key.split('-')[0]}", f"{statement} ({at})",
+                     EXPERIMENT, a, b, where, **kw)
+    return (
+        claim("S6-deficit", "4-head continuation ('+3 layers') ends with a higher next-token loss on the target "
+              "domain than next-token continuation (the tax)", _arm("add4", ratio), _arm("ntp", ratio),
+              measure="final_value", metric=DEFICIT),
+        claim("H1-shock", "heads carved from the top blocks ('+0 layers') shock and never recover: carve4 ends "
+              "with a higher next-token loss than add4", _arm("carve4", ratio), _arm("add4", ratio),
+              measure="final_value", metric=DEFICIT),
+        claim("H5-heads", "4 heads cost more next-token quality than 2", _arm("add4", ratio), _arm("add2", ratio),
+              measure="final_value", metric=DEFICIT),
+        claim("H6-layers", "'+3 layers' heads keep next-token quality better than linear heads",
+              _arm("add4", ratio), _arm("linear4", ratio), measure="final_value", metric=DEFICIT,
+              expected_sign=-1),
+        claim("H7-spec", "4-head continuation makes head 1's output state carry more of token t+2 than next-token "
+              "continuation (linear probe, target domain)", _arm("add4", ratio), _arm("ntp", ratio),
+              file=PROBES, metric=HEAD1_OUTPUT, file_means="t+2 probe accuracy at head 1's output (probes.json)"),
+        claim("S6-task", "4-head continuation does not beat next-token continuation on the target capability "
+              "(polynomial answer NLL at the last evaluation, graded; lower is better)", _arm("add4", ratio),
+              _arm("ntp", ratio), measure="final_value", metric="polynomial/answer_nll"),
+    )
+
+
+def committed_ratios(size: str = "100K") -> list[float]:
+    """The base budgets at `size` with a committed base: their continuations are planned, so their claims
+    name planned runs (`tests/test_extending.py`); a budget still training has no rows yet."""
+    from lab import bases as store
+    ratios = {e["tokens_per_param"] for e in store.read_index().values()
+              if e["experiment"] == EXPERIMENT and e["size"] == size}
+    return sorted(r for r in BASES["quick"][size] if r in ratios)
+
+
+CLAIMS = tuple(c for ratio in committed_ratios() for c in ratio_claims(ratio))
+
+experiment(EXPERIMENT, measure=measure, claims=CLAIMS)(configs)
+
+
+# ----- figure 12: the deficit, the capability and the base against tokens per parameter -----
+
+LABEL = re.compile(r"^(?P<variant>[a-z0-9]+)-tpp(?P<ratio>[0-9.]+)-dose(?P<dose>[0-9.]+)$")
+
+
+def continuation_table(sel: Selection) -> pd.DataFrame:
+    """One row per continuation evaluation: variant, base ratio, dose, size, seed, the fraction of the
+    continuation done, and each metric minus `ntp`'s at the same size, ratio, dose, seed and step."""
+    rows = sel.evals()
+    parsed = rows["label"].fillna("").str.extract(LABEL)
+    rows = rows.assign(variant=parsed["variant"], ratio=parsed["ratio"].astype(float),
+                       dose=parsed["dose"].astype(float)).dropna(subset=["variant"])
+    if rows.empty or "ntp" not in set(rows["variant"]):
+        raise Missing(f"`{EXPERIMENT}`: no complete next-token continuation (`ntp`) to compare with")
+    rows = rows.assign(fraction=rows["step"] / rows.groupby("run_name")["step"].transform("max"))
+    keys = ["size", "ratio", "dose", "seed", "step"]
+    metrics = [DEFICIT, "eval/polynomial/answer_nll", "eval/polynomial/exact_match/in_domain",
+               "eval/induction/second_token_acc"]
+    control = rows[rows["variant"] == "ntp"].set_index(keys)[metrics]
+    rows = rows[rows["variant"] != "ntp"].join(control, on=keys, rsuffix="_ntp")
+    for m in metrics:
+        rows[f"diff:{m}"] = rows[m] - rows[f"{m}_ntp"]
+    return rows
+
+
+def base_table(sel: Selection) -> pd.DataFrame:
+    """One row per complete base: its ratio, seed, final validation losses and probes/sharpness."""
+    out = []
+    for _, run in sel.summaries.iterrows():
+        label = str(run.get("label") or "")
+        if not label.startswith("base-tpp"):
+            continue
+        data = (sel.run_file(run["run_dir"], PROBES) or {}).get("metrics", {})
+        out.append({"size": run["size"], "seed": run["seed"], "ratio": float(label.removeprefix("base-tpp")),
+                    **{k: v for k, v in data.items() if "sharpness" in k or k == HEAD1_OUTPUT}})
+    return pd.DataFrame(out)
+
+
+@figure("12_s6_regime", "Table S6 in its own regime: the deficit against the base's tokens per parameter",
+        EXPERIMENT,
+        "Next-token bases (100K) trained on a mixture of induction stories (90% of sequences) and "
+        "one-operation polynomials (10%) to 10-1000 tokens per parameter (finished cosine schedules), then "
+        "continued on polynomials alone for 10% of their steps. Variants: ntp (next-token continuation, the "
+        "control), add4 ('+3 layers': 3 heads added on top, zero output projections), add2 (one head added), "
+        "carve4 ('+0 layers': heads carved from the top blocks), linear4 (linear heads). (a) final next-token "
+        "deficit: head-1 loss on held-out polynomial data minus ntp's, paired by seed (nats; > 0 is worse); "
+        "(b) add4's deficit over the continuation per base budget (fraction 0: the shock); (c) the target "
+        "capability difference, polynomial answer NLL (graded) minus ntp's; (d) the base's sharpness, the mean "
+        "head-1 loss rise under a 1% random weight perturbation (polynomial data). Bars: 95% t-intervals over "
+        "seeds (they exclude test-item sampling).")
+def s6_regime_figure(sel: Selection) -> Output:
+    from lab.analysis import plots
+    sel.require(EXPERIMENT)
+    table = continuation_table(sel)
+    final = table[table["fraction"] == 1.0]
+    fig, axes = plots.new_figure(4, ncols=2)
+    deficit = plots.summarise(final[final["dose"] == DOSE], ["variant", "ratio"], f"diff:{DEFICIT}")
+    plots.mean_lines(axes[0], deficit, "ratio", "variant", log=True)
+    recovery = plots.summarise(table[(table["variant"] == "add4") & (table["dose"] == DOSE)],
+                               ["ratio", "fraction"], f"diff:{DEFICIT}")
+    plots.mean_lines(axes[1], recovery, "fraction", "ratio", label=lambda r: f"{r:g} tokens/param")
+    capability = plots.summarise(final[final["dose"] == DOSE], ["variant", "ratio"],
+                                 "diff:eval/polynomial/answer_nll")
+    plots.mean_lines(axes[2], capability, "ratio", "variant", log=True)
+    bases_ = base_table(sel)
+    sharp = plots.summarise(bases_, ["size", "ratio"], "polynomial/sharpness/perturbation") \
+        if "polynomial/sharpness/perturbation" in bases_ else plots.summarise(bases_, ["size"], "seed")
+    if "ratio" in sharp:
+        plots.mean_lines(axes[3], sharp, "ratio", "size", log=True)
+    titles = ("(a) final next-token deficit", "(b) add4 deficit over the continuation",
+              "(c) capability: answer NLL minus ntp's", "(d) base sharpness")
+    xlabels = ("base tokens per parameter (log10)", "fraction of the continuation",
+               "base tokens per parameter (log10)", "base tokens per parameter (log10)")
+    for ax, title, xlabel in zip(axes, titles, xlabels):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        if ax is not axes[3]:
+            ax.axhline(0.0, color="grey", linewidth=0.8)
+        plots.legend_beside(ax)
+    axes[0].set_ylabel("head-1 loss minus ntp's (nats)", fontsize=8)
+    axes[2].set_ylabel("answer NLL minus ntp's (nats)", fontsize=8)
+    axes[3].set_ylabel("loss rise (nats)", fontsize=8)
+    fig.suptitle("Table S6 in its own regime (100K)", fontsize=10)
+    return Output(fig, [("final deficit (nats), per variant and base budget", deficit),
+                        ("capability difference (answer NLL, nats)", capability)], [], sel)
