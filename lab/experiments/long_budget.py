@@ -33,6 +33,8 @@ Each (size, budget) is its own cell (label `tpp<R>`, `matched-tpp<R>`), cheapest
 
 from __future__ import annotations
 
+from lab.analysis.claims import Claim
+from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value
 from lab.experiments import experiment, seeds
@@ -98,8 +100,86 @@ def cells(preset: str) -> list[tuple[float, list[RunConfig]]]:
     return out
 
 
-@experiment("long_budget")
 def configs(preset: str) -> list[RunConfig]:
     """Fig. 7 at long budgets: induction n = 1, 2, 4 to 30-1000 tokens per parameter (final capability)."""
     ordered = sorted(cells(preset), key=lambda cell: cell[0])  # cheapest first (a stable sort: ties keep order)
     return [config for _, runs in ordered for config in runs]  # cheapest cells first
+
+
+# ----- claims: the final capability at each budget, arms paired by seed -----
+
+PAPER = "Gloeckle et al. 2024"
+
+
+def _budget_claims(preset: str = "quick") -> tuple[Claim, ...]:
+    """Fig. 7 (n = 2 and 4 against 1, heads on a full-depth trunk; and the paper's matched setting),
+    Fig. 8 (in-domain exact match) and Huang et al. (n = l against next-token) at every planned budget:
+    the test metric at the validation-selected step, paired by seed."""
+    key = "paper" if preset == "paper" else "quick"
+    out = []
+    for size, ratios in RATIOS[key].items():
+        for r in ratios:
+            at = f"{size}, {r:g} tokens/param"
+            for n in (2, 4):
+                out.append(Claim(f"fig7-long-n{n}-{size}-tpp{r:g}", f"{PAPER}, Fig. 7 (long budget)",
+                                 f"{n}-token prediction ends with better induction than next-token ({at}; "
+                                 "heads on a full-depth trunk)", "long_budget", {"model.n_future": n},
+                                 {"model.n_future": 1}, {"size": size, "label": f"tpp{r:g}"}))
+            if size == MATCHED_SIZE[key]:
+                out.append(Claim(f"fig7-long-matched-{size}-tpp{r:g}", f"{PAPER}, Fig. 7 (long budget)",
+                                 f"2-token prediction ends with better induction than next-token ({at}; the "
+                                 "paper's setting: parameter-matched, equal weights)", "long_budget",
+                                 {"model.n_future": 2, "label": f"matched-tpp{r:g}"},
+                                 {"model.n_future": 1, "label": f"tpp{r:g}"}, {"size": size}))
+    for size, ratios in POLY[key].items():
+        for r in ratios:
+            out.append(Claim(f"fig8-long-{size}-tpp{r:g}", f"{PAPER}, Fig. 8 (long budget)",
+                             f"2-token prediction raises in-domain polynomial exact match ({size}, {r:g} "
+                             "tokens/param)", "long_budget", {"model.n_future": 2}, {"model.n_future": 1},
+                             {"size": size, "label": f"fig8-tpp{r:g}"}))
+    for size, ratios in PATH[key].items():
+        for r in ratios:
+            out.append(Claim(f"huang-long-{size}-tpp{r:g}", "Huang et al. 2025 (long budget)",
+                             f"n = l = 5 heads beat next-token on path-star G(2,5,50), fresh graphs, long past "
+                             f"next-token's plateau ({size}, {r:g} tokens/param)", "long_budget",
+                             {"model.n_future": 5}, {"model.n_future": 1},
+                             {"size": size, "label": f"huang-tpp{r:g}"}))
+    return tuple(out)
+
+
+# ----- figure 13: final capability against tokens per parameter -----
+
+@figure("13_long_budget", "Fig. 7 at long budgets: final induction accuracy against tokens per parameter",
+        "long_budget",
+        "Induction (64-token stories), n = 1, 2 and 4 heads on a full-depth trunk (head 1 as deep as at n = 1), "
+        "each trained to a budget in tokens per non-embedding parameter of the size's next-token model (the "
+        "same tokens for every n) on a finished cosine schedule. Test second-token accuracy on repeated names "
+        "at the validation-selected step (full 512-story validation set at every evaluation). Bars: 95% "
+        "t-intervals over seeds, clipped to [0, 1] (they exclude test-item sampling); one panel per size.")
+def long_budget_figure(sel: Selection) -> Output:
+    from lab.analysis import evidence, plots
+    sel.require("long_budget")
+    measured = evidence.measure_runs(sel.evals())
+    measured = measured[measured["task"] == "induction"]
+    measured = measured[~measured["label"].fillna("").str.startswith("matched")]
+    if measured.empty:
+        raise Missing("`long_budget`: no complete induction run")
+    measured = measured.assign(ratio=measured["label"].str.removeprefix("tpp").astype(float))
+    sizes = sorted(set(measured["size"]), key=size_value)
+    fig, axes = plots.new_figure(len(sizes), sharey=True)
+    tables = []
+    for ax, size in zip(axes, sizes):
+        table = plots.summarise(measured[measured["size"] == size], ["model.n_future", "ratio"], "value")
+        table[["lo", "hi"]] = table[["lo", "hi"]].clip(0.0, 1.0)
+        plots.mean_lines(ax, table, "ratio", "model.n_future", label=plots.heads_label, log=True)
+        ax.set_title(size, fontsize=9)
+        ax.set_xlabel("tokens per parameter (log10)", fontsize=8)
+        tables.append((f"{size}: final test second-token accuracy per n and budget", table))
+    axes[0].set_ylabel("test second-token accuracy", fontsize=8)
+    plots.legend_beside(axes[-1])
+    fig.suptitle("Fig. 7 at long budgets (induction)", fontsize=10)
+    return Output(fig, tables, [], sel)
+
+
+CLAIMS = _budget_claims()
+experiment("long_budget", claims=CLAIMS)(configs)
