@@ -1,0 +1,59 @@
+"""The Table S6 regime experiment (lab/experiments/s6_regime.py): its plan, the deficit table behind
+figure 12 and its claims, on synthetic evaluation rows with known differences."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lab.analysis.registry import Missing
+from lab.experiments import s6_regime
+from lab.resolve import resolve
+
+
+class FakeSelection:
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = pd.DataFrame(rows)
+
+    def evals(self) -> pd.DataFrame:
+        return self.rows
+
+
+def rows(variant: str, ratio: int, seed: int, losses: list[float]) -> list[dict]:
+    label = f"{variant}-tpp{ratio}-dose0.1"
+    return [{"label": label, "run_name": f"{label}-s{seed}", "size": "100K", "seed": seed, "step": 10 * i,
+             s6_regime.DEFICIT: loss, "eval/polynomial/answer_nll": 2 * loss,
+             "eval/polynomial/exact_match/in_domain": 0.0, "eval/induction/second_token_acc": 0.5}
+            for i, loss in enumerate(losses)]
+
+
+def test_the_deficit_is_paired_by_seed_step_and_budget():
+    data = (rows("ntp", 30, 0, [2.0, 1.5]) + rows("add4", 30, 0, [2.0, 1.7]) + rows("ntp", 30, 1, [3.0, 2.5])
+            + rows("add4", 30, 1, [3.0, 2.6]) + rows("ntp", 10, 0, [9.0, 9.0]) + rows("add4", 10, 0, [9.0, 9.5]))
+    table = s6_regime.continuation_table(FakeSelection(data))
+    final = table[table["fraction"] == 1.0].set_index(["ratio", "seed"])
+    assert final.loc[(30, 0), f"diff:{s6_regime.DEFICIT}"] == pytest.approx(0.2)
+    assert final.loc[(30, 1), f"diff:{s6_regime.DEFICIT}"] == pytest.approx(0.1)
+    assert final.loc[(10, 0), f"diff:{s6_regime.DEFICIT}"] == pytest.approx(0.5)
+    assert final.loc[(30, 0), "diff:eval/polynomial/answer_nll"] == pytest.approx(0.4)
+    assert set(table["variant"]) == {"add4"}  # the control is what the others are measured against
+
+
+def test_without_the_control_the_figure_says_what_is_missing():
+    with pytest.raises(Missing, match="ntp"):
+        s6_regime.continuation_table(FakeSelection(rows("add4", 30, 0, [1.0])))
+
+
+def test_bases_come_cheapest_first_with_the_labs_seeds():
+    planned = [resolve(c)[0] for c in s6_regime.bases("quick")]
+    ratios = [c.train.tokens_per_param * {"100K": 1, "300K": 3, "1M": 10}[c.size] for c in planned]
+    assert ratios == sorted(ratios)
+    per_cell = pd.Series([(c.size, c.train.tokens_per_param) for c in planned]).value_counts()
+    assert per_cell[("100K", 10.0)] == 5 and per_cell[("1M", 30.0)] == 3
+    assert all(c.task == "mixture" and c.model.n_future == 1 for c in planned)
+
+
+def test_claims_name_the_tokens_per_parameter_of_their_base():
+    for claim in s6_regime.ratio_claims(300):
+        assert "300 tokens/param" in claim.statement and claim.key.endswith("tpp300")
+        assert claim.a["label"].endswith("-tpp300-dose0.1")
