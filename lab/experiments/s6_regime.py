@@ -236,8 +236,8 @@ def continuation_table(sel: Selection) -> pd.DataFrame:
     keys = ["size", "ratio", "dose", "seed", "step"]
     metrics = [DEFICIT, "eval/polynomial/answer_nll", "eval/polynomial/exact_match/in_domain",
                "eval/induction/second_token_acc"]
-    control = rows[rows["variant"] == "ntp"].set_index(keys)[metrics]
-    rows = rows[rows["variant"] != "ntp"].join(control, on=keys, rsuffix="_ntp")
+    control = rows.loc[rows["variant"] == "ntp", [*keys, *metrics]]
+    rows = rows[rows["variant"] != "ntp"].merge(control, on=keys, how="left", suffixes=("", "_ntp"))
     for m in metrics:
         rows[f"diff:{m}"] = rows[m] - rows[f"{m}_ntp"]
     return rows
