@@ -73,7 +73,7 @@ VARIANTS: dict[str, dict] = {  # Table S6's rows, and n' = 2
 DOSE = 0.1  # continuation steps / base steps: Table S6's 200B of 2T tokens
 DOSES = (0.01, 0.3)  # the dose axis: at DOSE_SIZE and DOSE_RATIO, for ntp and add4
 DOSE_SIZE, DOSE_RATIO, DOSE_VARIANTS = "100K", 100, ("ntp", "add4")
-CONTINUATION_EVALS = 20
+CONTINUATION_EVALS = 8  # evaluations over a continuation (plus step 0): evaluation, not training, is its cost
 
 
 def continuation(base: RunConfig, digest: str, variant: str, dose: float = DOSE) -> RunConfig:
@@ -84,7 +84,7 @@ def continuation(base: RunConfig, digest: str, variant: str, dose: float = DOSE)
     steps = max(1, round(dose * base.train.steps))
     overrides = [f"task.components={TARGET_ONLY}", f"task.knobs={KNOBS}",
                  f"train.batch_size={base.train.batch_size}", "train.eval_examples=0",
-                 f"train.eval_every={max(1, steps // CONTINUATION_EVALS)}", "train.log_mechanism=true"]
+                 f"train.eval_every={max(1, steps // CONTINUATION_EVALS)}"]
     config = build_config("mixture", heads=spec["heads"], size=base.size, steps=steps, seed=base.seed,
                           experiment=EXPERIMENT, overrides=overrides)
     config.train.checkpoint_every = config.train.eval_every
