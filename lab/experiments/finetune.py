@@ -72,7 +72,7 @@ class Preset:
 
 PRESETS = {
     # CPU: about 50 runs of 300K-parameter models; fits 60 minutes on 2 cores with 2 workers.
-    "quick": Preset(size="300K", seeds=(0, 1, 2), pretrain_steps=600, finetune_steps=400, batch_size=32,
+    "quick": Preset(size="300K", seeds=(0, 1, 2, 3, 4), pretrain_steps=600, finetune_steps=400, batch_size=32,
                     general_task={"seq_len": 64}, target_task={"max_ops": 2, "eval_ops": 4, "eval_size": 300},
                     eval_every=100),
     # GPU: a Table S14 size deep enough for 4 carved heads (6 layers), longer schedules.
