@@ -176,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         "the true path as input (teacher forcing; position 2 at 1/d is the Clever Hans signature). RESULTS.md adds "
         "how many seeds formed the path and when, the published test file's exact-path accuracy of each run's final "
         "checkpoint, and where that checkpoint's teacher-forced guesses land at each path position (in the order "
-        "written; shares of the test graphs, mean over seeds; kinds of `tasks.graph_path.GraphPathTask.step_errors`).")
+        "written; shares of the test graphs, mean over seeds; kinds of `tasks.graph_path.GraphPathTask.step_errors`)."
+        " Labels read objective-data[-budget][-graph]: objective `next-token`, `reverse`, `teacherless`, or MTP "
+        "with k heads (`mtp2`, `mtp3`, `mtp4`, `mtp5`); data `fixed` (200,000 fixed graphs) or `fresh`; budget "
+        "`8k` or `16k` (up to 8,000 or 16,000 steps, else 4,000); graph `d2l3`, `d3l3`, `d5l3` (G(2,3,50), "
+        "G(3,3,50), G(5,3,50), else G(2,5,50)). Bars: 95% t-intervals over seeds, cut to [0, 1].")
 def pathstar_long_figure(sel: Selection) -> Output:
     from lab.experiments.pathstar import pathstar_output
     out = pathstar_output(sel, "Path-star to convergence")
