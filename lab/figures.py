@@ -226,13 +226,15 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def writable_out(out: Path) -> None:
-    """Refuse an `--out` folder that cannot be written (a read-only mount, no permission) before any figure
-    is drawn: the folder itself, or the nearest folder above it that exists, since it will be created."""
+    """Refuse an `--out` folder that cannot be written (a read-only mount, no permission) before any
+    figure is drawn: the folder itself, or the nearest folder above it that exists (it is
+    created)."""
     existing = out.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
-        where = "" if existing == out.absolute() else f" (it would be created in {existing}, which is not)"
+        where = ("" if existing == out.absolute() else
+                 f" (it would be created in {existing}, which is not)")
         raise ConfigError(f"--out {out} is not writable{where}; choose a folder you can write to")
 
 

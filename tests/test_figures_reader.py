@@ -27,7 +27,8 @@ BOUNDED_AXIS = re.compile(r"accuracy|exact match|CKA|attention|prefix-matching")
 
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory):
-    """Every registered figure, built as `python -m lab.figures` builds it from the committed store."""
+    """Every registered figure, built as `python -m lab.figures` builds it from the committed
+    store."""
     if not any(STORE.glob("*.jsonl.gz")):
         pytest.skip("the committed results store is absent")
     root = tmp_path_factory.mktemp("no-runs")
@@ -35,19 +36,22 @@ def drawn(tmp_path_factory):
     out = {}
     for spec in specs():
         if spec.experiment not in selections:
-            selections[spec.experiment] = Selection.load(root, spec.experiment, "quick", plan, STORE)
+            selections[spec.experiment] = Selection.load(root, spec.experiment, "quick", plan,
+                                                         STORE)
         out[spec.key] = (spec, spec.build(selections[spec.experiment]))
     assert len(out) >= 20
     return out
 
 
 def texts(fig) -> list[Text]:
-    """The non-empty texts drawn: titles, labels, tick labels inside the view, legends, annotations."""
+    """The non-empty texts drawn: titles, labels, tick labels inside the view, legends,
+    annotations."""
     fig.draw_without_rendering()
     found = []
     for t in fig.findobj(Text):
         ax = t.axes
-        if not t.get_visible() or not t.get_text().strip() or (ax is not None and not ax.get_visible()):
+        hidden = ax is not None and not ax.get_visible()
+        if not t.get_visible() or not t.get_text().strip() or hidden:
             continue
         found.append(t)
     ticks = set()
@@ -61,7 +65,8 @@ def texts(fig) -> list[Text]:
 
 
 def test_nothing_is_cut_off_at_the_edge_of_any_figure(drawn):
-    """Every drawn artist (labels, ticks, legends) lies inside the image: 0, 1a and 5 cut their labels."""
+    """Every drawn artist (labels, ticks, legends) lies inside the image: 0, 1a and 5 cut their
+    labels."""
     cut = []
     for key, (_, out) in drawn.items():
         fig = out.figure
@@ -74,7 +79,8 @@ def test_nothing_is_cut_off_at_the_edge_of_any_figure(drawn):
 
 
 def test_no_two_texts_overlap(drawn):
-    """No label runs into another (5's `1e6` offset ran into its x label; 4b's variant names overlapped)."""
+    """No label runs into another (5's `1e6` offset ran into its x label; 4b's variant names
+    overlapped)."""
     clashes = []
     for key, (_, out) in drawn.items():
         fig = out.figure
@@ -92,7 +98,8 @@ def test_no_two_texts_overlap(drawn):
 
 
 def spreads(ax) -> list[np.ndarray]:
-    """The y values of the intervals drawn in a panel: CI bars (gid `spread`) and bands (seaborn fills)."""
+    """The y values of the intervals drawn in a panel: CI bars (gid `spread`) and bands (seaborn
+    fills)."""
     out = []
     for c in ax.collections:
         if isinstance(c, LineCollection) and c.get_gid() == "spread":
@@ -103,11 +110,13 @@ def spreads(ax) -> list[np.ndarray]:
 
 
 def test_accuracy_intervals_stay_inside_0_and_1(drawn):
-    """A panel of an accuracy (or share, or CKA) draws no interval below 0 or above 1 (0's n=2 bar and 5's
+    """A panel of an accuracy (or share, or CKA) draws no interval below 0 or above 1 (0's n=2 bar
+    and 5's
     band went below 0), and the caption says the intervals are cut."""
     outside, unsaid, checked = [], [], 0
     for key, (spec, out) in drawn.items():
-        bounded = [ax for ax in out.figure.axes if ax.get_visible() and BOUNDED_AXIS.search(ax.get_ylabel())]
+        bounded = [ax for ax in out.figure.axes
+                   if ax.get_visible() and BOUNDED_AXIS.search(ax.get_ylabel())]
         ys = [y for ax in bounded for y in spreads(ax)]
         checked += len(ys)
         low = min((float(np.nanmin(y)) for y in ys), default=0.0)
@@ -131,7 +140,8 @@ def natural(label: str):
 
 
 def test_legends_in_natural_order_and_each_shown_once(drawn):
-    """Head counts and sizes ascend in every legend (10's read 100K, 1M, 300K, 3M), and no legend repeats
+    """Head counts and sizes ascend in every legend (10's read 100K, 1M, 300K, 3M), and no legend
+    repeats
     what another legend of the same figure shows (2a, 5, 8, 9 and others drew one per panel)."""
     disorder, repeated = [], []
     for key, (_, out) in drawn.items():
@@ -153,7 +163,8 @@ NOT_CODES = re.compile(r"^(?:\d.*|n=\d+.*|[\d.]+[kmb])$", re.IGNORECASE)
 
 
 def codes(out) -> set[str]:
-    """Legend entries and tick labels that look like a variant code: one lowercase token such as `add`,
+    """Legend entries and tick labels that look like a variant code: one lowercase token such as
+    `add`,
     `mtp_drop`, `add4_w0.3`, `ntp@25` or `next-token-fixed-16k` (not numbers, sizes or `n=k`)."""
     found = set()
     for ax in out.figure.axes:
@@ -167,7 +178,8 @@ def codes(out) -> set[str]:
 
 
 def defined(code: str, caption: str) -> bool:
-    """Whether the caption names `code` as a whole word, or names each of its dash-joined parts (a label
+    """Whether the caption names `code` as a whole word, or names each of its dash-joined parts (a
+    label
     such as `reverse-fixed-16k` read by a stated grammar: objective, data, budget)."""
     if re.search(rf"(?<![\w@.\-]){re.escape(code)}(?![\w@\-]|\.\w)", caption):
         return True
@@ -176,7 +188,8 @@ def defined(code: str, caption: str) -> bool:
 
 
 def test_every_variant_code_drawn_is_defined_in_the_caption(drawn):
-    """A reader meets `add4_w0.3` or `mtp_drop` in 7a and 10 with no word of what it is: every code a
+    """A reader meets `add4_w0.3` or `mtp_drop` in 7a and 10 with no word of what it is: every
+    code a
     legend or an axis shows appears in the figure's caption (as a whole word, or part by part)."""
     undefined = []
     for key, (spec, out) in drawn.items():
@@ -205,7 +218,8 @@ def test_7a_whiskers_are_what_its_caption_and_the_readme_say(drawn):
 
 
 def test_a_read_only_out_folder_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
-    """`--out` on a folder that cannot be written: exit 2 with one line naming it, before any figure is
+    """`--out` on a folder that cannot be written: exit 2 with one line naming it, before any
+    figure is
     drawn (it used to draw for 20 s, then fail with a traceback)."""
     out = tmp_path / "figures"
     out.mkdir()
@@ -214,7 +228,8 @@ def test_a_read_only_out_folder_is_refused_before_any_work(tmp_path, monkeypatch
     try:
         if os.access(out, os.W_OK) and (os.geteuid() == 0):
             monkeypatch.setattr(figures.os, "access", lambda path, mode: Path(path) != out)
-        monkeypatch.setattr(figures, "generate", lambda *a, **k: pytest.fail("drew before checking --out"))
+        monkeypatch.setattr(figures, "generate",
+                            lambda *a, **k: pytest.fail("drew before checking --out"))
         for target in (out, out / "new"):
             assert figures.main(["--out", str(target)]) == 2
             err = capsys.readouterr().err.strip().splitlines()

@@ -176,7 +176,8 @@ def test_plot_dynamics_aligns_seeds_by_step(rng):
         for band, n in zip(ax.collections, (1, 2)):  # seaborn's CI band is the table's t-interval
             corners = {(float(x), round(float(y), 9)) for x, y in band.get_paths()[0].vertices}
             rows = table[table["model.n_future"] == n]
-            expected = {(float(t), round(float(v), 9)) for t, lo, hi in zip(rows["tokens"], rows["lo"], rows["hi"])
+            expected = {(float(t) / 1e6, round(float(v), 9))
+                        for t, lo, hi in zip(rows["tokens"], rows["lo"], rows["hi"])
                         for v in (lo, hi)}
             assert expected <= corners and len(expected) == 8
 

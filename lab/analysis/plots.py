@@ -65,7 +65,8 @@ def new_figure(n_panels: int, ncols: int | None = None, width: float | None = No
 
 # ----- finishing a figure as a reader sees it -----
 def natural_key(value: Any) -> tuple:
-    """Sort key of a legend entry or facet: numbers by value, size names by size (100K < 1M < 3M), then text."""
+    """Sort key of a legend entry or facet: numbers by value, size names by size (100K < 1M < 3M),
+    then text."""
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return (0, float(value), "")
     if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?[KMB]", value):
@@ -80,12 +81,14 @@ def legend_labels(fig: Figure) -> list[tuple[Axes, list[str]]]:
 
 
 def legends_once(fig: Figure) -> None:
-    """Remove every legend whose entries another legend of the figure already shows (the same lines are
-    styled alike in every panel), keeping the last of identical ones (the panel furthest right)."""
+    """Remove every legend whose entries another legend of the figure already shows (the same lines
+    are styled alike in every panel), keeping the last of identical ones (the panel furthest right)."""
     legends = legend_labels(fig)
     for i, (ax, labels) in enumerate(legends):
-        kept = [set(other) for j, (o_ax, other) in enumerate(legends) if j != i and o_ax.get_legend() is not None]
-        if any(set(labels) < other for other in kept) or set(labels) in [set(o) for _, o in legends[i + 1:]]:
+        kept = [set(other) for j, (o_ax, other) in enumerate(legends)
+                if j != i and o_ax.get_legend() is not None]
+        later = [set(other) for _, other in legends[i + 1:]]
+        if any(set(labels) < other for other in kept) or set(labels) in later:
             ax.get_legend().remove()
 
 
@@ -106,8 +109,8 @@ def wrap_axis_labels(fig: Figure) -> None:
 
 
 def fit_text(fig: Figure, tries: int = 6) -> None:
-    """Grow the figure until everything drawn lies inside it (constrained layout then gives the panels the
-    room), so no label, tick or legend is cut off at the edge of the image."""
+    """Grow the figure until everything drawn lies inside it (constrained layout then gives the
+    panels the room), so no label, tick or legend is cut off at the edge of the image."""
     for _ in range(tries):
         fig.draw_without_rendering()
         box = fig.get_tightbbox(fig._get_renderer())  # inches
@@ -121,7 +124,8 @@ def fit_text(fig: Figure, tries: int = 6) -> None:
 
 
 def finish(fig: Figure) -> Figure:
-    """A figure as a reader sees it: each legend once, axis labels that fit their panel, nothing cut off."""
+    """A figure as a reader sees it: each legend once, axis labels that fit their panel, nothing
+    cut off."""
     legends_once(fig)
     wrap_axis_labels(fig)
     fit_text(fig)
@@ -130,33 +134,39 @@ def finish(fig: Figure) -> Figure:
 
 # ----- aggregation -----
 UNIT = (0.0, 1.0)  # the range of an accuracy, a share or a CKA
-BOUNDED = ((re.compile(r"(^|[/._])(acc|accuracy|exact_match|cka|prefix_matching|copy_attention)"), UNIT),
-           (re.compile(r"(^|/)cos(/|$)"), (-1.0, 1.0)))
-CLIPPED = "95% intervals of accuracies are cut to [0, 1]"  # said in the captions of figures that cut them
+BOUNDED = (
+    (re.compile(r"(^|[/._])(acc|accuracy|exact_match|cka|prefix_matching|copy_attention)"), UNIT),
+    (re.compile(r"(^|/)cos(/|$)"), (-1.0, 1.0)),
+)
 
 
 def metric_bounds(metric: str) -> tuple[float, float] | None:
-    """The range a metric column cannot leave (accuracies, shares, CKA: [0, 1]; cosines: [-1, 1]), else None."""
+    """The range a metric column cannot leave (accuracies, shares, CKA: [0, 1]; cosines: [-1, 1]),
+    else None."""
     return next((bounds for pattern, bounds in BOUNDED if pattern.search(metric)), None)
 
 
 def clip_interval(lo: float, hi: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
-    """A confidence interval cut to the metric's range: a mean of values in [0, 1] lies in [0, 1]."""
-    return (lo, hi) if bounds is None else (float(np.clip(lo, *bounds)), float(np.clip(hi, *bounds)))
+    """A confidence interval cut to the metric's range: a mean of values in [0, 1] lies in
+    [0, 1]."""
+    if bounds is None:
+        return lo, hi
+    return float(np.clip(lo, *bounds)), float(np.clip(hi, *bounds))
 
 
 def summarise(df: pd.DataFrame, by: Sequence[str], value: str,
               bounds: tuple[float, float] | None = None) -> pd.DataFrame:
     """Mean, 95% CI of the mean over seeds (`lo`, `hi`: Student t, `lab.analysis.stats.mean_ci`; none below
-    2 seeds; cut to `bounds`, by default `metric_bounds(value)`), min, max and number of seeds of `value`
-    per group of `by` (NaN values dropped)."""
+    2 seeds; cut to `bounds`, by default `metric_bounds(value)`), min, max and number of seeds of
+    `value` per group of `by` (NaN values dropped)."""
     bounds = bounds or metric_bounds(value)
     data = df[[*by, value]].dropna(subset=[value])
     if data.empty:
         return pd.DataFrame(columns=[*by, "mean", "lo", "hi", "min", "max", "seeds"])
     grouped = data.groupby(list(by), sort=True)[value]
     out = grouped.agg(["mean", "min", "max", "count"]).reset_index().rename(columns={"count": "seeds"})
-    ci = grouped.apply(lambda v: clip_interval(*stats.mean_ci(v)[1:], bounds)).reset_index(drop=True)
+    ci = grouped.apply(lambda v: clip_interval(*stats.mean_ci(v)[1:], bounds))
+    ci = ci.reset_index(drop=True)
     out.insert(len(by) + 1, "lo", [c[0] for c in ci])
     out.insert(len(by) + 2, "hi", [c[1] for c in ci])
     if "size" in by:  # sizes in model-size order, not alphabetical
@@ -385,16 +395,17 @@ def dynamics_table(runs: pd.DataFrame, metric: str, hue: str = "model.n_future")
 
 
 def ci_band(values: pd.Series, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
-    """The 95% t-interval of a mean over seeds, cut to `bounds`, as seaborn's `errorbar` callable (the
+    """The 95% t-interval of a mean over seeds, cut to `bounds`, as seaborn's `errorbar` callable
+    (the
     same interval `summarise` puts in the tables)."""
     return clip_interval(*stats.mean_ci(values)[1:], bounds)
 
 
 def plot_dynamics(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], title: str = "",
                   hue: str = "model.n_future") -> Figure:
-    """Each `(column, y label)` over training tokens (millions), one line per head count with its 95% CI
-    band over seeds (seaborn; evaluation rows of `load_runs`, seeds aligned by step; cut to the metric's
-    range, `metric_bounds`)."""
+    """Each `(column, y label)` over training tokens (millions), one line per head count with its
+    95% CI band over seeds (seaborn; evaluation rows of `load_runs`, seeds aligned by step; cut to
+    the metric's range, `metric_bounds`)."""
     import seaborn as sns
     fig, axes = new_figure(len(panels))
     keys = sorted(runs[hue].unique())
@@ -402,8 +413,9 @@ def plot_dynamics(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], title: 
     order = [heads_label(k) for k in keys]
     for ax, (metric, ylabel) in zip(axes, panels):
         bounds = metric_bounds(metric)
-        sns.lineplot(data=data.dropna(subset=[metric]), x="mtokens", y=metric, hue="heads", hue_order=order,
-                     style="heads", style_order=order, markers=[style(i)["marker"] for i in range(len(keys))],
+        sns.lineplot(data=data.dropna(subset=[metric]), x="mtokens", y=metric, hue="heads",
+                     hue_order=order, style="heads", style_order=order,
+                     markers=[style(i)["marker"] for i in range(len(keys))],
                      dashes=[(None, None) if i == 0 else (4, 2 * i) for i in range(len(keys))],
                      palette=list(COLORS[:len(keys)]), errorbar=lambda v, b=bounds: ci_band(v, b),
                      err_style="band", markersize=5, linewidth=1.5, ax=ax)

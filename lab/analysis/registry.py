@@ -59,7 +59,8 @@ def figure(key: str, title: str, experiment: str, caption: str) -> Callable[[Cal
 
 
 def finished(build: Callable[[Selection], Output]) -> Callable[[Selection], Output]:
-    """`build`, then `lab.analysis.plots.finish` on its figure: every registered figure shows each legend
+    """`build`, then `lab.analysis.plots.finish` on its figure: every registered figure shows each
+    legend
     once and no text cut off, whoever draws it."""
     def draw(sel: Selection) -> Output:
         from lab.analysis.plots import finish

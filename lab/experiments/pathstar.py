@@ -152,12 +152,14 @@ ORDER = ("next-token", "mtp", "teacherless", "reverse")
 
 
 @figure("4_pathstar", "Path-star: next-token, MTP, teacherless and reverse training", "pathstar",
-        "Left: exact-path accuracy on G(2,5,50) per training variant (dashed: 1/d, a random choice of arm). "
-        "Middle: accuracy at each position of the greedily decoded path. Right: the same with the true path as "
-        "input (teacher forcing). Position 2 is the first real decision; with the true previous node as input, "
-        "every later node follows from the edge list (the Clever Hans cheat). Variants: `next-token` (n = 1), "
-        "`mtp` (4 heads), `teacherless` (dummy inputs after `=`, the whole path from one forward pass) and "
-        "`reverse` (the path written goal to source). Bars: 95% t-intervals over seeds, cut to [0, 1].")
+        "Left: exact-path accuracy on G(2,5,50) per training variant (dashed: 1/d, a random "
+        "choice of arm). Middle: accuracy at each position of the greedily decoded path. Right: "
+        "the same with the true path as input (teacher forcing). Position 2 is the first real "
+        "decision; with the true previous node as input, every later node follows from the edge "
+        "list (the Clever Hans cheat). Variants: `next-token` (n = 1), `mtp` (4 heads), "
+        "`teacherless` (dummy inputs after `=`, the whole path from one forward pass) and "
+        "`reverse` (the path written goal to source). Bars: 95% t-intervals over seeds, cut to "
+        "[0, 1].")
 def pathstar_figure(sel: Selection) -> Output:
     return pathstar_output(sel, "Path-star G(2,5,50)", ORDER)
 
