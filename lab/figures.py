@@ -23,6 +23,7 @@ Exit codes: 0 (some figures drawn), 2 bad input or nothing to draw, 130 interrup
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -218,9 +219,23 @@ def validate(args: argparse.Namespace) -> None:
     for path, flag in ((Path(args.runs), "--runs"), (Path(args.out), "--out")):
         if path.exists() and not path.is_dir():
             raise ConfigError(f"{flag} {path} is not a directory")
+    writable_out(Path(args.out))
     if not Path(args.runs).exists() and not args.run_missing and not store_files(Path(args.results)):
         raise ConfigError(f"--runs {args.runs} does not exist and the results store {args.results} is empty; "
                           "train runs first (or pass --run-missing)")
+
+
+def writable_out(out: Path) -> None:
+    """Refuse an `--out` folder that cannot be written (a read-only mount, no permission) before any
+    figure is drawn: the folder itself, or the nearest folder above it that exists (it is
+    created)."""
+    existing = out.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = ("" if existing == out.absolute() else
+                 f" (it would be created in {existing}, which is not)")
+        raise ConfigError(f"--out {out} is not writable{where}; choose a folder you can write to")
 
 
 def main(argv: list[str] | None = None) -> int:

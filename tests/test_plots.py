@@ -165,18 +165,19 @@ def test_plot_dynamics_aligns_seeds_by_step(rng):
                                    ("interp/prefix_matching_max", "prefix-matching score")])
     assert [ax.get_ylabel() for ax in fig.axes] == ["second-token accuracy", "prefix-matching score"]
     for ax, metric in zip(fig.axes, ("eval/second_token_acc", "interp/prefix_matching_max")):
-        assert ax.get_xlabel() == "training tokens"
+        assert ax.get_xlabel() == "training tokens (M)"
         lines = data_lines(ax)
         assert len(lines) == 2
         for line, n in zip(lines, (1, 2)):
             expected = df[df["model.n_future"] == n].groupby("step")[metric].mean()
             assert line.get_ydata() == pytest.approx(expected.to_numpy())
-            assert list(line.get_xdata()) == [0, 2500, 5000, 7500]
+            assert list(line.get_xdata()) == pytest.approx([0, 0.0025, 0.005, 0.0075])
         table = plots.dynamics_table(df, metric)
         for band, n in zip(ax.collections, (1, 2)):  # seaborn's CI band is the table's t-interval
             corners = {(float(x), round(float(y), 9)) for x, y in band.get_paths()[0].vertices}
             rows = table[table["model.n_future"] == n]
-            expected = {(float(t), round(float(v), 9)) for t, lo, hi in zip(rows["tokens"], rows["lo"], rows["hi"])
+            expected = {(float(t) / 1e6, round(float(v), 9))
+                        for t, lo, hi in zip(rows["tokens"], rows["lo"], rows["hi"])
                         for v in (lo, hi)}
             assert expected <= corners and len(expected) == 8
 

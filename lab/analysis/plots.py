@@ -5,7 +5,8 @@ and `load_summaries` return them, with config fields as columns such as `model.n
 `size`, `seed`, `label`), writes no file and touches no global state (figures are built
 with `matplotlib.figure.Figure`, not pyplot). Each figure shows the mean over seeds as a
 line with markers and the 95% confidence interval of that mean (Student t over seeds; no bar
-below 2 seeds) as a vertical bar. Lines differ in colour, marker and dash, so they stay apart in grey print.
+below 2 seeds) as a vertical bar, cut to [0, 1] for a bounded measure such as an accuracy
+(`metric_bounds`). Lines differ in colour, marker and dash, so they stay apart in grey print.
 
 For each figure there is a `*_table` function returning the numbers the figure plots (one
 row per point: the grouping columns, `mean`, `lo`, `hi`, `min`, `max`, `seeds`); `lab.figures` writes
@@ -62,16 +63,110 @@ def new_figure(n_panels: int, ncols: int | None = None, width: float | None = No
     return fig, axes[:n_panels]
 
 
+# ----- finishing a figure as a reader sees it -----
+def natural_key(value: Any) -> tuple:
+    """Sort key of a legend entry or facet: numbers by value, size names by size (100K < 1M < 3M),
+    then text."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?[KMB]", value):
+        return (0, size_key(value), "")
+    return (1, 0.0, str(value))
+
+
+def legend_labels(fig: Figure) -> list[tuple[Axes, list[str]]]:
+    """The legends of a figure, in panel order, with their entries."""
+    return [(ax, [t.get_text() for t in ax.get_legend().get_texts()]) for ax in fig.axes
+            if ax.get_visible() and ax.get_legend() is not None]
+
+
+def legends_once(fig: Figure) -> None:
+    """Remove every legend whose entries another legend of the figure already shows (the same lines
+    are styled alike in every panel), keeping the last of identical ones (the panel furthest right)."""
+    legends = legend_labels(fig)
+    for i, (ax, labels) in enumerate(legends):
+        kept = [set(other) for j, (o_ax, other) in enumerate(legends)
+                if j != i and o_ax.get_legend() is not None]
+        later = [set(other) for _, other in legends[i + 1:]]
+        if any(set(labels) < other for other in kept) or set(labels) in later:
+            ax.get_legend().remove()
+
+
+def wrap_axis_labels(fig: Figure) -> None:
+    """Break an axis label that is longer than its panel's side onto two or more lines."""
+    import textwrap
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    for ax in fig.axes:
+        box = ax.get_window_extent(renderer)
+        for label, room in ((ax.xaxis.label, box.width), (ax.yaxis.label, box.height)):
+            text = label.get_text()
+            extent = label.get_window_extent(renderer)
+            length = max(extent.width, extent.height)
+            if text and "\n" not in text and length > room:
+                width = max(8, int(len(text) * room / length))
+                label.set_text(textwrap.fill(text, width, break_on_hyphens=False))
+
+
+def fit_text(fig: Figure, tries: int = 6) -> None:
+    """Grow the figure until everything drawn lies inside it (constrained layout then gives the
+    panels the room), so no label, tick or legend is cut off at the edge of the image."""
+    for _ in range(tries):
+        fig.draw_without_rendering()
+        box = fig.get_tightbbox(fig._get_renderer())  # inches
+        width, height = fig.get_size_inches()
+        over_x = max(0.0, -box.x0, box.x1 - width)
+        over_y = max(0.0, -box.y0, box.y1 - height)
+        if over_x <= 0.005 and over_y <= 0.005:
+            return
+        fig.set_size_inches(width + 2 * over_x + 0.05 * (over_x > 0.005),
+                            height + 2 * over_y + 0.05 * (over_y > 0.005))
+
+
+def finish(fig: Figure) -> Figure:
+    """A figure as a reader sees it: each legend once, axis labels that fit their panel, nothing
+    cut off."""
+    legends_once(fig)
+    wrap_axis_labels(fig)
+    fit_text(fig)
+    return fig
+
+
 # ----- aggregation -----
-def summarise(df: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
+UNIT = (0.0, 1.0)  # the range of an accuracy, a share or a CKA
+BOUNDED = (
+    (re.compile(r"(^|[/._])(acc|accuracy|exact_match|cka|prefix_matching|copy_attention)"), UNIT),
+    (re.compile(r"(^|/)cos(/|$)"), (-1.0, 1.0)),
+)
+
+
+def metric_bounds(metric: str) -> tuple[float, float] | None:
+    """The range a metric column cannot leave (accuracies, shares, CKA: [0, 1]; cosines: [-1, 1]),
+    else None."""
+    return next((bounds for pattern, bounds in BOUNDED if pattern.search(metric)), None)
+
+
+def clip_interval(lo: float, hi: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
+    """A confidence interval cut to the metric's range: a mean of values in [0, 1] lies in
+    [0, 1]."""
+    if bounds is None:
+        return lo, hi
+    return float(np.clip(lo, *bounds)), float(np.clip(hi, *bounds))
+
+
+def summarise(df: pd.DataFrame, by: Sequence[str], value: str,
+              bounds: tuple[float, float] | None = None) -> pd.DataFrame:
     """Mean, 95% CI of the mean over seeds (`lo`, `hi`: Student t, `lab.analysis.stats.mean_ci`; none below
-    2 seeds), min, max and number of seeds of `value` per group of `by` (NaN values dropped)."""
+    2 seeds; cut to `bounds`, by default `metric_bounds(value)`), min, max and number of seeds of
+    `value` per group of `by` (NaN values dropped)."""
+    bounds = bounds or metric_bounds(value)
     data = df[[*by, value]].dropna(subset=[value])
     if data.empty:
         return pd.DataFrame(columns=[*by, "mean", "lo", "hi", "min", "max", "seeds"])
     grouped = data.groupby(list(by), sort=True)[value]
     out = grouped.agg(["mean", "min", "max", "count"]).reset_index().rename(columns={"count": "seeds"})
-    ci = grouped.apply(lambda v: stats.mean_ci(v)[1:]).reset_index(drop=True)
+    ci = grouped.apply(lambda v: clip_interval(*stats.mean_ci(v)[1:], bounds))
+    ci = ci.reset_index(drop=True)
     out.insert(len(by) + 1, "lo", [c[0] for c in ci])
     out.insert(len(by) + 2, "hi", [c[1] for c in ci])
     if "size" in by:  # sizes in model-size order, not alphabetical
@@ -83,7 +178,7 @@ def summarise(df: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
 def mean_lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=None, log: bool = False) -> None:
     """One mean line per `hue` value, with 95% CI bars at every point (the bars of different
     lines are nudged sideways so that they do not hide each other)."""
-    groups = list(table.groupby(hue, sort=True))
+    groups = sorted(table.groupby(hue, sort=True), key=lambda kv: natural_key(kv[0]))
     every_x = np.unique(table[x].map(x_of).to_numpy(float) if x_of else table[x].to_numpy(float))
     if log:
         every_x = np.log10(every_x)
@@ -190,7 +285,7 @@ def ops_long(df: pd.DataFrame, keep: Sequence[str]) -> pd.DataFrame:
 def vs_ops_table(df: pd.DataFrame, facet: str | None = None, hue: str = "model.n_future") -> pd.DataFrame:
     """Mean/min/max exact match per number of operations (and facet, head count)."""
     keep = [c for c in dict.fromkeys([facet, hue, "seed"]) if c]
-    table = summarise(ops_long(df, keep), [c for c in (facet, hue, "ops") if c], "value")
+    table = summarise(ops_long(df, keep), [c for c in (facet, hue, "ops") if c], "value", UNIT)
     return table.reset_index(drop=True)
 
 
@@ -299,30 +394,33 @@ def dynamics_table(runs: pd.DataFrame, metric: str, hue: str = "model.n_future")
     return table.merge(tokens, on=[hue, "step"], how="left")
 
 
-def ci_band(values: pd.Series) -> tuple[float, float]:
-    """The 95% t-interval of a mean over seeds, as seaborn's `errorbar` callable (the same
-    interval `summarise` puts in the tables)."""
-    return stats.mean_ci(values)[1:]
+def ci_band(values: pd.Series, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """The 95% t-interval of a mean over seeds, cut to `bounds`, as seaborn's `errorbar` callable
+    (the
+    same interval `summarise` puts in the tables)."""
+    return clip_interval(*stats.mean_ci(values)[1:], bounds)
 
 
 def plot_dynamics(runs: pd.DataFrame, panels: Sequence[tuple[str, str]], title: str = "",
                   hue: str = "model.n_future") -> Figure:
-    """Each `(column, y label)` over training tokens, one line per head count with its 95% CI band
-    over seeds (seaborn; evaluation rows of `load_runs`, seeds aligned by step)."""
+    """Each `(column, y label)` over training tokens (millions), one line per head count with its
+    95% CI band over seeds (seaborn; evaluation rows of `load_runs`, seeds aligned by step; cut to
+    the metric's range, `metric_bounds`)."""
     import seaborn as sns
     fig, axes = new_figure(len(panels))
     keys = sorted(runs[hue].unique())
-    data = runs.assign(heads=runs[hue].map(heads_label))
+    data = runs.assign(heads=runs[hue].map(heads_label), mtokens=runs["tokens"] / 1e6)
     order = [heads_label(k) for k in keys]
     for ax, (metric, ylabel) in zip(axes, panels):
-        sns.lineplot(data=data.dropna(subset=[metric]), x="tokens", y=metric, hue="heads", hue_order=order,
-                     style="heads", style_order=order, markers=[style(i)["marker"] for i in range(len(keys))],
+        bounds = metric_bounds(metric)
+        sns.lineplot(data=data.dropna(subset=[metric]), x="mtokens", y=metric, hue="heads",
+                     hue_order=order, style="heads", style_order=order,
+                     markers=[style(i)["marker"] for i in range(len(keys))],
                      dashes=[(None, None) if i == 0 else (4, 2 * i) for i in range(len(keys))],
-                     palette=list(COLORS[:len(keys)]), errorbar=ci_band, err_style="band", markersize=5,
-                     linewidth=1.5, ax=ax)
-        ax.set_xlabel("training tokens")
+                     palette=list(COLORS[:len(keys)]), errorbar=lambda v, b=bounds: ci_band(v, b),
+                     err_style="band", markersize=5, linewidth=1.5, ax=ax)
+        ax.set_xlabel("training tokens (M)")
         ax.set_ylabel(ylabel)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
         legend_beside(ax)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -339,7 +437,7 @@ def head_accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
     keep = ["task", "model.n_future", "seed"]
     long = df[[*keep, *columns]].melt(id_vars=keep, var_name="column", value_name="value")
     long["head"] = long["column"].map(columns)
-    return summarise(long, ["task", "model.n_future", "head"], "value")
+    return summarise(long, ["task", "model.n_future", "head"], "value", UNIT)
 
 
 def plot_head_accuracy(df: pd.DataFrame, title: str = "") -> Figure:

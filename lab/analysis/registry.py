@@ -53,9 +53,22 @@ def figure(key: str, title: str, experiment: str, caption: str) -> Callable[[Cal
     """Decorator: register `build(selection) -> Output` as figure `key` of `experiment`."""
     def register(build: Callable[[Selection], Output]) -> Callable[[Selection], Output]:
         FIGURES[:] = [spec for spec in FIGURES if spec.key != key]  # a reloaded module replaces its figures
-        FIGURES.append(Spec(key, title, experiment, caption, build))
+        FIGURES.append(Spec(key, title, experiment, caption, finished(build)))
         return build
     return register
+
+
+def finished(build: Callable[[Selection], Output]) -> Callable[[Selection], Output]:
+    """`build`, then `lab.analysis.plots.finish` on its figure: every registered figure shows each
+    legend
+    once and no text cut off, whoever draws it."""
+    def draw(sel: Selection) -> Output:
+        from lab.analysis.plots import finish
+        out = build(sel)
+        finish(out.figure)
+        return out
+    draw.__doc__, draw.__name__ = build.__doc__, build.__name__
+    return draw
 
 
 def key_order(key: str) -> tuple[int, str]:

@@ -77,9 +77,12 @@ def kept_section(spec: Spec, files: list[Path]) -> str:
 def readme(parts: list[str], missing: list[tuple[Spec, str]], preset: str, source: str) -> str:
     lines = ["# Figures", "",
              f"Drawn from {source} by `python -m lab.figures --preset {preset}`. Each figure names its "
-             "experiment, preset and runs; a figure whose runs are absent keeps its earlier image and text "
-             "(`--prune` removes them). Lines are means over seeds; bars are 95% confidence intervals of the mean "
-             "(Student t over seeds). The numbers behind every figure are in [RESULTS.md](RESULTS.md).", ""]
+             "experiment, preset and runs; a figure whose runs are absent keeps its earlier "
+             "image and text (`--prune` removes them). Lines are means over seeds; bars are 95% "
+             "confidence intervals of the mean (Student t over seeds), cut to [0, 1] for "
+             "accuracies, shares and CKA (a mean of such values cannot "
+             "leave that range). The numbers behind every figure are in "
+             "[RESULTS.md](RESULTS.md).", ""]
     text = "\n".join(lines) + "\n" + "".join(parts)
     if missing:
         lines = ["## Missing figures", "", "These figures are not drawn because their runs do not exist yet:", ""]

@@ -108,13 +108,18 @@ MEASURES = (("formation_tokens", "tokens to formation, n - (n=1) (M tokens; < 0:
 
 
 @figure("9_atlas", "Regime atlas: the effect of n = 2 and n = 4 on induction, cell by cell", "atlas",
-        "Each row is one setting (one factor changed from the base: 1M, heads on a full-depth trunk, 1.5M-token "
-        "budget, runs stop at formation on validation). Points: mean over seeds of the paired difference to "
-        "n=1 in that cell; bars: 95% t-intervals. Left: tokens to formation (censored runs count at the budget, "
-        "so a delay is understated); middle: tokens until the copy attention (a repeated name's first token to the "
-        "token after its earlier mention, the attention half of the circuit) first reaches 0.1 on validation "
-        "stories, and from then until formation (the read-out; censored runs give a lower bound); right: the test "
-        "metric at the validation-selected step.")
+        "Each row is one setting (one factor changed from the base: 1M, heads on a full-depth "
+        "trunk, 1.5M-token budget, runs stop at formation on validation). Points: mean over "
+        "seeds of the paired difference to n=1 in that cell; bars: 95% t-intervals. Left: "
+        "tokens to formation (censored runs count at the budget, so a delay is understated); "
+        "middle: tokens until the copy attention (a repeated name's first token to the token "
+        "after its earlier mention, the attention half of the circuit) first reaches 0.1 on "
+        "validation stories, and from then until formation (the read-out; censored runs give a "
+        "lower bound); right: the test metric at the validation-selected step. Rows name the "
+        "changed factor (`size=100K`, `w=0.3`: loss weight of heads 2..n, ...); `matched`: n=2 "
+        "and n=4 with their heads taken from the trunk's blocks (the paper's parameter "
+        "matching) against the base cell's n=1; `matched-L9`: the same at 9 layers (d_model "
+        "96), so that 4 heads still leave a deep trunk.")
 def atlas_figure(sel: Selection) -> Output:
     from lab.analysis import evidence, plots, prose
     sel.require("atlas")
@@ -214,10 +219,12 @@ MECHANISM = (("val/second_token_acc", "second-token accuracy (validation)"),
 
 
 @figure("9b_atlas_mechanism", "Regime atlas: the mechanism over training (base cell)", "atlas",
-        "For the base cell, per head count: induction on validation, the best attention head's attention from a "
-        "repeated name's first token to the token it must copy, the prefix-matching score on repeated random "
-        "tokens, and the cosine between head 2's and head 1's loss gradients on the shared trunk, over training "
-        "tokens (bands: 95% t-intervals over seeds; runs end when induction forms).")
+        "For the base cell, per head count: induction on validation, the best attention head's "
+        "attention from a repeated name's first token to the token it must copy, the "
+        "prefix-matching score on repeated random tokens, and the cosine between head 2's and "
+        "head 1's loss gradients on the shared trunk, over training tokens (bands: 95% "
+        "t-intervals over seeds, cut to [0, 1] for the accuracy, attention and score, and to "
+        "[-1, 1] for the cosine; runs end when induction forms).")
 def mechanism_figure(sel: Selection) -> Output:
     from lab.analysis import plots, prose
     sel.require("atlas")

@@ -261,18 +261,27 @@ def recipe_sentences(runs_table) -> list[str]:
 
 
 SG_NOTE = ("With the stop-gradient (add4_sg) the trunk receives head 1's gradient only, as in ntp; a difference from "
-           "ntp can come only from the global gradient-norm clip (`train.grad_clip`), which also counts the extra "
-           "heads' gradients and so shortens the trunk's steps: a step-size effect, not a transfer from the "
-           "multi-token objective.")
+           "ntp can come only from the global gradient-norm clip (`train.grad_clip`), which "
+           "also counts the extra heads' gradients and so shortens the trunk's steps: a "
+           "step-size effect, not a transfer from the multi-token objective.")
 
 
 @figure("10_table_s6", "What explains Table S6: continued pretraining with n' heads", EXPERIMENT,
-        "Next-token deficit: head-1 loss on held-out data of the pretraining distribution minus next-token "
-        "continuation's (`ntp`) at the same size and seed (nats; > 0 is worse). (a) final deficit against model "
-        "size per n' (heads added on top); (b) the deficit of 4 added heads over continuation tokens, per size "
-        "(step 0: the shock); (c) final deficit against the step-0 shock, per run; (d) final deficit against the "
-        "run's mean cosine between head k's and head 1's trunk gradients. Bars: 95% t-intervals over seeds. The "
-        "verdicts below come from the H1-H6 rows of CLAIMS.md.")
+        "Next-token deficit: head-1 loss on held-out data of the pretraining distribution minus "
+        "next-token continuation's (`ntp`) at the same size and seed (nats; > 0 is worse). (a) "
+        "final deficit against model size per n' (heads added on top); (b) the deficit of 4 "
+        "added heads over continuation tokens, per size (step 0: the shock); (c) final deficit "
+        "against the step-0 shock, per run; (d) final deficit against the run's mean cosine "
+        "between head k's and head 1's trunk gradients. Bars: 95% t-intervals over seeds. The "
+        "verdicts below come from the H1-H6 rows of CLAIMS.md. Variants, each continuing the "
+        "n=1 model on the same data: `add2`, `add3`, `add4`: n' = 2, 3 or 4 heads, the new ones "
+        "added on top (output projections zero); `carve4`: 4 heads carved from the top blocks; "
+        "`linear4`: 4 linear heads; `deepseek4`: 4 DeepSeek-V3 modules; `add4_w0.3`, "
+        "`add4_w0.1`: add4 with heads 2..4 weighted 0.3 or 0.1 in the loss; `add4_sg`: heads "
+        "2..4 read the trunk through a stop-gradient; `add4_rand`: added heads randomly "
+        "initialised; `add4_lr0.3`: pretrained weights at 0.3x the learning rate; `add4_warm`: "
+        "learning-rate warm-up over half the continuation; and `mtp_drop`: the n=4 model "
+        "continued with next-token loss.")
 def table_s6_figure(sel: Selection) -> Output:
     from lab.analysis import claims, plots, prose
     sel.require(EXPERIMENT)

@@ -33,9 +33,10 @@ SCORE = "interp/prefix_matching_max"
 
 
 @figure("5_dynamics", "Learning dynamics: induction and induction heads over training", "dynamics",
-        "Induction success over training tokens for n=1 and n=2 (left) and the prefix-matching score of the "
-        "best attention head (Olsson et al.; mean attention from a token in the second copy of a repeated "
-        "random sequence to the token after its first occurrence) over training (right).")
+        "Induction success over training tokens for n=1 and n=2 (left) and the prefix-matching "
+        "score of the best attention head (Olsson et al.; mean attention from a token in the "
+        "second copy of a repeated random sequence to the token after its first occurrence) "
+        "over training (right). Bands: 95% t-intervals over seeds, cut to [0, 1].")
 def dynamics_figure(sel: Selection) -> Output:
     from lab.analysis import plots, prose
     fmt = prose.fmt

@@ -375,6 +375,16 @@ GROUPS = (
     ("gentler attachment, from n=1", ("ntp", "add", "add_zero", "add_freeze", "add_ramp", "deepseek")),
     ("from n=4, and from earlier checkpoints", ("ntp", "mtp_keep", "mtp_drop", "ntp@25", "add@25", "ntp@50", "add@50")),
 )
+# Every variant label the figures show, in words (the table in this module's docstring).
+VARIANT_CODES = (
+    " Variants: `ntp`, next-token finetuning of the n=1 model (the baseline); from n=1 with 4 "
+    "heads: `linear` (linear heads), `carve` (heads carved from the top blocks), `add` (heads "
+    "added on top), `add_zero` (added blocks start as the identity), `add_freeze` (trunk frozen "
+    "for the first quarter), `add_ramp` (the new heads' loss weight ramps up from 0 over half "
+    "the steps), `deepseek` (DeepSeek-V3 modules, loss weight 0.3); from n=4: `mtp_keep` (keep "
+    "the 4 heads), `mtp_drop` (drop heads 2..4, next-token loss); `ntp@25`, `add@25`, `ntp@50`, "
+    "`add@50`: `ntp` and `add` from the 25% and 50% pretraining checkpoints; `scratch_ntp`, "
+    "`scratch_mtp`: the target task alone from scratch, with 1 or 4 heads.")
 # A graded companion of exact match: per-token accuracy of the answer with the true prefix as input.
 GRADED_METRIC = "final.eval/teacher_forced_acc"
 
@@ -404,9 +414,11 @@ def curves(sel: Selection):
 
 
 @figure("7a_finetune_table", "Finetuning: difference to next-token finetuning (Table S6 analogue)", EXPERIMENT,
-        "Target-task metric (final evaluation) of each finetuning variant minus the n'=1 next-token finetuning "
-        "(`ntp`) of the same seed; bars: mean over seeds, whiskers: min and max. Right, where the runs log it: "
-        "teacher-forced answer accuracy, a graded measure of the same skill (exact match is all or nothing).")
+        "Target-task metric (final evaluation) of each finetuning variant minus "
+        "the n'=1 next-token finetuning (`ntp`) of the same seed; bars: mean "
+        "over seeds, whiskers: 95% t-intervals of the paired difference over "
+        "seeds. Right, where the runs log it: teacher-forced answer accuracy, a "
+        "graded measure of the same skill (exact match is all or nothing)." + VARIANT_CODES)
 def variants_figure(sel: Selection) -> Output:
     from lab.analysis import plots, prose
     sel = finetuned(sel)
@@ -431,9 +443,11 @@ def variants_figure(sel: Selection) -> Output:
 
 
 @figure("7b_finetune_shock", "Finetuning: next-token loss shock and recovery", EXPERIMENT,
-        "Head-1 (next-token) loss on held-out batches of the pretraining task (the target task for runs that "
-        "did not log it) minus the pretrained model's own loss on the same batches, over finetuning; step 0 is "
-        "before any update, so its value is the shock of the change of heads, the rest is recovery or forgetting.")
+        "Head-1 (next-token) loss on held-out batches of the pretraining task "
+        "(the target task for runs that did not log it) minus the pretrained "
+        "model's own loss on the same batches, over finetuning; step 0 is before "
+        "any update, so its value is the shock of the change of heads, the rest "
+        "is recovery or forgetting. Bars: 95% t-intervals over seeds." + VARIANT_CODES)
 def shock_figure(sel: Selection) -> Output:
     from lab.analysis import prose
     sel = finetuned(sel)
@@ -459,8 +473,10 @@ def shock_figure(sel: Selection) -> Output:
 
 
 @figure("7c_finetune_drift", "Finetuning: representation drift", EXPERIMENT,
-        "Linear CKA between the pretrained and the finetuned model's hidden states on fixed probe inputs, after "
-        "each trunk block (`depth k`) and at head 1's output, over finetuning (1 = unchanged).")
+        "Linear CKA between the pretrained and the finetuned model's hidden "
+        "states on fixed probe inputs, after each trunk block (`depth k`) and at "
+        "head 1's output, over finetuning (1 = unchanged). Bars: 95% t-intervals "
+        "over seeds, cut to [0, 1]." + VARIANT_CODES)
 def drift_figure(sel: Selection) -> Output:
     from lab.analysis import prose
     sel = finetuned(sel)

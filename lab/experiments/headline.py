@@ -38,9 +38,10 @@ METRIC = "best.eval/second_token_acc"
 
 
 @figure("0_headline", "The first command: induction at the lab.run defaults, n = 1, 2, 4", "headline",
-        "Second-token accuracy at repeated names (held-out names; test set, at the step each run chose on its "
-        "validation set) for `python -m lab.run induction --heads N`: 1M, 600 steps, heads on a full-depth trunk "
-        "(head 1 as deep as at n=1). Line: mean over seeds; bars: 95% t-intervals over seeds.")
+        "Second-token accuracy at repeated names (held-out names; test set, at the step each "
+        "run chose on its validation set) for `python -m lab.run induction --heads N`: 1M, 600 "
+        "steps, heads on a full-depth trunk (head 1 as deep as at n=1). Line: mean over seeds; "
+        "bars: 95% t-intervals over seeds, cut to [0, 1].")
 def headline_figure(sel: Selection) -> Output:
     from lab.analysis import evidence, plots, prose
     sel.require("headline")

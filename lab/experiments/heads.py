@@ -32,11 +32,13 @@ def heads(preset: str) -> list[RunConfig]:
 
 # ----- figures (builders import lab.analysis.plots when called: a sweep imports this module too) -----
 @figure("3_heads", "Task metric, graded answer NLL and tokens to formation vs number of heads", "heads",
-        "Per task (columns) against the number of heads n (quick: 1M, heads on a full-depth trunk, so head 1 is "
-        "equally deep at every n): the primary metric and the graded answer NLL (test, at the step chosen on "
-        "validation), and the tokens until the validation metric first crosses the formation threshold (a run "
-        "that never crosses it counts at its budget; labels: the share of seeds that formed). Line: mean over "
-        "seeds; bars: 95% t-intervals. RESULTS.md adds each n's paired difference to n=1 with its CI.")
+        "Per task (columns) against the number of heads n (quick: 1M, heads on a full-depth "
+        "trunk, so head 1 is equally deep at every n): the primary metric and the graded answer "
+        "NLL (test, at the step chosen on validation), and the tokens until the validation "
+        "metric first crosses the formation threshold (a run that never crosses it counts at "
+        "its budget; labels: the share of seeds that formed). Line: mean over seeds; bars: 95% "
+        "t-intervals (of the accuracies: cut to [0, 1]). RESULTS.md adds each n's paired "
+        "difference to n=1 with its CI.")
 def metric_vs_heads(sel: Selection) -> Output:
     import pandas as pd
 
@@ -49,7 +51,8 @@ def metric_vs_heads(sel: Selection) -> Output:
                         if f"eval/{GRADED.get(task)}" in part], ignore_index=True)
     formation = plots.summarise(primary.assign(M=primary["formation_tokens"] * 1e-6), by, "M").merge(
         primary.groupby(by)["formed"].mean().reset_index(), on=by)
-    rows = [(plots.summarise(primary, by, "value"),
+    bounds = {plots.metric_bounds(evidence.primary_metric(t)) for t in primary["task"].unique()}
+    rows = [(plots.summarise(primary, by, "value", bounds.pop() if len(bounds) == 1 else None),
              lambda task: "test " + plots.metric_name(evidence.primary_metric(task)))]
     if not graded.empty:
         rows.append((plots.summarise(graded, by, "value"), lambda task: "test " + plots.metric_name(GRADED[task])))
@@ -73,8 +76,9 @@ def metric_vs_heads(sel: Selection) -> Output:
 
 
 @figure("6_head_accuracy", "Per-head accuracy vs head index", "heads",
-        "Teacher-forced accuracy of head i (which predicts token t+i) against i, for each head count n, per "
-        "task: how far ahead the heads see.")
+        "Teacher-forced accuracy of head i (which predicts token t+i) against i, for each head "
+        "count n, per task: how far ahead the heads see. Bars: 95% t-intervals over seeds, cut "
+        "to [0, 1].")
 def head_accuracy(sel: Selection) -> Output:
     from lab.analysis import plots, prose
     sel.require("heads")

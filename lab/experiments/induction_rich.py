@@ -25,7 +25,8 @@ def induction_rich(preset: str) -> list[RunConfig]:
 
 @figure("1b_induction_rich_vs_size", "Induction vs model size, induction-rich data (Figure S14 analogue)",
         "induction_rich",
-        "As 1a, with half of the training sequences replaced by filler with a repeated random segment, so the "
-        "data itself demands induction (the paper's books mix).")
+        "As 1a, with half of the training sequences replaced by filler with a repeated random "
+        "segment, so the data itself demands induction (the paper's books mix). Bars: 95% "
+        "t-intervals over seeds, cut to [0, 1].")
 def induction_rich_vs_size(sel: Selection) -> Output:
     return induction_output(sel, "Induction vs size, induction-rich data")

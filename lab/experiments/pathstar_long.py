@@ -152,7 +152,8 @@ def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m lab.experiments.{EXPERIMENT}",
                                      description="Score the complete runs of the experiment on the published "
-                                                 "path-star test files (writes published.json per run).",
+                                                 "path-star test files (writes published.json "
+                                                 "per run).",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default="quick", help="quick or paper")
     parser.add_argument("--runs", default="runs", help="root of the run directories")
@@ -170,13 +171,20 @@ def main(argv: list[str] | None = None) -> int:
 
 # ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
 @figure("4b_pathstar_long", "Path-star to convergence: next-token, reverse, teacherless and MTP", EXPERIMENT,
-        "One row per graph. Exact-path accuracy (test, at the final evaluation; runs stop after 4 evaluations without"
-        " a lower validation path NLL, 8 for the 16k-step arm) per variant and training data (fresh graphs, or "
-        "200,000 fixed graphs as Bachmann & Nagarajan), accuracy per position of the greedily decoded path, and with "
-        "the true path as input (teacher forcing; position 2 at 1/d is the Clever Hans signature). RESULTS.md adds "
-        "how many seeds formed the path and when, the published test file's exact-path accuracy of each run's final "
-        "checkpoint, and where that checkpoint's teacher-forced guesses land at each path position (in the order "
-        "written; shares of the test graphs, mean over seeds; kinds of `tasks.graph_path.GraphPathTask.step_errors`).")
+        "One row per graph. Exact-path accuracy (test, at the final evaluation; runs stop after "
+        "4 evaluations without a lower validation path NLL, 8 for the 16k-step arm) per variant "
+        "and training data (fresh graphs, or 200,000 fixed graphs as Bachmann & Nagarajan), "
+        "accuracy per position of the greedily decoded path, and with the true path as input "
+        "(teacher forcing; position 2 at 1/d is the Clever Hans signature). RESULTS.md adds how "
+        "many seeds formed the path and when, the published test file's exact-path accuracy of "
+        "each run's final checkpoint, and where that checkpoint's teacher-forced guesses land "
+        "at each path position (in the order written; shares of the test graphs, mean over "
+        "seeds; kinds of `tasks.graph_path.GraphPathTask.step_errors`). Labels read "
+        "objective-data[-budget][-graph]: objective `next-token`, `reverse`, `teacherless`, or "
+        "MTP with k heads (`mtp2`, `mtp3`, `mtp4`, `mtp5`); data `fixed` (200,000 fixed graphs) "
+        "or `fresh`; budget `8k` or `16k` (up to 8,000 or 16,000 steps, else 4,000); graph "
+        "`d2l3`, `d3l3`, `d5l3` (G(2,3,50), G(3,3,50), G(5,3,50), else G(2,5,50)). Bars: 95% "
+        "t-intervals over seeds, cut to [0, 1].")
 def pathstar_long_figure(sel: Selection) -> Output:
     from lab.experiments.pathstar import pathstar_output
     out = pathstar_output(sel, "Path-star to convergence")
@@ -261,13 +269,14 @@ def objective_effects(sel: Selection) -> dict[str, Any]:
 
 
 @figure("9c_atlas_pathstar", "Path-star atlas: each objective against next-token training, with 95% CIs", EXPERIMENT,
-        "One row per objective and regime (graph G(d,l,N) and step budget; 1M, heads on a full-depth trunk): the "
-        "mean over seeds of the paired difference (same seed, so the same initialisation and data order) to "
-        "next-token training in the same regime and training data (fresh graphs, or 200,000 fixed graphs as "
-        "Bachmann & Nagarajan), with its 95% t-interval. Left: exact path on the lab's test graphs at the step "
-        "chosen on validation; middle: teacher-forced accuracy at position 2, the arm choice where next-token "
-        "training sits at 1/d; right: exact path on the published test file (20,000 graphs) at the final "
-        "checkpoint. Dashed: no difference.")
+        "One row per objective and regime (graph G(d,l,N) and step budget; 1M, heads on a "
+        "full-depth trunk): the mean over seeds of the paired difference (same seed, so the "
+        "same initialisation and data order) to next-token training in the same regime and "
+        "training data (fresh graphs, or 200,000 fixed graphs as Bachmann & Nagarajan), with "
+        "its 95% t-interval. Left: exact path on the lab's test graphs at the step chosen on "
+        "validation; middle: teacher-forced accuracy at position 2, the arm choice where "
+        "next-token training sits at 1/d; right: exact path on the published test file (20,000 "
+        "graphs) at the final checkpoint. Dashed: no difference.")
 def effects_figure(sel: Selection) -> Output:
     from lab.analysis import plots, prose
     from lab.analysis.registry import Missing

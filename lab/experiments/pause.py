@@ -24,8 +24,9 @@ def pause(preset: str) -> list[RunConfig]:
 
 
 @figure("2c_polynomial_pause", "Polynomial arithmetic with pause tokens (Figure S15 analogue)", "pause",
-        "Exact match against the number of operations with 0, 5 or 10 pause tokens between the question and "
-        "`=` (one panel each), n in {1, 2, 4}.")
+        "Exact match against the number of operations with 0, 5 or 10 pause tokens between the "
+        "question and `=` (one panel each), n in {1, 2, 4}. Bars: 95% t-intervals over seeds, "
+        "cut to [0, 1].")
 def polynomial_pause(sel: Selection) -> Output:
     from lab.analysis import plots, prose
     sel.require("pause-token")

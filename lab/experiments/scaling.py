@@ -46,9 +46,10 @@ def induction_output(sel: Selection, title: str) -> Output:
 
 
 @figure("1a_induction_vs_size", "Induction vs model size (Figure 7 analogue)", "scaling",
-        "Induction success (head-1 accuracy on the second token of a name already mentioned, on held-out "
-        "names; test set, at the step each run chose on its validation set) against "
-        "model size, next-token (n=1) against 2- and 4-token prediction.")
+        "Induction success (head-1 accuracy on the second token of a name already mentioned, on "
+        "held-out names; test set, at the step each run chose on its validation set) against "
+        "model size, next-token (n=1) against 2- and 4-token prediction. Bars: 95% t-intervals "
+        "over seeds, cut to [0, 1].")
 def induction_vs_size(sel: Selection) -> Output:
     return induction_output(sel, "Induction vs size")
 
@@ -70,8 +71,9 @@ def domain_sentences(df, x: str, x_name: Callable[[Any], str] = str) -> list[str
 
 
 @figure("2a_polynomial_vs_ops", "Polynomial arithmetic vs number of operations (Figure 8 analogue)", "scaling",
-        "Exact-match accuracy of the greedy answer against the number of operations in the expression, one "
-        "panel per model size, n in {1, 2, 4}; shaded: more operations than training ever shows (out of domain).")
+        "Exact-match accuracy of the greedy answer against the number of operations in the "
+        "expression, one panel per model size, n in {1, 2, 4}; shaded: more operations than "
+        "training ever shows (out of domain). Bars: 95% t-intervals over seeds, cut to [0, 1].")
 def polynomial_vs_ops(sel: Selection) -> Output:
     from lab.analysis import plots, prose
     sel = sel.where({"task": "polynomial"})
@@ -84,8 +86,8 @@ def polynomial_vs_ops(sel: Selection) -> Output:
 
 
 @figure("2b_polynomial_vs_size", "Polynomial arithmetic vs model size (Figure S16 analogue)", "scaling",
-        "Exact match in domain (operation counts seen in training) and out of domain against model size, "
-        "n in {1, 2, 4}.")
+        "Exact match in domain (operation counts seen in training) and out of domain against "
+        "model size, n in {1, 2, 4}. Bars: 95% t-intervals over seeds, cut to [0, 1].")
 def polynomial_vs_size(sel: Selection) -> Output:
     from lab.analysis import plots, prose
     sel = sel.where({"task": "polynomial"})
