@@ -118,7 +118,6 @@ def fallback_runs(preset: str) -> list[RunConfig]:
     return out
 
 
-@experiment(EXPERIMENT)
 def configs(preset: str) -> list[RunConfig]:
     """Recipe tournament: ntp and every recipe of lab/recipes.py on the same bases, seeds and budget."""
     chosen = s6_bases(preset)
@@ -197,6 +196,9 @@ def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
         runs.write_json(run_dir / MEASURE, measure_run(run_dir))
         done += 1
     return done
+
+
+experiment(EXPERIMENT, measure=measure)(configs)
 
 
 if __name__ == "__main__":
