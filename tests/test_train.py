@@ -223,7 +223,7 @@ def test_gains_below_the_min_delta_do_not_reset_the_patience(tmp_path: Path) -> 
 
     def stops(trainer: Trainer, rows: list[dict[str, float]]) -> Iterator[bool]:
         state = TrainState()
-        for step, row in enumerate(rows):
+        for step, row in enumerate(rows, start=1):  # step 0 is before training: never a candidate
             trainer._track_best(state, {"step": step, f"val/{trainer.task.primary_metric}": 0.0, **row})
             yield state.stopped_early
 

@@ -91,19 +91,25 @@ CLAIMS: list[Claim] = [
     Claim("fig8-n4", f"{PAPER}, Fig. 8", "4-token prediction raises in-domain polynomial exact match (1M)",
           "scaling", _n(4), _n(1), {"task": "polynomial", "size": "1M"}, family=PAPER_CLAIMS),
     Claim("figS15-pause", f"{PAPER}, Fig. S15/S16", "with pause tokens, 2-token prediction still raises "
-          "polynomial exact match", "pause", _n(2), _n(1), {"task.pause_tokens": 5}, family=PAPER_CLAIMS),
+          "polynomial exact match", "pause", _n(2), _n(1), {"task.pause_tokens": 5},
+          family=PAPER_CLAIMS),
     Claim("tableS6-carve", f"{PAPER}, Table S6", "4-head finetuning with '+0 layers' heads is worse than "
-          "next-token finetuning", "finetune", _label("carve"), _label("ntp"), expected_sign=-1, family=PAPER_CLAIMS),
+          "next-token finetuning", "finetune", _label("carve"), _label("ntp"), expected_sign=-1,
+          family=PAPER_CLAIMS),
     Claim("tableS6-linear", f"{PAPER}, Table S6", "4-head finetuning with linear heads is worse than next-token "
-          "finetuning", "finetune", _label("linear"), _label("ntp"), expected_sign=-1, family=PAPER_CLAIMS),
+          "finetuning", "finetune", _label("linear"), _label("ntp"), expected_sign=-1,
+          family=PAPER_CLAIMS),
     Claim("tableS6-add", f"{PAPER}, Table S6", "4-head finetuning with '+3 layers' heads beats next-token "
-          "finetuning (its only gain)", "finetune", _label("add"), _label("ntp"), family=PAPER_CLAIMS),
+          "finetuning (its only gain)", "finetune", _label("add"), _label("ntp"),
+          family=PAPER_CLAIMS),
     Claim("fig4-recipe", f"{PAPER}, Fig. 4", "MTP pretraining then next-token finetuning beats next-token "
-          "pretraining and finetuning", "finetune", _label("mtp_drop"), _label("ntp"), family=PAPER_CLAIMS),
+          "pretraining and finetuning", "finetune", _label("mtp_drop"), _label("ntp"),
+          family=PAPER_CLAIMS),
     Claim("tableS7", f"{PAPER}, Table S7", "parameter-matched 4-token prediction ends with a higher "
           "head-1 loss than n=1 at 1M (induction): its trunk keeps 1 of 5 blocks, so the row measures the "
           "objective and the lost trunk depth together, not the objective alone", "scaling", _n(4), _n(1),
-          {"task": "induction", "size": "1M"}, measure="final_value", metric="head1/loss", family=PAPER_CLAIMS),
+          {"task": "induction", "size": "1M"}, measure="final_value", metric="head1/loss",
+          family=PAPER_CLAIMS),
     Claim("bn-next-token", f"{BN}", "next-token training of path-star G(2,5,50) picks the arm at chance: "
           "teacher-forced position 2 at 1/d = 0.5", "pathstar", _label("next-token"), metric="tf_pos_acc/2",
           target=0.5, tolerance=0.1, family=PEERS),
@@ -117,7 +123,8 @@ CLAIMS: list[Claim] = [
           _label("reverse-fixed-16k"), target=1.0, tolerance=0.05, family=PEERS),
     Claim("bn-next-token-8M", f"{BN}", "next-token training of path-star G(2,5,50) stays at chance at position 2 "
           "(teacher-forced 1/d = 0.5) within 8M tokens (200,000 fixed graphs, early stopping)", "pathstar_long",
-          _label("next-token-fixed"), metric="tf_pos_acc/2", target=0.5, tolerance=0.1, family=PEERS),
+          _label("next-token-fixed"), metric="tf_pos_acc/2", target=0.5, tolerance=0.1,
+          family=PEERS),
     Claim("bn-teacherless", f"{BN}", "teacherless training solves the small graph G(2,5,50)", "pathstar",
           _label("teacherless"), target=1.0, tolerance=0.1, family=PEERS),
     Claim("bn-teacherless-8M", f"{BN}", "teacherless training solves the small graph G(2,5,50) within 8M tokens "
@@ -126,7 +133,8 @@ CLAIMS: list[Claim] = [
     Claim("huang-mtp", "Huang et al. 2026", "multi-token prediction beats next-token training on path-star "
           "graphs (exact path)", "pathstar", _label("mtp"), _label("next-token"), family=PEERS),
     Claim("huang-mtp-deep", "Huang et al. 2026", "multi-token prediction beats next-token training on path-star "
-          "G(2,5,50) with head 1 as deep as at n=1 (2 heads, exact path)", "heads", _n(2), _n(1), {"task": "graph"}, family=PEERS),
+          "G(2,5,50) with head 1 as deep as at n=1 (2 heads, exact path)", "heads", _n(2), _n(1), {"task": "graph"},
+          family=PEERS),
     Claim("huang-mtp-horizon", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole path "
           "(6 heads, path length 5) beats next-token training on path-star G(2,5,50), head 1 as deep as at n=1",
           "heads", _n(6), _n(1), {"task": "graph"}, family=PEERS),
@@ -138,11 +146,13 @@ CLAIMS: list[Claim] = [
           _label("mtp4-fixed"), _label("next-token-fixed"), family=PEERS),
     Claim("huang-mtp-horizon-8M", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole path "
           "(n = l = 5) beats next-token training on path-star G(2,5,50) within 8M tokens (200,000 fixed graphs, "
-          "early stopping, exact path)", "pathstar_long", _label("mtp5-fixed"), _label("next-token-fixed"), family=PEERS),
+          "early stopping, exact path)", "pathstar_long", _label("mtp5-fixed"), _label("next-token-fixed"),
+          family=PEERS),
     Claim("huang-mtp-horizon-32M", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole "
           "path (n = l = 5) trained within 32M tokens beats next-token training at its 8M budget, where it already "
           "sits at its Clever Hans ceiling of 1/d (path-star G(2,5,50), 200,000 fixed graphs, early stopping, "
-          "exact path)", "pathstar_long", _label("mtp5-fixed-16k"), _label("next-token-fixed"), family=PEERS),
+          "exact path)", "pathstar_long", _label("mtp5-fixed-16k"), _label("next-token-fixed"),
+          family=PEERS),
     Claim("huang-mtp-horizon-32M-matched", "Huang et al. 2026", "multi-token prediction whose horizon covers the "
           "whole path (n = l = 5) beats next-token training, both within 32M tokens (path-star G(2,5,50), 200,000 "
           "fixed graphs, early stopping, exact path)", "pathstar_long", _label("mtp5-fixed-16k"),
@@ -150,7 +160,8 @@ CLAIMS: list[Claim] = [
     # The same arms on fresh graphs (a new sample every batch, so no training set to memorise), as Frydenlund 2025.
     Claim("bn-next-token-8M-fresh", f"{BN}", "next-token training of path-star G(2,5,50) stays at chance at "
           "position 2 (teacher-forced 1/d = 0.5) within 8M tokens of fresh graphs (early stopping)", "pathstar_long",
-          _label("next-token-fresh"), metric="tf_pos_acc/2", target=0.5, tolerance=0.1, family=PEERS),
+          _label("next-token-fresh"), metric="tf_pos_acc/2", target=0.5, tolerance=0.1,
+          family=PEERS),
     Claim("bn-reverse-8M-fresh", f"{BN}", "reverse training solves path-star G(2,5,50) within 8M tokens of fresh "
           "graphs (4000 steps, early stopping on validation path NLL)", "pathstar_long", _label("reverse-fresh"),
           target=1.0, tolerance=0.05, family=PEERS),
@@ -165,10 +176,12 @@ CLAIMS: list[Claim] = [
           _label("mtp4-fresh"), _label("next-token-fresh"), family=PEERS),
     Claim("huang-mtp-horizon-8M-fresh", "Huang et al. 2026", "multi-token prediction whose horizon covers the whole "
           "path (n = l = 5) beats next-token training on path-star G(2,5,50) within 8M tokens of fresh graphs "
-          "(early stopping, exact path)", "pathstar_long", _label("mtp5-fresh"), _label("next-token-fresh"), family=PEERS),
+          "(early stopping, exact path)", "pathstar_long", _label("mtp5-fresh"), _label("next-token-fresh"),
+          family=PEERS),
     Claim("bn-next-token-8M-d5l3", f"{BN}", "next-token training of the larger path-star G(5,3,50) stays at chance "
           "at position 2 (teacher-forced 1/d = 0.2) within 8M tokens (200,000 fixed graphs, early stopping)",
-          "pathstar_long", _label("next-token-fixed-d5l3"), metric="tf_pos_acc/2", target=0.2, tolerance=0.05, family=PEERS),
+          "pathstar_long", _label("next-token-fixed-d5l3"), metric="tf_pos_acc/2", target=0.2, tolerance=0.05,
+          family=PEERS),
     Claim("bn-reverse-36M-d5l3", f"{BN}", "reverse training solves the larger path-star G(5,3,50) within 36M tokens "
           "(16,000 steps, 200,000 fixed graphs, early stopping on validation path NLL)", "pathstar_long",
           _label("reverse-fixed-16k-d5l3"), target=1.0, tolerance=0.05, family=PEERS),
@@ -195,7 +208,8 @@ CLAIMS: list[Claim] = [
           "than next-token at 1M with heads on a full-depth trunk (tokens to formation)", "heads", _n(2), _n(1),
           {"task": "induction"}, measure="formation_tokens", expected_sign=-1, family=PAPER_CLAIMS),
     Claim("lab-dynamics", "mtp-lab, LOG 2026-11-28", "2-token prediction forms induction later than next-token "
-          "at 1M (tokens to formation)", "dynamics", _n(2), _n(1), measure="formation_tokens", family=LAB),
+          "at 1M (tokens to formation)", "dynamics", _n(2), _n(1), measure="formation_tokens",
+          family=LAB),
     Claim("headline-n2", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "at the lab.run defaults (1M, 600 steps, "
           "heads on a full-depth trunk) 2-token prediction forms induction better than next-token", "headline",
           _n(2), _n(1), family=PAPER_CLAIMS),
@@ -204,14 +218,17 @@ CLAIMS: list[Claim] = [
           _n(4), _n(1), family=PAPER_CLAIMS),
     Claim("atlas-base-n2", f"{PAPER}, Fig. 7 (atlas base cell)", "with head 1 as deep as at n=1 (1M, 64-token "
           "stories), 2-token prediction forms induction earlier than next-token (tokens to formation)", "atlas",
-          _n(2), _n(1), {"label": "base"}, measure="formation_tokens", expected_sign=-1, family=PAPER_CLAIMS),
+          _n(2), _n(1), {"label": "base"}, measure="formation_tokens", expected_sign=-1,
+          family=PAPER_CLAIMS),
     Claim("atlas-base-n4", f"{PAPER}, Fig. 7 (atlas base cell)", "with head 1 as deep as at n=1 (1M, 64-token "
           "stories), 4-token prediction forms induction earlier than next-token (tokens to formation)", "atlas",
-          _n(4), _n(1), {"label": "base"}, measure="formation_tokens", expected_sign=-1, family=PAPER_CLAIMS),
+          _n(4), _n(1), {"label": "base"}, measure="formation_tokens", expected_sign=-1,
+          family=PAPER_CLAIMS),
     Claim("atlas-attention-n2", f"{PAPER}, Sec. 4.1 (Fig. 7 read as: MTP helps move information across "
           "positions)", "with 2-token prediction the attention of a repeated name to its earlier mention forms "
           "earlier than with next-token prediction (atlas base cell, 1M, head 1 as deep as at n=1)", "atlas", _n(2),
-          _n(1), {"label": "base"}, measure="attention_tokens", expected_sign=-1, family=PAPER_CLAIMS),
+          _n(1), {"label": "base"}, measure="attention_tokens", expected_sign=-1,
+          family=PAPER_CLAIMS),
     Claim("atlas-attention-mentions2", f"{PAPER}, Sec. 4.1 (the reading of Fig. 7)", "with 2-token prediction "
           "the copy attention forms earlier than with next-token prediction where names are mentioned twice (atlas "
           "mentions=2, where n=2 never forms induction)", "atlas", _n(2), _n(1), {"label": "mentions=2"},
@@ -228,30 +245,36 @@ CLAIMS: list[Claim] = [
     # next-token loss on held-out data of the pretraining distribution, so a positive difference is a deficit).
     Claim("H1-shock", "Table S6, H1 (shock)", "carving 4 heads from the top blocks ('+0 layers') shocks the "
           "next-token loss more than adding zero-initialised heads (100K)", "continued", _label("carve4"),
-          _label("add4"), {"size": "100K"}, measure="first_value", metric="head1/loss", family=FINETUNING),
+          _label("add4"), {"size": "100K"}, measure="first_value", metric="head1/loss",
+          family=FINETUNING),
     Claim("H1-deficit", "Table S6, H1 (shock)", "the more shocked carve attachment also ends further behind: "
           "higher final next-token loss than add (100K)", "continued", _label("carve4"), _label("add4"),
           {"size": "100K"}, measure="final_value", metric="head1/loss", family=FINETUNING),
     Claim("H1-init", "Table S6, H1 (shock)", "randomly initialised added heads shock the next-token loss more in "
           "the first steps than zero-initialised ones (both leave step 0 unchanged; 100K)", "continued",
-          _label("add4_rand"), _label("add4"), {"size": "100K"}, measure="early_value", metric="head1/loss", family=FINETUNING),
+          _label("add4_rand"), _label("add4"), {"size": "100K"}, measure="early_value", metric="head1/loss",
+          family=FINETUNING),
     Claim("H1-init-deficit", "Table S6, H1 (shock)", "the larger early shock of randomly initialised heads also "
           "leaves a larger final deficit (final head-1 loss, 100K)", "continued", _label("add4_rand"),
-          _label("add4"), {"size": "100K"}, measure="final_value", metric="head1/loss", family=FINETUNING),
+          _label("add4"), {"size": "100K"}, measure="final_value", metric="head1/loss",
+          family=FINETUNING),
     Claim("H2-forming", "Table S6, H2 (App. J)", "4-head finetuning helps while the capability is still forming: "
           "from the 25% checkpoint it beats next-token finetuning (task transfer, 300K; answer NLL, graded: exact "
           "match is at the floor for both, so no step can be chosen on it: the last evaluation)", "finetune",
-          _label("add@25"), _label("ntp@25"), measure="final_value", metric="answer_nll", expected_sign=-1, family=FINETUNING),
+          _label("add@25"), _label("ntp@25"), measure="final_value", metric="answer_nll", expected_sign=-1,
+          family=FINETUNING),
     Claim("H2-continued", "Table S6, H2 (App. J)", "4-head continuation helps a capability that is still forming: "
           "where next-token pretraining has not formed induction (300K), add4 forms it in fewer continuation tokens "
           "than ntp", "continued", _label("add4"), _label("ntp"), {"size": "300K"}, measure="formation_tokens",
           expected_sign=-1, family=FINETUNING),
     Claim("S6-task", "Table S6 (the capability)", "4-head continuation ends with lower induction accuracy than "
           "next-token continuation (final test second-token accuracy, 100K)", "continued", _label("add4"),
-          _label("ntp"), {"size": "100K"}, measure="final_value", expected_sign=-1, family=FINETUNING),
+          _label("ntp"), {"size": "100K"}, measure="final_value", expected_sign=-1,
+          family=FINETUNING),
     Claim("H3-size", "Table S6, H3 (Table S7)", "the next-token deficit of 4-head continuation (add4 - ntp, final "
           "head-1 loss) shrinks with model size", "continued", _label("add4"), _label("ntp"),
-          measure="final_value", metric="head1/loss", expected_sign=-1, trend="size", family=FINETUNING),
+          measure="final_value", metric="head1/loss", expected_sign=-1, trend="size",
+          family=FINETUNING),
     Claim("H4-conflict", "Table S6, H4 (gradient conflict)", "the less head k's trunk gradient agrees with head "
           "1's, the larger the next-token deficit: slope of (add4 - ntp, final head-1 loss) against add4's mean "
           "gradient cosine", "continued", _label("add4"), _label("ntp"), measure="final_value", metric="head1/loss",
@@ -264,13 +287,16 @@ CLAIMS: list[Claim] = [
           measure="final_value", metric="head1/loss", family=FINETUNING),
     Claim("H6-layers", "Table S6, H6 (added capacity)", "'+3 layers' heads keep next-token quality better than "
           "linear heads (lower final head-1 loss, 100K)", "continued", _label("add4"), _label("linear4"),
-          {"size": "100K"}, measure="final_value", metric="head1/loss", expected_sign=-1, family=FINETUNING),
+          {"size": "100K"}, measure="final_value", metric="head1/loss", expected_sign=-1,
+          family=FINETUNING),
     Claim("H6-objective", "Table S6, H6 (added capacity)", "with the layers added, the 4-token objective itself "
           "costs next-token quality: add4 ends above next-token continuation (ntp), which is the control 'the same "
           "layers with next-token loss only' since added heads sit off head 1's path (final head-1 loss, 100K)",
-          "continued", _label("add4"), _label("ntp"), {"size": "100K"}, measure="final_value", metric="head1/loss", family=FINETUNING),
+          "continued", _label("add4"), _label("ntp"), {"size": "100K"}, measure="final_value", metric="head1/loss",
+          family=FINETUNING),
     Claim("lab-n4-1M", "mtp-lab, LOG 2026-11-28", "parameter-matched 4-token prediction has lower induction "
-          "accuracy than next-token at 1M within the quick budget (a difference, not 'forms none')", "scaling", _n(4), _n(1), {"task": "induction", "size": "1M"},
+          "accuracy than next-token at 1M within the quick budget (a difference, not 'forms none')",
+          "scaling", _n(4), _n(1), {"task": "induction", "size": "1M"},
           expected_sign=-1, family=LAB),
 ]
 
@@ -574,7 +600,7 @@ def adjust_families(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table
     out = inference.adjust(zip(table["key"], table["family"], table["p"], table["decision"]))
-    return table.assign(p_adjusted=[o.p_adjusted for o in out],
+    return table.assign(p_adjusted=[o.p_adjusted for o in out], adjusted_decision=[o.verdict for o in out],
                         adjusted=[prefix + o.verdict for prefix, o in zip(table["prefix"], out)])
 
 
@@ -636,10 +662,14 @@ def markdown(table: pd.DataFrame, preset: str, source: str) -> str:
         cells = [_cell(row, c) if c in row else "-" for c in COLUMNS]
         cells[-1] = f"`{cells[-1]}`"
         lines.append("| " + " | ".join(cells) + " |")
-    for column, name in (("verdict", "Raw verdicts"), ("adjusted", "After Holm within families")):
+    for column, name in (("decision", "Raw verdicts"), ("adjusted_decision", "After Holm within families")):
         if column in table:
-            counts = table[column].str.split(" [(;]").str[0].value_counts()
+            counts = table[column].str.split(r"\s*\(", regex=True).str[0].value_counts()
             lines += ["", f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + "."]
+    graded = [k for k, p in zip(table["key"], table.get("prefix", [])) if p]
+    if graded:
+        lines += ["", "Read at a floor or ceiling (verdict from the graded measure, or a bound): "
+                  + ", ".join(graded) + "."]
     fragile = [k for k, n in zip(table["key"], table.get("notes", [])) if "fragile:" in str(n)]
     if fragile:
         lines += ["", "Fragile (the verdict differs at the last evaluation): " + ", ".join(fragile) + "."]

@@ -23,7 +23,7 @@ import numpy as np
 
 from lab.analysis import inference, stats
 
-SIGN_FLIP_SEEDS = 6  # the fewest seeds at which the exact sign-flip test can reach p < 0.05 (2 / 2^6)
+SIGN_FLIP_SEEDS = 6  # the fewest seeds at which the exact sign-flip test reaches p < 0.05
 FLOOR_TOLERANCE = 0.01  # a proportion within 0.01 of 0 (or 1) sits at the floor (ceiling)
 MAJORITY = 0.5  # a binary "solves it" claim is about most seeds: the share's exact CI against 1/2
 
@@ -42,7 +42,7 @@ class Reading:
 
 
 def proportion(metric: str) -> bool:
-    """Whether a metric is a proportion in [0, 1] (accuracies, exact match): it has a floor and a ceiling."""
+    """Whether a metric is a proportion in [0, 1] (accuracies, exact match): it has bounds."""
     name = metric.lower()
     return ("acc" in name or "exact" in name) and not name.endswith(("nll", "loss"))
 
@@ -72,7 +72,8 @@ def power_note(effect: stats.PairedResult) -> str:
     return f"power {now:.0%} (noncentral t); 80% at the observed effect and sd: {wanted} (a-priori)"
 
 
-def t_reading(a: Mapping[Hashable, float], b: Mapping[Hashable, float], expected_sign: int) -> Reading:
+def t_reading(a: Mapping[Hashable, float], b: Mapping[Hashable, float],
+              expected_sign: int) -> Reading:
     """The paired comparison a - b: Student-t CI, paired t p-value, noncentral-t power."""
     effect = stats.paired_difference(a, b, method="t")
     return Reading(stats.format_effect(effect), t_verdict(effect, expected_sign),
@@ -81,26 +82,28 @@ def t_reading(a: Mapping[Hashable, float], b: Mapping[Hashable, float], expected
 
 def intervals(tokens: Mapping[Hashable, float], formed: Mapping[Hashable, bool],
               cadence: Mapping[Hashable, float]) -> dict[Hashable, inference.Interval]:
-    """Per seed, the interval formation lies in (`inference.formation_interval`); NaN tokens left out."""
+    """Per seed, the interval formation lies in (`inference.formation_interval`); NaNs left out."""
     return {s: inference.formation_interval(t, bool(formed[s]), cadence[s])
             for s, t in tokens.items() if not math.isnan(t)}
 
 
 def difference(later: inference.Interval, earlier: inference.Interval) -> inference.Interval:
-    """The interval of `later - earlier` (e.g. the read-out: formation minus the attention's formation)."""
+    """The interval of `later - earlier` (the read-out: formation minus the attention's)."""
     return inference.Interval(max(later.lo - earlier.hi, 0.0), later.hi - earlier.lo)
 
 
-def formation_reading(a: Mapping[Hashable, inference.Interval], b: Mapping[Hashable, inference.Interval],
-                      expected_sign: int) -> Reading:
-    """Tokens to formation a - b under interval censoring and censoring at the budget: bounds and the
-    exact sign-flip p-values, counts formed per arm with the exact McNemar test, flags for placement
+def formation_reading(a: Mapping[Hashable, inference.Interval],
+                      b: Mapping[Hashable, inference.Interval], expected_sign: int) -> Reading:
+    """Tokens to formation a - b under interval censoring and censoring at the budget: bounds and
+    the exact sign-flip p-values, counts formed per arm with the exact McNemar test, flags for placement
     and budget; the raw p is the larger of the two extremes'."""
     result = inference.compare_formation(a, b, expected_sign)
     if result.n == 0:
         return Reading("not run", "not run")
-    paired = inference.paired_binary({s: v.formed for s, v in a.items()}, {s: v.formed for s, v in b.items()})
-    notes = [f"formed per seed: both {paired.both}, only a {paired.only_a}, only b {paired.only_b}, "
+    paired = inference.paired_binary({s: v.formed for s, v in a.items()},
+                                     {s: v.formed for s, v in b.items()})
+    notes = [f"formed per seed: both {paired.both}, only a {paired.only_a}, "
+             f"only b {paired.only_b}, "
              f"neither {paired.neither} (exact McNemar p {paired.p:.3g})"]
     if result.placement_sensitive:
         notes.append("depends on placement inside the evaluation interval")
@@ -108,12 +111,12 @@ def formation_reading(a: Mapping[Hashable, inference.Interval], b: Mapping[Hasha
         notes.append("depends on the budget (when censored runs would form)")
     power = (f"the sign-flip test needs {SIGN_FLIP_SEEDS} seeds to reach p < 0.05 (smallest p at "
              f"{result.n} seeds: {2 / 2 ** result.n:.3g})" if result.n < SIGN_FLIP_SEEDS else "-")
-    return Reading(inference.format_formation(result), result.verdict, max(result.p_lo, result.p_hi),
-                   result.n, power, notes)
+    p = max(result.p_lo, result.p_hi)
+    return Reading(inference.format_formation(result), result.verdict, p, result.n, power, notes)
 
 
 def seeds_for_majority(level: float = inference.LEVEL) -> int:
-    """Fewest seeds whose unanimous outcome puts the Clopper-Pearson interval clear of 1/2 (6 at 95%)."""
+    """Fewest seeds whose unanimous outcome puts the Clopper-Pearson interval clear of 1/2 (6)."""
     n = 1
     while inference.binomial_interval(n, n, level).lo <= MAJORITY:
         n += 1
@@ -121,8 +124,8 @@ def seeds_for_majority(level: float = inference.LEVEL) -> int:
 
 
 def binary_reading(values: Mapping[Hashable, float], target: float, tolerance: float) -> Reading:
-    """A "solves it" (or "never") target read per seed as in target +- tolerance or not: the count with
-    its exact interval; reproduced when the interval lies above 1/2, not reproduced below, else
+    """A "solves it" (or "never") target read per seed as in target +- tolerance or not: the
+    count with its exact interval; reproduced when the interval lies above 1/2, not reproduced below, else
     inconclusive."""
     x = [v for v in values.values() if not math.isnan(v)]
     if not x:
@@ -137,7 +140,8 @@ def binary_reading(values: Mapping[Hashable, float], target: float, tolerance: f
     elif share.hi < MAJORITY:
         verdict = "not reproduced"
     else:
-        verdict = f"inconclusive ({k} of {len(x)} seeds; a verdict on most seeds needs {need} of one outcome)"
+        verdict = (f"inconclusive ({k} of {len(x)} seeds; a verdict on most seeds needs {need} "
+                   "of one outcome)")
     power = f"{need} seeds of one outcome give a verdict" if len(x) < need else "-"
     return Reading(shown, verdict, math.nan, len(x), power)
 
