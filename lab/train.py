@@ -444,9 +444,11 @@ class Trainer:
         evaluations without a new best of `early_stop_on` (default: the primary metric) by more than
         `early_stop_min_delta`: gains below it, however many, do not reset the patience. A graded
         `early_stop_on` (a loss or NLL, lower is better) keeps a run going through a plateau of an
-        all-or-nothing metric, where the metric stays at 0 while the capability is still forming."""
+        all-or-nothing metric, where the metric stays at 0 while the capability is still forming. The
+        step-0 evaluation (a finetuning run's checkpoint before any update) is never a candidate: a
+        finetuned run's best step is one it trained to, even when no evaluation beats step 0."""
         value = row.get(SELECT_PREFIX + self.task.primary_metric)
-        if value is None or math.isnan(value):
+        if value is None or math.isnan(value) or row.get("step") == 0:
             return
         if self.config.train.stop_at and value >= self.config.train.stop_at:
             state.stopped_early = True

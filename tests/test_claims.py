@@ -54,10 +54,15 @@ def test_a_formation_claim_says_how_many_runs_formed_when_some_are_censored() ->
     parts += [curve(f"n2-s{seed}", seed, 2, val=[0.0, 0.1, 0.35 if seed == 0 else 0.2], test=[0.5] * 3)
               for seed in range(3)]
     row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
-    assert row["effect"].startswith("+2.05e+05 [") and "formed: a 1 of 3, b 3 of 3" in row["effect"]
-    assert "; resolution 2.05e+05 tokens (the evaluation cadence)" in row["effect"]  # every seed differs by one step
+    # n=1 forms in (204800, 409600]; n=2 seed 0 in (409600, 614400], seeds 1 and 2 after 614400 (censored):
+    # the lowest differences are 0, 204800, 204800 (mean 136533), the highest unbounded
+    assert row["effect"] == ("a - b between +1.37e+05 and +inf tokens; sign-flip p 0.25 to 0.5; "
+                             "formed a 1 of 3, b 3 of 3")
+    assert row["verdict"].startswith("no detectable effect (sign-flip test, 3 seeds)") and row["p"] == 0.5
+    assert "only b 2" in row["notes"] and "6 seeds" in row["power"]
     formed = [curve(f"n{n}-s{seed}", seed, n, val=[0.0, 0.4, 0.5], test=[0.5] * 3) for n in (1, 2) for seed in range(3)]
-    assert "formed:" not in claims.evaluate_claim(claim, pd.concat(formed, ignore_index=True), "quick")["effect"]
+    same = claims.evaluate_claim(claim, pd.concat(formed, ignore_index=True), "quick")
+    assert same["effect"].startswith("a - b between -2.05e+05 and +2.05e+05 tokens")  # never a zero-width CI
 
 
 def arms(shift: float, seeds: int = 4, noise: float = 0.01) -> pd.DataFrame:
@@ -214,12 +219,17 @@ def test_the_copy_attention_is_timed_like_formation_and_claims_read_it() -> None
     assert measured.loc["n2-s0", "attention_tokens"] == 2048 * 200 and measured.loc["n2-s0", "attention_formed"]
     assert measured.loc["n1-s0", "attention_tokens"] == 2048 * 300 and not measured.loc["n2-s0", "formed"]
     row = claims.evaluate_claim(next(c for c in claims.CLAIMS if c.key == "atlas-attention-n2"), evals, "quick")
-    assert row["verdict"] == "reproduced" and row["effect"].startswith("-2.05e+05 [")
+    # n=2's attention in (204800, 409600], n=1's in (409600, 614400]: a - b between -409600 and 0 per seed
+    assert row["effect"].startswith("a - b between -4.1e+05 and +0 tokens; sign-flip p 0.25 to 1")
+    assert row["verdict"].startswith("no detectable effect (sign-flip test")  # 3 seeds: p >= 0.25
     assert row["measure"].startswith("tokens until the copy attention reaches 0.1")
-    assert "formed:" not in row["effect"], "both arms' attention formed: the censoring note reads attention_formed"
+    assert row["effect"].endswith("formed a 3 of 3, b 3 of 3"), "the counts read attention_formed"
     readout = claims.evaluate_claim(next(c for c in claims.CLAIMS if c.key == "atlas-readout-n2"), evals, "quick")
     # n=1: attention at 300 -> formed at 400 (100 steps); n=2: attention at 200, never formed: >= 200 steps.
-    assert readout["effect"].startswith("+2.05e+05 [") and "formed: a 0 of 3, b 3 of 3" in readout["effect"]
+    # read-out intervals: n=1 (614400, 819200] - (409600, 614400] = (0, 409600]; n=2 never formed after its
+    # attention in (204800, 409600]: (819200 - 409600, inf)
+    assert readout["effect"].startswith("a - b between +0 and +inf tokens")
+    assert readout["effect"].endswith("formed a 0 of 3, b 3 of 3")
     without = evidence.measure_runs(evals.drop(columns=[evidence.ATTENTION]))
     assert without["attention_tokens"].isna().all() and not without["attention_formed"].any()
 
@@ -231,7 +241,7 @@ def test_a_published_file_claim_reads_each_runs_file_and_leaves_out_unscored_run
                              run_dir=f"runs/r{s}") for s in range(4)])
     files = {f"runs/r{s}": {"metrics": {"exact_path_acc": v}} for s, v in enumerate((0.49, 0.5, 0.51))}
     claim = claims.Claim("k", "src", "stays at 1/d", "pathstar_long", {"label": "nt"}, target=0.5, tolerance=0.1,
-                         file="published.json",
+                         file="published.json", family=claims.PEERS,
                          file_means="on the published test file (20,000 graphs), final checkpoint")
     seen = []
 
@@ -256,3 +266,116 @@ def test_the_published_variants_keep_their_claims_arms() -> None:
         assert variant.file == "published.json" and by_key[key].file == ""
         assert claims.replace(variant, key=key, file="", file_means="", statement=by_key[key].statement) == by_key[key]
         assert variant.statement.startswith(by_key[key].statement)
+
+
+# ----- the ledger's statistics: step 0, floors, binary outcomes, families, power, items, plateaus -----
+
+def test_a_finetuned_run_never_reports_step_zero_and_a_flat_curve_reports_its_last_step() -> None:
+    finetuned = curve("f", 0, 4, val=[0.5, 0.1, 0.2], test=[0.5, 0.1, 0.2], **{"finetune.init_from": "base@x"})
+    finetuned["step"] = [0, 100, 200]
+    assert evidence.select_step(finetuned, "second_token_acc") == 200  # step 0 is best, but untrained
+    flat = curve("g", 0, 1, val=[0.0, 0.0, 0.0], test=[0.0, 0.0, 0.0])
+    assert evidence.select_step(flat, "second_token_acc") == 300
+
+
+def test_no_finetuned_result_in_the_store_is_its_step_zero_checkpoint() -> None:
+    """Every finetuning run of the committed store (`finetune`, `continued`) reports a step it trained to."""
+    from pathlib import Path
+
+    from lab.experiments import plan
+    from lab.results import STORE
+    from lab.selection import Selection
+    for experiment in ("finetune", "continued"):
+        measured = evidence.measure_runs(Selection.load(Path("/nonexistent"), experiment, "quick", plan,
+                                                        STORE).evals())
+        finetuned = measured[measured["finetune.init_from"].fillna("").astype(str) != ""]
+        assert len(finetuned) >= 9 and (finetuned["selected_step"] > 0).all(), experiment
+
+
+def test_both_arms_at_the_floor_are_not_measurable_and_fall_back_to_the_graded_measure() -> None:
+    parts = []
+    for seed in range(3):
+        for n, nll in ((1, 2.0 + 0.01 * seed), (2, 1.5 + 0.02 * seed)):
+            c = curve(f"n{n}-s{seed}", seed, n, val=[0.0, 0.0], test=[0.0, 0.0], task="polynomial",
+                      **{"eval/answer_nll": [3.0, nll]})
+            parts.append(c)
+    claim = next(c for c in claims.CLAIMS if c.key == "fig8-n2")
+    row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
+    # lower answer NLL for n=2 is the expected direction: -0.49 [...] is reproduced on the graded measure
+    assert row["verdict"] == "not measurable at this floor; graded answer_nll: reproduced"
+    assert row["effect"].startswith("answer_nll (graded): -0.49 [") and "primary metric: +0" in row["notes"]
+
+
+def test_the_task_transfer_rows_give_one_reading_per_arm_not_one_floor_three_times() -> None:
+    """Three finetuning arms at the exact-match floor against ntp: each row is read on its own arm's answer
+    NLL, so two rows never turn the same floor reading into different verdicts."""
+    rows = []
+    for key in ("tableS6-carve", "tableS6-linear", "tableS6-add"):
+        parts = []
+        for seed in range(3):
+            for label, acc, nll in (("ntp", 0.13, 1.4), ("carve", 0.0, 1.6 + 0.01 * seed),
+                                    ("linear", 0.0, 1.3 - 0.01 * seed), ("add", 0.0, 1.4 + 0.001 * seed)):
+                parts.append(curve(f"{label}-s{seed}", seed, 4, val=[acc, acc], test=[acc, acc],
+                                   task="polynomial", label=label, **{"eval/answer_nll": [2.0, nll]}))
+        rows.append(claims.evaluate_claim(next(c for c in claims.CLAIMS if c.key == key),
+                                          pd.concat(parts, ignore_index=True), "quick"))
+    assert [r["verdict"].split("graded answer_nll: ")[1].split(" (")[0] for r in rows] == \
+        ["reproduced", "reversed", "no detectable effect"]
+    assert all(r["verdict"].startswith("a at the floor in every seed") for r in rows)
+
+
+def test_a_solves_it_target_is_a_count_with_an_exact_interval() -> None:
+    claim = next(c for c in claims.CLAIMS if c.key == "bn-reverse-8M")
+    for values, verdict in (([1.0, 0.0, 0.8], "inconclusive (1 of 3"), ([1.0] * 6, "reproduced"),
+                            ([0.0] * 6, "not reproduced")):
+        evals = pd.concat([curve(f"s{s}", s, 1, val=[v], test=[v], task="graph", label="reverse-fixed")
+                           for s, v in enumerate(values)], ignore_index=True)
+        row = claims.evaluate_claim(claim, evals, "quick")
+        assert row["verdict"].startswith(verdict), (values, row["verdict"])
+    one = claims.evaluate_claim(claim, pd.concat([curve(f"s{s}", s, 1, val=[v], test=[v], task="graph",
+                                                        label="reverse-fixed") for s, v in
+                                                  enumerate([1.0, 0.0, 0.8])]), "quick")
+    assert one["effect"].startswith("1 of 3, 95% CI [0.008, 0.906]")  # Clopper-Pearson, never outside [0, 1]
+
+
+def test_families_are_declared_on_every_claim_and_holm_adjusts_within_them() -> None:
+    assert {c.family for c in claims.CLAIMS} == set(claims.FAMILIES)
+    with pytest.raises(ValueError, match="family"):
+        claims.Claim("k", "src", "text", "scaling", {"label": "x"})
+    table = pd.DataFrame({"key": ["a", "b", "c"], "family": ["paper", "paper", "lab"],
+                          "p": [0.01, 0.04, 0.04], "decision": ["reversed", "reproduced", "reproduced"],
+                          "prefix": ["", "", ""], "verdict": ["reversed", "reproduced", "reproduced"]})
+    out = claims.adjust_families(table)
+    # Holm in "paper": 0.01 * 2 = 0.02 stands, 0.04 * 1 -> max(0.02, 0.04) = 0.04 stands; lab alone: 0.04
+    assert list(out["p_adjusted"].round(6)) == [0.02, 0.04, 0.04] and list(out["adjusted"]) == list(out["verdict"])
+    table.loc[1, "p"] = 0.03
+    table.loc[0, "p"] = 0.03
+    out = claims.adjust_families(table)
+    assert out.loc[0, "adjusted"].startswith("no detectable effect after Holm (family paper)")
+
+
+def test_no_detectable_effect_gives_the_noncentral_mde_and_an_a_priori_seed_count() -> None:
+    row = claims.evaluate_claim(FIG7, arms(0.0, seeds=3, noise=0.02), "quick")
+    assert "noncentral t" in row["verdict"] and "(a-priori)" in row["power"]
+    from lab.analysis import inference
+    mde = float(row["verdict"].split("MDE ")[1].split(" ")[0])
+    sd = np.std(list(claims.stats.paired_difference(
+        *[claims._by_seed(claims._select(evidence.measure_runs(arms(0.0, 3, 0.02)), claims._n(n)), "value")
+          for n in (2, 1)], method="t").diffs.values()), ddof=1)
+    assert mde == pytest.approx(inference.mde_paired_t(sd, 3), rel=2e-3)
+
+
+def test_path_star_rows_add_the_item_aware_interval_and_flag_a_fragile_plateau() -> None:
+    claim = next(c for c in claims.CLAIMS if c.key == "huang-mtp-8M")
+    parts = []
+    for seed in range(3):  # validation picks the middle step, where mtp2 is ahead; at the end it is behind
+        parts.append(curve(f"m-s{seed}", seed, 2, val=[0.1, 0.9, 0.2], test=[0.1, 0.6 + 0.01 * seed, 0.2],
+                           task="graph", label="mtp2-fixed", **{"task_config.eval_graphs": 500,
+                           "train.eval_examples": 128, "train.final_eval_examples": 0, "train.steps": 300}))
+        parts.append(curve(f"n-s{seed}", seed, 1, val=[0.1, 0.5, 0.5], test=[0.1, 0.5, 0.5 + 0.01 * seed],
+                           task="graph", label="next-token-fixed", **{"task_config.eval_graphs": 500,
+                           "train.eval_examples": 128, "train.final_eval_examples": 0, "train.steps": 300}))
+    row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
+    assert row["verdict"] == "reproduced" and "item-aware 95% CI [" in row["notes"]
+    assert "(128 test items per seed)" in row["notes"]  # selected step 200, before the final full evaluation
+    assert "fragile: at the last evaluation" in row["notes"] and "reversed" in row["notes"]

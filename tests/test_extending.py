@@ -28,7 +28,7 @@ def toy(preset):
 
 
 CLAIMS = (Claim("toy-n2", "toy", "2 heads beat 1 on the toy", "toy", {"model.n_future": 2},
-                {"model.n_future": 1}),)
+                {"model.n_future": 1}, family="lab"),)
 experiment("toy", claims=CLAIMS)(toy)
 
 

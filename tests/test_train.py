@@ -178,6 +178,21 @@ def test_early_stopping_stops_after_patience(tmp_path: Path) -> None:
     assert state.stopped_early and state.best_step == 8 and state.best_value == 0.3
 
 
+def test_the_best_step_is_never_the_step_before_training(tmp_path: Path) -> None:
+    """A finetuning run evaluates step 0 (its checkpoint before any update); however good that row is,
+    the best step is one the run trained to, and step 0 counts toward no patience."""
+    from lab.train import Trainer, TrainState
+
+    trainer = Trainer(tiny_config(early_stop_patience=1), tmp_path, device="cpu", quiet=True)
+    state = TrainState()
+    key = f"val/{trainer.task.primary_metric}"
+    trainer._track_best(state, {"step": 0, key: 0.9})
+    assert state.best_step == -1 and state.evals_since_best == 0 and not state.stopped_early
+    for step in (4, 8):
+        trainer._track_best(state, {"step": step, key: 0.0})
+    assert state.best_step == 4 and state.best_value == 0.0 and state.stopped_early
+
+
 def test_early_stopping_on_a_graded_loss_outlasts_a_flat_metric(tmp_path: Path) -> None:
     """A metric stuck at 0 (a plateau) with a falling validation NLL: stopping on the NLL keeps the run going,
     the best step stays the primary metric's, and the run stops once the NLL stops falling."""
@@ -208,7 +223,7 @@ def test_gains_below_the_min_delta_do_not_reset_the_patience(tmp_path: Path) -> 
 
     def stops(trainer: Trainer, rows: list[dict[str, float]]) -> Iterator[bool]:
         state = TrainState()
-        for step, row in enumerate(rows):
+        for step, row in enumerate(rows, start=1):  # step 0 is before training: never a candidate
             trainer._track_best(state, {"step": step, f"val/{trainer.task.primary_metric}": 0.0, **row})
             yield state.stopped_early
 

@@ -3,7 +3,8 @@
 Every evaluation row of a run holds the task's metrics twice: `val/<metric>` on the validation
 set and `eval/<metric>` on the test set (see `tasks.base.SPLITS`). A run's reported number is
 its test metric at the step chosen on validation (`select_step`: the first step with the best
-validation primary metric), or at its last evaluation when the run logged no validation metrics
+validation primary metric, never a finetuned run's step 0 and never the first of a flat curve), or at
+its last evaluation when the run logged no validation metrics
 (runs from before the split existed). Formation is detected on validation too. Nothing here
 ever reads a test metric to choose anything.
 """
@@ -42,12 +43,21 @@ def primary_metric(task: str) -> str:
 def select_step(curve: pd.DataFrame, primary: str) -> int:
     """Step chosen for reporting: the first with the best `val/<primary>`, else the last step.
 
+    Never a step before training when the choice is empty: a finetuned run (`finetune.init_from`
+    set) never reports its step 0, the checkpoint before any update, and a validation curve that
+    is flat (every evaluation tied, e.g. all at the floor) gives its last step, not its first.
     Reads only validation columns (the test is what is reported, never what is chosen on)."""
     curve = curve.sort_values("step")
     column = VAL + primary
-    if column in curve and curve[column].notna().any():
-        return int(curve.loc[curve[column].idxmax(), "step"])
-    return int(curve["step"].iloc[-1])
+    if column not in curve or curve[column].notna().sum() == 0:
+        return int(curve["step"].iloc[-1])
+    source = curve["finetune.init_from"].iloc[0] if "finetune.init_from" in curve else None
+    if isinstance(source, str) and source and (curve["step"] > 0).any():
+        curve = curve[curve["step"] > 0]
+    values = curve[column].dropna()
+    if values.empty or values.nunique() == 1:
+        return int(curve["step"].iloc[-1])
+    return int(curve.loc[values.idxmax(), "step"])
 
 
 def formation(curve: pd.DataFrame, primary: str, threshold: float) -> tuple[float, bool]:
@@ -111,6 +121,7 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
         rows.append({**config, "selected_step": step, "value": float(at[name]),
                      "align_cos": float(curve[cosines].mean(axis=1).mean()) if cosines else math.nan,
                      "first_value": float(curve[name].iloc[0]), "final_value": float(curve[name].iloc[-1]),
+                     "final_step": int(curve["step"].iloc[-1]),
                      "early_value": float(curve[name].iloc[1]) if len(curve) > 1 else math.nan,
                      "budget": _budget(curve), "formed": formed, "formation_tokens": tokens,
                      "attention_formed": attention_formed, "attention_tokens": attention,

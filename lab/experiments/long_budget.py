@@ -33,7 +33,7 @@ Each (size, budget) is its own cell (label `tpp<R>`, `matched-tpp<R>`), cheapest
 
 from __future__ import annotations
 
-from lab.analysis.claims import Claim
+from lab.analysis.claims import PAPER_CLAIMS, PEERS, Claim
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value
@@ -124,26 +124,26 @@ def _budget_claims(preset: str = "quick") -> tuple[Claim, ...]:
                 out.append(Claim(f"fig7-long-n{n}-{size}-tpp{r:g}", f"{PAPER}, Fig. 7 (long budget)",
                                  f"{n}-token prediction ends with better induction than next-token ({at}; "
                                  "heads on a full-depth trunk)", "long_budget", {"model.n_future": n},
-                                 {"model.n_future": 1}, {"size": size, "label": f"tpp{r:g}"}))
+                                 {"model.n_future": 1}, {"size": size, "label": f"tpp{r:g}"}, family=PAPER_CLAIMS))
             if size == MATCHED_SIZE[key]:
                 out.append(Claim(f"fig7-long-matched-{size}-tpp{r:g}", f"{PAPER}, Fig. 7 (long budget)",
                                  f"2-token prediction ends with better induction than next-token ({at}; the "
                                  "paper's setting: parameter-matched, equal weights)", "long_budget",
                                  {"model.n_future": 2, "label": f"matched-tpp{r:g}"},
-                                 {"model.n_future": 1, "label": f"tpp{r:g}"}, {"size": size}))
+                                 {"model.n_future": 1, "label": f"tpp{r:g}"}, {"size": size}, family=PAPER_CLAIMS))
     for size, ratios in POLY[key].items():
         for r in ratios:
             out.append(Claim(f"fig8-long-{size}-tpp{r:g}", f"{PAPER}, Fig. 8 (long budget)",
                              f"2-token prediction raises in-domain polynomial exact match ({size}, {r:g} "
                              "tokens/param)", "long_budget", {"model.n_future": 2}, {"model.n_future": 1},
-                             {"size": size, "label": f"fig8-tpp{r:g}"}))
+                             {"size": size, "label": f"fig8-tpp{r:g}"}, family=PAPER_CLAIMS))
     for size, ratios in PATH[key].items():
         for r in ratios:
             out.append(Claim(f"huang-long-{size}-tpp{r:g}", "Huang et al. 2025 (long budget)",
                              f"n = l = 5 heads beat next-token on path-star G(2,5,50), fresh graphs, long past "
                              f"next-token's plateau ({size}, {r:g} tokens/param)", "long_budget",
                              {"model.n_future": 5}, {"model.n_future": 1},
-                             {"size": size, "label": f"huang-tpp{r:g}"}))
+                             {"size": size, "label": f"huang-tpp{r:g}"}, family=PEERS))
     return tuple(out)
 
 

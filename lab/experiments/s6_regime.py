@@ -27,7 +27,7 @@ import re
 
 import pandas as pd
 
-from lab.analysis.claims import Claim
+from lab.analysis.claims import FINETUNING, Claim
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value
@@ -182,7 +182,7 @@ def ratio_claims(ratio: float, size: str = "100K") -> tuple[Claim, ...]:
 
     def claim(key, statement, a, b, **kw):
         return Claim(f"{key}-{size}-tpp{ratio:g}", f"{SOURCE}, {key.split('-')[0]}", f"{statement} ({at})",
-                     EXPERIMENT, a, b, where, **kw)
+                     EXPERIMENT, a, b, where, family=FINETUNING, **kw)
     return (
         claim("S6-deficit", "4-head continuation ('+3 layers') ends with a higher next-token loss on the target "
               "domain than next-token continuation (the tax)", _arm("add4", ratio), _arm("ntp", ratio),
