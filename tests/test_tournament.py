@@ -38,7 +38,7 @@ def test_committed_s6_bases_replace_the_fallback_all_at_once() -> None:
     names = [resolve(b)[0].run_name() for b in s6_regime.bases("quick")]
     committed = {name: f"{i:016x}" for i, name in enumerate(names)}
     chosen = tournament.s6_bases("quick", committed)
-    assert chosen and len(chosen) == 5 + 3  # 100K and 300K at 300 tokens per parameter
+    assert chosen and len(chosen) == 5 + 5  # 100K and 300K at 300 tokens per parameter, 5 seeds each
     configs = tournament.s6_runs("quick", chosen)
     check_plan(configs)
     assert all(c.finetune.init_from.startswith("base:") for c in configs)
