@@ -131,10 +131,11 @@ def _speculation(model, recipe, task, config) -> dict:
     import torch
 
     from lab import decode, recipes
+    from lab.decode_bench import prompt_batches
     if recipe is not None and recipe.speculation == "none":
         return {"k": None, "tokens_per_forward": None, "exact": None,
                 "note": "registers have no heads: they are dropped at inference, one token per forward"}
-    [(prompts, new)] = decode.prompt_batches(task, SPEC_PROMPTS, 1, config.model.block_size, SPEC_NEW,
+    [(prompts, new)] = prompt_batches(task, SPEC_PROMPTS, 1, config.model.block_size, SPEC_NEW,
                                              torch.device("cpu"))
     reference = decode.greedy_decode(model, prompts, new)
     if recipe is not None and recipe.speculation == "side":
