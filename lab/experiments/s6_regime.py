@@ -289,9 +289,11 @@ def s6_regime_figure(sel: Selection) -> Output:
         plots.mean_lines(axes[3], sharp, "ratio", "size", log=True)
     titles = ("(a) final next-token deficit", "(b) add4 deficit over the continuation",
               "(c) capability: answer NLL minus ntp's", "(d) base sharpness")
-    xlabels = ("base tokens per parameter (log10)", "fraction of the continuation",
-               "base tokens per parameter (log10)", "base tokens per parameter (log10)")
+    xlabels = ("base tokens per parameter (log scale)", "fraction of the continuation",
+               "base tokens per parameter (log scale)", "base tokens per parameter (log scale)")
     for ax, title, xlabel in zip(axes, titles, xlabels):
+        if "log" in xlabel:
+            ax.set_xscale("log")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         if ax is not axes[3]:
