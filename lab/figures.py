@@ -126,7 +126,7 @@ def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool 
     source = sources(selections)
     runs.atomic_write(out / "README.md", lambda f: f.write(readme(readme_parts, missing, preset, source)))
     runs.atomic_write(out / "RESULTS.md", lambda f: f.write(results(results_parts, missing)))
-    every = [*claims.CLAIMS, *declared_claims()]  # the ledger's claims and those experiments declare
+    every = claims.in_ledger_order(declared_claims())  # the claims the experiments declare
     table = claims.ledger(lambda experiment: selection(experiment).evals(), preset, every,
                           run_file=lambda experiment, run_dir, name: selection(experiment).run_file(run_dir, name))
     runs.atomic_write(out / "CLAIMS.md", lambda f: f.write(claims.markdown(table, preset, source)))

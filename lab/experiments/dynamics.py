@@ -6,6 +6,7 @@ evaluation every 25; paper: 1M (where the paper's gap is largest) with 50 evalua
 
 from __future__ import annotations
 
+from lab.analysis.claims import LAB, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, schedule, seeds
@@ -15,7 +16,15 @@ HEADS = (1, 2)
 QUICK_STEPS, QUICK_EVAL_EVERY = 600, 25
 
 
-@experiment("dynamics")
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("lab-dynamics", "mtp-lab, LOG 2026-11-28",
+          "2-token prediction forms induction later than next-token at 1M (tokens to formation)",
+          "dynamics", n_future(2), n_future(1), measure="formation_tokens", family=LAB),
+)
+
+
+@experiment("dynamics", claims=CLAIMS)
 def dynamics(preset: str) -> list[RunConfig]:
     """Induction at n = 1 and 2 with frequent evaluations (metric and induction-head score over training)."""
     if preset == "quick":

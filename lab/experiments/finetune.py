@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lab.analysis.claims import FINETUNING, PAPER, PAPER_CLAIMS, Claim, labelled
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment
@@ -496,7 +497,28 @@ def drift_figure(sel: Selection) -> Output:
                   sentences, sel)
 
 
-experiment(EXPERIMENT, measure=measure)(configs)
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("tableS6-carve", f"{PAPER}, Table S6",
+          "4-head finetuning with '+0 layers' heads is worse than next-token finetuning",
+          "finetune", labelled("carve"), labelled("ntp"), expected_sign=-1, family=PAPER_CLAIMS),
+    Claim("tableS6-linear", f"{PAPER}, Table S6",
+          "4-head finetuning with linear heads is worse than next-token finetuning", "finetune",
+          labelled("linear"), labelled("ntp"), expected_sign=-1, family=PAPER_CLAIMS),
+    Claim("tableS6-add", f"{PAPER}, Table S6",
+          "4-head finetuning with '+3 layers' heads beats next-token finetuning (its only gain)",
+          "finetune", labelled("add"), labelled("ntp"), family=PAPER_CLAIMS),
+    Claim("fig4-recipe", f"{PAPER}, Fig. 4",
+          "MTP pretraining then next-token finetuning beats next-token pretraining and finetuning",
+          "finetune", labelled("mtp_drop"), labelled("ntp"), family=PAPER_CLAIMS),
+    Claim("H2-forming", "Table S6, H2 (App. J)", "4-head finetuning helps while the capability is "
+          "still forming: from the 25% checkpoint it beats next-token finetuning (task transfer, "
+          "300K; answer NLL, graded: exact match is at the floor for both, so no step can be "
+          "chosen on it: the last evaluation)", "finetune", labelled("add@25"), labelled("ntp@25"),
+          measure="final_value", metric="answer_nll", expected_sign=-1, family=FINETUNING),
+)
+
+experiment(EXPERIMENT, measure=measure, claims=CLAIMS)(configs)
 
 if __name__ == "__main__":
     sys.exit(main())

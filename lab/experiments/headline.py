@@ -11,6 +11,7 @@ presets run the same commands: they are what a user runs, on any device.
 
 from __future__ import annotations
 
+from lab.analysis.claims import PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import SEEDS, experiment
@@ -24,7 +25,18 @@ def command(heads: int, seed: int) -> list[str]:
     return [TASK, "--heads", str(heads), "--seed", str(seed)]
 
 
-@experiment("headline")
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("headline-n2", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "at the lab.run defaults "
+          "(1M, 600 steps, heads on a full-depth trunk) 2-token prediction forms induction better "
+          "than next-token", "headline", n_future(2), n_future(1), family=PAPER_CLAIMS),
+    Claim("headline-n4", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "at the lab.run defaults "
+          "(1M, 600 steps, heads on a full-depth trunk) 4-token prediction forms induction better "
+          "than next-token", "headline", n_future(4), n_future(1), family=PAPER_CLAIMS),
+)
+
+
+@experiment("headline", claims=CLAIMS)
 def headline(preset: str) -> list[RunConfig]:
     """The README's first command, `python -m lab.run induction --heads N`, for n = 1, 2, 4 and 3 seeds."""
     from lab.build import COMMAND_MATCH_PARAMS, build_config, match_setting

@@ -10,6 +10,7 @@ S14) with parameter matching, which needs more layers than heads (n = 8 needs 9)
 
 from __future__ import annotations
 
+from lab.analysis.claims import PAPER, PAPER_CLAIMS, PEERS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import TASKS, experiment, make_run, seeds
@@ -20,7 +21,23 @@ QUICK_TASK_SETTINGS = {"graph": ("train.steps=750", "train.eval_every=250", "tra
 GRADED = {"induction": "second_token_nll", "polynomial": "answer_nll", "graph": "path_nll"}  # lower is better
 
 
-@experiment("heads")
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("huang-mtp-deep", "Huang et al. 2026", "multi-token prediction beats next-token "
+          "training on path-star G(2,5,50) with head 1 as deep as at n=1 (2 heads, exact path)",
+          "heads", n_future(2), n_future(1), {"task": "graph"}, family=PEERS),
+    Claim("huang-mtp-horizon", "Huang et al. 2026", "multi-token prediction whose horizon covers "
+          "the whole path (6 heads, path length 5) beats next-token training on path-star "
+          "G(2,5,50), head 1 as deep as at n=1", "heads", n_future(6), n_future(1),
+          {"task": "graph"}, family=PEERS),
+    Claim("fig7-deep", f"{PAPER}, Fig. 7 (head 1 as deep as at n=1)", "2-token prediction forms "
+          "induction better than next-token at 1M with heads on a full-depth trunk (tokens to "
+          "formation)", "heads", n_future(2), n_future(1), {"task": "induction"},
+          measure="formation_tokens", expected_sign=-1, family=PAPER_CLAIMS),
+)
+
+
+@experiment("heads", claims=CLAIMS)
 def heads(preset: str) -> list[RunConfig]:
     """Heads n in {1, 2, 3, 4, 6, 8} per task, where n=1 learns it (quick: 1M, heads on a full-depth trunk)."""
     size = "1M" if preset == "quick" else "30M"

@@ -5,6 +5,7 @@ repeats (the data itself demands induction, as the paper's books mix did).
 
 from __future__ import annotations
 
+from lab.analysis.claims import PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig
@@ -15,7 +16,15 @@ HEADS = (1, 2)
 RICH = 0.5  # fraction of training sequences with a repeated segment
 
 
-@experiment("induction_rich")
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("figS14", f"{PAPER}, Fig. S14",
+          "with induction-rich data, 2-token prediction still helps the smallest model (1M)",
+          "induction_rich", n_future(2), n_future(1), {"size": "1M"}, family=PAPER_CLAIMS),
+)
+
+
+@experiment("induction_rich", claims=CLAIMS)
 def induction_rich(preset: str) -> list[RunConfig]:
     """Induction with half the training data induction-rich: size x heads {1, 2} x seeds."""
     return [make_run("induction_rich", preset, "induction", size, heads, seed,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from lab.analysis.claims import BN, PEERS, Claim, labelled
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, seeds
@@ -39,7 +40,23 @@ VARIANTS = {  # label -> (heads, task variant)
 QUICK_STEPS, QUICK_EVAL_EVERY = 750, 250
 
 
-@experiment("pathstar")
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("bn-next-token", f"{BN}", "next-token training of path-star G(2,5,50) picks the arm at "
+          "chance: teacher-forced position 2 at 1/d = 0.5", "pathstar", labelled("next-token"),
+          metric="tf_pos_acc/2", target=0.5, tolerance=0.1, family=PEERS),
+    Claim("bn-reverse", f"{BN}",
+          "reverse training solves path-star G(2,5,50) (exact path about 100%)", "pathstar",
+          labelled("reverse"), target=1.0, tolerance=0.05, family=PEERS),
+    Claim("bn-teacherless", f"{BN}", "teacherless training solves the small graph G(2,5,50)",
+          "pathstar", labelled("teacherless"), target=1.0, tolerance=0.1, family=PEERS),
+    Claim("huang-mtp", "Huang et al. 2026",
+          "multi-token prediction beats next-token training on path-star graphs (exact path)",
+          "pathstar", labelled("mtp"), labelled("next-token"), family=PEERS),
+)
+
+
+@experiment("pathstar", claims=CLAIMS)
 def pathstar(preset: str) -> list[RunConfig]:
     """Path-star G(2,5,50): next-token, 4-head MTP, teacherless and reverse training."""
     if preset == "paper":

@@ -5,6 +5,7 @@ better? Quick: 300K (5 layers); paper: 30M, the smaller of the paper's two sizes
 
 from __future__ import annotations
 
+from lab.analysis.claims import PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, seeds
@@ -15,7 +16,15 @@ PAUSES = (0, 5, 10)
 HEADS = (1, 2, 4)
 
 
-@experiment("pause")
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("figS15-pause", f"{PAPER}, Fig. S15/S16",
+          "with pause tokens, 2-token prediction still raises polynomial exact match", "pause",
+          n_future(2), n_future(1), {"task.pause_tokens": 5}, family=PAPER_CLAIMS),
+)
+
+
+@experiment("pause", claims=CLAIMS)
 def pause(preset: str) -> list[RunConfig]:
     """Polynomial arithmetic with 0, 5 or 10 pause tokens, heads n in {1, 2, 4}."""
     return [make_run("pause", preset, "polynomial", SIZE[preset], heads, seed,
