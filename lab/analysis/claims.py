@@ -4,8 +4,8 @@ Each `Claim` names its source (the paper, a peer, or the lab's own earlier readi
 experiment whose runs test it, and how to measure it:
 
 - a *comparison* (`a` against `b`, paired by seed): the mean over seeds of a - b with a
-  Student-t 95% CI (`lab.analysis.stats.paired_difference(method="t")`, which keeps its coverage at 3-5
-  seeds) and the verdict of `lab.analysis.stats.verdict` for the expected sign;
+  Student-t 95% CI (`lab.analysis.stats.paired_difference(method="t")`, which keeps its coverage
+  at 3-5 seeds) and the verdict of `lab.analysis.stats.verdict` for the expected sign;
 - a *target* (`a` alone): the mean over seeds with its t CI and the verdict of
   `lab.analysis.stats.verdict_close` for `target +- tolerance`.
 
@@ -39,7 +39,8 @@ BN = "Bachmann & Nagarajan 2024"
 @dataclass(frozen=True)
 class Claim:
     """One testable statement. `where`, `a` and `b` are run filters, {key: value} as
-    `lab.selection.RunFilter.of` reads them (`model.n_future`, `label`, `task.pause_tokens`, ...)."""
+    `lab.selection.RunFilter.of` reads them (`model.n_future`, `label`, `task.pause_tokens`,
+    ...)."""
 
     key: str
     source: str
@@ -48,19 +49,25 @@ class Claim:
     a: dict[str, Any]
     b: dict[str, Any] | None = None  # None: `a` is compared with `target`
     where: dict[str, Any] = field(default_factory=dict)
-    measure: str = "value"  # "value" (test metric at the selected step), "first_value", "final_value",
-    # "formation_tokens", "attention_tokens" or "readout_tokens" (`lab.analysis.evidence.measure_runs`)
-    trend: str = ""  # the slope of the per-seed a - b against log10(model size) ("size") or against a's
-    # mean head-k / head-1 gradient cosine ("align_cos"), not their mean
+    # "value" (test metric at the selected step), "first_value", "final_value", "formation_tokens",
+    # "attention_tokens" or "readout_tokens" (`lab.analysis.evidence.measure_runs`)
+    measure: str = "value"
+    # the slope of the per-seed a - b against log10(model size) ("size") or against a's mean head-k
+    # / head-1 gradient cosine ("align_cos"), not their mean
+    trend: str = ""
     metric: str | None = None  # test metric (default: the task's primary)
     expected_sign: int = 1
     target: float = math.nan
     tolerance: float = math.nan
-    file: str = ""  # read `metric` from each run's extra JSON file of this name ("metrics" key) instead of
-    # its evaluation rows: `published.json` holds the published path-star test file scored at the final checkpoint
-    file_means: str = ""  # what `file` holds, shown as the measure ("on the published test file ...")
+    # read `metric` from each run's extra JSON file of this name ("metrics" key) instead of its
+    # evaluation rows: `published.json` holds the published path-star test file scored at the final
+    # checkpoint
+    file: str = ""
+    # what `file` holds, shown as the measure ("on the published test file ...")
+    file_means: str = ""
     family: str = ""  # one of FAMILIES, declared with the claim: Holm's adjustment runs within it
-    graded: str | None = None  # the graded metric (lower is better) a floor falls back to; default by task
+    # the graded metric (lower is better) a floor falls back to; default by task
+    graded: str | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -86,7 +93,8 @@ def labelled(name: str) -> dict[str, str]:
 
 def at_size(claim: Claim, size: str) -> Claim:
     """The same claim measured at another model size; its key and statement name the size."""
-    return replace(claim, key=f"{claim.key}-{size}", statement=claim.statement.replace("100K", size),
+    return replace(claim, key=f"{claim.key}-{size}",
+                   statement=claim.statement.replace("100K", size),
                    where={**claim.where, "size": size})
 
 
@@ -131,7 +139,8 @@ def in_ledger_order(claims: Iterable[Claim]) -> list[Claim]:
 
 
 def _select(runs: pd.DataFrame, filters: dict[str, Any]) -> pd.DataFrame:
-    """The rows passing `filters` (`lab.selection.RunFilter`; a frozenset value matches any member)."""
+    """The rows passing `filters` (`lab.selection.RunFilter`; a frozenset value matches any
+    member)."""
     return RunFilter.of(filters).frame(runs)
 
 
@@ -142,27 +151,33 @@ def _by_seed(runs: pd.DataFrame, column: str) -> dict[int, float]:
 RunFile = Callable[[str, str], Any]  # (run_dir, file name) -> the run's extra JSON file, or None
 
 
-def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str, measured: pd.DataFrame | None = None,
+def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str,
+                   measured: pd.DataFrame | None = None,
                    run_file: RunFile | None = None) -> dict[str, Any]:
-    """The claim's ledger row from the experiment's evaluation rows (`lab.runs.load_runs` format), or from
-    their `measured` runs (`evidence.measure_runs(evals, claim.metric)`) when the caller has them; a claim
-    with a `file` reads its value from each run's file through `run_file`. `verdict` is the raw verdict,
-    `adjusted` the same until `ledger` adjusts it within the claim's family; `p` is the raw p-value."""
-    runs = _select(evidence.measure_runs(evals, claim.metric) if measured is None else measured, claim.where)
+    """The claim's ledger row from the experiment's evaluation rows (`lab.runs.load_runs` format),
+    or from their `measured` runs (`evidence.measure_runs(evals, claim.metric)`) when the caller has
+    them; a claim with a `file` reads its value from each run's file through `run_file`. `verdict`
+    is the raw verdict, `adjusted` the same until `ledger` adjusts it within the claim's family;
+    `p` is the raw p-value."""
+    runs = _select(evidence.measure_runs(evals, claim.metric) if measured is None else measured,
+                   claim.where)
     column = claim.measure
     if claim.file:
         runs, column = _file_values(runs, claim, run_file), "file_value"
     reading, compared_runs, prefix = _read(claim, runs, column, evals)
     notes = list(reading.notes)
-    if column == "value" and len(runs):  # a noisy metric read at a chosen step: also at the last one
+    # a noisy metric read at a chosen step: also at the last one
+    if column == "value" and len(runs):
         last, _, last_prefix = _read(claim, runs, "final_value", evals)
         fragile = inference.plateau_label(reading.verdict, last.verdict)
         notes.append(f"{fragile + ': ' if fragile else ''}at the last evaluation "
                      f"{last.shown}, {last_prefix}{last.verdict}")
     compared = _compared(claim)
-    return {"key": claim.key, "family": claim.family, "source": claim.source, "claim": claim.statement,
+    return {"key": claim.key, "family": claim.family, "source": claim.source,
+            "claim": claim.statement,
             "measure": _measure_name(claim), "compared": compared, "effect": reading.shown,
-            "seeds": reading.seeds, "size": _one(compared_runs, "size"), "budget": _budget(compared_runs),
+            "seeds": reading.seeds, "size": _one(compared_runs, "size"),
+            "budget": _budget(compared_runs),
             "verdict": prefix + reading.verdict, "decision": reading.verdict, "prefix": prefix,
             "p": reading.p, "adjusted": prefix + reading.verdict, "power": reading.power or "-",
             "notes": "; ".join(notes) or "-",
@@ -170,8 +185,8 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str, measured: pd.
 
 
 def _file_values(runs: pd.DataFrame, claim: Claim, run_file: RunFile | None) -> pd.DataFrame:
-    """The runs that have `claim.file` with metric `claim.metric` (default: the task's primary) in its
-    "metrics", that value in column `file_value`; the others are left out (not scored yet)."""
+    """The runs that have `claim.file` with metric `claim.metric` (default: the task's primary) in
+    its "metrics", that value in column `file_value`; the others are left out (not scored yet)."""
     values = []
     for run_dir, task in zip(runs["run_dir"], runs["task"]) if len(runs) else []:
         data = run_file(run_dir, claim.file) if run_file else None
@@ -194,25 +209,29 @@ def _compared(claim: Claim) -> str:
 
 def _read(claim: Claim, runs: pd.DataFrame, column: str,
           evals: pd.DataFrame) -> tuple[verdicts.Reading, pd.DataFrame, str]:
-    """The claim read on `column` of its runs: (reading, the runs compared, a verdict prefix naming a
-    floor or ceiling whose verdict came from the graded measure)."""
+    """The claim read on `column` of its runs: (reading, the runs compared, a verdict prefix naming
+    a floor or ceiling whose verdict came from the graded measure)."""
     a = _select(runs, claim.a) if len(runs) else runs
     b = _select(runs, claim.b) if claim.b and len(runs) else None
     arms = pd.concat([a, b]) if b is not None else a
     if claim.trend:
         effect = _trend(claim, runs, column)
-        reading = verdicts.Reading(_trend_effect(effect), stats.verdict(effect, claim.expected_sign),
+        reading = verdicts.Reading(_trend_effect(effect),
+                                   stats.verdict(effect, claim.expected_sign),
                                    inference.slope_p(*_trend_xy(claim, runs, column)), effect.n)
-        return reading, arms[arms["seed"].isin({s for s, _ in effect.diffs})] if len(arms) else arms, ""
+        seeds = {s for s, _ in effect.diffs}
+        return reading, arms[arms["seed"].isin(seeds)] if len(arms) else arms, ""
     if column in evidence.FORMED:
         a_iv, b_iv = (_intervals(part, column) for part in (a, b if b is not None else a[:0]))
         reading = verdicts.formation_reading(a_iv, b_iv, claim.expected_sign)
-        return reading, arms[arms["seed"].isin(a_iv.keys() & b_iv.keys())] if len(arms) else arms, ""
+        both = a_iv.keys() & b_iv.keys()
+        return reading, arms[arms["seed"].isin(both)] if len(arms) else arms, ""
     a_values = _by_seed(a, column) if len(a) else {}
     b_values = (_by_seed(b, column) if len(b) else {}) if b is not None else None
     seeds = set(a_values) if b_values is None else a_values.keys() & b_values.keys()
     compared = arms[arms["seed"].isin(seeds)] if len(arms) else arms
-    metric = claim.metric or (evidence.primary_metric(str(compared["task"].iloc[0])) if len(compared) else "")
+    metric = claim.metric or (evidence.primary_metric(str(compared["task"].iloc[0]))
+                              if len(compared) else "")
     bounded = bool(metric) and verdicts.proportion(metric)
     items = _test_items(compared, column, metric) if bounded else None
     if b_values is None:
@@ -220,7 +239,8 @@ def _read(claim: Claim, runs: pd.DataFrame, column: str,
             reading = verdicts.binary_reading(a_values, claim.target, claim.tolerance)
         else:
             effect = stats.paired_difference(a_values, dict.fromkeys(a_values, 0.0), method="t")
-            reading = verdicts.Reading(stats.format_effect(effect).removeprefix("+"), stats.verdict_close(
+            reading = verdicts.Reading(stats.format_effect(effect).removeprefix("+"),
+                                       stats.verdict_close(
                 effect.mean, effect.lo, effect.hi, claim.target, claim.tolerance), seeds=effect.n)
         if items and reading.seeds:
             reading.notes.append(verdicts.item_note(a_values, None, items))
@@ -233,7 +253,8 @@ def _read(claim: Claim, runs: pd.DataFrame, column: str,
         return reading, compared, ""
     graded = _graded(claim, compared, column, evals)
     if graded is None and bound.startswith("not measurable"):
-        return verdicts.Reading(reading.shown, bound, math.nan, reading.seeds, "-", reading.notes), \
+        return verdicts.Reading(reading.shown, bound, math.nan, reading.seeds, "-",
+                                reading.notes), \
             compared, ""
     if graded is None:  # one arm at the bound: the difference is a bound, read as it is
         return reading, compared, f"{bound} (no graded measure logged; the difference is a bound): "
@@ -245,10 +266,11 @@ def _read(claim: Claim, runs: pd.DataFrame, column: str,
 
 def _graded(claim: Claim, runs: pd.DataFrame, column: str,
             evals: pd.DataFrame) -> tuple[str, verdicts.Reading] | None:
-    """The claim read on its graded measure (lower is better, so the expected sign turns), at the same
-    step rule as `column`; None when the runs do not log it."""
+    """The claim read on its graded measure (lower is better, so the expected sign turns), at the
+    same step rule as `column`; None when the runs do not log it."""
     metric = claim.graded or GRADED.get(str(runs["task"].iloc[0]))  # the compared runs' task
-    if metric is None or evals.empty or column not in ("value", "final_value", "first_value", "early_value"):
+    if metric is None or evals.empty or column not in ("value", "final_value", "first_value",
+                                                       "early_value"):
         return None
     graded = _select(evidence.measure_runs(evals, metric), claim.where)
     if graded.empty:
@@ -278,9 +300,9 @@ def _intervals(part: pd.DataFrame, column: str) -> dict[int, inference.Interval]
 
 
 def _test_items(runs: pd.DataFrame, column: str, metric: str) -> int | None:
-    """The fewest test items any compared run was scored on at the step `column` reads, where the runs
-    record it: the published file (20,000 graphs); path-star's evaluation graphs, or polynomial's
-    in-domain expressions (one set per operation count), under the trainer's caps
+    """The fewest test items any compared run was scored on at the step `column` reads, where the
+    runs record it: the published file (20,000 graphs); path-star's evaluation graphs, or
+    polynomial's in-domain expressions (one set per operation count), under the trainer's caps
     (`train.eval_examples`, `train.final_eval_examples` at the planned last step)."""
     if not len(runs):
         return None
@@ -289,16 +311,20 @@ def _test_items(runs: pd.DataFrame, column: str, metric: str) -> int | None:
     tasks = set(runs["task"])
     if tasks == {"graph"} and metric == "exact_path_acc":
         size, sets = runs.get("task_config.eval_graphs"), 1
-    elif tasks == {"polynomial"} and metric == "exact_match/in_domain" and "task_config.max_ops" in runs:
+    elif (tasks == {"polynomial"} and metric == "exact_match/in_domain"
+          and "task_config.max_ops" in runs):
         size = runs.get("task_config.eval_size")
-        sets = np.minimum(runs["task_config.max_ops"], runs.get("task_config.eval_ops", runs["task_config.max_ops"]))
+        sets = np.minimum(runs["task_config.max_ops"],
+                          runs.get("task_config.eval_ops", runs["task_config.max_ops"]))
     else:
         return None
     caps = ("train.eval_examples", "train.final_eval_examples", "train.steps")
-    steps = runs.get("selected_step" if column == "value" else "final_step" if column == "final_value" else "")
+    steps = runs.get("selected_step" if column == "value"
+                     else "final_step" if column == "final_value" else "")
     if size is None or steps is None or not all(c in runs for c in caps):
         return None
-    cap = runs["train.final_eval_examples"].where(steps == runs["train.steps"], runs["train.eval_examples"])
+    cap = runs["train.final_eval_examples"].where(steps == runs["train.steps"],
+                                                  runs["train.eval_examples"])
     items = sets * size.where(cap.fillna(0) <= 0, np.minimum(size, cap))
     return int(items.min()) if items.notna().all() else None
 
@@ -310,8 +336,8 @@ def _trend_effect(effect: stats.PairedResult) -> str:
 
 def _trend_points(claim: Claim, runs: pd.DataFrame,
                   column: str) -> tuple[dict[tuple[int, str], float], list[float]]:
-    """Per (seed, size) with both arms, a - b, and its x: log10 of the model size (`trend="size"`) or
-    arm a's value of the `measure_runs` column `claim.trend`."""
+    """Per (seed, size) with both arms, a - b, and its x: log10 of the model size (`trend="size"`)
+    or arm a's value of the `measure_runs` column `claim.trend`."""
     diffs: dict[tuple[int, str], float] = {}
     x: list[float] = []
     for size, part in runs.groupby("size") if len(runs) else []:
@@ -329,8 +355,8 @@ def _trend_xy(claim: Claim, runs: pd.DataFrame, column: str) -> tuple[list[float
 
 
 def _trend(claim: Claim, runs: pd.DataFrame, column: str) -> stats.PairedResult:
-    """The least-squares slope of the per-seed difference a - b against `_trend_points`' x, with its t
-    CI (`stats.slope_ci`); `diffs` maps (seed, size) to a - b."""
+    """The least-squares slope of the per-seed difference a - b against `_trend_points`' x, with its
+    t CI (`stats.slope_ci`); `diffs` maps (seed, size) to a - b."""
     diffs, x = _trend_points(claim, runs, column)
     slope, lo, hi = stats.slope_ci(x, list(diffs.values()))
     return stats.PairedResult(slope, lo, hi, len(diffs) if not math.isnan(slope) else 0, diffs)
@@ -345,9 +371,11 @@ def _measure_name(claim: Claim) -> str:
     if claim.measure == "formation_tokens":
         return "tokens to formation (validation; censored at the budget)"
     if claim.measure == "readout_tokens":
-        return "tokens from the copy attention's formation to induction's (validation; censored at the budget)"
+        return ("tokens from the copy attention's formation to induction's (validation; censored "
+                "at the budget)")
     if claim.measure == "attention_tokens":
-        return (f"tokens until the copy attention reaches {evidence.ATTENTION_THRESHOLD:g} (validation stories; "
+        return (f"tokens until the copy attention reaches {evidence.ATTENTION_THRESHOLD:g} "
+                "(validation stories; "
                 "censored at the run's end)")
     if claim.measure == "final_value":  # a loss, not a capability: no step is chosen for it
         return f"{metric} at the last evaluation"
@@ -359,7 +387,8 @@ def _measure_name(claim: Claim) -> str:
 
 
 def _one(runs: pd.DataFrame, column: str) -> str:
-    values = sorted({str(v) for v in runs[column]}, key=lambda v: (size_value(v), v) if column == "size" else (0, v)) \
+    values = sorted({str(v) for v in runs[column]},
+                    key=lambda v: (size_value(v), v) if column == "size" else (0, v)) \
         if column in runs and len(runs) else []
     return ", ".join(values) if values else "-"
 
@@ -377,7 +406,8 @@ def ledger(load: Callable[[str], pd.DataFrame], preset: str, claims: Iterable[Cl
     `load(experiment)` returns that experiment's evaluation rows (may be empty);
     `run_file(experiment, run_dir, name)` a run's extra JSON file, for claims with a `file`."""
     frames: dict[str, pd.DataFrame] = {}
-    measured: dict[tuple[str, str | None], pd.DataFrame] = {}  # each experiment's runs measured once per metric
+    # each experiment's runs measured once per metric
+    measured: dict[tuple[str, str | None], pd.DataFrame] = {}
     rows = []
     for claim in claims:
         if claim.experiment not in frames:
@@ -396,7 +426,8 @@ def adjust_families(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table
     out = inference.adjust(zip(table["key"], table["family"], table["p"], table["decision"]))
-    return table.assign(p_adjusted=[o.p_adjusted for o in out], adjusted_decision=[o.verdict for o in out],
+    return table.assign(p_adjusted=[o.p_adjusted for o in out],
+                        adjusted_decision=[o.verdict for o in out],
                         adjusted=[prefix + o.verdict for prefix, o in zip(table["prefix"], out)])
 
 
@@ -415,13 +446,15 @@ How each row is read (`lab/analysis/claims.py`, `lab/analysis/verdicts.py`):
 - Tokens to formation: bounds on the mean difference over every placement inside the evaluation
   intervals and every formation time after the budget, the exact sign-flip p at both extremes, the
   seeds formed per arm (exact McNemar test); the raw p is the larger of the two. With 3 seeds the
-  smallest possible p is 0.25: {verdicts.SIGN_FLIP_SEEDS} seeds are the fewest that can give a verdict.
+  smallest possible p is 0.25: {verdicts.SIGN_FLIP_SEEDS} seeds are the fewest that can give a \
+verdict.
 - A target of exactly 0 or 1 on a proportion ("solves it") is a binary outcome per seed: in the
   band or not. The count has an exact Clopper-Pearson 95% CI; *reproduced* when it lies above 1/2
   (most seeds), *not reproduced* below 1/2, else *inconclusive* ({verdicts.seeds_for_majority()}
   seeds of one outcome are the fewest that decide). Other targets keep the t interval.
 - Floors and ceilings: an arm whose proportion sits at 0 (or 1) in every seed, within 0.01 or within
-  the test set's exact binomial error where its size is known, has a bound, not a value. Both arms there: *not
+  the test set's exact binomial error where its size is known, has a bound, not a value. Both \
+arms there: *not
   measurable at this floor*; one arm: the difference is a bound. Either way the verdict is the
   claim's graded measure's (answer NLL, path NLL, second-token NLL; lower is better), read by
   the same rule and named in the verdict.
@@ -452,21 +485,26 @@ def _cell(row: pd.Series, column: str) -> str:
 def markdown(table: pd.DataFrame, preset: str, source: str) -> str:
     """`figures/CLAIMS.md` from the ledger rows: raw verdict and p-value, Holm-adjusted verdict."""
     lines = [f"# Claims tested by mtp-lab ({preset} preset)", "",
-             f"Generated by `python -m lab.figures --preset {preset}` from {source}; do not edit by hand.", "",
+             f"Generated by `python -m lab.figures --preset {preset}` from {source}; do not edit "
+             "by hand.", "",
              RULES, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for _, row in table.iterrows():
         cells = [_cell(row, c) if c in row else "-" for c in COLUMNS]
         cells[-1] = f"`{cells[-1]}`"
         lines.append("| " + " | ".join(cells) + " |")
-    for column, name in (("decision", "Raw verdicts"), ("adjusted_decision", "After Holm within families")):
+    for column, name in (("decision", "Raw verdicts"),
+                         ("adjusted_decision", "After Holm within families")):
         if column in table:
             counts = table[column].str.split(r"\s*\(", regex=True).str[0].value_counts()
-            lines += ["", f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + "."]
+            lines += ["",
+                      f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + "."]
     graded = [k for k, p in zip(table["key"], table.get("prefix", [])) if p]
     if graded:
         lines += ["", "Read at a floor or ceiling (verdict from the graded measure, or a bound): "
                   + ", ".join(graded) + "."]
     fragile = [k for k, n in zip(table["key"], table.get("notes", [])) if "fragile:" in str(n)]
     if fragile:
-        lines += ["", "Fragile (the verdict differs at the last evaluation): " + ", ".join(fragile) + "."]
+        lines += ["",
+                  "Fragile (the verdict differs at the last evaluation): "
+                  + ", ".join(fragile) + "."]
     return "\n".join(lines) + "\n"

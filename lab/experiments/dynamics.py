@@ -32,12 +32,14 @@ def dynamics(preset: str) -> list[RunConfig]:
     else:
         steps = schedule("induction", preset).steps
         every = max(1, steps // 50)
-    settings = (f"train.steps={steps}", f"train.eval_every={every}", f"train.checkpoint_every={every}")
+    settings = (f"train.steps={steps}", f"train.eval_every={every}",
+                f"train.checkpoint_every={every}")
     return [make_run("dynamics", preset, "induction", SIZE, heads, seed, overrides=settings)
             for heads in HEADS for seed in seeds(preset, SIZE)]
 
 
-# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too)
+# -----
 SCORE = "interp/prefix_matching_max"
 
 
@@ -56,7 +58,8 @@ def dynamics_figure(sel: Selection) -> Output:
     if SCORE in evals and evals[SCORE].notna().any():
         panels.append((SCORE, "best prefix-matching score"))
     else:
-        notes.append("These runs did not log the induction-head score (trained before it was added); only the "
+        notes.append("These runs did not log the induction-head score (trained before it was "
+                     "added); only the "
                      "task metric is shown.")
     tables, sentences = [], []
     for metric, label in panels:
@@ -66,14 +69,16 @@ def dynamics_figure(sel: Selection) -> Output:
         if metric == SCORE:  # starts near uniform attention, not at 0: report the peak per n
             peaks = table.loc[table.groupby("model.n_future")["mean"].idxmax()]
             sentences.append(f"The {label}'s highest mean is " + ", ".join(
-                f"{fmt(r['mean'])} for n={int(r['model.n_future'])} (at {prose.tokens_text(r['tokens'])}; last "
+                f"{fmt(r['mean'])} for n={int(r['model.n_future'])} (at "
+                f"{prose.tokens_text(r['tokens'])}; last "
                 f"{fmt(last[r['model.n_future']])})" for _, r in peaks.iterrows()) + ".")
             continue
         reach = prose.first_reaching(table, "model.n_future")
         if reach:
             threshold = next(iter(reach.values()))[1]
             sentences.append(f"{label[0].upper() + label[1:]} first reaches half the highest mean "
-                             f"({fmt(threshold)}) at " + ", ".join(f"{prose.tokens_text(t)} for n={n}"
+                             f"({fmt(threshold)}) at " + ", ".join(f"{prose.tokens_text(t)} for "
+                                                                   f"n={n}"
                                                                   for n, (t, _) in reach.items())
                              + "; at the last evaluation it is " + ", ".join(f"{fmt(v)} for n={n}"
                                                                             for n, v in last.items()) + ".")

@@ -17,8 +17,10 @@ from lab.experiments import TASKS, experiment, make_run, seeds
 
 HEADS = (1, 2, 3, 4, 6, 8)
 QUICK_SETTINGS = ("model.match_params=false",)
-QUICK_TASK_SETTINGS = {"graph": ("train.steps=750", "train.eval_every=250", "train.checkpoint_every=250")}
-GRADED = {"induction": "second_token_nll", "polynomial": "answer_nll", "graph": "path_nll"}  # lower is better
+QUICK_TASK_SETTINGS = {"graph": ("train.steps=750", "train.eval_every=250",
+                                 "train.checkpoint_every=250")}
+# lower is better
+GRADED = {"induction": "second_token_nll", "polynomial": "answer_nll", "graph": "path_nll"}
 
 
 # ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
@@ -47,8 +49,10 @@ def heads(preset: str) -> list[RunConfig]:
             for task in TASKS for n in HEADS for seed in seeds(preset, size)]
 
 
-# ----- figures (builders import lab.analysis.plots when called: a sweep imports this module too) -----
-@figure("3_heads", "Task metric, graded answer NLL and tokens to formation vs number of heads", "heads",
+# ----- figures (builders import lab.analysis.plots when called: a sweep imports this module too)
+# -----
+@figure("3_heads", "Task metric, graded answer NLL and tokens to formation vs number of heads",
+        "heads",
         "Per task (columns) against the number of heads n (quick: 1M, heads on a full-depth "
         "trunk, so head 1 is equally deep at every n): the primary metric and the graded answer "
         "NLL (test, at the step chosen on validation), and the tokens until the validation "
@@ -64,32 +68,40 @@ def metric_vs_heads(sel: Selection) -> Output:
     evals = sel.evals()
     by = ["task", "model.n_future"]
     primary = evidence.measure_runs(evals)
-    graded = pd.concat([evidence.measure_runs(part, GRADED[task]) for task, part in evals.groupby("task")
+    graded = pd.concat([evidence.measure_runs(part,
+                                              GRADED[task]) for task, part in evals.groupby("task")
                         if f"eval/{GRADED.get(task)}" in part], ignore_index=True)
-    formation = plots.summarise(primary.assign(M=primary["formation_tokens"] * 1e-6), by, "M").merge(
+    formation = plots.summarise(primary.assign(M=primary["formation_tokens"] * 1e-6), by,
+                                "M").merge(
         primary.groupby(by)["formed"].mean().reset_index(), on=by)
     bounds = {plots.metric_bounds(evidence.primary_metric(t)) for t in primary["task"].unique()}
     rows = [(plots.summarise(primary, by, "value", bounds.pop() if len(bounds) == 1 else None),
              lambda task: "test " + plots.metric_name(evidence.primary_metric(task)))]
     if not graded.empty:
-        rows.append((plots.summarise(graded, by, "value"), lambda task: "test " + plots.metric_name(GRADED[task])))
-    rows.append((formation, lambda task: f"M tokens to formation (>= {evidence.FORMATION_THRESHOLD[task]:g})"))
+        rows.append((plots.summarise(graded, by, "value"),
+                     lambda task: "test " + plots.metric_name(GRADED[task])))
+    rows.append((formation,
+                 lambda task: f"M tokens to formation (>= {evidence.FORMATION_THRESHOLD[task]:g})"))
     tables = [("primary metric (test, validation-selected step)", prose.readable(rows[0][0])),
-              ("tokens to formation (M; censored at the budget; formed = share of seeds)", prose.readable(formation))]
+              ("tokens to formation (M; censored at the budget; formed = share of seeds)",
+               prose.readable(formation))]
     sentences = []
     for measured, measure, what in ((primary, "value", "primary metric"),
                                     (primary, "formation_tokens", "tokens to formation"),
                                     (graded, "value", "graded answer NLL (nats; lower is better)")):
-        effects = evidence.paired_effects(measured, ["task"], measure=measure) if len(measured) else pd.DataFrame()
+        effects = evidence.paired_effects(measured, ["task"],
+                                          measure=measure) if len(measured) else pd.DataFrame()
         if effects.empty:
             continue
         tables.append((f"{what}: n minus n=1, paired by seed", prose.readable(effects)))
         for task, part in effects.groupby("task"):
             sentences.append(f"{task}, {what}, n minus n=1 (95% t CI): " + "; ".join(
                 f"n={int(r['model.n_future'])} " + ("formed in neither arm" if r["verdict"].startswith("neither")
-                                                    else f"{r['mean']:+.3g} [{r['lo']:+.3g}, {r['hi']:+.3g}]")
+                                                    else f"{r['mean']:+.3g} [{r['lo']:+.3g}, "
+                                                         f"{r['hi']:+.3g}]")
                 for _, r in part.iterrows()) + ".")
-    return Output(plots.plot_heads_grid(rows, title="Task measures vs heads"), tables, sentences, sel)
+    return Output(plots.plot_heads_grid(rows, title="Task measures vs heads"), tables, sentences,
+                  sel)
 
 
 @figure("6_head_accuracy", "Per-head accuracy vs head index", "heads",
@@ -106,6 +118,7 @@ def head_accuracy(sel: Selection) -> Output:
         n = int(part["model.n_future"].max())
         row = part[part["model.n_future"] == n].sort_values("head")
         sentences.append(f"{task}, n={n}: " + ", ".join(f"head {int(h)} {prose.fmt(m)}"
-                                                       for h, m in zip(row["head"], row["mean"])) + ".")
+                                                       for h, m in zip(row["head"],
+                                                                       row["mean"])) + ".")
     return Output(plots.plot_head_accuracy(df, title="Per-head accuracy"),
                   [("head accuracy", prose.readable(table))], sentences, sel)

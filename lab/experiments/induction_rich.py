@@ -29,10 +29,12 @@ def induction_rich(preset: str) -> list[RunConfig]:
     """Induction with half the training data induction-rich: size x heads {1, 2} x seeds."""
     return [make_run("induction_rich", preset, "induction", size, heads, seed,
                      overrides=(f"task.induction_rich={RICH}",))
-            for size in SIZES[preset] for heads in HEADS for seed in seeds(preset, size) if heads < SHAPES[size][1]]
+            for size in SIZES[preset] for heads in HEADS for seed in seeds(preset,
+                                                                           size) if heads < SHAPES[size][1]]
 
 
-@figure("1b_induction_rich_vs_size", "Induction vs model size, induction-rich data (Figure S14 analogue)",
+@figure("1b_induction_rich_vs_size",
+        "Induction vs model size, induction-rich data (Figure S14 analogue)",
         "induction_rich",
         "As 1a, with half of the training sequences replaced by filler with a repeated random "
         "segment, so the data itself demands induction (the paper's books mix). Bars: 95% "

@@ -32,7 +32,8 @@ def pause(preset: str) -> list[RunConfig]:
             for pauses in PAUSES for heads in HEADS for seed in seeds(preset, SIZE[preset])]
 
 
-@figure("2c_polynomial_pause", "Polynomial arithmetic with pause tokens (Figure S15 analogue)", "pause",
+@figure("2c_polynomial_pause", "Polynomial arithmetic with pause tokens (Figure S15 analogue)",
+        "pause",
         "Exact match against the number of operations with 0, 5 or 10 pause tokens between the "
         "question and `=` (one panel each), n in {1, 2, 4}. Bars: 95% t-intervals over seeds, "
         "cut to [0, 1].")
@@ -42,7 +43,8 @@ def polynomial_pause(sel: Selection) -> Output:
     df = sel.summaries
     facet = "task_config.pause_tokens"
     table = plots.vs_ops_table(df, facet)
-    fig = plots.plot_vs_ops(df, max_ops(df), facet=facet, facet_label=lambda p: f"{int(p)} pause tokens",
+    fig = plots.plot_vs_ops(df, max_ops(df), facet=facet,
+                            facet_label=lambda p: f"{int(p)} pause tokens",
                             title="Polynomial arithmetic with pause tokens")
     return Output(fig, [("exact match per number of operations", prose.readable(table))],
                   domain_sentences(df, facet, lambda p: f"{int(p)} pauses"), sel)
