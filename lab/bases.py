@@ -71,8 +71,7 @@ def path_of(reference: str, folder: Path | None = None) -> Path:
     path = (folder or default_dir()) / f"{digest}.pt"
     if not path.exists():
         raise ConfigError(f"--init-from {reference}: no committed base {path}; `python -m "
-                          "lab.bases list` "
-                          "shows the bases this checkout has")
+                          "lab.bases list` shows the bases this checkout has")
     return path
 
 

@@ -84,8 +84,7 @@ class ModelConfig:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.detach_extra_heads and self.head_type == "anticausal":
             raise ConfigError("model.detach_extra_heads cannot keep anticausal heads out of the "
-                              "next-token path: "
-                              "head 1 reads head 2; use another --head-type")
+                              "next-token path: head 1 reads head 2; use another --head-type")
         if self.head_type != "linear" and self.match_params and self.n_future >= self.n_layer:
             raise ConfigError(
                 f"--heads {self.n_future} needs at least {self.n_future + 1} layers with parameter "

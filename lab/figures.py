@@ -112,8 +112,7 @@ def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool 
                                          old_readme.get(spec.key) or kept_section(spec, files)))
                 results_parts.append(wrap(spec.key, old_results.get(spec.key) or
                                           f"{heading(spec)}\n\nImage kept from an earlier "
-                                          "regeneration; its "
-                                          "numbers are not here.\n\n"))
+                                          "regeneration; its numbers are not here.\n\n"))
                 continue
             if files:
                 outcome.pruned.append(spec.key)
@@ -207,10 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lab.figures",
         description="Draw every figure that has runs, with figures/README.md (captions, "
-                    "experiments, seeds, "
-                    "commands) and figures/RESULTS.md (the numbers). A figure without runs keeps "
-                    "its image and "
-                    "text; nothing is written when no figure has runs.",
+                    "experiments, seeds, commands) and figures/RESULTS.md (the numbers). A figure "
+                    "without runs keeps "
+                    "its image and text; nothing is written when no figure has runs.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--preset", default="quick",
@@ -248,8 +246,7 @@ def validate(args: argparse.Namespace) -> None:
     writable_out(Path(args.out))
     if not Path(args.runs).exists() and not args.run_missing and not store_files(Path(args.results)):
         raise ConfigError(f"--runs {args.runs} does not exist and the results store {args.results} "
-                          "is empty; "
-                          "train runs first (or pass --run-missing)")
+                          "is empty; train runs first (or pass --run-missing)")
 
 
 def writable_out(out: Path) -> None:

@@ -81,14 +81,13 @@ def _fill_from_task(config: RunConfig, task: Task) -> None:
         config.model.vocab_size = task.vocab_size
     elif config.model.vocab_size < task.vocab_size:
         raise ConfigError(f"model.vocab_size={config.model.vocab_size} is smaller than task "
-                          f"{config.task!r}'s "
-                          f"vocabulary ({task.vocab_size})")
+                          f"{config.task!r}'s vocabulary ({task.vocab_size})")
     if config.model.block_size == 0:
         config.model.block_size = task.seq_len - 1
     elif config.model.block_size < task.seq_len - 1:
         raise ConfigError(f"model.block_size={config.model.block_size} is shorter than task "
-                          f"{config.task!r}'s "
-                          f"inputs ({task.seq_len - 1} tokens)")
+                          f"{config.task!r}'s inputs "
+                          f"({task.seq_len - 1} tokens)")
 
 
 NAME_PATTERN = re.compile(r"[^./\\\s][^/\\\s]*")  # one path component, not hidden, not `..`

@@ -59,8 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lab.run",
         description="Train one multi-token prediction model on a synthetic task. Running the same "
-                    "command "
-                    "again skips a complete run and resumes an incomplete one.",
+                    "command again skips a complete run and resumes an incomplete one.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("task", nargs="?", default=None,
@@ -76,22 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"head type: {', '.join(HEAD_TYPES)} (default: parallel)")
     parser.add_argument("--match-params", default=None, choices=MATCH_PARAMS,
                         help="off: the n heads sit on an (L-1)-block trunk, so head 1 is as deep "
-                             "as the n=1 model "
-                             "and heads 2..n add n-1 blocks; on: the paper's parameter matching (n "
-                             "heads take "
-                             "n-1 blocks from the trunk, so head 1's path is shallower). "
-                             "Experiments set it "
-                             "themselves (default: off)")
+                             "as the n=1 model and heads 2..n add n-1 blocks; on: the paper's "
+                             "parameter matching (n "
+                             "heads take n-1 blocks from the trunk, so head 1's path is "
+                             "shallower). "
+                             "Experiments set it themselves (default: off)")
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps (default: the task's; warm-up becomes 10%% of them "
-                             "unless "
-                             "train.warmup_steps is set)")
+                             "unless train.warmup_steps is set)")
     parser.add_argument("--tokens-per-param", type=float, default=None, metavar="R",
                         help="budget in training tokens per non-embedding parameter of the size's "
                              "next-token model (the same tokens for every --heads); sets the "
-                             "steps, "
-                             "warm-up and evaluation cadence (lab/budget.py); not with --steps "
-                             "(default: off)")
+                             "steps, warm-up and evaluation cadence (lab/budget.py); not with "
+                             "--steps (default: off)")
     parser.add_argument("--seed", type=int, default=None,
                         help="training seed (model init and data order; default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
@@ -100,12 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="experiment name (subdirectory of --out; default: default)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config value: model.*, train.*, finetune.*, task.* "
-                             "(repeatable), "
-                             "e.g. --set train.lr=3e-4 --set task.mentions=2 (default: none)")
+                             "(repeatable), e.g. --set train.lr=3e-4 --set task.mentions=2 "
+                             "(default: none)")
     parser.add_argument("--init-from", default=None, metavar="RUN_OR_CHECKPOINT",
                         help="finetune from a run directory or checkpoint file instead of training "
-                             "from scratch "
-                             "(default: train from scratch)")
+                             "from scratch (default: train from scratch)")
     parser.add_argument("--attach", default=None, choices=ATTACH_MODES,
                         help="with --init-from: how the checkpoint's heads become --heads heads "
                              "(default: keep; see lab/finetune.py)")

@@ -330,8 +330,8 @@ def _warn_unlocked(run_dir: Path) -> None:
     if not _warned_unlocked:
         _warned_unlocked = True
         print(f"warning: cannot lock {run_dir / LOCK} (this filesystem has no flock): runs go "
-              "ahead unlocked, so two "
-              "sweeps on one directory may train the same run at once", file=sys.stderr)
+              "ahead unlocked, so two sweeps on one directory may train the same run at once"
+              , file=sys.stderr)
 
 
 @contextlib.contextmanager

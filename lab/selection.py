@@ -281,6 +281,6 @@ class Selection:
             raise Missing(self.reason)
         if not self.complete:
             raise Missing(f"no complete {what} run of experiment `{self.experiment}` under "
-                          f"{self.root}/ "
-                          f"or in the results store (preset {self.preset}; {len(self.planned)} "
+                          f"{self.root}/ or in the results store (preset {self.preset}; "
+                          f"{len(self.planned)} "
                           "planned)")

@@ -68,8 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"where runs execute: {', '.join(EXECUTORS)}")
     parser.add_argument("--workers", type=int, default=None,
                         help="runs at once (local and local Ray); default: CPU cores on CPU, else "
-                             "1. "
-                             "Local CPU threads are split between workers")
+                             "1. Local CPU threads are split between workers")
     parser.add_argument("--out", default="runs",
                         help="root of run directories (runs go to OUT/EXPERIMENT/)")
     parser.add_argument("--device", default="auto",
@@ -78,25 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="list the runs and what exists; train nothing")
     parser.add_argument("--store", default=str(results.STORE),
                         help="results store: a run complete there is not trained again (unless a "
-                             "planned run "
-                             "finetunes it: the store keeps no checkpoint)")
+                             "planned run finetunes it: the store keeps no checkpoint)")
     parser.add_argument("--retrain-stored", action="store_true",
                         help="train runs the store holds too (to check that they reproduce: the "
-                             "export then "
-                             "compares both copies)")
+                             "export then compares both copies)")
     parser.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
                         help="keep runs whose config value equals VALUE, with the keys and typed "
-                             "values of "
-                             "lab.run --set (repeatable), e.g. --only task=graph --only "
-                             "model.n_future=2 "
-                             "--only train.lr=1e-3 --only task.seq_len=64 (default: every run)")
+                             "values of lab.run --set (repeatable), e.g. --only task=graph --only "
+                             "model.n_future=2 --only train.lr=1e-3 --only task.seq_len=64 "
+                             "(default: every run)")
     parser.add_argument("--part", default=None, metavar="K/N",
                         help="train part K of N of the (filtered) plan: consecutive whole cells "
-                             "(task, size, label), "
-                             "the largest part as small as they allow; "
+                             "(task, size, label), the largest part as small as they allow; "
                              f"--dry-run says how many parts keep each within {PART_MINUTES} "
-                             "minutes "
-                             "(default: the whole plan)")
+                             "minutes (default: the whole plan)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     slurm = parser.add_argument_group("slurm (submitit job arrays)")
     slurm.add_argument("--partition", default=None, help="Slurm partition")
@@ -246,8 +240,7 @@ def parts_line(configs: list[RunConfig], todo: set[str], workers: int,
                                          f"{sum(map(cpu_seconds, pending)) * scale:.0f} "
                                           "minutes" if pending else "done"))
     return (f"in {n} parts of whole cells, each at most about {PART_MINUTES} minutes unless one "
-            "cell alone takes "
-            "longer: " + "; ".join(left)
+            "cell alone takes longer: " + "; ".join(left)
             + f". Run each with work left by adding --part K/{n} (a part resumes where it stopped).")
 
 
@@ -438,8 +431,7 @@ class Sweep:
             return ""
         width = max([12, *(len(key[4]) + 1 for key in groups)])
         lines = [f"{'task':<11}{'size':<9}{'n':>3} "
-                 f"{'head type':<11}{'label':<{width}}{'seeds':>5}{'mean':>9}"
-                 f"{'min':>9}{'max':>9}"]
+                 f"{'head type':<11}{'label':<{width}}{'seeds':>5}{'mean':>9}{'min':>9}{'max':>9}"]
         for key in sorted(groups, key=lambda k: (k[0], size_value(k[1]), k[1], k[2], k[3], k[4])):
             v = groups[key]
             lines.append(f"{key[0]:<11}{key[1]:<9}{key[2]:>3} "
@@ -543,8 +535,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dry run: would train {cost_line(pending, workers, calibration)}")
             if counts[Status.STORED]:
                 print(f"{counts[Status.STORED]} runs are in the results store and are not trained "
-                      "again; "
-                      "add --retrain-stored to price the whole plan")
+                      "again; add --retrain-stored to price the whole plan")
             if not args.part and args.preset == "quick" and todo:  # the estimate is for CPUs
                 print(parts_line(whole, set(todo), workers, calibration))
             return 0

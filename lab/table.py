@@ -130,8 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a directory of runs (searched recursively), e.g. runs or runs/heads")
     parser.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
                         help="keep runs whose config has this value (repeatable; keys and typed "
-                             "values as in lab.run --set, "
-                             "plus status)")
+                             "values as in lab.run --set, plus status)")
     parser.add_argument("--metrics", default="", metavar="M1,M2",
                         help="final metrics to show instead of the primary metric (e.g. "
                              "eval/second_token_acc)")

@@ -332,9 +332,8 @@ class Trainer:
             model.compile_blocks()
         counts = model.param_counts()
         log_line(f"run {self.run_dir}\nparameters: trunk {counts['trunk']:,}  heads "
-                 f"{counts['heads']:,}  "
-                 f"embeddings {counts['embedding']:,}  non-embedding {counts['non_embedding']:,}  "
-                 f"total {counts['total']:,}", self.quiet)
+                 f"{counts['heads']:,}  embeddings {counts['embedding']:,}  non-embedding "
+                 f"{counts['non_embedding']:,}  total {counts['total']:,}", self.quiet)
         if self.dp.is_main:
             self.tracker = make_tracker(cfg.train.log, self.run_dir, cfg.to_dict())
         model.train()

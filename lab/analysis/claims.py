@@ -375,8 +375,7 @@ def _measure_name(claim: Claim) -> str:
                 "at the budget)")
     if claim.measure == "attention_tokens":
         return (f"tokens until the copy attention reaches {evidence.ATTENTION_THRESHOLD:g} "
-                "(validation stories; "
-                "censored at the run's end)")
+                "(validation stories; censored at the run's end)")
     if claim.measure == "final_value":  # a loss, not a capability: no step is chosen for it
         return f"{metric} at the last evaluation"
     if claim.measure == "first_value":

@@ -217,10 +217,9 @@ def predictor_sentences(measured, effects) -> list[str]:
                 "both."]
     slope, lo, hi = stats.slope_ci([cos[c] for c in cells], [two[c] * 1e-6 for c in cells])
     return [f"Across {len(cells)} cells, the n=2 effect on tokens to formation changes by "
-            f"{slope:+.3g}M tokens "
-            f"[{lo:+.3g}, {hi:+.3g}] per unit of the cell's mean cos(head 2, head 1) trunk "
-            "gradient (95% t CI; "
-            "< 0: better-aligned heads delay induction less)."]
+            f"{slope:+.3g}M tokens [{lo:+.3g}, {hi:+.3g}] per unit of the cell's mean cos(head 2, "
+            f"head 1) trunk "
+            "gradient (95% t CI; < 0: better-aligned heads delay induction less)."]
 
 
 def shared_baselines(measured):
@@ -247,10 +246,9 @@ def effect_sentences(table, what: str = "tokens to formation", formed: str = "in
         rest = len(part) - len(earlier) - len(later) - len(neither)
         out.append(f"n={n} against n=1, {what} (95% t CI over seeds excluding 0): earlier in "
                    f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; "
-                   f"{formed} formed "
-                   f"in neither arm in {', '.join(neither) or 'no cell'}; {rest} of {len(part)} "
-                   "cells without a "
-                   "detectable difference.")
+                   f"{formed} formed in neither arm in "
+                   f"{', '.join(neither) or 'no cell'}; {rest} of {len(part)} "
+                   "cells without a detectable difference.")
         if power:
             out += power_sentence(n, part.loc[~part["label"].isin(neither)])
     return out
@@ -265,13 +263,12 @@ def power_sentence(n: int, part) -> list[str]:
     allowed = part[part["lo"] < 0]
     if allowed.empty:
         return [f"Power, n={n}: in each of the {len(part)} cells where induction formed, the CI "
-                "excludes any earlier "
-                "formation."]
+                "excludes any earlier formation."]
     return [f"Power, n={n}: across the {len(part)} cells where induction formed, no CI allows "
-            f"n={n} to form "
-            f"induction more than {-worst['lo'] / 1e6:.2f}M tokens earlier (the widest, "
-            f"{worst['label']}); "
-            f"in {len(part) - len(allowed)} of them the CI excludes any earlier formation."]
+            f"n={n} to form induction more than "
+            f"{-worst['lo'] / 1e6:.2f}M tokens earlier (the widest, "
+            f"{worst['label']}); in "
+            f"{len(part) - len(allowed)} of them the CI excludes any earlier formation."]
 
 
 MECHANISM = (("val/second_token_acc", "second-token accuracy (validation)"),

@@ -316,13 +316,12 @@ def vanishing_size(runs_table, label: str = "add4") -> str:
         return head + "the fit's 95% band contains 0 at every size: no size is excluded as the one where it vanishes."
     if not c.inside:
         return (head + "the slope is not distinguishable from 0, and the fit's 95% band excludes "
-                       f"0 from {_size(c.lo)} "
-                f"to {_size(c.hi)} parameters: by this trend the deficit does not vanish anywhere "
+                       f"0 from {_size(c.lo)} to {_size(c.hi)} parameters: by this trend the "
+                f"deficit does not vanish anywhere "
                 "in that range.")
     where = "inside" if size_value(sizes[0]) <= 10 ** c.x0 <= size_value(sizes[-1]) else "outside"
     return (head + f"it would reach 0 at {_size(c.x0)} parameters (95% interval {_size(c.lo)} to "
-                   f"{_size(c.hi)}; "
-            f"{where} the measured range).")
+                   f"{_size(c.hi)}; {where} the measured range).")
 
 
 RECIPES = ("add4", "carve4", "linear4", "deepseek4", "add4_w0.3", "add4_w0.1", "add4_sg",
@@ -359,10 +358,9 @@ def recipe_sentences(runs_table) -> list[str]:
 
 
 SG_NOTE = ("With the stop-gradient (add4_sg) the trunk receives head 1's gradient only, as in ntp; "
-           "a difference from "
-           "ntp can come only from the global gradient-norm clip (`train.grad_clip`), which "
-           "also counts the extra heads' gradients and so shortens the trunk's steps: a "
-           "step-size effect, not a transfer from the multi-token objective.")
+           "a difference from ntp can come only from the global gradient-norm clip "
+           "(`train.grad_clip`), which also counts the extra heads' gradients and so shortens the "
+           "trunk's steps: a step-size effect, not a transfer from the multi-token objective.")
 
 
 @figure("10_table_s6", "What explains Table S6: continued pretraining with n' heads", EXPERIMENT,

@@ -59,8 +59,7 @@ def dynamics_figure(sel: Selection) -> Output:
         panels.append((SCORE, "best prefix-matching score"))
     else:
         notes.append("These runs did not log the induction-head score (trained before it was "
-                     "added); only the "
-                     "task metric is shown.")
+                     "added); only the task metric is shown.")
     tables, sentences = [], []
     for metric, label in panels:
         table = plots.dynamics_table(evals, metric)
@@ -70,8 +69,8 @@ def dynamics_figure(sel: Selection) -> Output:
             peaks = table.loc[table.groupby("model.n_future")["mean"].idxmax()]
             sentences.append(f"The {label}'s highest mean is " + ", ".join(
                 f"{fmt(r['mean'])} for n={int(r['model.n_future'])} (at "
-                f"{prose.tokens_text(r['tokens'])}; last "
-                f"{fmt(last[r['model.n_future']])})" for _, r in peaks.iterrows()) + ".")
+                f"{prose.tokens_text(r['tokens'])}; last {fmt(last[r['model.n_future']])})"
+                for _, r in peaks.iterrows()) + ".")
             continue
         reach = prose.first_reaching(table, "model.n_future")
         if reach:

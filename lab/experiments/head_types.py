@@ -47,12 +47,11 @@ def paired_by_type(measured):
 
 @figure("11_head_types", "Head types at n = 4 against next-token prediction", "head_types",
         "Per task and head type (parallel, linear, causal, anticausal, DeepSeek modules; "
-        "parameter-matched, 300K): "
-        "the paired difference (same seed) of the 4-head model to the next-token model in the test "
-        "primary metric "
-        "at the step chosen on validation (left) and in the area under its test learning curve "
-        "(right). Bars: 95% "
-        "t-intervals over seeds; dashed: no difference.")
+        "parameter-matched, 300K): the paired difference (same seed) of the 4-head model to the "
+        "next-token model in the test "
+        "primary metric at the step chosen on validation (left) and in the area under its test "
+        "learning curve "
+        "(right). Bars: 95% t-intervals over seeds; dashed: no difference.")
 def head_types_figure(sel: Selection) -> Output:
     from lab.analysis import evidence, plots, prose
     sel.require("head_types")
@@ -67,8 +66,7 @@ def head_types_figure(sel: Selection) -> Output:
     table = effects.get("value")
     base = measured[measured["model.n_future"] == 1].groupby("task")["value"].mean()
     sentences = [f"n=1 reaches {prose.fmt(v)} on {task} (test primary metric, mean over seeds): "
-                 "the effects below "
-                 "are measured against that." for task, v in base.items()]
+                 "the effects below are measured against that." for task, v in base.items()]
     sentences += [f"{r.row}: {prose.fmt(r.mean)} [{prose.fmt(r.lo)}, {prose.fmt(r.hi)}] ({r.seeds} "
                   f"seeds), {r.verdict}."
                   for r in table.itertuples()] if table is not None else []

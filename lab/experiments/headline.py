@@ -64,8 +64,8 @@ def headline_figure(sel: Selection) -> Output:
     fig = plots.plot_vs_heads(df, METRIC, title="python -m lab.run induction --heads N")
     effects = evidence.paired_effects(evidence.measure_runs(sel.evals()), ["task"])
     sentences = [f"Second-token accuracy, n={int(r['model.n_future'])} minus n=1, paired by seed: "
-                 f"{r['mean']:+.3f} "
-                 f"[{r['lo']:+.3f}, {r['hi']:+.3f}] (95% t CI, {int(r['seeds'])} seeds): "
+                 f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] (95% t CI, {int(r['seeds'])} "
+                 f"seeds): "
                  f"{r['verdict']}."
                  for _, r in effects.iterrows()]
     return Output(fig,

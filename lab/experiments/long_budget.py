@@ -175,14 +175,14 @@ def _budget_claims(preset: str = "quick") -> tuple[Claim, ...]:
         "Fig. 7 at long budgets: final induction accuracy against tokens per parameter",
         "long_budget",
         "Induction (64-token stories), n = 1, 2 and 4 heads on a full-depth trunk (head 1 as deep "
-        "as at n = 1), "
-        "each trained to a budget in tokens per non-embedding parameter of the size's next-token "
-        "model (the "
-        "same tokens for every n) on a finished cosine schedule. Test second-token accuracy on "
-        "repeated names "
-        "at the validation-selected step (full 512-story validation set at every evaluation). "
-        "Bars: 95% "
-        "t-intervals over seeds, clipped to [0, 1] (they exclude test-item sampling); one panel "
+        "as at n = 1), each trained to a budget in tokens per non-embedding parameter of the "
+        "size's next-token "
+        "model (the same tokens for every n) on a finished cosine schedule. Test second-token "
+        "accuracy on "
+        "repeated names at the validation-selected step (full 512-story validation set at every "
+        "evaluation). "
+        "Bars: 95% t-intervals over seeds, clipped to [0, 1] (they exclude test-item sampling); "
+        "one panel "
         "per size.")
 def long_budget_figure(sel: Selection) -> Output:
     from lab.analysis import evidence, plots

@@ -168,9 +168,8 @@ def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m lab.experiments.{EXPERIMENT}",
                                      description="Score the complete runs of the experiment on the "
-                                                 "published "
-                                                 "path-star test files (writes published.json "
-                                                 "per run).",
+                                                 "published path-star test files (writes "
+                                                 "published.json per run).",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default="quick", help="quick or paper")
     parser.add_argument("--runs", default="runs", help="root of the run directories")
@@ -350,8 +349,8 @@ def row_key(row: str) -> tuple[Any, ...]:
 def effect_sentence(r: Any, what: str) -> str:
     from lab.analysis import prose
     return (f"{r.objective} - next-token, {r.regime}, {r.data} graphs ({what}): "
-            f"{prose.fmt(r.mean)} "
-            f"[{prose.fmt(r.lo)}, {prose.fmt(r.hi)}] ({r.seeds} seeds), {r.verdict}.")
+            f"{prose.fmt(r.mean)} [{prose.fmt(r.lo)}, {prose.fmt(r.hi)}] ({r.seeds} seeds), "
+            f"{r.verdict}.")
 
 
 # ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----

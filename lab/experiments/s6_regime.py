@@ -212,8 +212,8 @@ def ratio_claims(ratio: float, size: str = "100K") -> tuple[Claim, ...]:
               expected_sign=-1),
         claim("H7-spec",
               "4-head continuation makes head 1's output state carry more of token t+2 than "
-              "next-token "
-              "continuation (linear probe, target domain)", _arm("add4", ratio), _arm("ntp", ratio),
+              "next-token continuation (linear probe, target domain)"
+              , _arm("add4", ratio), _arm("ntp", ratio),
               file=PROBES, metric=HEAD1_OUTPUT,
               file_means="t+2 probe accuracy at head 1's output (probes.json)"),
         claim("S6-task",
@@ -284,22 +284,20 @@ def base_table(sel: Selection) -> pd.DataFrame:
         EXPERIMENT,
         "Next-token bases (100K) trained on a mixture of induction stories (90% of sequences) and "
         "one-operation polynomials (10%) to 10-1000 tokens per parameter (finished cosine "
-        "schedules), then "
-        "continued on polynomials alone for 10% of their steps. Variants: ntp (next-token "
-        "continuation, the "
-        "control), add4 ('+3 layers': 3 heads added on top, zero output projections), add2 (one "
-        "head added), "
-        "carve4 ('+0 layers': heads carved from the top blocks), linear4 (linear heads). (a) final "
-        "next-token "
-        "deficit: head-1 loss on held-out polynomial data minus ntp's, paired by seed (nats; > 0 "
-        "is worse); "
-        "(b) add4's deficit over the continuation per base budget (fraction 0: the shock); (c) the "
-        "target "
-        "capability difference, polynomial answer NLL (graded) minus ntp's; (d) the base's "
-        "sharpness, the mean "
-        "head-1 loss rise under a 1% random weight perturbation (polynomial data). Bars: 95% "
-        "t-intervals over "
-        "seeds (they exclude test-item sampling).")
+        "schedules), then continued on polynomials alone for 10% of their steps. Variants: ntp "
+        "(next-token "
+        "continuation, the control), add4 ('+3 layers': 3 heads added on top, zero output "
+        "projections), add2 (one "
+        "head added), carve4 ('+0 layers': heads carved from the top blocks), linear4 (linear "
+        "heads). (a) final "
+        "next-token deficit: head-1 loss on held-out polynomial data minus ntp's, paired by seed "
+        "(nats; > 0 "
+        "is worse); (b) add4's deficit over the continuation per base budget (fraction 0: the "
+        "shock); (c) the "
+        "target capability difference, polynomial answer NLL (graded) minus ntp's; (d) the base's "
+        "sharpness, the mean head-1 loss rise under a 1% random weight perturbation (polynomial "
+        "data). Bars: 95% "
+        "t-intervals over seeds (they exclude test-item sampling).")
 def s6_regime_figure(sel: Selection) -> Output:
     from lab.analysis import plots
     sel.require(EXPERIMENT)

@@ -63,8 +63,7 @@ def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.experiments.speculative",
                                      description="Write speculative.json into every complete run "
-                                                 "of the "
-                                                 "`speculative` experiment.",
+                                                 "of the `speculative` experiment.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default="quick", help="quick or paper")
     parser.add_argument("--runs", default="runs", help="root of the run directories")
@@ -156,8 +155,8 @@ def measured_rows(sel: Selection):
 
 @figure("8_speculative", "Self-speculative decoding", "speculative",
         "Greedy blockwise-parallel decoding with the first k heads: tokens produced per forward "
-        "pass and "
-        "wall-clock speedup over greedy decoding with a KV cache (outputs identical), per task.")
+        "pass and wall-clock speedup over greedy decoding with a KV cache (outputs identical), per "
+        "task.")
 def speculative_figure(sel: Selection) -> Output:
     from lab.analysis import prose
     sel.require("speculative")

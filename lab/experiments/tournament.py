@@ -216,8 +216,7 @@ if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(prog="python -m lab.experiments.tournament",
                                      description="Write recipe.json (cost, speed, head-k accuracy) "
-                                                 "into "
-                                                 "every complete tournament run.")
+                                                 "into every complete tournament run.")
     parser.add_argument("--preset", default="quick", choices=("quick", "paper", "gpu"))
     parser.add_argument("--root", default="runs")
     parser.add_argument("--force", action="store_true",
