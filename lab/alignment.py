@@ -27,32 +27,38 @@ from lab.objective import head_loss_sums
 
 
 def trunk_parameters(model: MTPTransformer) -> list[torch.nn.Parameter]:
-    """The parameters every head shares: embeddings and trunk blocks (not heads, final norm or unembedding)."""
+    """The parameters every head shares: embeddings and trunk blocks (not heads, final norm or
+    unembedding)."""
     t = model.transformer
     shared = [*t.wte.parameters(), *t.wpe.parameters(), *t.h.parameters()]
     return [p for p in shared if p.requires_grad]
 
 
-def head_gradients(model: MTPTransformer, inputs: torch.Tensor, targets: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Per head, the flattened gradient of its mean loss on this batch with respect to `trunk_parameters`."""
+def head_gradients(model: MTPTransformer, inputs: torch.Tensor,
+                   targets: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per head, the flattened gradient of its mean loss on this batch with respect to
+    `trunk_parameters`."""
     params = trunk_parameters(model)
     hidden = model.hidden_states(inputs)
     grads = []
     for i, (h, target) in enumerate(zip(hidden, targets)):
         loss_sum, _, count = head_loss_sums(model.unembed(h), target)
-        g = torch.autograd.grad(loss_sum / count.clamp(min=1), params, retain_graph=i < len(hidden) - 1,
+        g = torch.autograd.grad(loss_sum / count.clamp(min=1), params,
+                                retain_graph=i < len(hidden) - 1,
                                 allow_unused=True)
         grads.append(torch.cat([(x if x is not None else torch.zeros_like(p)).reshape(-1).float()
                                 for x, p in zip(g, params)]))
     return grads
 
 
-Batch = tuple[torch.Tensor, list[torch.Tensor]]  # model inputs and per-head targets (`lab.evaluate.batch_tensors`)
+# model inputs and per-head targets (`lab.evaluate.batch_tensors`)
+Batch = tuple[torch.Tensor, list[torch.Tensor]]
 
 
 def gradient_alignment(model: MTPTransformer, batches: list[Batch]) -> dict[str, float]:
     """`align/cos/head{k}` and `align/norm_ratio/head{k}` for k = 2..n, with the per-head gradients
-    summed over `batches` ((inputs, targets) pairs) first. Empty for one head or no trunk parameter."""
+    summed over `batches` ((inputs, targets) pairs) first. Empty for one head or no trunk
+    parameter."""
     n = model.config.n_future
     if n < 2 or not trunk_parameters(model):
         return {}

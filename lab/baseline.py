@@ -66,12 +66,14 @@ def _candidates(out: Path, store: Path) -> Iterable[tuple[dict[str, Any], dict[s
 
 
 def find_next_token(config: dict[str, Any], out: Path, store: Path = results.STORE) -> list[Found]:
-    """The complete next-token runs at the settings of `config`, one per seed (run directories first)."""
+    """The complete next-token runs at the settings of `config`, one per seed (run directories
+    first)."""
     key = counterpart_key(config)
     found: dict[int, Found] = {}
     for other, summary, where in _candidates(Path(out), Path(store)):
         seed = int(other.get("seed", -1))
-        if seed not in found and other.get("model", {}).get("n_future") == 1 and counterpart_key(other) == key:
+        if seed not in found and other.get("model",
+                                           {}).get("n_future") == 1 and counterpart_key(other) == key:
             found[seed] = Found(seed, reported(summary), where)
     return [found[s] for s in sorted(found)]
 
@@ -79,7 +81,8 @@ def find_next_token(config: dict[str, Any], out: Path, store: Path = results.STO
 def comparison_lines(config: dict[str, Any], summary: dict[str, Any], out: Path,
                      store: Path = results.STORE) -> list[str]:
     """What the run summary prints about next-token prediction at the same settings."""
-    n, seed, metric = config["model"]["n_future"], config["seed"], summary.get("primary_metric", "?")
+    n, seed, metric = config["model"]["n_future"], config["seed"], summary.get("primary_metric",
+                                                                               "?")
     if n == 1 and config["model"]["head_type"] == "parallel" and not config["train"].get("head_weights"):
         return []
     found = find_next_token(config, out, store)
@@ -90,17 +93,20 @@ def comparison_lines(config: dict[str, Any], summary: dict[str, Any], out: Path,
             f"{results.locate(store)}/; rerun this command with --heads 1 "
             "(and --head-type parallel) to train it"]
     mine = reported(summary)
-    lines = [f"next-token (n=1) at these settings, {metric} (test, at the step chosen on validation):"]
+    lines = [f"next-token (n=1) at these settings, {metric} (test, at the step chosen on "
+             "validation):"]
     for f in found:
         lines.append(f"  n=1 seed {f.seed}: {f.value:.4f}   ({f.where})")
     same = [f for f in found if f.seed == seed]
     if same:
-        lines.append(f"  this run (n={n}, seed {seed}): {mine:.4f}, {mine - same[0].value:+.4f} against n=1 at the "
+        lines.append(f"  this run (n={n}, seed {seed}): {mine:.4f}, {mine - same[0].value:+.4f} "
+                     "against n=1 at the "
                      f"same seed")
     else:
         lines.append(f"  this run (n={n}, seed {seed}): {mine:.4f}; no n=1 run with seed {seed}")
     if len(found) >= 2:
         mean, lo, hi = stats.mean_ci([f.value for f in found])
-        lines.append(f"  n=1 over {len(found)} seeds: {mean:.4f} [{lo:.4f}, {hi:.4f}] (95% t CI); one run of n={n} "
+        lines.append(f"  n=1 over {len(found)} seeds: {mean:.4f} [{lo:.4f}, {hi:.4f}] (95% t CI); "
+                     f"one run of n={n} "
                      "is one seed: compare over seeds with `python -m lab.sweep headline`")
     return lines

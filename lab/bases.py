@@ -70,8 +70,8 @@ def path_of(reference: str, folder: Path | None = None) -> Path:
     digest = reference.removeprefix(PREFIX)
     path = (folder or default_dir()) / f"{digest}.pt"
     if not path.exists():
-        raise ConfigError(f"--init-from {reference}: no committed base {path}; `python -m lab.bases list` "
-                          "shows the bases this checkout has")
+        raise ConfigError(f"--init-from {reference}: no committed base {path}; `python -m "
+                          "lab.bases list` shows the bases this checkout has")
     return path
 
 
@@ -84,7 +84,8 @@ def load(reference: str, folder: Path | None = None) -> dict[str, Any]:
     except CheckpointError as e:
         raise ConfigError(f"{e}; restore the base with git checkout") from None
     if weights_digest(payload["model"]) != reference.removeprefix(PREFIX):
-        raise ConfigError(f"{path}: its weights do not match their digest (corrupted); restore it with git checkout")
+        raise ConfigError(f"{path}: its weights do not match their digest (corrupted); restore it "
+                          "with git checkout")
     return payload
 
 
@@ -94,7 +95,8 @@ def export(run_dir: Path, folder: Path | None = None) -> str:
     folder = folder or default_dir()
     meta = runs.read_json(run_dir / runs.META)
     if meta.get("status") != "complete":
-        raise ConfigError(f"{run_dir} is {meta.get('status')!r}, not complete: only finished bases are committed")
+        raise ConfigError(f"{run_dir} is {meta.get('status')!r}, not complete: only finished bases "
+                          "are committed")
     ckpt = load_checkpoint(run_dir / runs.CHECKPOINT)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     digest = weights_digest(state)
@@ -102,14 +104,16 @@ def export(run_dir: Path, folder: Path | None = None) -> str:
     summary = runs.read_json(run_dir / runs.SUMMARY)
     final = {k: v for k, v in summary.get("final", {}).items() if k.startswith(("val/", "head"))}
     record = {"run_name": run_dir.name, "experiment": config["experiment"], "size": config["size"],
-              "seed": config["seed"], "tokens_per_param": config["train"].get("tokens_per_param", 0.0),
+              "seed": config["seed"],
+              "tokens_per_param": config["train"].get("tokens_per_param", 0.0),
               "steps": summary.get("steps"), "tokens": summary.get("tokens"), "final": final}
     data = to_bytes({"model": state, "config": config, "record": record})
     index = read_index(folder)
     if digest not in index:
         total = sum(e["bytes"] for e in index.values()) + len(data)
         if total > BUDGET_BYTES:
-            raise ConfigError(f"committing {run_dir.name} would make bases/ {total / 2**20:.1f} MB, over its "
+            raise ConfigError(f"committing {run_dir.name} would make bases/ {total / 2**20:.1f} "
+                              "MB, over its "
                               f"{BUDGET_BYTES / 2**20:.0f} MB budget")
         folder.mkdir(parents=True, exist_ok=True)
         runs.atomic_write(folder / f"{digest}.pt", lambda f: f.write(data), binary=True)
@@ -130,10 +134,13 @@ def verify(folder: Path | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.bases", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.bases",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("export", "list", "verify"))
-    parser.add_argument("run_dirs", nargs="*", type=Path, help="with export: complete run directories")
-    parser.add_argument("--dir", type=Path, default=None, help="the bases folder (default: the checkout's bases/)")
+    parser.add_argument("run_dirs", nargs="*", type=Path,
+                        help="with export: complete run directories")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="the bases folder (default: the checkout's bases/)")
     args = parser.parse_args(argv)
     try:
         if args.command == "export":
@@ -142,12 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "list":
             index = read_index(args.dir)
             for digest, e in index.items():
-                print(f"{digest}  {e['run_name']}  {e['tokens_per_param']:g} tokens/param  {e['bytes'] / 1024:.0f} KB")
+                print(f"{digest}  {e['run_name']}  {e['tokens_per_param']:g} tokens/param  "
+                      f"{e['bytes'] / 1024:.0f} KB")
             total = sum(e["bytes"] for e in index.values())
             print(f"{len(index)} bases, {total / 2**20:.1f} MB of {BUDGET_BYTES / 2**20:.0f} MB")
         else:
             bad = verify(args.dir)
-            print("every base matches its digest" if not bad else f"corrupted or missing: {', '.join(bad)}")
+            print("every base matches its digest" if not bad else "corrupted or missing: "
+                                                                  f"{', '.join(bad)}")
             return 1 if bad else 0
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -31,7 +31,9 @@ class KVCache:
         self.lengths = torch.zeros(batch, dtype=torch.long, device=device)
         self.capacity = capacity
 
-    def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor,
+                                                                           torch.Tensor,
+                                                                           torch.Tensor]:
         """Store (B, H, q, hd) keys/values after each sequence's length; return all keys,
         values and the (B, 1, q, capacity) boolean visibility mask."""
         q = k.shape[2]
@@ -57,7 +59,8 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                layer: int = 0) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
@@ -66,7 +69,8 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
         else:
             keys, values, mask = cache.write(layer, k, v)
-            y = F.scaled_dot_product_attention(q, keys.to(q.dtype), values.to(q.dtype), attn_mask=mask)
+            y = F.scaled_dot_product_attention(q, keys.to(q.dtype), values.to(q.dtype),
+                                               attn_mask=mask)
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
@@ -90,14 +94,17 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.d_model, bias=config.bias)
         self.mlp = MLP(config)
-        self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = None  # set by MTPTransformer.compile_blocks
+        # set by MTPTransformer.compile_blocks
+        self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                layer: int = 0) -> torch.Tensor:
         if cache is None and self.compiled is not None:
             return self.compiled(x)
         return self.uncompiled_forward(x, cache, layer)
 
-    def uncompiled_forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def uncompiled_forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                           layer: int = 0) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), cache, layer)
         return x + self.mlp(self.ln_2(x))
 

@@ -25,7 +25,8 @@ import math
 from lab.config import ModelConfig, RunConfig
 from lab.errors import ConfigError
 
-EVALUATIONS = 40  # evaluations over a budgeted run (learning curves with enough points to fit a slope)
+# evaluations over a budgeted run (learning curves with enough points to fit a slope)
+EVALUATIONS = 40
 
 
 def next_token_params(model: ModelConfig) -> int:
@@ -41,7 +42,8 @@ def next_token_params(model: ModelConfig) -> int:
 
 
 def budget_steps(config: RunConfig) -> int:
-    """The optimizer steps of `config`'s `train.tokens_per_param` (a resolved config: block size known)."""
+    """The optimizer steps of `config`'s `train.tokens_per_param` (a resolved config: block size
+    known)."""
     t = config.train
     if t.tokens_per_param <= 0:
         raise ConfigError("budget_steps needs train.tokens_per_param > 0")

@@ -67,13 +67,15 @@ def build_config(task: str, heads: int = 1, size: str = DEFAULT_SIZE, head_type:
     return config
 
 
-def _budget_schedule(config: RunConfig, overrides: list[str] | tuple[str, ...], task_warmup: int) -> None:
+def _budget_schedule(config: RunConfig, overrides: list[str] | tuple[str, ...],
+                     task_warmup: int) -> None:
     """Steps, warm-up and evaluation cadence of a budget in tokens per parameter (`lab.budget`);
     explicit `train.warmup_steps`, `train.eval_every` and `train.checkpoint_every` win."""
     from lab.budget import budget_steps, cadence
     from lab.resolve import resolve
     if config.train.tokens_per_param < 0:
-        raise ConfigError(f"--tokens-per-param must be positive, got {config.train.tokens_per_param}")
+        raise ConfigError("--tokens-per-param must be positive, got "
+                          f"{config.train.tokens_per_param}")
     t = config.train
     t.steps = budget_steps(resolve(config)[0])
     warmup, every = cadence(t.steps, task_warmup)

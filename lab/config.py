@@ -60,7 +60,8 @@ class ModelConfig:
     head_type: str = "parallel"
     match_params: bool = True  # n heads take n-1 blocks from the trunk (the paper's rule)
     tie_embeddings: bool = False  # the paper's synthetic runs keep them untied
-    detach_extra_heads: bool = False  # heads 2..n read a detached next-token path: their losses train only them
+    # heads 2..n read a detached next-token path: their losses train only them
+    detach_extra_heads: bool = False
     mlp_ratio: int = 4
     dropout: float = 0.0
     bias: bool = False
@@ -74,17 +75,20 @@ class ModelConfig:
         if self.n_future < 1:
             raise ConfigError(f"--heads must be at least 1, got {self.n_future}")
         if self.head_type not in head_types():
-            raise ConfigError(f"unknown head type {self.head_type!r}; choose one of: {', '.join(head_types())}")
+            raise ConfigError(f"unknown head type {self.head_type!r}; choose one of: "
+                              f"{', '.join(head_types())}")
         if self.d_model % self.n_head:
-            raise ConfigError(f"model.d_model={self.d_model} is not divisible by model.n_head={self.n_head}")
+            raise ConfigError(f"model.d_model={self.d_model} is not divisible by "
+                              f"model.n_head={self.n_head}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.detach_extra_heads and self.head_type == "anticausal":
-            raise ConfigError("model.detach_extra_heads cannot keep anticausal heads out of the next-token path: "
-                              "head 1 reads head 2; use another --head-type")
+            raise ConfigError("model.detach_extra_heads cannot keep anticausal heads out of the "
+                              "next-token path: head 1 reads head 2; use another --head-type")
         if self.head_type != "linear" and self.match_params and self.n_future >= self.n_layer:
             raise ConfigError(
-                f"--heads {self.n_future} needs at least {self.n_future + 1} layers with parameter matching "
+                f"--heads {self.n_future} needs at least {self.n_future + 1} layers with parameter "
+                "matching "
                 f"(one trunk block plus one block per head), but this size has {self.n_layer}; "
                 f"use a larger --size, fewer heads, or --set model.match_params=false"
             )
@@ -111,14 +115,20 @@ class TrainConfig:
     val_batches: int = 4  # held-out batches for per-head loss/accuracy
     checkpoint_every: int = 100
     early_stop_patience: int = 0  # evaluations without improvement before stopping (0 = off)
-    early_stop_on: str = ""  # validation metric early stopping reads ("" = the primary metric); *nll/*loss: lower wins
-    early_stop_min_delta: float = 0.0  # gains of the early-stop metric up to this do not reset the patience
-    stop_at: float = 0.0  # stop at the first evaluation whose validation primary metric reaches this (0 = off)
-    log_mechanism: bool = False  # log gradient alignment (lab/alignment.py) and copy attention (lab/interp.py)
+    # validation metric early stopping reads ("" = the primary metric); *nll/*loss: lower wins
+    early_stop_on: str = ""
+    # gains of the early-stop metric up to this do not reset the patience
+    early_stop_min_delta: float = 0.0
+    # stop at the first evaluation whose validation primary metric reaches this (0 = off)
+    stop_at: float = 0.0
+    # log gradient alignment (lab/alignment.py) and copy attention (lab/interp.py)
+    log_mechanism: bool = False
     compile: bool = False
     eval_at_start: bool = False  # also evaluate before the first update (step 0)
-    keep_checkpoints: list[float] | None = None  # fractions of training at which to keep a checkpoint copy
-    tokens_per_param: float = 0.0  # budget in tokens per non-embedding parameter (0 = off); sets steps (lab/budget.py)
+    # fractions of training at which to keep a checkpoint copy
+    keep_checkpoints: list[float] | None = None
+    # budget in tokens per non-embedding parameter (0 = off); sets steps (lab/budget.py)
+    tokens_per_param: float = 0.0
     log: str = "none"  # live curves: none or tensorboard (lab/tracking.py); not hashed (NOT_HASHED)
 
     def validate(self) -> None:
@@ -128,7 +138,8 @@ class TrainConfig:
         for name in ("lr", "grad_clip"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
-        for name in ("warmup_steps", "weight_decay", "eval_examples", "final_eval_examples", "early_stop_patience",
+        for name in ("warmup_steps", "weight_decay", "eval_examples", "final_eval_examples",
+                     "early_stop_patience",
                      "early_stop_min_delta", "stop_at", "tokens_per_param"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must not be negative, got {getattr(self, name)}")
@@ -141,8 +152,10 @@ class TrainConfig:
 
 # Fields that never enter the canonical JSON (see the module docstring): (section, name).
 NOT_HASHED: frozenset[tuple[str, str]] = frozenset({("train", "log")})
-# Fields added later, left out of the canonical JSON while they hold this value: (section, name) -> default.
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, ("train", "log_mechanism"): False,
+# Fields added later, left out of the canonical JSON while they hold this value: (section, name) ->
+# default.
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0,
+                                                     ("train", "log_mechanism"): False,
                                                      ("model", "detach_extra_heads"): False,
                                                      ("train", "early_stop_on"): "",
                                                      ("train", "early_stop_min_delta"): 0.0,
@@ -151,7 +164,8 @@ HASH_NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {("train", "stop_at"): 0.0, 
 
 ATTACH_MODES = ("keep", "linear", "carve", "add", "deepseek", "drop")  # built in (lab.finetune)
 HEAD_INITS = ("random", "copy", "zero")
-# Named ways of adding multi-token prediction to a next-token checkpoint (lab/recipes.py, which checks
+# Named ways of adding multi-token prediction to a next-token checkpoint (lab/recipes.py, which
+# checks
 # that its registry holds exactly these).
 RECIPES = ("data_w1", "data_w0.3", "data_w0.1", "data_ds", "frozen", "gated", "curriculum_fwd",
            "curriculum_rev", "registers", "distill")
@@ -188,26 +202,33 @@ class FinetuneConfig:
 
     init_from: str = ""  # run directory or checkpoint file; empty = train from scratch
     attach: str = "keep"  # how the checkpoint's heads become this run's heads
-    head_init: str = "random"  # new heads: random init, copy of the last block, or zero output projections
+    # new heads: random init, copy of the last block, or zero output projections
+    head_init: str = "random"
     freeze_trunk_steps: int = 0  # first K steps: only the new heads train
     ramp_steps: int = 0  # the new heads' loss weight ramps linearly from 0 over K steps
-    pretrained_lr_scale: float = 1.0  # learning-rate multiplier for weights loaded from the checkpoint
+    # learning-rate multiplier for weights loaded from the checkpoint
+    pretrained_lr_scale: float = 1.0
     recipe: str = ""  # a named multi-token recipe (lab/recipes.py); "" = none
 
     def validate(self) -> None:
         if self.attach not in attach_modes():
-            raise ConfigError(f"unknown attach mode {self.attach!r}; choose one of: {', '.join(attach_modes())}")
+            raise ConfigError(f"unknown attach mode {self.attach!r}; choose one of: "
+                              f"{', '.join(attach_modes())}")
         if self.head_init not in HEAD_INITS:
-            raise ConfigError(f"unknown head init {self.head_init!r}; choose one of: {', '.join(HEAD_INITS)}")
+            raise ConfigError(f"unknown head init {self.head_init!r}; choose one of: "
+                              f"{', '.join(HEAD_INITS)}")
         for name in ("freeze_trunk_steps", "ramp_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"finetune.{name} must not be negative, got {getattr(self, name)}")
         if self.pretrained_lr_scale < 0:
-            raise ConfigError(f"finetune.pretrained_lr_scale must not be negative, got {self.pretrained_lr_scale}")
+            raise ConfigError("finetune.pretrained_lr_scale must not be negative, got "
+                              f"{self.pretrained_lr_scale}")
         if self.recipe and self.recipe not in RECIPES:
-            raise ConfigError(f"unknown finetune.recipe {self.recipe!r}; choose one of: {', '.join(RECIPES)}")
+            raise ConfigError(f"unknown finetune.recipe {self.recipe!r}; choose one of: "
+                              f"{', '.join(RECIPES)}")
         if self.recipe and not self.init_from:
-            raise ConfigError(f"finetune.recipe={self.recipe} continues a checkpoint: set --init-from")
+            raise ConfigError(f"finetune.recipe={self.recipe} continues a checkpoint: set "
+                              "--init-from")
 
 
 @dataclass
@@ -326,7 +347,8 @@ def config_keys() -> list[str]:
 
 def unknown_key(key: str, known: list[str]) -> ConfigError:
     """The error for an unknown key, suggesting the closest known ones."""
-    scored = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in known), reverse=True)
+    scored = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in known),
+                    reverse=True)
     close = [k for r, k in scored[:3] if r >= 0.6 and r >= scored[0][0] - 0.05] if scored else []
     if not close:  # e.g. a right name in the wrong section
         name = key.rpartition(".")[2]
@@ -342,9 +364,11 @@ def convert(text: str, annotation: Any, key: str) -> Any:
 
 
 def field_type(key: str) -> Any:
-    """The declared type of a non-task key such as `train.lr` (an unknown key is a `ConfigError`)."""
+    """The declared type of a non-task key such as `train.lr` (an unknown key is a
+    `ConfigError`)."""
     section, _, name = key.rpartition(".")
-    cls = {"": RunConfig, "model": ModelConfig, "train": TrainConfig, "finetune": FinetuneConfig}.get(section)
+    cls = {"": RunConfig, "model": ModelConfig, "train": TrainConfig,
+           "finetune": FinetuneConfig}.get(section)
     if cls is None or key not in config_keys():
         raise unknown_key(key, config_keys() + ["task.*"])
     return _field_types(cls)[name]
@@ -359,7 +383,8 @@ def split_assignment(assignment: str, option: str = "--set") -> tuple[str, str]:
 
 
 def apply_overrides(config: RunConfig, assignments: list[str]) -> None:
-    """Apply `section.key=value` strings (`model.`, `train.`, `finetune.`, `task.` or a top-level key).
+    """Apply `section.key=value` strings (`model.`, `train.`, `finetune.`, `task.` or a top-level
+    key).
 
     Values are parsed to the field's declared type; unknown keys and badly typed values are a
     `ConfigError`. `task.*` values are recorded as `Unparsed` text in `task_config` and parsed
@@ -373,6 +398,7 @@ def apply_overrides(config: RunConfig, assignments: list[str]) -> None:
             task_overrides[name] = Unparsed(text)
             continue
         annotation = field_type(key)
-        target = {"": config, "model": config.model, "train": config.train, "finetune": config.finetune}[section]
+        target = {"": config, "model": config.model, "train": config.train,
+                  "finetune": config.finetune}[section]
         setattr(target, name, _convert(text, annotation, key))
     config.task_config = {**config.task_config, **task_overrides}

@@ -27,8 +27,9 @@ MIN_RUNS = 5  # fewer measured runs of an experiment than this: calibrate on eve
 
 
 def cpu_seconds(config: RunConfig) -> float:
-    """Estimated CPU time of a run on one thread (see `CPU_S_PER_TOKEN`), counting the blocks it computes:
-    without parameter matching n heads add n-1 blocks. An upper bound for a run that stops early."""
+    """Estimated CPU time of a run on one thread (see `CPU_S_PER_TOKEN`), counting the blocks it
+    computes: without parameter matching n heads add n-1 blocks. An upper bound for a run that stops
+    early."""
     m = config.model
     blocks = m.n_layer if m.match_params or m.head_type == "linear" else m.n_layer - 1 + m.n_future
     tokens = config.train.steps * config.train.batch_size * m.block_size
@@ -36,8 +37,8 @@ def cpu_seconds(config: RunConfig) -> float:
 
 
 def measured_ratio(record: dict[str, Any]) -> float | None:
-    """Seconds a complete run took (meta.json's start to end) over `cpu_seconds` of the steps it trained,
-    or None when the record lacks what that needs."""
+    """Seconds a complete run took (meta.json's start to end) over `cpu_seconds` of the steps it
+    trained, or None when the record lacks what that needs."""
     meta, summary = record.get("meta", {}), record.get("summary", {})
     try:
         took = (datetime.fromisoformat(meta["ended"]) - datetime.fromisoformat(meta["started"])).total_seconds()
@@ -64,13 +65,16 @@ class Calibration:
     scope: str
 
     def describe(self) -> str:
-        return (f"x{self.factor:.2f}: the median measured/estimated time of {self.runs} complete runs of "
+        return (f"x{self.factor:.2f}: the median measured/estimated time of {self.runs} complete "
+                "runs of "
                 f"{self.scope} on this CPU ({self.cpu})")
 
 
-def calibrate(records: Iterable[dict[str, Any]], cpu: str | None, experiment: str) -> Calibration | None:
-    """The calibration of `experiment`'s estimates on `cpu` from complete run records (run directories and
-    the store), one thread per run; None when fewer than `MIN_RUNS` runs of any experiment ran on it."""
+def calibrate(records: Iterable[dict[str, Any]], cpu: str | None,
+              experiment: str) -> Calibration | None:
+    """The calibration of `experiment`'s estimates on `cpu` from complete run records (run
+    directories and the store), one thread per run; None when fewer than `MIN_RUNS` runs of any
+    experiment ran on it."""
     ratios: dict[str, list[float]] = {}
     for record in records:
         threads = ((record.get("meta", {}).get("versions") or {}).get("cpu") or {}).get("threads")
@@ -79,7 +83,8 @@ def calibrate(records: Iterable[dict[str, Any]], cpu: str | None, experiment: st
         if (ratio := measured_ratio(record)) is not None:
             ratios.setdefault(record.get("experiment", ""), []).append(ratio)
     own, every = ratios.get(experiment, []), [r for rs in ratios.values() for r in rs]
-    chosen, scope = (own, f"`{experiment}`") if len(own) >= MIN_RUNS else (every, "every experiment")
+    chosen, scope = (own, f"`{experiment}`") if len(own) >= MIN_RUNS else (every,
+                                                                           "every experiment")
     if len(chosen) < MIN_RUNS:
         return None
     return Calibration(statistics.median(chosen), len(chosen), cpu, scope)

@@ -42,7 +42,8 @@ def new_cache(model: MTPTransformer, batch: int, capacity: int, bf16: bool = Tru
     c = model.config
     p = next(model.parameters())
     dtype = torch.bfloat16 if p.device.type == "cuda" and bf16 else p.dtype
-    return KVCache(model.n_attention_layers, batch, c.n_head, capacity, c.d_model // c.n_head, p.device, dtype)
+    return KVCache(model.n_attention_layers, batch, c.n_head, capacity, c.d_model // c.n_head,
+                   p.device, dtype)
 
 
 @torch.no_grad()
@@ -53,7 +54,8 @@ def greedy_decode(model: MTPTransformer, prompts: torch.Tensor, max_new_tokens: 
     `bf16=False` keeps CUDA in full precision (see `autocast`)."""
     B, P = prompts.shape
     if P + max_new_tokens - 1 > model.config.block_size:
-        raise ValueError(f"prompt {P} + {max_new_tokens} new tokens exceed the context {model.config.block_size}")
+        raise ValueError(f"prompt {P} + {max_new_tokens} new tokens exceed the context "
+                         f"{model.config.block_size}")
     out = torch.empty(B, max_new_tokens, dtype=torch.long, device=prompts.device)
     with autocast(prompts.device, bf16):
         if not use_cache:
@@ -64,7 +66,8 @@ def greedy_decode(model: MTPTransformer, prompts: torch.Tensor, max_new_tokens: 
                 seq = torch.cat([seq, nxt[:, None]], dim=1)
             return out
         cache = new_cache(model, B, P + max_new_tokens, bf16)
-        logits = model(prompts, heads=1, positions=torch.arange(P, device=prompts.device), cache=cache)
+        logits = model(prompts, heads=1, positions=torch.arange(P, device=prompts.device),
+                       cache=cache)
         cache.advance(P)
         for s in range(max_new_tokens):
             nxt = logits[:, -1, 0].argmax(-1)
@@ -129,7 +132,8 @@ class Speculator:
     once their tokens are known: their cache always matches a forward over the true tokens.
     """
 
-    def __init__(self, model: MTPTransformer, batch: int, capacity: int, k: int, bf16: bool = True) -> None:
+    def __init__(self, model: MTPTransformer, batch: int, capacity: int, k: int,
+                 bf16: bool = True) -> None:
         self.model, self.k = model, k
         self.needed = model.heads_needed(k)
         self.cache = new_cache(model, batch, capacity, bf16)
@@ -162,24 +166,28 @@ class Speculator:
         for i in model.order:
             if i in self.needed:
                 src = model.sources[i]
-                hidden[i] = model.heads[i](z if src == -1 else hidden[src], self.cache, model.head_layer(i))
+                hidden[i] = model.heads[i](z if src == -1 else hidden[src], self.cache,
+                                           model.head_layer(i))
         greedy = model.unembed(hidden[0]).argmax(-1)
         accepted = _confirmed(inputs, greedy, verify)
         if k == 1:
             return greedy, accepted, inputs.new_zeros(inputs.shape[0], 0)
-        h = torch.stack([hidden[i] for i in range(1, k)], dim=2)  # (B, q, k-1, d): unembed one position
+        # (B, q, k-1, d): unembed one position
+        h = torch.stack([hidden[i] for i in range(1, k)], dim=2)
         h = h.gather(1, accepted[:, None, None, None].expand(-1, 1, k - 1, h.shape[-1]))[:, 0]
         return greedy, accepted, model.unembed(h).argmax(-1)
 
     def _draft_sequentially(self, inputs: torch.Tensor, hidden1: torch.Tensor, greedy: torch.Tensor,
                             accepted: torch.Tensor) -> torch.Tensor:
         """Heads 2..k over the window, each reading the true token where it is known
-        and the previous head's guess where not. Returns their guesses at the last confirmed position."""
+        and the previous head's guess where not. Returns their guesses at the last confirmed
+        position."""
         model, B, q = self.model, *inputs.shape
         lengths = self.cache.lengths
         slots = lengths[:, None] + torch.arange(q, device=inputs.device)
         self.tokens.scatter_(1, slots, inputs)
-        self.tokens.scatter_(1, (lengths + accepted + 1)[:, None], greedy.gather(1, accepted[:, None]))
+        self.tokens.scatter_(1, (lengths + accepted + 1)[:, None],
+                             greedy.gather(1, accepted[:, None]))
         known = (lengths + accepted + 2)[:, None]  # tokens before this index are certain
         if self.head1 is None:
             self.head1 = hidden1.new_zeros(B, self.cache.capacity, hidden1.shape[-1])
@@ -210,13 +218,15 @@ def propose(model: MTPTransformer, prompts: torch.Tensor, k: int | None = None) 
     B, P = prompts.shape
     with autocast(prompts.device):
         positions = torch.arange(P, device=prompts.device).expand(B, P)
-        greedy, _, drafts = Speculator(model, B, P + 2 * k, k).step(prompts, positions, verify=False)
+        greedy, _, drafts = Speculator(model, B, P + 2 * k, k).step(prompts, positions,
+                                                                    verify=False)
     return torch.cat([greedy[:, -1:], drafts], dim=1)
 
 
 @torch.no_grad()
 def speculative_decode(model: MTPTransformer, prompts: torch.Tensor, max_new_tokens: int,
-                       k: int | None = None, bf16: bool = True) -> tuple[torch.Tensor, SpeculativeStats]:
+                       k: int | None = None, bf16: bool = True) -> tuple[torch.Tensor,
+                                                                         SpeculativeStats]:
     """Self-speculative greedy continuation with heads 1..k of equal-length prompts.
 
     Returns the tokens `(B, max_new_tokens)`, equal to `greedy_decode`'s, and the counts.
@@ -257,7 +267,8 @@ def speculative_decode(model: MTPTransformer, prompts: torch.Tensor, max_new_tok
             # Positions past the context only occur beyond the requested length: clamp them.
             positions = (cache.lengths[:, None] + offsets).clamp_(max=last_position)
             greedy, accepted, drafts = spec.step(block, positions, verify=True)
-            # Keep head 1's tokens up to and including the first correction (finished sequences: none).
+            # Keep head 1's tokens up to and including the first correction (finished sequences:
+            # none).
             gained = (accepted + 1) * active
             blocks.append(greedy)
             accepted_log.append(accepted)
@@ -269,11 +280,14 @@ def speculative_decode(model: MTPTransformer, prompts: torch.Tensor, max_new_tok
 
 
 def _assemble(blocks: list[torch.Tensor], accepted_log: list[torch.Tensor], N: int) -> torch.Tensor:
-    """The kept tokens: the prompt pass's token, then per pass head 1's tokens up to the correction."""
+    """The kept tokens: the prompt pass's token, then per pass head 1's tokens up to the
+    correction."""
     B, device = blocks[0].shape[0], blocks[0].device
     tokens = torch.cat(blocks, dim=1)
     keep = [torch.ones(B, 1, dtype=torch.bool, device=device)]
-    keep += [torch.arange(b.shape[1], device=device)[None, :] <= a[:, None] for b, a in zip(blocks[1:], accepted_log)]
+    keep += [torch.arange(b.shape[1], device=device)[None, :] <= a[:,
+                                                                   None] for b, a in zip(blocks[1:],
+                                                                                         accepted_log)]
     keep = torch.cat(keep, dim=1)
     index = keep.long().cumsum(dim=1) - 1
     out = torch.zeros(B, N + 1, dtype=torch.long, device=device)
@@ -284,7 +298,8 @@ def _assemble(blocks: list[torch.Tensor], accepted_log: list[torch.Tensor], N: i
 def _count(k: int, N: int, accepted_log: list[torch.Tensor], emitted_log: list[torch.Tensor],
            blocks: list[torch.Tensor], B: int) -> SpeculativeStats:
     """Table S2's counts from the per-pass records (see `SpeculativeStats`)."""
-    stats = SpeculativeStats(k=k, tokens=B * max(N, 0), passes=len(blocks), checked=[0] * k, accepted=[0] * k,
+    stats = SpeculativeStats(k=k, tokens=B * max(N, 0), passes=len(blocks), checked=[0] * k,
+                             accepted=[0] * k,
                              gained=[0] * k)
     if not blocks:
         return stats

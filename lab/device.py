@@ -10,7 +10,8 @@ from lab.errors import ConfigError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; raises `ConfigError` for a missing or unknown device."""
+    """`auto` picks cuda, then mps, then cpu; raises `ConfigError` for a missing or unknown
+    device."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -21,7 +22,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda requested but no CUDA device is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if name == "mps" and not (getattr(torch.backends, "mps",
+                                      None) and torch.backends.mps.is_available()):
         raise ConfigError("--device mps requested but MPS is not available")
     return torch.device(name)
 

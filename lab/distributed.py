@@ -52,15 +52,20 @@ class DataParallel:
 
     def rows(self, batch_size: int) -> slice:
         """This rank's contiguous share of a global batch's rows."""
-        return slice(self.rank * batch_size // self.world, (self.rank + 1) * batch_size // self.world)
+        return slice(self.rank * batch_size // self.world,
+                     (self.rank + 1) * batch_size // self.world)
 
-    def forward_backward(self, model: torch.nn.Module, inputs: torch.Tensor, targets: list[torch.Tensor],
-                         efficient: bool = True, head_weights: list[float] | None = None) -> StepResult:
-        """Gradients of the global batch's loss on every rank; the result describes the global batch."""
+    def forward_backward(self, model: torch.nn.Module, inputs: torch.Tensor,
+                         targets: list[torch.Tensor],
+                         efficient: bool = True,
+                         head_weights: list[float] | None = None) -> StepResult:
+        """Gradients of the global batch's loss on every rank; the result describes the global
+        batch."""
         if self.world == 1:
             return forward_backward(model, inputs, targets, efficient, head_weights)
         if inputs.shape[0] < self.world:
-            raise ConfigError(f"train.batch_size={inputs.shape[0]} is smaller than the {self.world} processes")
+            raise ConfigError(f"train.batch_size={inputs.shape[0]} is smaller than the "
+                              f"{self.world} processes")
         rows = self.rows(inputs.shape[0])
         local_targets = [t[rows] for t in targets]
         user = list(head_weights) if head_weights is not None else [1.0] * len(targets)

@@ -23,7 +23,8 @@ from lab.evaluate import ModelPredictor
 from tasks import ConfigError, Task
 
 
-def evaluate_file(task: Task, predictor: ModelPredictor, path: str, max_examples: int | None) -> dict[str, float]:
+def evaluate_file(task: Task, predictor: ModelPredictor, path: str,
+                  max_examples: int | None) -> dict[str, float]:
     """Score on a data file, for tasks that read one (raises `ConfigError` otherwise)."""
     reader = getattr(task, "read_file", None)
     if reader is None:
@@ -36,16 +37,20 @@ def evaluate_file(task: Task, predictor: ModelPredictor, path: str, max_examples
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.eval", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m lab.eval",
+                                     description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("run_dir", help="a trained run directory (config.json and checkpoint.pt)")
-    parser.add_argument("--data", default=None, help="a data file to evaluate on (path-star text format for graph)")
-    parser.add_argument("--max-examples", type=int, default=None, help="evaluate on at most this many examples")
+    parser.add_argument("--data", default=None,
+                        help="a data file to evaluate on (path-star text format for graph)")
+    parser.add_argument("--max-examples", type=int, default=None,
+                        help="evaluate on at most this many examples")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--batch", type=int, default=256, help="evaluation batch size")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.add_argument("--allow-incomplete", action="store_true",
-                        help="score the partial checkpoint of a run that did not finish (with a warning)")
+                        help="score the partial checkpoint of a run that did not finish (with a "
+                             "warning)")
     args = parser.parse_args(argv)
     try:
         if args.max_examples is not None and args.max_examples <= 0:

@@ -21,7 +21,8 @@ from tasks import Task
 from tasks.base import TeacherForced
 
 
-def batch_tensors(batch, device: torch.device, n_heads: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def batch_tensors(batch, device: torch.device, n_heads: int) -> tuple[torch.Tensor,
+                                                                      list[torch.Tensor]]:
     """Model inputs `(B, L-1)` and per-head targets from a task batch."""
     tokens = torch.as_tensor(batch.tokens, device=device)
     mask = torch.as_tensor(batch.loss_mask, device=device)
@@ -30,9 +31,11 @@ def batch_tensors(batch, device: torch.device, n_heads: int) -> tuple[torch.Tens
 
 
 def validation_batches(task: Task, config: RunConfig) -> list:
-    """Fixed held-out batches from the training distribution (same for every run of a task config)."""
+    """Fixed held-out batches from the training distribution (same for every run of a task
+    config)."""
     rng = np.random.default_rng([task.config.eval_seed, 4242])
-    return [task.sample_batch(rng, config.train.batch_size) for _ in range(config.train.val_batches)]
+    return [task.sample_batch(rng,
+                              config.train.batch_size) for _ in range(config.train.val_batches)]
 
 
 @torch.no_grad()
@@ -96,7 +99,8 @@ class ModelPredictor:
                 k = i + 1
                 if k <= T:
                     target = tok[:, k:]
-                    nll[:, : T - k + 1, i] = -logp[:, : T - k + 1].gather(-1, target[..., None])[..., 0]
+                    nll[:, : T - k + 1, i] = -logp[:, : T - k + 1].gather(-1,
+                                                                          target[..., None])[..., 0]
             preds.append(pred.cpu().numpy())
             nlls.append(nll.cpu().numpy())
         self.model.train(was_training)

@@ -44,7 +44,8 @@ class RunSpec:
 
 
 def _interrupt_once(signum: int, frame: Any) -> None:
-    """SIGINT or SIGTERM while a run trains: interrupt it once (it saves a checkpoint); ignore repeats."""
+    """SIGINT or SIGTERM while a run trains: interrupt it once (it saves a checkpoint); ignore
+    repeats."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
@@ -66,21 +67,25 @@ def execute(spec: RunSpec) -> RunResult:
     if spec.threads:
         torch.set_num_threads(spec.threads)
     config = RunConfig.from_dict(spec.config)
-    result: RunResult = {"name": config.run_name(), "status": Status.FAILED, "error": None, "primary": None,
+    result: RunResult = {"name": config.run_name(), "status": Status.FAILED, "error": None,
+                         "primary": None,
                          "primary_metric": None, "wall_s": None, "host": os.uname().nodename}
     in_worker = threading.current_thread() is threading.main_thread() and \
         signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    if in_worker:  # pool workers ignore SIGINT between runs; during a run it (or SIGTERM) interrupts the run
+    # pool workers ignore SIGINT between runs; during a run it (or SIGTERM) interrupts the run
+    if in_worker:
         signal.signal(signal.SIGINT, _interrupt_once)
         signal.signal(signal.SIGTERM, _interrupt_once)
     start = time.perf_counter()
     try:
         trainer = make_trainer(config, spec.root, spec.device, quiet=True)
         if trainer.run_dir.name != result["name"]:  # the sweep would never find this run again
-            raise ConfigError(f"{result['name']} was planned unresolved (resolved, it is {trainer.run_dir.name}); "
+            raise ConfigError(f"{result['name']} was planned unresolved (resolved, it is "
+                              f"{trainer.run_dir.name}); "
                               "plan runs with lab.resolve.resolve")
         summary = trainer.run()
-        # the trainer's status is complete only if the run was found complete (before or once it held the lock)
+        # the trainer's status is complete only if the run was found complete (before or once it
+        # held the lock)
         result["status"] = Status.COMPLETE_ALREADY if trainer.status == Status.COMPLETE else Status.COMPLETE
         result["primary_metric"] = summary.get("primary_metric")
         result["primary"] = summary.get("final", {}).get(summary.get("primary_metric"))
@@ -146,7 +151,8 @@ class InProcessExecutor(Executor):
         futures = []
         for spec in specs:
             future: Future = Future()
-            self.queue.append((RunSpec(spec.config, spec.root, spec.device, self.threads or spec.threads), future))
+            self.queue.append((RunSpec(spec.config, spec.root, spec.device,
+                                       self.threads or spec.threads), future))
             futures.append(future)
         return futures
 
@@ -158,7 +164,8 @@ class InProcessExecutor(Executor):
         self.queue = [(s, f) for s, f in self.queue if f is not future]
         result = execute(spec)
         future.set_result(result)
-        if result["status"] == Status.INTERRUPTED:  # Ctrl-C reached the run: stop the sweep as the user asked
+        # Ctrl-C reached the run: stop the sweep as the user asked
+        if result["status"] == Status.INTERRUPTED:
             raise KeyboardInterrupt
         return {future}
 
@@ -177,7 +184,8 @@ def cpu_cores() -> int:
 
 
 def _init_worker(threads: int, gpus: Any) -> None:
-    """Pool worker start-up: ignore Ctrl-C between runs, pin threads, and take a GPU if shared out."""
+    """Pool worker start-up: ignore Ctrl-C between runs, pin threads, and take a GPU if shared
+    out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if gpus is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
@@ -198,14 +206,16 @@ class LocalExecutor(Executor):
             queue = context.Queue()
             for k in range(workers):
                 queue.put(k % gpus)
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                        initializer=_init_worker,
                                         initargs=(self.threads, queue))
 
     def submit(self, specs: list[RunSpec]) -> list[Future]:
         return [self.pool.submit(execute, spec) for spec in specs]
 
     def interrupt(self) -> None:
-        # SIGINT reaches the workers by itself on Ctrl-C in a terminal; a `kill` of the sweep does not.
+        # SIGINT reaches the workers by itself on Ctrl-C in a terminal; a `kill` of the sweep does
+        # not.
         for process in list(getattr(self.pool, "_processes", {}).values()):
             try:
                 os.kill(process.pid, signal.SIGINT)
@@ -219,7 +229,8 @@ class LocalExecutor(Executor):
 class SlurmExecutor(Executor):
     """submitit job arrays: `runs_per_job` runs per job, each job with `gpus_per_run` GPUs."""
 
-    def __init__(self, folder: Path, cluster: str = "slurm", partition: str | None = None, gpus_per_run: int = 1,
+    def __init__(self, folder: Path, cluster: str = "slurm", partition: str | None = None,
+                 gpus_per_run: int = 1,
                  cpus_per_run: int = 4, time_limit_min: int = 60, runs_per_job: int = 4,
                  array_parallelism: int = 64, mem_gb: int | None = None) -> None:
         try:
@@ -234,7 +245,8 @@ class SlurmExecutor(Executor):
             self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
         except (RuntimeError, ValueError) as e:
             raise ConfigError(f"cannot use submitit cluster {cluster!r}: {e}") from None
-        params: dict[str, Any] = dict(timeout_min=time_limit_min, gpus_per_node=gpus_per_run, nodes=1,
+        params: dict[str, Any] = dict(timeout_min=time_limit_min, gpus_per_node=gpus_per_run,
+                                      nodes=1,
                                       tasks_per_node=1, cpus_per_task=cpus_per_run, name="mtp-lab",
                                       slurm_array_parallelism=array_parallelism)
         if partition:
@@ -269,8 +281,10 @@ class SlurmExecutor(Executor):
             if k < len(results):
                 future.set_result(results[k])
             else:
-                future.set_result({"name": RunConfig.from_dict(spec.config).run_name(), "status": Status.FAILED,
-                                   "error": error, "primary": None, "primary_metric": None, "wall_s": None})
+                future.set_result({"name": RunConfig.from_dict(spec.config).run_name(),
+                                   "status": Status.FAILED,
+                                   "error": error, "primary": None, "primary_metric": None,
+                                   "wall_s": None})
 
     def interrupt(self) -> None:
         for job in self.jobs:
@@ -279,7 +293,8 @@ class SlurmExecutor(Executor):
 
 
 class RayExecutor(Executor):
-    """One Ray task per run on the cluster at `address`, or on a local Ray instance of `workers` CPUs."""
+    """One Ray task per run on the cluster at `address`, or on a local Ray instance of `workers`
+    CPUs."""
 
     def __init__(self, address: str | None = None, workers: int = 1, cpus_per_run: int = 1,
                  gpus_per_run: float = 0, threads: int | None = None) -> None:
@@ -290,14 +305,17 @@ class RayExecutor(Executor):
         self.ray = ray
         self.started_here = not ray.is_initialized()
         if self.started_here:
-            kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": workers * cpus_per_run}
+            kwargs: dict[str,
+                         Any] = {"address": address} if address else {"num_cpus": workers * cpus_per_run}
             ray.init(**kwargs, include_dashboard=False, log_to_driver=False)
-        self.remote = ray.remote(execute).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
+        self.remote = ray.remote(execute).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
+                                                  max_retries=0)
         self.threads = threads or cpus_per_run
         self.refs: list[Any] = []
 
     def submit(self, specs: list[RunSpec]) -> list[Future]:
-        refs = [self.remote.remote(RunSpec(s.config, s.root, s.device, self.threads)) for s in specs]
+        refs = [self.remote.remote(RunSpec(s.config, s.root, s.device,
+                                           self.threads)) for s in specs]
         self.refs += refs
         return [ref.future() for ref in refs]
 

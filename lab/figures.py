@@ -33,7 +33,16 @@ from pathlib import Path
 from lab import runs
 from lab.analysis import claims
 from lab.analysis.registry import Missing, Output, specs
-from lab.analysis.render import heading, kept_section, readme, readme_section, results, results_section, sections, wrap
+from lab.analysis.render import (
+    heading,
+    kept_section,
+    readme,
+    readme_section,
+    results,
+    results_section,
+    sections,
+    wrap,
+)
 from lab.errors import ConfigError
 from lab.experiments import (  # importing the package registers every experiment and its figures
     REGISTRY,
@@ -62,7 +71,8 @@ class Outcome:
 def origin(path: Path) -> str:
     """Where an existing image comes from: its last commit, else its file date."""
     try:
-        log = subprocess.run(["git", "log", "-1", "--format=%h, %cs", "--", path.name], cwd=path.parent,
+        log = subprocess.run(["git", "log", "-1", "--format=%h, %cs", "--", path.name],
+                             cwd=path.parent,
                              capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         log = ""
@@ -98,10 +108,11 @@ def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool 
             if files and not prune:
                 outcome.kept.append(spec.key)
                 outcome.messages += [f"kept {f}: {why}; {origin(f)}" for f in files]
-                readme_parts.append(wrap(spec.key, old_readme.get(spec.key) or kept_section(spec, files)))
+                readme_parts.append(wrap(spec.key,
+                                         old_readme.get(spec.key) or kept_section(spec, files)))
                 results_parts.append(wrap(spec.key, old_results.get(spec.key) or
-                                          f"{heading(spec)}\n\nImage kept from an earlier regeneration; its "
-                                          "numbers are not here.\n\n"))
+                                          f"{heading(spec)}\n\nImage kept from an earlier "
+                                          "regeneration; its numbers are not here.\n\n"))
                 continue
             if files:
                 outcome.pruned.append(spec.key)
@@ -124,17 +135,20 @@ def generate(root: Path, out: Path, preset: str, fmt_: str = "png", prune: bool 
         for f in FORMATS:
             (out / f"{key}.{f}").unlink(missing_ok=True)
     source = sources(selections)
-    runs.atomic_write(out / "README.md", lambda f: f.write(readme(readme_parts, missing, preset, source)))
+    runs.atomic_write(out / "README.md",
+                      lambda f: f.write(readme(readme_parts, missing, preset, source)))
     runs.atomic_write(out / "RESULTS.md", lambda f: f.write(results(results_parts, missing)))
-    every = [*claims.CLAIMS, *declared_claims()]  # the ledger's claims and those experiments declare
+    every = claims.in_ledger_order(declared_claims())  # the claims the experiments declare
     table = claims.ledger(lambda experiment: selection(experiment).evals(), preset, every,
-                          run_file=lambda experiment, run_dir, name: selection(experiment).run_file(run_dir, name))
+                          run_file=lambda experiment, run_dir,
+                          name: selection(experiment).run_file(run_dir, name))
     runs.atomic_write(out / "CLAIMS.md", lambda f: f.write(claims.markdown(table, preset, source)))
     return outcome
 
 
 def sources(selections: dict[str, Selection]) -> str:
-    """Where the selected runs came from, e.g. "run directories (scaling), the results store (pathstar)"."""
+    """Where the selected runs came from, e.g. "run directories (scaling), the results store
+    (pathstar)"."""
     by = {"runs": "run directories", "results": "the committed results store",
           "both": "run directories and the committed results store"}
     used: dict[str, list[str]] = {}
@@ -163,7 +177,8 @@ def missing_commands(preset: str, root: Path, workers: int | None) -> list[list[
         if selection.reason:
             continue
         if selection.complete < len(selection.planned):
-            todo.append([sys.executable, "-m", "lab.sweep", name, "--preset", preset, "--out", str(root),
+            todo.append([sys.executable, "-m", "lab.sweep", name, "--preset", preset, "--out",
+                         str(root),
                          *([] if workers is None else ["--workers", str(workers)])])
             continue
         if REGISTRY[name].measure is not None:
@@ -173,13 +188,15 @@ def missing_commands(preset: str, root: Path, workers: int | None) -> list[list[
 
 
 def run_missing(preset: str, root: Path, workers: int | None) -> bool:
-    """Run every missing sweep or measuring step; False if one was interrupted (the rest are not started)."""
+    """Run every missing sweep or measuring step; False if one was interrupted (the rest are not
+    started)."""
     for argv in missing_commands(preset, root, workers):
         code = run_command(argv)
         if code == 130 or code < 0:
             return False
         if code:
-            print(f"warning: `{' '.join(argv[2:])}` exited with code {code}; the figures use the runs that completed",
+            print(f"warning: `{' '.join(argv[2:])}` exited with code {code}; the figures use the "
+                  "runs that completed",
                   file=sys.stderr)
     return True
 
@@ -188,22 +205,29 @@ def run_missing(preset: str, root: Path, workers: int | None) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lab.figures",
-        description="Draw every figure that has runs, with figures/README.md (captions, experiments, seeds, "
-                    "commands) and figures/RESULTS.md (the numbers). A figure without runs keeps its image and "
-                    "text; nothing is written when no figure has runs.",
+        description="Draw every figure that has runs, with figures/README.md (captions, "
+                    "experiments, seeds, commands) and figures/RESULTS.md (the numbers). A figure "
+                    "without runs keeps "
+                    "its image and text; nothing is written when no figure has runs.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--preset", default="quick", help="which preset's runs to use: quick or paper (gpu = paper)")
+    parser.add_argument("--preset", default="quick",
+                        help="which preset's runs to use: quick or paper (gpu = paper)")
     parser.add_argument("--runs", default="runs", help="root of the run directories")
     parser.add_argument("--results", default=str(STORE),
-                        help="the committed results store, read for experiments without complete runs under --runs")
-    parser.add_argument("--out", default="figures", help="where to write the figures and the two Markdown files")
+                        help="the committed results store, read for experiments without complete "
+                             "runs under --runs")
+    parser.add_argument("--out", default="figures",
+                        help="where to write the figures and the two Markdown files")
     parser.add_argument("--format", default="png", help=f"image format: {', '.join(FORMATS)}")
     parser.add_argument("--run-missing", action="store_true",
-                        help="first run every experiment whose runs are not all complete (python -m lab.sweep)")
-    parser.add_argument("--workers", type=int, default=None, help="with --run-missing: runs at once (lab.sweep)")
+                        help="first run every experiment whose runs are not all complete (python "
+                             "-m lab.sweep)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="with --run-missing: runs at once (lab.sweep)")
     parser.add_argument("--prune", action="store_true",
-                        help="remove the images of figures whose runs are absent (when some figure is drawn)")
+                        help="remove the images of figures whose runs are absent (when some figure "
+                             "is drawn)")
     return parser
 
 
@@ -221,8 +245,8 @@ def validate(args: argparse.Namespace) -> None:
             raise ConfigError(f"{flag} {path} is not a directory")
     writable_out(Path(args.out))
     if not Path(args.runs).exists() and not args.run_missing and not store_files(Path(args.results)):
-        raise ConfigError(f"--runs {args.runs} does not exist and the results store {args.results} is empty; "
-                          "train runs first (or pass --run-missing)")
+        raise ConfigError(f"--runs {args.runs} does not exist and the results store {args.results} "
+                          "is empty; train runs first (or pass --run-missing)")
 
 
 def writable_out(out: Path) -> None:
@@ -247,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     root, out = Path(args.runs), Path(args.out)
     if args.run_missing and not run_missing(args.preset, root, args.workers):
-        print("interrupted: rerun the same command to finish the missing runs, then draw the figures",
+        print("interrupted: rerun the same command to finish the missing runs, then draw the "
+              "figures",
               file=sys.stderr)
         return 130
     outcome = generate(root, out, args.preset, args.format, args.prune, Path(args.results))
@@ -256,11 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     if not outcome.drawn:
         print(f"error: no figure can be drawn from the runs under {root}/ or {args.results}/ "
               f"(preset {args.preset}); {out}/ left "
-              f"unchanged ({len(outcome.kept)} figures kept, {len(outcome.missing)} missing)", file=sys.stderr)
+              f"unchanged ({len(outcome.kept)} figures kept, {len(outcome.missing)} missing)",
+              file=sys.stderr)
         return 2
     print(f"{len(outcome.drawn)} figures drawn in {out}/ ({', '.join(outcome.drawn)}); "
           f"{len(outcome.kept)} kept ({', '.join(outcome.kept) or 'none'}); "
-          f"{len(outcome.missing)} missing ({', '.join(outcome.missing) or 'none'}); see {out / 'README.md'}")
+          f"{len(outcome.missing)} missing ({', '.join(outcome.missing) or 'none'}); see "
+          f"{out / 'README.md'}")
     return 0
 
 

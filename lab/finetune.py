@@ -89,7 +89,8 @@ def attach(model: MTPTransformer, source_model: MTPTransformer, mode: str, head_
     """Copy pretrained weights into `model` according to `mode` (see the module docstring)."""
     with torch.no_grad():
         for name in ("wte", "wpe", "ln_f"):
-            getattr(model.transformer, name).load_state_dict(getattr(source_model.transformer, name).state_dict())
+            getattr(model.transformer,
+                    name).load_state_dict(getattr(source_model.transformer, name).state_dict())
         model.lm_head.load_state_dict(source_model.lm_head.state_dict())
         if mode in ("keep", "drop"):
             for dst, src in zip(model.transformer.h, source_model.transformer.h):
@@ -127,7 +128,8 @@ def depth_states(model: MTPTransformer, idx: torch.Tensor) -> dict[str, torch.Te
     """Hidden states after each trunk block (`depth{k}`) and head 1's output, flattened."""
     was_training = model.training
     model.eval()
-    x = model.transformer.drop(model.embed(idx) + model.transformer.wpe(torch.arange(idx.shape[1], device=idx.device)))
+    x = model.transformer.drop(model.embed(idx) + model.transformer.wpe(torch.arange(idx.shape[1],
+                                                                                     device=idx.device)))
     out = {}
     for k, block in enumerate(model.transformer.h, start=1):
         x = block(x)
@@ -140,9 +142,12 @@ def depth_states(model: MTPTransformer, idx: torch.Tensor) -> dict[str, torch.Te
 class FinetuneTrainer(Trainer):
     """A `Trainer` that starts from a checkpoint (see the module docstring)."""
 
-    def __init__(self, config: RunConfig, root: Path | str = "runs", device: str = "auto", quiet: bool = False) -> None:
-        super().__init__(config, root, device, quiet)  # resolves: shape from the checkpoint, eval at start
-        source_config, state = load_source(self.config.finetune.init_from, self.root / self.config.experiment)
+    def __init__(self, config: RunConfig, root: Path | str = "runs", device: str = "auto",
+                 quiet: bool = False) -> None:
+        # resolves: shape from the checkpoint, eval at start
+        super().__init__(config, root, device, quiet)
+        source_config, state = load_source(self.config.finetune.init_from,
+                                           self.root / self.config.experiment)
         self.source = MTPTransformer(source_config.model)
         self.source.load_state_dict(state)
         self.source.to(self.device).eval()
@@ -157,7 +162,8 @@ class FinetuneTrainer(Trainer):
         n = self.config.model.n_future
         base = self.config.train.head_weights or [1.0] * n
         self.base_weights = list(base)
-        self.recipe = recipes.make(self.config, self.source) if self.config.finetune.recipe else None
+        self.recipe = recipes.make(self.config,
+                                   self.source) if self.config.finetune.recipe else None
 
     # ----- a named recipe (lab/recipes.py) replaces these where the config selects one -----
     def build_model(self) -> MTPTransformer:
@@ -167,11 +173,13 @@ class FinetuneTrainer(Trainer):
         if self.recipe is None:
             return super().forward_backward(model, inputs, targets, weights)
         if self.dp.world > 1:
-            raise ConfigError(f"finetune.recipe={self.recipe.name} runs in one process, not under torchrun")
+            raise ConfigError(f"finetune.recipe={self.recipe.name} runs in one process, not under "
+                              "torchrun")
         return self.recipe.forward_backward(model, inputs, targets, weights)
 
     def _recipe_step(self, step: int, weights: list[float]) -> list[float]:
-        """The recipe's loss weights for this step and its frozen weights (after `before_step`'s own)."""
+        """The recipe's loss weights for this step and its frozen weights (after `before_step`'s
+        own)."""
         for name, p in self.model.named_parameters():
             if not self.recipe.trainable(self.model, name):
                 p.requires_grad_(False)
@@ -212,19 +220,23 @@ class FinetuneTrainer(Trainer):
 
     def extra_metrics(self, step: int) -> dict[str, float]:
         current = depth_states(self.model, self.probe)
-        out = {f"cka/{k}": linear_cka(self.source_states[k], v) for k, v in current.items() if k in self.source_states}
+        out = {f"cka/{k}": linear_cka(self.source_states[k],
+                                      v) for k, v in current.items() if k in self.source_states}
         if not hasattr(self, "_pretrained"):  # the checkpoint's own losses never change
             target_val = validation_batches(self.task, self.config)
             self._pretrained = {
-                "finetune/pretrained_head1_loss": head_metrics(self.source, target_val, self.device)["head1/loss"],
+                "finetune/pretrained_head1_loss": head_metrics(self.source, target_val,
+                                                               self.device)["head1/loss"],
                 "finetune/pretrained_source_head1_loss":
                     head_metrics(self.source, self.source_val, self.device)["head1/loss"],
             }
         out.update(self._pretrained)
-        out["finetune/source_head1_loss"] = head_metrics(self.model, self.source_val, self.device)["head1/loss"]
+        out["finetune/source_head1_loss"] = head_metrics(self.model, self.source_val,
+                                                         self.device)["head1/loss"]
         return out
 
 
-def finetune(config: RunConfig, root: Path | str = "runs", device: str = "auto", quiet: bool = False) -> dict[str, Any]:
+def finetune(config: RunConfig, root: Path | str = "runs", device: str = "auto",
+             quiet: bool = False) -> dict[str, Any]:
     """Finetune from `config.finetune.init_from` (see `FinetuneTrainer`)."""
     return FinetuneTrainer(config, root, device, quiet).run()

@@ -245,4 +245,5 @@ class DeepSeekHead(Head):
         if not self.reads_next_embedding:
             return self.block(x, cache, layer)
         assert next_emb is not None, "a deepseek head needs the embedding of the next token"
-        return self.block(self.combine(torch.cat([self.ln_h(x), self.ln_e(next_emb)], dim=-1)), cache, layer)
+        return self.block(self.combine(torch.cat([self.ln_h(x), self.ln_e(next_emb)], dim=-1)),
+                          cache, layer)

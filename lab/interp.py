@@ -50,7 +50,8 @@ def attention_layers(model: MTPTransformer) -> list[tuple[str, CausalSelfAttenti
 
 
 def attention_probs(attn: CausalSelfAttention, x: torch.Tensor) -> torch.Tensor:
-    """Causal attention probabilities `(B, n_head, T, T)` of layer `attn` on its input `x (B, T, C)`."""
+    """Causal attention probabilities `(B, n_head, T, T)` of layer `attn` on its input `x (B, T,
+    C)`."""
     B, T, C = x.shape
     hd = C // attn.n_head
     q, k, _ = attn.c_attn(x).split(C, dim=2)
@@ -78,10 +79,12 @@ def attention_maps(model: MTPTransformer, idx: torch.Tensor) -> dict[str, torch.
         model.train(was_training)
         for hook in hooks:
             hook.remove()
-    return {name: attention_probs(attn, inputs[name]) for name, attn in attention_layers(model) if name in inputs}
+    return {name: attention_probs(attn,
+                                  inputs[name]) for name, attn in attention_layers(model) if name in inputs}
 
 
-def repeated_random_tokens(rng: np.random.Generator, n_seqs: int, length: int, vocab_size: int) -> np.ndarray:
+def repeated_random_tokens(rng: np.random.Generator, n_seqs: int, length: int,
+                           vocab_size: int) -> np.ndarray:
     """`(n_seqs, 2 * length)` sequences: `length` distinct random tokens, then the same again."""
     if length > vocab_size:
         raise ValueError(f"cannot draw {length} distinct tokens from a vocabulary of {vocab_size}")
@@ -97,13 +100,15 @@ def prefix_matching(attn: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def previous_token(attn: torch.Tensor) -> torch.Tensor:
-    """Per-head previous-token score `(n_head,)`: mean attention from position t to t - 1 (t >= 1)."""
+    """Per-head previous-token score `(n_head,)`: mean attention from position t to t - 1 (t >=
+    1)."""
     rows = torch.arange(1, attn.shape[-1], device=attn.device)
     return attn[:, :, rows, rows - 1].mean(dim=(0, 2))
 
 
 def induction_scores(model: MTPTransformer, vocab_size: int, device: torch.device | str,
-                     n_seqs: int = PROBE_SEQUENCES, length: int = PROBE_LENGTH, seed: int = 0) -> dict[str, float]:
+                     n_seqs: int = PROBE_SEQUENCES, length: int = PROBE_LENGTH,
+                     seed: int = 0) -> dict[str, float]:
     """The best attention head's prefix-matching score on repeated random tokens, and where it is.
 
     Returns `interp/prefix_matching_max`, `interp/prefix_matching_layer` (index into
@@ -115,7 +120,8 @@ def induction_scores(model: MTPTransformer, vocab_size: int, device: torch.devic
     length = min(length, vocab_size, model.config.block_size // 2)
     if length < 2 or not attention_layers(model):
         return {}
-    tokens = repeated_random_tokens(np.random.default_rng([seed, 0x1D0C]), n_seqs, length, vocab_size)
+    tokens = repeated_random_tokens(np.random.default_rng([seed, 0x1D0C]), n_seqs, length,
+                                    vocab_size)
     maps = attention_maps(model, torch.as_tensor(tokens, device=device))
     prefix = torch.stack([prefix_matching(a, length) for a in maps.values()])  # (layers, heads)
     previous = torch.stack([previous_token(a) for a in maps.values()])
@@ -142,7 +148,8 @@ def copy_attention(model: MTPTransformer, tokens: np.ndarray, pairs: np.ndarray,
         return {}
     maps = attention_maps(model, torch.as_tensor(tokens[:, :-1], device=device))
     rows, queries, sources = (torch.as_tensor(pairs[:, i], device=device) for i in range(3))
-    scores = torch.stack([a[rows, :, queries, sources].mean(dim=0) for a in maps.values()])  # (layers, heads)
+    # (layers, heads)
+    scores = torch.stack([a[rows, :, queries, sources].mean(dim=0) for a in maps.values()])
     layer, head = divmod(int(scores.argmax()), scores.shape[1])
     return {"interp/copy_attention_max": float(scores.max()), "interp/copy_attention_layer": layer,
             "interp/copy_attention_head": head}

@@ -78,7 +78,8 @@ class MTPTransformer(nn.Module):
         self.sources = self.head_cls.sources(n)
         self.order = head_order(self.sources)
         slots = [self.head_cls.head_blocks(config, i) for i in range(n)]
-        self._head_layers = [n_trunk + sum(slots[:i]) for i in range(n + 1)]  # KV-cache slot of each head
+        # KV-cache slot of each head
+        self._head_layers = [n_trunk + sum(slots[:i]) for i in range(n + 1)]
         self.apply(self._init_weights)
         for name, p in self.named_parameters():  # GPT-2 scaled init of residual projections
             if name.endswith("c_proj.weight"):
@@ -134,7 +135,8 @@ class MTPTransformer(nn.Module):
                     f"{c.n_layer}-block model ({plain:,})")
         return {"trunk": trunk, "heads": heads, "embedding": embed,
                 "non_embedding": trunk + heads, "total": sum(p.numel() for p in self.parameters()),
-                "next_token_depth": next_token_depth(c), "param_matched": extra == 0, "matched_note": note}
+                "next_token_depth": next_token_depth(c), "param_matched": extra == 0,
+                "matched_note": note}
 
     # ----- the pieces the objective and the decoders call -----
     @property
@@ -168,7 +170,8 @@ class MTPTransformer(nn.Module):
         targets lie beyond the sequence, so nothing learns from them.
         """
         shifted = tok_emb[:, i:]
-        pad = tok_emb.new_zeros(tok_emb.shape[0], tok_emb.shape[1] - shifted.shape[1], tok_emb.shape[2])
+        pad = tok_emb.new_zeros(tok_emb.shape[0], tok_emb.shape[1] - shifted.shape[1],
+                                tok_emb.shape[2])
         return torch.cat([shifted, pad], dim=1)
 
     def run_head(self, i: int, x: torch.Tensor, tok_emb: torch.Tensor | None = None,
@@ -177,7 +180,8 @@ class MTPTransformer(nn.Module):
         next_emb = None
         if self.heads[i].reads_next_embedding:
             next_emb = self.next_embeddings(tok_emb, i)
-        if i > 0 and self.config.detach_extra_heads:  # an extra head sees the next-token path as a constant:
+        # an extra head sees the next-token path as a constant:
+        if i > 0 and self.config.detach_extra_heads:
             x = x.detach() if self.sources[i] in (-1, 0) else x  # the trunk or head 1 it reads
             next_emb = None if next_emb is None else next_emb.detach()  # and the shared embeddings
         return self.heads[i](x, cache, self.head_layer(i), next_emb)
@@ -212,7 +216,8 @@ class MTPTransformer(nn.Module):
         normed = F.layer_norm(h, ln.normalized_shape, ln.weight.detach(), bias, ln.eps)
         return F.linear(normed, self.lm_head.weight.detach())
 
-    def hidden_states(self, idx: torch.Tensor, heads: int | None = None, positions: torch.Tensor | None = None,
+    def hidden_states(self, idx: torch.Tensor, heads: int | None = None,
+                      positions: torch.Tensor | None = None,
                       cache: KVCache | None = None) -> list[torch.Tensor]:
         """Output hidden states of the first `heads` heads (all by default), in head order."""
         n = self.config.n_future if heads is None else heads
@@ -226,7 +231,9 @@ class MTPTransformer(nn.Module):
                 outputs[i] = self.run_head(i, z if src == -1 else outputs[src], tok_emb, cache)
         return [outputs[i] for i in range(n)]
 
-    def forward(self, idx: torch.Tensor, heads: int | None = None, positions: torch.Tensor | None = None,
+    def forward(self, idx: torch.Tensor, heads: int | None = None,
+                positions: torch.Tensor | None = None,
                 cache: KVCache | None = None) -> torch.Tensor:
         """Logits of every head: `(B, T, n_heads, V)`. The plain, memory-hungry path."""
-        return torch.stack([self.unembed(h) for h in self.hidden_states(idx, heads, positions, cache)], dim=2)
+        return torch.stack([self.unembed(h) for h in self.hidden_states(idx, heads, positions,
+                                                                        cache)], dim=2)

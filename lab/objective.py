@@ -33,7 +33,8 @@ class StepResult:
     never waits for the device, and a caller that logs once per step syncs once per step.
     """
 
-    def __init__(self, losses: list[torch.Tensor], corrects: list[torch.Tensor], counts: list[torch.Tensor],
+    def __init__(self, losses: list[torch.Tensor], corrects: list[torch.Tensor],
+                 counts: list[torch.Tensor],
                  weights: list[float]) -> None:
         self._tensors = (losses, corrects, counts)
         self._weights = weights
@@ -83,7 +84,8 @@ def head_targets(tokens: torch.Tensor, loss_mask: torch.Tensor, n_heads: int) ->
     return targets
 
 
-def head_loss_sums(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def head_loss_sums(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                        torch.Tensor]:
     """One head's summed cross-entropy over its counted targets, number correct, number counted.
 
     Everything stays a device tensor (no `int()`/`float()`), so nothing here waits for a GPU.
@@ -103,7 +105,8 @@ def head_loss_sums(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Te
     return loss_sum, correct, count
 
 
-def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                    torch.Tensor]:
     """Mean cross-entropy over counted targets (0 if none), number correct, number counted."""
     loss_sum, correct, count = head_loss_sums(logits, target)
     return loss_sum / count.clamp(min=1), correct, count
@@ -111,7 +114,8 @@ def _head_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
 
 def _unembed_loss(model: MTPTransformer, hidden: torch.Tensor, target: torch.Tensor,
                   head: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Shared final norm and unembedding, then `_head_loss`, for the hidden state of head `head` (0-based)."""
+    """Shared final norm and unembedding, then `_head_loss`, for the hidden state of head `head`
+    (0-based)."""
     return _head_loss(model.unembed(hidden, head), target)
 
 

@@ -52,7 +52,8 @@ def _params(model: MTPTransformer) -> list[torch.nn.Parameter]:
 
 
 @torch.no_grad()
-def perturbation_sharpness(model: MTPTransformer, batches: list, eps: float = 0.01, directions: int = 8,
+def perturbation_sharpness(model: MTPTransformer, batches: list, eps: float = 0.01,
+                           directions: int = 8,
                            seed: int = 0) -> float:
     """Mean rise of head 1's loss when every tensor moves by `eps` x its norm in a random direction."""
     model.eval()
@@ -76,10 +77,11 @@ def _grad(model: MTPTransformer, params: list, batches: list) -> list[torch.Tens
     return list(torch.autograd.grad(loss, params))
 
 
-def top_hessian_eigenvalue(model: MTPTransformer, batches: list, iterations: int = 20, radius: float = 1e-3,
+def top_hessian_eigenvalue(model: MTPTransformer, batches: list, iterations: int = 20,
+                           radius: float = 1e-3,
                            seed: int = 0) -> float:
-    """The Hessian's eigenvalue of largest magnitude for head 1's loss (power iteration; Hv by central
-    differences of gradients at `radius`, relative to the weights' norm)."""
+    """The Hessian's eigenvalue of largest magnitude for head 1's loss (power iteration; Hv by
+    central differences of gradients at `radius`, relative to the weights' norm)."""
     model.eval()
     params = _params(model)
     saved = [p.detach().clone() for p in params]
@@ -126,7 +128,8 @@ def layer_states(model: MTPTransformer, inputs: torch.Tensor) -> list[torch.Tens
     return states
 
 
-def ridge_probe_accuracy(fit_x: torch.Tensor, fit_y: torch.Tensor, score_x: torch.Tensor, score_y: torch.Tensor,
+def ridge_probe_accuracy(fit_x: torch.Tensor, fit_y: torch.Tensor, score_x: torch.Tensor,
+                         score_y: torch.Tensor,
                          vocab: int, ridge: float = 1e-2) -> float:
     """Accuracy of a linear least-squares classifier (ridge regression onto one-hot labels, features
     standardised on the fit half, with a bias): closed form, so deterministic and fast."""
@@ -164,5 +167,6 @@ def future_token_probes(model: MTPTransformer, batches: list, ks: tuple[int, ...
             continue
         for layer, h in enumerate(states):
             out[f"probe/layer{layer}/k{k}"] = ridge_probe_accuracy(
-                h[:half][fit_valid], fit_target, h[half:][score_valid], score_target, model.config.vocab_size)
+                h[:half][fit_valid], fit_target, h[half:][score_valid], score_target,
+                model.config.vocab_size)
     return out

@@ -59,7 +59,8 @@ DS_SWITCH = 10 / 14.8  # DeepSeek-V3: 0.3 for the first 10T of 14.8T tokens, the
 
 
 def later_targets(first: torch.Tensor, n: int) -> list[torch.Tensor]:
-    """Targets of offsets 1..n from head 1's targets `(B, T)`: offset k at t is head 1's at t+k-1."""
+    """Targets of offsets 1..n from head 1's targets `(B, T)`: offset k at t is head 1's at
+    t+k-1."""
     out = [first]
     for k in range(2, n + 1):
         pad = first.new_full((first.shape[0], min(k - 1, first.shape[1])), IGNORE)
@@ -70,7 +71,8 @@ def later_targets(first: torch.Tensor, n: int) -> list[torch.Tensor]:
 # ----- side tokens -----
 
 class MaskOnly:
-    """Duck-typed `KVCache` that only supplies an attention mask: blocks given it attend with the mask."""
+    """Duck-typed `KVCache` that only supplies an attention mask: blocks given it attend with the
+    mask."""
 
     def __init__(self, mask: torch.Tensor) -> None:
         self.mask = mask
@@ -80,20 +82,22 @@ class MaskOnly:
 
 
 def side_mask(T: int, m: int, chain: bool, device: torch.device) -> torch.Tensor:
-    """Visibility `(S, S)` of T real tokens followed by m blocks of T side tokens (offset j, anchor t)."""
+    """Visibility `(S, S)` of T real tokens followed by m blocks of T side tokens (offset j, anchor
+    t)."""
     t = torch.arange(T, device=device)
     anchor = torch.cat([t, t.repeat(m)])
     kind = torch.cat([torch.zeros(T, dtype=torch.long, device=device),
                       torch.arange(1, m + 1, device=device).repeat_interleave(T)])
     mask = (kind[None, :] == 0) & (anchor[None, :] <= anchor[:, None])
     own = kind[None, :] <= kind[:, None] if chain else kind[None, :] == kind[:, None]
-    return mask | ((anchor[None, :] == anchor[:, None]) & (kind[None, :] > 0) & (kind[:, None] > 0) & own)
+    return mask | ((anchor[None, :] == anchor[:, None]) & (kind[None, :] > 0) & (kind[:,
+                                                                                      None] > 0) & own)
 
 
 def side_hidden(model: MTPTransformer, inputs: torch.Tensor, side: torch.Tensor, chain: bool,
                 gate: GatedAdapters | None = None) -> torch.Tensor:
-    """Head 1's output at the side tokens: `side` is `(m, d)` (one embedding per offset) or `(B, m, T, d)`;
-    side token (j, t) sits at position t+j. Returns `(B, m, T, d)`."""
+    """Head 1's output at the side tokens: `side` is `(m, d)` (one embedding per offset) or `(B, m,
+    T, d)`; side token (j, t) sits at position t+j. Returns `(B, m, T, d)`."""
     B, T = inputs.shape
     m, d = side.shape[1 if side.dim() == 4 else 0], side.shape[-1]
     if side.dim() == 2:
@@ -101,7 +105,9 @@ def side_hidden(model: MTPTransformer, inputs: torch.Tensor, side: torch.Tensor,
     x = torch.cat([model.embed(inputs), side.reshape(B, m * T, d)], dim=1)
     t = torch.arange(T, device=inputs.device)
     offsets = torch.arange(1, m + 1, device=inputs.device)
-    positions = torch.cat([t, (t[None, :] + offsets[:, None]).clamp(max=model.config.block_size - 1).reshape(-1)])
+    positions = torch.cat([t,
+                           (t[None, :] + offsets[:,
+                                                 None]).clamp(max=model.config.block_size - 1).reshape(-1)])
     cache = MaskOnly(side_mask(T, m, chain, inputs.device))
     if gate is not None:
         gate.gate = torch.cat([x.new_zeros(T), x.new_ones(m * T)])[None, :, None]
@@ -115,7 +121,8 @@ def side_hidden(model: MTPTransformer, inputs: torch.Tensor, side: torch.Tensor,
 
 class GatedAdapters(nn.Module):
     """Low-rank adapters on every linear layer of the next-token path, added where `gate` is 1 (side
-    tokens) and nowhere else; `gate` is None outside a side forward, so the model is the base there."""
+    tokens) and nowhere else; `gate` is None outside a side forward, so the model is the base
+    there."""
 
     def __init__(self, model: MTPTransformer, rank: int) -> None:
         super().__init__()
@@ -126,8 +133,10 @@ class GatedAdapters(nn.Module):
             for name in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
                 linear = block.get_submodule(name)
                 key = f"b{b}_{name.replace('.', '_')}"
-                self.down[key] = nn.Parameter(torch.randn(rank, linear.in_features) / linear.in_features ** 0.5)
-                self.up[key] = nn.Parameter(torch.zeros(linear.out_features, rank))  # starts as the base
+                self.down[key] = nn.Parameter(torch.randn(rank,
+                                                          linear.in_features) / linear.in_features ** 0.5)
+                # starts as the base
+                self.up[key] = nn.Parameter(torch.zeros(linear.out_features, rank))
                 linear.register_forward_hook(self._hook(key))
 
     def _hook(self, key: str):
@@ -152,7 +161,8 @@ class Recipe:
     speculation: ClassVar[str] = "heads"  # heads (lab.decode), side (mask tokens) or none
     frozen_base: ClassVar[bool] = False
 
-    def __init__(self, config: RunConfig, source: MTPTransformer | None = None, scale: float = 1.0) -> None:
+    def __init__(self, config: RunConfig, source: MTPTransformer | None = None,
+                 scale: float = 1.0) -> None:
         self.config, self.source, self.scale = config, source, scale
 
     @property
@@ -164,10 +174,12 @@ class Recipe:
         """Raise `ConfigError` where the run's shape does not fit the recipe."""
         ft, n = self.config.finetune, self.config.model.n_future
         if self.side and (n != 1 or ft.attach != "keep"):
-            raise ConfigError(f"finetune.recipe={self.name} keeps the checkpoint's one head: use --heads 1 "
+            raise ConfigError(f"finetune.recipe={self.name} keeps the checkpoint's one head: use "
+                              "--heads 1 "
                               f"--attach keep (it predicts later tokens with side tokens)")
         if not self.side and (n < 2 or ft.attach in ("keep", "drop", "carve")):
-            raise ConfigError(f"finetune.recipe={self.name} adds heads to a next-token checkpoint: use --heads 2 "
+            raise ConfigError(f"finetune.recipe={self.name} adds heads to a next-token checkpoint: "
+                              "use --heads 2 "
                               f"or more with --attach add, deepseek or linear")
 
     def add_parts(self, model: MTPTransformer) -> None:
@@ -180,9 +192,11 @@ class Recipe:
         """Loss weights of this step: head 1's as given, the extra heads' times `scale`."""
         return [base[0]] + [w * self.scale for w in base[1:]]
 
-    def forward_backward(self, model: MTPTransformer, inputs: torch.Tensor, targets: list[torch.Tensor],
+    def forward_backward(self, model: MTPTransformer, inputs: torch.Tensor,
+                         targets: list[torch.Tensor],
                          weights: list[float]) -> StepResult:
-        return forward_backward(model, inputs, targets, self.config.train.efficient_backward, weights)
+        return forward_backward(model, inputs, targets, self.config.train.efficient_backward,
+                                weights)
 
     def extra_parameters(self, model: MTPTransformer) -> dict[str, int]:
         """Parameters beyond the next-token model, in training and at inference."""
@@ -243,7 +257,8 @@ class Curriculum(Recipe):
         n = len(base)
         phase = min(n - 1, step * n // max(1, self.config.train.steps))
         active = n - phase if self.reverse else phase + 1
-        return [base[0]] + [w * self.scale if i < active else 0.0 for i, w in enumerate(base[1:], start=1)]
+        return [base[0]] + [w * self.scale if i < active else 0.0 for i, w in enumerate(base[1:],
+                                                                                        start=1)]
 
 
 @register
@@ -260,7 +275,8 @@ class Distill(Recipe):
              "the frozen base as teacher of the extra heads")
     simplified = "teacher-forced on the data prefix: head k learns KL to the base's head-1 distribution at t+k-1"
 
-    def forward_backward(self, model: MTPTransformer, inputs: torch.Tensor, targets: list[torch.Tensor],
+    def forward_backward(self, model: MTPTransformer, inputs: torch.Tensor,
+                         targets: list[torch.Tensor],
                          weights: list[float]) -> StepResult:
         with torch.no_grad():
             teacher = F.log_softmax(self.source(inputs, heads=1)[:, :, 0].float(), dim=-1)
@@ -271,7 +287,8 @@ class Distill(Recipe):
             loss = loss_sum / count.clamp(min=1)
             if i > 0:
                 valid = (targets[i] != IGNORE).float()
-                shifted = torch.cat([teacher[:, i:], teacher.new_zeros(teacher.shape[0], i, teacher.shape[2])], 1)
+                shifted = torch.cat([teacher[:, i:],
+                                     teacher.new_zeros(teacher.shape[0], i, teacher.shape[2])], 1)
                 kl = (shifted.exp() * (shifted - F.log_softmax(logits.float(), dim=-1))).sum(-1)
                 loss = (kl * valid).sum() / valid.sum().clamp(min=1)
             total = total + weights[i] * loss
@@ -283,7 +300,8 @@ class Distill(Recipe):
 
 
 class SideRecipe(Recipe):
-    """Predicts tokens t+2..t+n with side tokens (module docstring); head 1's loss on the plain forward."""
+    """Predicts tokens t+2..t+n with side tokens (module docstring); head 1's loss on the plain
+    forward."""
 
     side = True
     chain = False
@@ -302,7 +320,8 @@ class SideRecipe(Recipe):
         parts = getattr(model, PARTS)
         return model.unembed(side_hidden(model, inputs, parts.embed, self.chain, self.gate(model)))
 
-    def forward_backward(self, model: MTPTransformer, inputs: torch.Tensor, targets: list[torch.Tensor],
+    def forward_backward(self, model: MTPTransformer, inputs: torch.Tensor,
+                         targets: list[torch.Tensor],
                          weights: list[float]) -> StepResult:
         targets = later_targets(targets[0], self.n)
         logits = model(inputs, heads=1)[:, :, 0]
@@ -312,7 +331,8 @@ class SideRecipe(Recipe):
         w = [weights[0]] + [self.side_weights * self.scale / (self.n - 1)] * (self.n - 1)
         for j in range(1, self.n):
             if side is None:
-                loss_sum, correct, count = head_loss_sums(logits.detach(), targets[j])  # unused: weight 0
+                # unused: weight 0
+                loss_sum, correct, count = head_loss_sums(logits.detach(), targets[j])
             else:
                 loss_sum, correct, count = head_loss_sums(side[:, j - 1], targets[j])
             losses.append(loss_sum / count.clamp(min=1))
@@ -354,8 +374,10 @@ class Gated(SideRecipe):
         return getattr(model, PARTS).lora
 
 
-if set(REGISTRY) != set(config_module.RECIPES):  # the config validates names without importing torch
-    raise RuntimeError(f"lab.config.RECIPES {config_module.RECIPES} differ from the registry {sorted(REGISTRY)}")
+# the config validates names without importing torch
+if set(REGISTRY) != set(config_module.RECIPES):
+    raise RuntimeError(f"lab.config.RECIPES {config_module.RECIPES} differ from the registry "
+                       f"{sorted(REGISTRY)}")
 
 
 def make(config: RunConfig, source: MTPTransformer | None = None, scale: float = 1.0) -> Recipe:
@@ -364,7 +386,8 @@ def make(config: RunConfig, source: MTPTransformer | None = None, scale: float =
 
 
 def check(config: RunConfig) -> None:
-    """`ConfigError` where the config's recipe does not fit its shape (called when a config is resolved)."""
+    """`ConfigError` where the config's recipe does not fit its shape (called when a config is
+    resolved)."""
     make(config).check()
 
 
@@ -408,7 +431,8 @@ def side_speculative_decode(model: MTPTransformer, recipe: SideRecipe, prompt: t
 
 
 @torch.no_grad()
-def rolled_distributions(model: MTPTransformer, inputs: torch.Tensor, n: int, top: int) -> list[torch.Tensor]:
+def rolled_distributions(model: MTPTransformer, inputs: torch.Tensor, n: int,
+                         top: int) -> list[torch.Tensor]:
     """Mehra et al.'s no-training reference: the model's own distribution of token t+k (k = 1..n) at
     every position `(B, T, V)`, its head-1 distribution rolled forward over the `top` most likely
     tokens at each intermediate step (top=1: the greedy roll; top = vocabulary: exact marginal)."""
@@ -425,14 +449,16 @@ def rolled_distributions(model: MTPTransformer, inputs: torch.Tensor, n: int, to
         logw = (logw[..., None] + val).reshape(B, T, P)
         emb = model.embed(paths.permute(0, 2, 3, 1).reshape(B * P, k - 1, T))  # (B*P, k-1, T, d)
         h = side_hidden(model, inputs.repeat_interleave(P, 0), emb, chain=True)[:, -1]
-        step_logp = F.log_softmax(model.unembed(h).float(), dim=-1).reshape(B, P, T, -1).transpose(1, 2)
+        step_logp = F.log_softmax(model.unembed(h).float(), dim=-1).reshape(B, P, T,
+                                                                            -1).transpose(1, 2)
         out.append((logw[..., None] + step_logp).exp().sum(2))
     return out
 
 
 def rolled_accuracy(model: MTPTransformer, batches: list[tuple[torch.Tensor, torch.Tensor]], n: int,
                     top: int) -> list[float]:
-    """Accuracy of the rolled distribution of token t+k (k = 1..n) against the data, on counted targets."""
+    """Accuracy of the rolled distribution of token t+k (k = 1..n) against the data, on counted
+    targets."""
     hits, counts = [0] * n, [0] * n
     for inputs, first in batches:
         for k, (dist, target) in enumerate(zip(rolled_distributions(model, inputs, n, top),
@@ -461,9 +487,9 @@ def head_accuracy(model: MTPTransformer, recipe: Recipe | None, batches: list) -
 
 
 def train_flops(model: MTPTransformer, recipe: Recipe | None, config: RunConfig) -> float:
-    """Estimated training FLOPs of the run: 2 per parameter per token forward, 4 backward for trained
-    weights (2 through frozen ones where a gradient must pass), side tokens and a teacher counted;
-    attention scores ignored. A yardstick between recipes, not a measurement."""
+    """Estimated training FLOPs of the run: 2 per parameter per token forward, 4 backward for
+    trained weights (2 through frozen ones where a gradient must pass), side tokens and a teacher
+    counted; attention scores ignored. A yardstick between recipes, not a measurement."""
     tokens = config.train.steps * config.train.batch_size * config.model.block_size
     embed = model.transformer.wte.weight.numel() + model.transformer.wpe.weight.numel()
     per_token = sum(p.numel() for n_, p in model.named_parameters() if not n_.startswith(PARTS)) - embed

@@ -25,7 +25,8 @@ from tasks.base import Task, build_task, task_class
 
 
 def task_field_type(task: str, name: str) -> Any:
-    """The declared type of knob `name` of `task` (an unknown knob is a `ConfigError` with suggestions)."""
+    """The declared type of knob `name` of `task` (an unknown knob is a `ConfigError` with
+    suggestions)."""
     types = typing.get_type_hints(task_class(task).Config)
     if name not in types:
         raise unknown_key(f"task.{name}", [f"task.{k}" for k in sorted(types)])
@@ -33,7 +34,8 @@ def task_field_type(task: str, name: str) -> Any:
 
 
 def typed_value(config: RunConfig, assignment: str, option: str = "--set") -> tuple[str, Any]:
-    """`KEY=VALUE` parsed as `--set` parses it: (key, value of the field's type) for this config's task."""
+    """`KEY=VALUE` parsed as `--set` parses it: (key, value of the field's type) for this config's
+    task."""
     key, text = split_assignment(assignment, option)
     section, _, name = key.rpartition(".")
     annotation = task_field_type(config.task, name) if section == "task" else field_type(key)
@@ -45,7 +47,8 @@ def _task_overrides(config: RunConfig) -> dict[str, Any]:
     out = {}
     for name, value in config.task_config.items():
         annotation = task_field_type(config.task, name)
-        out[name] = convert(value, annotation, f"task.{name}") if isinstance(value, Unparsed) else value
+        out[name] = convert(value, annotation, f"task.{name}") if isinstance(value,
+                                                                             Unparsed) else value
     return out
 
 
@@ -63,7 +66,8 @@ def _finetune_shape(config: RunConfig, experiment_dir: Path | None) -> None:
     if RunRef.parse(ft.init_from) is not None and experiment_dir is None:
         return
     source, _ = load_source(ft.init_from, experiment_dir)
-    detach = config.model.detach_extra_heads  # how this run trains its heads, not the checkpoint's shape
+    # how this run trains its heads, not the checkpoint's shape
+    detach = config.model.detach_extra_heads
     config.model = target_model_config(source.model, config.model.n_future, ft.attach)
     config.model.detach_extra_heads = detach
     config.size = source.size
@@ -76,13 +80,14 @@ def _fill_from_task(config: RunConfig, task: Task) -> None:
     if config.model.vocab_size == 0:
         config.model.vocab_size = task.vocab_size
     elif config.model.vocab_size < task.vocab_size:
-        raise ConfigError(f"model.vocab_size={config.model.vocab_size} is smaller than task {config.task!r}'s "
-                          f"vocabulary ({task.vocab_size})")
+        raise ConfigError(f"model.vocab_size={config.model.vocab_size} is smaller than task "
+                          f"{config.task!r}'s vocabulary ({task.vocab_size})")
     if config.model.block_size == 0:
         config.model.block_size = task.seq_len - 1
     elif config.model.block_size < task.seq_len - 1:
-        raise ConfigError(f"model.block_size={config.model.block_size} is shorter than task {config.task!r}'s "
-                          f"inputs ({task.seq_len - 1} tokens)")
+        raise ConfigError(f"model.block_size={config.model.block_size} is shorter than task "
+                          f"{config.task!r}'s inputs "
+                          f"({task.seq_len - 1} tokens)")
 
 
 NAME_PATTERN = re.compile(r"[^./\\\s][^/\\\s]*")  # one path component, not hidden, not `..`
@@ -130,12 +135,14 @@ def validate(config: RunConfig) -> None:
         from lab.recipes import check
         check(config)
     if config.train.log not in TRACKERS:
-        raise ConfigError(f"unknown train.log {config.train.log!r}; choose one of: {', '.join(TRACKERS)}")
+        raise ConfigError(f"unknown train.log {config.train.log!r}; choose one of: "
+                          f"{', '.join(TRACKERS)}")
     check_available(config.train.log)
 
 
 def resolve(config: RunConfig, experiment_dir: Path | None = None) -> tuple[RunConfig, Task]:
-    """The finished config of `config` and its task. Raises `ConfigError` before anything is written.
+    """The finished config of `config` and its task. Raises `ConfigError` before anything is
+    written.
 
     `experiment_dir` is where `@NAME` checkpoints of a finetuning run are found.
     """

@@ -61,7 +61,8 @@ class ExportReport:
     """What `export` did: run ids added per store file, runs kept unchanged, files written."""
 
     added: dict[str, list[str]] = field(default_factory=dict)
-    updated: dict[str, list[str]] = field(default_factory=dict)  # stored runs given a new extra file
+    # stored runs given a new extra file
+    updated: dict[str, list[str]] = field(default_factory=dict)
     unchanged: int = 0
     incomplete: list[str] = field(default_factory=list)  # run directories skipped
     written: list[str] = field(default_factory=list)
@@ -93,7 +94,8 @@ def dir_record(run_dir: Path) -> dict[str, Any]:
     config = runs.read_json(run_dir / runs.CONFIG)
     record = {"run_id": run_dir.name, "experiment": config.get("experiment", run_dir.parent.name),
               "config": config, "meta": runs.read_json(run_dir / runs.META),
-              "metrics": runs.read_jsonl(run_dir / runs.METRICS), "summary": runs.read_json(run_dir / runs.SUMMARY)}
+              "metrics": runs.read_jsonl(run_dir / runs.METRICS),
+              "summary": runs.read_json(run_dir / runs.SUMMARY)}
     extra = run_files(run_dir)
     if extra:
         record["files"] = extra
@@ -104,7 +106,8 @@ def complete_dirs(root: Path, experiment: str | None = None) -> list[Path]:
     """The complete run directories under `root` (of one experiment, if given), sorted."""
     found = [d for d in runs.iter_run_dirs(root) if runs.run_state(d) == "complete"]
     if experiment is not None:
-        found = [d for d in found if runs.read_json(d / runs.CONFIG).get("experiment", d.parent.name) == experiment]
+        found = [d for d in found if runs.read_json(d / runs.CONFIG).get("experiment",
+                                                                         d.parent.name) == experiment]
     return found
 
 
@@ -175,9 +178,12 @@ def split_name(path: Path) -> tuple[str, str]:
     return (experiment, preset) if experiment else (preset, OTHER)
 
 
-def store_records(store: Path, experiment: str | None = None, preset: str | None = None) -> list[dict[str, Any]]:
-    """Every stored run (of one experiment and preset, if given), sorted by experiment and run id."""
-    found = [r for p in store_files(store, experiment) if preset is None or split_name(p)[1] == preset
+def store_records(store: Path, experiment: str | None = None,
+                  preset: str | None = None) -> list[dict[str, Any]]:
+    """Every stored run (of one experiment and preset, if given), sorted by experiment and run
+    id."""
+    found = [r for p in store_files(store,
+                                    experiment) if preset is None or split_name(p)[1] == preset
              for r in decode(p)]
     return sorted(found, key=lambda r: (r["experiment"], r["run_id"]))
 
@@ -190,9 +196,11 @@ def records(root: Path, store: Path, experiment: str) -> list[dict[str, Any]]:
     """The complete runs of `experiment`: those in run directories under `root`, then the stored
     runs no directory holds (a directory wins: it is the newer copy of its run id). Each record
     carries `source` ("runs" or "results") and `run_dir`."""
-    dirs = [{**dir_record(d), "source": "runs", "run_dir": str(d)} for d in complete_dirs(root, experiment)]
+    dirs = [{**dir_record(d), "source": "runs", "run_dir": str(d)} for d in complete_dirs(root,
+                                                                                          experiment)]
     have = {r["run_id"] for r in dirs}
-    return dirs + [{**r, "source": "results", "run_dir": pseudo_dir(r)} for r in store_records(store, experiment)
+    return dirs + [{**r, "source": "results",
+                    "run_dir": pseudo_dir(r)} for r in store_records(store, experiment)
                    if r["run_id"] not in have]
 
 
@@ -239,7 +247,11 @@ def load_store_summaries(store: Path = STORE, experiment: str | None = None):
 
 # ----- comparing two copies of one run -----
 def _close(a: Any, b: Any, tol: float) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a,
+                                                                    (int,
+                                                                     float)) or not isinstance(b,
+                                                                                               (int,
+                                                                                                float)):
         return a == b
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
@@ -277,7 +289,8 @@ def difference(stored: dict[str, Any], new: dict[str, Any], tol: float = TOLERAN
         where = _differs(x, y, tol, WALL_CLOCK, "")
         if where:
             return f"metric {where} at step {x.get('step', i)}"
-    checks = (("config", 0.0, frozenset()), ("summary", tol, WALL_CLOCK | SUMMARY_WHERE), ("meta", 0.0, WHERE_WHEN))
+    checks = (("config", 0.0, frozenset()), ("summary", tol, WALL_CLOCK | SUMMARY_WHERE),
+              ("meta", 0.0, WHERE_WHEN))
     for part, t, skip in checks:
         where = _differs(stored.get(part), new.get(part), t, skip, f"{part}.")
         if where:
@@ -289,7 +302,9 @@ def difference(stored: dict[str, Any], new: dict[str, Any], tol: float = TOLERAN
 def validate(root: Path, store: Path) -> None:
     root, store = Path(root), Path(store)
     if not root.is_dir():
-        raise ConfigError(f"--runs {root} is not a directory" if root.exists() else f"--runs {root} does not exist")
+        raise ConfigError(f"--runs {root} is not a directory" if root.exists() else "--runs "
+                                                                                    f"{root} does "
+                                                                                    "not exist")
     for parent in [store, *store.parents]:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"--store {store} is not a directory ({parent} is a file)")
@@ -325,7 +340,8 @@ def export(root: Path, store: Path = STORE, experiments: Iterable[str] | None = 
         if earlier is not None:
             where = difference(earlier, record, tol)
             if where:
-                raise StoreConflict(f"run {record['run_id']} is under {root} twice with different numbers: {where}")
+                raise StoreConflict(f"run {record['run_id']} is under {root} twice with different "
+                                    f"numbers: {where}")
             continue
         new[experiment][record["run_id"]] = record
     for name in wanted or []:
@@ -345,7 +361,8 @@ def export(root: Path, store: Path = STORE, experiments: Iterable[str] | None = 
                 if where:
                     raise StoreConflict(f"run {run_id} is stored in {path} with other numbers "
                                         f"(tolerance {tol:g}): first difference at {where}")
-                extra = {k: v for k, v in record.get("files", {}).items() if k not in old.get("files", {})}
+                extra = {k: v for k, v in record.get("files",
+                                                     {}).items() if k not in old.get("files", {})}
                 if extra:
                     old["files"] = {**old.get("files", {}), **extra}
                     report.updated.setdefault(str(path), []).append(run_id)

@@ -12,12 +12,21 @@ from pathlib import Path
 
 from lab.errors import ConfigError
 from lab.experiments import planned_presets
-from lab.results import STORE, TOLERANCE, StoreConflict, counts, export, locate, missing_store_warning
+from lab.results import (
+    STORE,
+    TOLERANCE,
+    StoreConflict,
+    counts,
+    export,
+    locate,
+    missing_store_warning,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lab.results",
-                                     description="The committed results store of complete runs (no checkpoints).",
+                                     description="The committed results store of complete runs (no "
+                                                 "checkpoints).",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     exp = sub.add_parser("export", help="merge the complete runs into the store",
@@ -26,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--store", default=str(STORE), help="the store directory")
     exp.add_argument("--experiment", nargs="+", default=None, help="only these experiments")
     exp.add_argument("--tolerance", type=float, default=TOLERANCE,
-                     help="relative or absolute difference allowed between two copies of a run's metrics")
+                     help="relative or absolute difference allowed between two copies of a run's "
+                          "metrics")
     ls = sub.add_parser("list", help="stored runs per experiment and preset",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ls.add_argument("--store", default=str(STORE), help="the store directory")
@@ -50,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.tolerance >= 0:
             raise ConfigError(f"--tolerance must be a non-negative number, got {args.tolerance}")
-        report = export(Path(args.runs), store, args.experiment, args.tolerance, presets=planned_presets)
+        report = export(Path(args.runs), store, args.experiment, args.tolerance,
+                        presets=planned_presets)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

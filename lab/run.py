@@ -58,8 +58,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lab.run",
-        description="Train one multi-token prediction model on a synthetic task. Running the same command "
-                    "again skips a complete run and resumes an incomplete one.",
+        description="Train one multi-token prediction model on a synthetic task. Running the same "
+                    "command again skips a complete run and resumes an incomplete one.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("task", nargs="?", default=None,
@@ -74,18 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head-type", default=None,
                         help=f"head type: {', '.join(HEAD_TYPES)} (default: parallel)")
     parser.add_argument("--match-params", default=None, choices=MATCH_PARAMS,
-                        help="off: the n heads sit on an (L-1)-block trunk, so head 1 is as deep as the n=1 model "
-                             "and heads 2..n add n-1 blocks; on: the paper's parameter matching (n heads take "
-                             "n-1 blocks from the trunk, so head 1's path is shallower). Experiments set it "
-                             "themselves (default: off)")
+                        help="off: the n heads sit on an (L-1)-block trunk, so head 1 is as deep "
+                             "as the n=1 model and heads 2..n add n-1 blocks; on: the paper's "
+                             "parameter matching (n "
+                             "heads take n-1 blocks from the trunk, so head 1's path is "
+                             "shallower). "
+                             "Experiments set it themselves (default: off)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="training steps (default: the task's; warm-up becomes 10%% of them unless "
-                             "train.warmup_steps is set)")
+                        help="training steps (default: the task's; warm-up becomes 10%% of them "
+                             "unless train.warmup_steps is set)")
     parser.add_argument("--tokens-per-param", type=float, default=None, metavar="R",
                         help="budget in training tokens per non-embedding parameter of the size's "
-                             "next-token model (the same tokens for every --heads); sets the steps, "
-                             "warm-up and evaluation cadence (lab/budget.py); not with --steps "
-                             "(default: off)")
+                             "next-token model (the same tokens for every --heads); sets the "
+                             "steps, warm-up and evaluation cadence (lab/budget.py); not with "
+                             "--steps (default: off)")
     parser.add_argument("--seed", type=int, default=None,
                         help="training seed (model init and data order; default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
@@ -93,11 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--experiment", default=None,
                         help="experiment name (subdirectory of --out; default: default)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config value: model.*, train.*, finetune.*, task.* (repeatable), "
-                             "e.g. --set train.lr=3e-4 --set task.mentions=2 (default: none)")
+                        help="override any config value: model.*, train.*, finetune.*, task.* "
+                             "(repeatable), e.g. --set train.lr=3e-4 --set task.mentions=2 "
+                             "(default: none)")
     parser.add_argument("--init-from", default=None, metavar="RUN_OR_CHECKPOINT",
-                        help="finetune from a run directory or checkpoint file instead of training from scratch "
-                             "(default: train from scratch)")
+                        help="finetune from a run directory or checkpoint file instead of training "
+                             "from scratch (default: train from scratch)")
     parser.add_argument("--attach", default=None, choices=ATTACH_MODES,
                         help="with --init-from: how the checkpoint's heads become --heads heads "
                              "(default: keep; see lab/finetune.py)")
@@ -217,7 +220,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     overrides = [o for o in args.overrides if split_assignment(o)[0] != "size" or preset is None]
     if not args.init_from:  # a finetuning run takes its shape from the checkpoint; --set still wins
         overrides.insert(0, match_setting(args.match_params or COMMAND_MATCH_PARAMS))
-    for key, value in (("init_from", args.init_from), ("attach", args.attach), ("head_init", args.head_init)):
+    for key, value in (("init_from", args.init_from), ("attach", args.attach),
+                       ("head_init", args.head_init)):
         if value is not None:
             overrides.append(f"finetune.{key}={value}")
     heads = 1 if args.heads is None else args.heads
@@ -254,7 +258,8 @@ def check_finetune_flags(args: argparse.Namespace, config: RunConfig) -> None:
 
 
 def check_writable(out: Path) -> None:
-    """Raise `ConfigError` unless run directories can be created under `out` (nothing is left behind)."""
+    """Raise `ConfigError` unless run directories can be created under `out` (nothing is left
+    behind)."""
     existing = next(p for p in [out, *out.parents] if p.exists())
     if not existing.is_dir():
         raise ConfigError(f"--out {out} is not a directory ({existing} is a file)")
@@ -291,7 +296,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     heads = sorted({int(k[4:].split("/")[0]) for k in final if k.startswith("head")})
     lines.append(f"{'head':>6} {'predicts':>10} {'loss':>10} {'acc':>8}")
     for i in heads:
-        lines.append(f"{i:>6} {'t+' + str(i):>10} {final[f'head{i}/loss']:>10.4f} {final[f'head{i}/acc']:>8.3f}")
+        lines.append(f"{i:>6} {'t+' + str(i):>10} {final[f'head{i}/loss']:>10.4f} "
+                     f"{final[f'head{i}/acc']:>8.3f}")
     lines.append("-" * 64)
     for key in sorted(k for k in final if k.startswith("eval/")):
         marker = "  <- primary" if key == summary["primary_metric"] else ""
@@ -299,8 +305,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.append("-" * 64)
     best = summary["best"].get(summary["primary_metric"], float("nan"))
     chosen = f"chosen on {summary['selected_on']}" if summary.get("selected_on") else "chosen on the test metric"
-    lines.append(f"{summary['primary_metric']} = {best:.4f} at step {summary['best_step']} ({chosen})")
-    lines.append(f"steps {summary['steps']}   tokens/s {summary['tokens_per_s']:,.0f}   wall {summary['wall_s']:.1f} s"
+    lines.append(f"{summary['primary_metric']} = {best:.4f} at step {summary['best_step']} "
+                 f"({chosen})")
+    lines.append(f"steps {summary['steps']}   tokens/s {summary['tokens_per_s']:,.0f}   wall "
+                 f"{summary['wall_s']:.1f} s"
                  + ("   (stopped early)" if summary.get("stopped_early") else ""))
     p = summary["params"]
     lines.append(f"parameters: non-embedding {p['non_embedding']:,}  total {p['total']:,}")
@@ -356,7 +364,8 @@ def train_and_report(trainer, config: RunConfig, out: Path) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # the run directory records the failure; report it in one line
-        print(f"error: run failed: {type(e).__name__}: {e} (see {trainer.run_dir / 'meta.json'})", file=sys.stderr)
+        print(f"error: run failed: {type(e).__name__}: {e} (see {trainer.run_dir / 'meta.json'})",
+              file=sys.stderr)
         return 1
     if trainer.dp.is_main:  # under torchrun, one summary
         try:

@@ -124,7 +124,8 @@ def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False)
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain open() would honour the umask
+        # mkstemp makes 0600; a plain open() would honour the umask
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException as e:
         if tmp is not None and os.path.exists(tmp):
@@ -208,9 +209,11 @@ def git_state() -> dict[str, Any]:
     """Commit and dirty flag of the source tree this code runs from (None outside git)."""
     root = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True,
                                 timeout=10).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                    cwd=root,
                                     capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
@@ -240,11 +243,13 @@ def environment() -> dict[str, Any]:
     bitwise on one machine and thread count; see the README for what holds across machines."""
     import numpy
     import torch
-    return {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": numpy.__version__,
+    return {"python": sys.version.split()[0], "torch": torch.__version__,
+            "numpy": numpy.__version__,
             "platform": platform.platform(), "hostname": platform.node(), "cpu": cpu_info()}
 
 
-def prepare_run_dir(root: Path, experiment: str, run_name: str, config: dict[str, Any]) -> tuple[Path, Status]:
+def prepare_run_dir(root: Path, experiment: str, run_name: str,
+                    config: dict[str, Any]) -> tuple[Path, Status]:
     """Validate where a run will live, without creating anything.
 
     Returns the directory and its state: `new`, `complete` (same config, finished) or
@@ -276,7 +281,8 @@ class RunLocked(RuntimeError):
     """Another process holds the run's lock (it is training that config right now)."""
 
 
-_NO_LOCK_ERRNOS = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+_NO_LOCK_ERRNOS = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP,
+                   getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
 _warned_unlocked = False
 
 
@@ -323,8 +329,9 @@ def _warn_unlocked(run_dir: Path) -> None:
     global _warned_unlocked
     if not _warned_unlocked:
         _warned_unlocked = True
-        print(f"warning: cannot lock {run_dir / LOCK} (this filesystem has no flock): runs go ahead unlocked, so two "
-              "sweeps on one directory may train the same run at once", file=sys.stderr)
+        print(f"warning: cannot lock {run_dir / LOCK} (this filesystem has no flock): runs go "
+              "ahead unlocked, so two sweeps on one directory may train the same run at once"
+              , file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -349,7 +356,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             yield
         finally:
             if run_state(run_dir) == Status.COMPLETE:
-                with contextlib.suppress(OSError):  # Windows cannot remove an open file: it stays, unlocked
+                # Windows cannot remove an open file: it stays, unlocked
+                with contextlib.suppress(OSError):
                     os.unlink(run_dir / LOCK)
             if taken:
                 _unlock(fd)

@@ -50,9 +50,11 @@ def stored_key(key: str) -> str:
     return "task_config." + key[len("task."):] if key.startswith("task.") else key
 
 
-# Fields a stored config leaves out while they hold their default (`lab.config.HASH_NEUTRAL_DEFAULTS`): a filter
+# Fields a stored config leaves out while they hold their default
+# (`lab.config.HASH_NEUTRAL_DEFAULTS`): a filter
 # on one compares the default, so `--only train.tokens_per_param=0` keeps the runs without a budget.
-OMITTED_DEFAULTS = {f"{section}.{name}": default for (section, name), default in HASH_NEUTRAL_DEFAULTS.items()}
+OMITTED_DEFAULTS = {f"{section}.{name}": default for (section,
+                                                      name), default in HASH_NEUTRAL_DEFAULTS.items()}
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ class RunFilter:
         return _parse(str(value), annotation, key)
 
     def matches(self, flat: Mapping[str, Any]) -> bool:
-        """Whether a flattened config (config.json's names, `lab.runs.flatten`) passes every item."""
+        """Whether a flattened config (config.json's names, `lab.runs.flatten`) passes every
+        item."""
         for key, value in self.items:
             name = stored_key(key)
             if name not in flat and name not in OMITTED_DEFAULTS:
@@ -110,7 +113,8 @@ class RunFilter:
         return True
 
     def check(self, flats: Iterable[Mapping[str, Any]]) -> None:
-        """A `ConfigError` for a key no run has (naming the closest) or a value no run's type takes."""
+        """A `ConfigError` for a key no run has (naming the closest) or a value no run's type
+        takes."""
         flats = list(flats)
         for key, value in self.items:
             having = [f for f in flats if stored_key(key) in f or stored_key(key) in OMITTED_DEFAULTS]
@@ -130,20 +134,22 @@ class RunFilter:
         return [f for f in flats if self.matches(f)]
 
     def frame(self, df: Any) -> Any:
-        """The rows of a DataFrame whose config columns (`task_config.*`, `model.n_future`, ...) pass;
-        none when a column is missing."""
+        """The rows of a DataFrame whose config columns (`task_config.*`, `model.n_future`, ...)
+        pass; none when a column is missing."""
         keep = None
         for key, value in self.items:
             name = stored_key(key)
             if name not in df:
                 return df.iloc[0:0]
             tasks = df["task"] if "task" in df else [None] * len(df)
-            wanted = [self.wanted(key, value, task) for task in tasks] if isinstance(value, Text) else None
+            wanted = [self.wanted(key, value, task) for task in tasks] if isinstance(value,
+                                                                                     Text) else None
             if wanted is None:
                 hit = df[name].isin(value) if isinstance(value, frozenset) else df[name] == value
             else:
                 import pandas as pd
-                hit = pd.Series([_plain(s) == w for s, w in zip(df[name], wanted)], index=df.index, dtype=bool)
+                hit = pd.Series([_plain(s) == w for s, w in zip(df[name], wanted)], index=df.index,
+                                dtype=bool)
             keep = hit if keep is None else keep & hit
         return df if keep is None else df[keep]
 
@@ -178,7 +184,8 @@ class Missing(Exception):
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
     """Flattened config with `@run name` references stripped of their hash."""
     flat = flatten(config)
-    return {k: re.sub(r"-[0-9a-f]{8}(?=/|$)", "", v) if isinstance(v, str) and v.startswith("@") else v
+    return {k: re.sub(r"-[0-9a-f]{8}(?=/|$)", "", v) if isinstance(v,
+                                                                   str) and v.startswith("@") else v
             for k, v in flat.items()}
 
 
@@ -198,7 +205,8 @@ class Selection:
     summaries: Any  # pandas DataFrame: one row per complete planned run (`load_summaries` columns)
     root: Path
     reason: str = ""  # why nothing could be planned, if so
-    records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # run_dir -> store record
+    # run_dir -> store record
+    records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _evals: Any = field(default=None, repr=False)
 
     @classmethod
@@ -215,7 +223,9 @@ class Selection:
         planned = [comparable(c.to_dict()) for c in configs]
         chosen: dict[str, dict[str, Any]] = {}
         free = list(range(len(planned)))
-        for record in results.records(Path(root), Path(store) if store else Path(root) / ".no-store", experiment):
+        for record in results.records(Path(root),
+                                      Path(store) if store else Path(root) / ".no-store",
+                                      experiment):
             hit = next((i for i in free if matches(comparable(record["config"]), planned[i])), None)
             if hit is not None:
                 free.remove(hit)
@@ -241,8 +251,10 @@ class Selection:
         """The same selection restricted to the runs of `summaries` (rows of `self.summaries`)."""
         summaries = summaries.reset_index(drop=True)
         kept = set(summaries["run_dir"]) if len(summaries) else set()
-        return Selection(self.experiment, self.preset, self.planned if planned is None else planned, summaries,
-                         self.root, self.reason, {k: v for k, v in self.records.items() if k in kept})
+        return Selection(self.experiment, self.preset, self.planned if planned is None else planned,
+                         summaries,
+                         self.root, self.reason,
+                         {k: v for k, v in self.records.items() if k in kept})
 
     @property
     def complete(self) -> int:
@@ -268,5 +280,7 @@ class Selection:
         if self.reason:
             raise Missing(self.reason)
         if not self.complete:
-            raise Missing(f"no complete {what} run of experiment `{self.experiment}` under {self.root}/ "
-                          f"or in the results store (preset {self.preset}; {len(self.planned)} planned)")
+            raise Missing(f"no complete {what} run of experiment `{self.experiment}` under "
+                          f"{self.root}/ or in the results store (preset {self.preset}; "
+                          f"{len(self.planned)} "
+                          "planned)")

@@ -32,8 +32,10 @@ from lab.config import SIZES
 from lab.selection import RunFilter, stored_key
 from tasks import ConfigError, make_config
 
-BASE_COLUMNS = ("run", "status", "task", "size", "model.n_future", "model.head_type", "seed", "train.steps")
-# config columns are named as `--only` and `--set` name them, so a column is also a filter and a sort key
+BASE_COLUMNS = ("run", "status", "task", "size", "model.n_future", "model.head_type", "seed",
+                "train.steps")
+# config columns are named as `--only` and `--set` name them, so a column is also a filter and a
+# sort key
 
 
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -108,27 +110,35 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """Aligned text: numbers right, text left."""
     cells = [[format_cell(c, row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    numeric = [all(isinstance(row.get(c), (int, float)) or row.get(c) is None for row in rows) and c != "run"
+    numeric = [all(isinstance(row.get(c),
+                              (int, float)) or row.get(c) is None for row in rows) and c != "run"
                for c in columns]
 
     def line(values: list[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths,
+                                                                                numeric)).rstrip()
 
     return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lab.runs", description=__doc__.split("\n\n")[0],
-                                     epilog="`python -m lab.runs export ...` writes the results store.")
-    parser.add_argument("root", help="a directory of runs (searched recursively), e.g. runs or runs/heads")
+    parser = argparse.ArgumentParser(prog="python -m lab.runs",
+                                     description=__doc__.split("\n\n")[0],
+                                     epilog="`python -m lab.runs export ...` writes the results "
+                                            "store.")
+    parser.add_argument("root",
+                        help="a directory of runs (searched recursively), e.g. runs or runs/heads")
     parser.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
-                        help="keep runs whose config has this value (repeatable; keys and typed values as in lab.run --set, "
-                             "plus status)")
+                        help="keep runs whose config has this value (repeatable; keys and typed "
+                             "values as in lab.run --set, plus status)")
     parser.add_argument("--metrics", default="", metavar="M1,M2",
-                        help="final metrics to show instead of the primary metric (e.g. eval/second_token_acc)")
-    parser.add_argument("--sort", default=None, metavar="KEY", help="sort by a column or a config key")
+                        help="final metrics to show instead of the primary metric (e.g. "
+                             "eval/second_token_acc)")
+    parser.add_argument("--sort", default=None, metavar="KEY",
+                        help="sort by a column or a config key")
     parser.add_argument("--desc", action="store_true", help="sort in descending order")
-    parser.add_argument("--csv", action="store_true", help="write CSV (raw values) instead of a table")
+    parser.add_argument("--csv", action="store_true",
+                        help="write CSV (raw values) instead of a table")
     return parser
 
 
@@ -157,7 +167,8 @@ def export(argv: list[str]) -> int:
     except ModuleNotFoundError as e:
         if e.name != "lab.results_cli":
             raise
-        print("error: `export` needs lab/results_cli.py (the results store's command line), which this version lacks", file=sys.stderr)
+        print("error: `export` needs lab/results_cli.py (the results store's command line), which "
+              "this version lacks", file=sys.stderr)
         return 2
     return results.main(argv)
 
@@ -178,12 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         known = {m for r in records for m in r["_summary"].get("final", {})}
         unknown = [m for m in metrics if known and m not in known]
         if unknown:
-            raise ConfigError(f"unknown metric {unknown[0]!r} in --metrics; the runs have: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown metric {unknown[0]!r} in --metrics; the runs have: "
+                              f"{', '.join(sorted(known))}")
         pairs = list(zip(records, rows))
         if args.sort:
             key = sorter(args.sort, columns, records)
             present = sorted((p for p in pairs if key(p)[0] < 2), key=key, reverse=args.desc)
-            pairs = present + [p for p in pairs if key(p)[0] == 2]  # runs without the value stay last
+            # runs without the value stay last
+            pairs = present + [p for p in pairs if key(p)[0] == 2]
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

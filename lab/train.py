@@ -63,13 +63,15 @@ def lr_at(step: int, config: RunConfig) -> float:
 
 
 def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
-    """AdamW; weight decay on matrices only (not on norms, biases... embeddings included as in nanoGPT)."""
+    """AdamW; weight decay on matrices only (not on norms, biases... embeddings included as in
+    nanoGPT)."""
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": config.train.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.train.lr, betas=(config.train.beta1, config.train.beta2))
+    return torch.optim.AdamW(groups, lr=config.train.lr,
+                             betas=(config.train.beta1, config.train.beta2))
 
 
 @dataclass
@@ -161,7 +163,8 @@ class Trainer:
     change what trains (freezing, loss weights), `extra_metrics` to log more at each eval.
     """
 
-    def __init__(self, config: RunConfig, root: Path | str = "runs", device: str = "auto", quiet: bool = False) -> None:
+    def __init__(self, config: RunConfig, root: Path | str = "runs", device: str = "auto",
+                 quiet: bool = False) -> None:
         self.root = Path(root)
         self.config, self.task = resolve(config, self.root / config.experiment)
         self.device = resolve_device(device)
@@ -177,19 +180,21 @@ class Trainer:
         self.tracker = NoTracker()  # until the run starts (`_start_or_resume`)
 
     def _check_early_stop_metric(self) -> None:
-        """Refuse an `early_stop_on` the task does not report, before anything is written (one validation
-        example scored by an untrained model of the run's shape names the metrics)."""
+        """Refuse an `early_stop_on` the task does not report, before anything is written (one
+        validation example scored by an untrained model of the run's shape names the metrics)."""
         name = self.config.train.early_stop_on
         if not name:
             return
         model = MTPTransformer(self.config.model).eval()
-        known = self.task.evaluate(ModelPredictor(model, torch.device("cpu")), max_examples=1, split="val")
+        known = self.task.evaluate(ModelPredictor(model, torch.device("cpu")), max_examples=1,
+                                   split="val")
         if name not in known:
             raise ConfigError(f"train.early_stop_on={name!r} is not a validation metric of task "
                               f"{self.config.task!r}; it has: {', '.join(sorted(known))}")
 
     def _prepare_dir(self) -> tuple[Path, Status]:
-        return runs.prepare_run_dir(self.root, self.config.experiment, self.config.run_name(), self.config.to_dict())
+        return runs.prepare_run_dir(self.root, self.config.experiment, self.config.run_name(),
+                                    self.config.to_dict())
 
     # ----- hooks -----
     def init_model(self, model: MTPTransformer) -> None:
@@ -209,10 +214,12 @@ class Trainer:
         """The run's model before any weights are loaded (a recipe adds its own parts)."""
         return MTPTransformer(self.config.model)
 
-    def forward_backward(self, model: MTPTransformer, inputs: torch.Tensor, targets: list[torch.Tensor],
+    def forward_backward(self, model: MTPTransformer, inputs: torch.Tensor,
+                         targets: list[torch.Tensor],
                          weights: list[float] | None):
         """One step's forward and backward (a recipe replaces the objective)."""
-        return self.dp.forward_backward(model, inputs, targets, self.config.train.efficient_backward, weights)
+        return self.dp.forward_backward(model, inputs, targets,
+                                        self.config.train.efficient_backward, weights)
 
     # ----- the loop -----
     def evaluate(self, max_examples: int | None) -> dict[str, float]:
@@ -244,7 +251,8 @@ class Trainer:
         """Start or resume, catch up an interrupted evaluation, step to the end, finish.
 
         An interrupt at any point marks the run `interrupted`; it saves a checkpoint only once this
-        segment has stepped (before that, the checkpoint on disk, or none, is already where to resume)."""
+        segment has stepped (before that, the checkpoint on disk, or none, is already where to
+        resume)."""
         loop, first_step, bar = None, None, tqdm(disable=True)
         try:
             with terminate_as_interrupt():
@@ -290,8 +298,8 @@ class Trainer:
             self._set_status(loop, Status.FAILED, error=text, ended=runs.now())
 
     def _start_or_resume(self) -> Loop:
-        """Build model and optimizer; load the checkpoint of an incomplete run, or start a fresh one.
-        Marks the run `running`, compiles if asked, and opens the live-curve tracker."""
+        """Build model and optimizer; load the checkpoint of an incomplete run, or start a fresh
+        one. Marks the run `running`, compiles if asked, and opens the live-curve tracker."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.model = model = self.build_model().to(self.device)
@@ -314,25 +322,30 @@ class Trainer:
             state, metrics = TrainState(), []
             meta = {"started": runs.now(), "git": runs.git_state(), "versions": runs.environment()}
             self.init_model(model)
-        meta.update({"status": Status.RUNNING, "device": str(self.device), "processes": self.dp.world, "error": None,
+        meta.update({"status": Status.RUNNING, "device": str(self.device),
+                     "processes": self.dp.world, "error": None,
                      "log": cfg.train.log})
         runs.write_json(self.run_dir / runs.META, meta)
         runs.write_jsonl(self.run_dir / runs.METRICS, metrics)
-        if cfg.train.compile:  # after any weight loading or head surgery; checkpoints are unaffected
+        # after any weight loading or head surgery; checkpoints are unaffected
+        if cfg.train.compile:
             model.compile_blocks()
         counts = model.param_counts()
-        log_line(f"run {self.run_dir}\nparameters: trunk {counts['trunk']:,}  heads {counts['heads']:,}  "
-                 f"embeddings {counts['embedding']:,}  non-embedding {counts['non_embedding']:,}  "
-                 f"total {counts['total']:,}", self.quiet)
+        log_line(f"run {self.run_dir}\nparameters: trunk {counts['trunk']:,}  heads "
+                 f"{counts['heads']:,}  embeddings {counts['embedding']:,}  non-embedding "
+                 f"{counts['non_embedding']:,}  total {counts['total']:,}", self.quiet)
         if self.dp.is_main:
             self.tracker = make_tracker(cfg.train.log, self.run_dir, cfg.to_dict())
         model.train()
         keep_steps = {max(1, round(f * cfg.train.steps)) for f in cfg.train.keep_checkpoints or []}
-        return Loop(optimizer, state, metrics, meta, validation_batches(self.task, cfg), counts, keep_steps,
-                    segment_start=time.perf_counter(), segment_tokens0=state.tokens, wall_before=state.wall_s)
+        return Loop(optimizer, state, metrics, meta, validation_batches(self.task, cfg), counts,
+                    keep_steps,
+                    segment_start=time.perf_counter(), segment_tokens0=state.tokens,
+                    wall_before=state.wall_s)
 
     def _catch_up_eval(self, loop: Loop) -> None:
-        """The step-0 evaluation if asked, and an evaluation a kill interrupted (as the uninterrupted run did it)."""
+        """The step-0 evaluation if asked, and an evaluation a kill interrupted (as the
+        uninterrupted run did it)."""
         t, state, metrics = self.config.train, loop.state, loop.metrics
         if t.eval_at_start and state.step == 0 and not metrics:
             self._log_eval(metrics, state, loop.val, t.eval_examples, 0.0, 0.0)
@@ -343,11 +356,13 @@ class Trainer:
             self._save(loop)
 
     def _step(self, loop: Loop) -> tuple[float, float]:
-        """One optimizer update on the batch of this step; returns its loss and the tokens/s so far."""
+        """One optimizer update on the batch of this step; returns its loss and the tokens/s so
+        far."""
         cfg, state, model = self.config, loop.state, self.model
         step = state.step
         weights = self.before_step(step)
-        batch = self.task.sample_batch(np.random.default_rng([cfg.seed, step]), cfg.train.batch_size)
+        batch = self.task.sample_batch(np.random.default_rng([cfg.seed, step]),
+                                       cfg.train.batch_size)
         inputs, targets = batch_tensors(batch, self.device, cfg.model.n_future)
         for group in loop.optimizer.param_groups:
             group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
@@ -368,12 +383,14 @@ class Trainer:
         return result.loss, (state.tokens - loop.segment_tokens0) / max(1e-9, elapsed)
 
     def _maybe_eval(self, loop: Loop, tok_s: float) -> None:
-        """Evaluate and checkpoint when due; checkpoint on the checkpoint cadence; keep asked-for copies."""
+        """Evaluate and checkpoint when due; checkpoint on the checkpoint cadence; keep asked-for
+        copies."""
         t, state = self.config.train, loop.state
         last = state.step == t.steps
         if state.step % t.eval_every == 0 or last:
             cap = t.final_eval_examples if last else t.eval_examples
-            self._log_eval(loop.metrics, state, loop.val, cap, tok_s, lr_at(state.step - 1, self.config))
+            self._log_eval(loop.metrics, state, loop.val, cap, tok_s,
+                           lr_at(state.step - 1, self.config))
             self._save(loop)
         elif state.step % t.checkpoint_every == 0:
             self._save(loop)
@@ -389,7 +406,8 @@ class Trainer:
         return summary
 
     def _save(self, loop: Loop, path: Path | None = None) -> None:
-        save_checkpoint(path or self.run_dir / runs.CHECKPOINT, self.model, loop.optimizer, loop.state, self.config)
+        save_checkpoint(path or self.run_dir / runs.CHECKPOINT, self.model, loop.optimizer,
+                        loop.state, self.config)
 
     def _set_status(self, loop: Loop | None, status: Status, **fields: Any) -> None:
         """Record the run's status in meta.json. Without `loop` (the run stopped while starting),
@@ -410,7 +428,8 @@ class Trainer:
         meta.update({"status": status, **fields})
         runs.write_json(path, meta)
 
-    def _log_eval(self, metrics: list[dict[str, Any]], state: TrainState, val: list, cap: int, tok_s: float,
+    def _log_eval(self, metrics: list[dict[str, Any]], state: TrainState, val: list, cap: int,
+                  tok_s: float,
                   lr: float) -> None:
         """Evaluate, append the row to metrics.jsonl (atomically) and update the best step."""
         row = {"step": state.step, "tokens": state.tokens, "wall_s": round(state.wall_s, 3),
@@ -420,7 +439,9 @@ class Trainer:
         row.update(head_metrics(self.model, val, self.device))
         if self.config.train.log_mechanism:
             n = self.config.model.n_future
-            row.update(alignment.gradient_alignment(self.model, [batch_tensors(b, self.device, n) for b in val]))
+            row.update(alignment.gradient_alignment(self.model,
+                                                    [batch_tensors(b, self.device,
+                                                                   n) for b in val]))
             probe = self.task.copy_probe(interp.COPY_PROBE_SEQUENCES)
             if probe is not None:
                 row.update(interp.copy_attention(self.model, *probe, self.device))
@@ -433,20 +454,22 @@ class Trainer:
         self._track_best(state, row)
         runs.write_jsonl(self.run_dir / runs.METRICS, metrics)
         val, test = (prefix + self.task.primary_metric for prefix in (SELECT_PREFIX, REPORT_PREFIX))
-        log_line(f"step {state.step}: train/loss {row.get('train/loss', float('nan')):.4f}  head1/acc "
+        log_line(f"step {state.step}: train/loss {row.get('train/loss', float('nan')):.4f}  "
+                 "head1/acc "
                  f"{row['head1/acc']:.3f}  {val} {row.get(val, float('nan')):.4f}  "
                  f"{test} {row.get(test, float('nan')):.4f}", self.quiet)
 
     def _track_best(self, state: TrainState, row: dict[str, float]) -> None:
-        """Best step and early stopping read validation metrics only. The best step is the one with the
-        highest primary metric. A run stops once the primary metric reaches `stop_at` (the capability has
-        formed, so the rest of the budget would measure nothing new), or after `early_stop_patience`
-        evaluations without a new best of `early_stop_on` (default: the primary metric) by more than
-        `early_stop_min_delta`: gains below it, however many, do not reset the patience. A graded
-        `early_stop_on` (a loss or NLL, lower is better) keeps a run going through a plateau of an
-        all-or-nothing metric, where the metric stays at 0 while the capability is still forming. The
-        step-0 evaluation (a finetuning run's checkpoint before any update) is never a candidate: a
-        finetuned run's best step is one it trained to, even when no evaluation beats step 0."""
+        """Best step and early stopping read validation metrics only. The best step is the one with
+        the highest primary metric. A run stops once the primary metric reaches `stop_at` (the
+        capability has formed, so the rest of the budget would measure nothing new), or after
+        `early_stop_patience` evaluations without a new best of `early_stop_on` (default: the
+        primary metric) by more than `early_stop_min_delta`: gains below it, however many, do not
+        reset the patience. A graded `early_stop_on` (a loss or NLL, lower is better) keeps a run
+        going through a plateau of an all-or-nothing metric, where the metric stays at 0 while the
+        capability is still forming. The step-0 evaluation (a finetuning run's checkpoint before any
+        update) is never a candidate: a finetuned run's best step is one it trained to, even when no
+        evaluation beats step 0."""
         value = row.get(SELECT_PREFIX + self.task.primary_metric)
         if value is None or math.isnan(value) or row.get("step") == 0:
             return
@@ -464,8 +487,8 @@ class Trainer:
             state.stopped_early = True
 
     def _stop_metric_improved(self, state: TrainState, row: dict[str, float]) -> bool:
-        """Whether `train.early_stop_on` beat its best so far by more than `early_stop_min_delta` in this
-        evaluation row (the best so far follows every gain, counted or not)."""
+        """Whether `train.early_stop_on` beat its best so far by more than `early_stop_min_delta` in
+        this evaluation row (the best so far follows every gain, counted or not)."""
         name = self.config.train.early_stop_on
         value = row.get(SELECT_PREFIX + name, math.nan)  # a known name (`_check_early_stop_metric`)
         signed = value if name.endswith(("nll", "loss")) else -value
@@ -475,13 +498,15 @@ class Trainer:
         state.stop_best = signed
         return improved
 
-    def _summary(self, metrics: list[dict[str, Any]], state: TrainState, counts: dict[str, int]) -> dict[str, Any]:
+    def _summary(self, metrics: list[dict[str, Any]], state: TrainState,
+                 counts: dict[str, int]) -> dict[str, Any]:
         final = metrics[-1] if metrics else {}
         best = next((r for r in metrics if r["step"] == state.best_step), final)
         return {
             "run_dir": str(self.run_dir),
             "primary_metric": f"eval/{self.task.primary_metric}",
-            "selected_on": SELECT_PREFIX + self.task.primary_metric,  # `best` is the row of the step chosen on it
+            # `best` is the row of the step chosen on it
+            "selected_on": SELECT_PREFIX + self.task.primary_metric,
             "final": final,
             "best_step": state.best_step,
             "best": best,
@@ -494,6 +519,7 @@ class Trainer:
         }
 
 
-def train(config: RunConfig, root: Path | str = "runs", device: str = "auto", quiet: bool = False) -> dict[str, Any]:
+def train(config: RunConfig, root: Path | str = "runs", device: str = "auto",
+          quiet: bool = False) -> dict[str, Any]:
     """Train one run (see `Trainer`). Returns the summary."""
     return Trainer(config, root, device, quiet).run()

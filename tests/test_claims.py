@@ -7,6 +7,10 @@ import pandas as pd
 import pytest
 
 from lab.analysis import claims, evidence
+from lab.experiments import declared_claims
+from lab.experiments.pathstar_long import ON_PUBLISHED
+
+CLAIMS = claims.in_ledger_order(declared_claims())  # the rows of figures/CLAIMS.md, in order
 
 
 def curve(run: str, seed: int, n: int, val: list[float], test: list[float], task: str = "induction",
@@ -49,7 +53,7 @@ def test_formation_is_detected_on_validation_and_censored_at_the_budget() -> Non
 
 
 def test_a_formation_claim_says_how_many_runs_formed_when_some_are_censored() -> None:
-    claim = next(c for c in claims.CLAIMS if c.key == "lab-dynamics")  # n=2 against n=1, tokens to formation
+    claim = next(c for c in CLAIMS if c.key == "lab-dynamics")  # n=2 against n=1, tokens to formation
     parts = [curve(f"n1-s{seed}", seed, 1, val=[0.0, 0.4, 0.5], test=[0.5] * 3) for seed in range(3)]
     parts += [curve(f"n2-s{seed}", seed, 2, val=[0.0, 0.1, 0.35 if seed == 0 else 0.2], test=[0.5] * 3)
               for seed in range(3)]
@@ -76,7 +80,7 @@ def arms(shift: float, seeds: int = 4, noise: float = 0.01) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-FIG7 = next(c for c in claims.CLAIMS if c.key == "fig7-1M")
+FIG7 = next(c for c in CLAIMS if c.key == "fig7-1M")
 
 
 @pytest.mark.parametrize("shift,verdict", [(0.2, "reproduced"), (-0.2, "reversed"), (0.0, "no detectable effect")])
@@ -98,15 +102,16 @@ def test_claims_without_runs_are_not_run() -> None:
                                             ([0.95, 0.97, 0.96, 0.98], "not reproduced"),
                                             ([0.2, 0.9, 0.5, 0.6], "inconclusive")])
 def test_target_verdicts(values: list[float], verdict: str) -> None:
-    claim = next(c for c in claims.CLAIMS if c.key == "bn-next-token")
+    claim = next(c for c in CLAIMS if c.key == "bn-next-token")
     evals = pd.concat([curve(f"s{s}", s, 1, val=[v], test=[0.0], task="graph", label="next-token",
                              **{"eval/tf_pos_acc/2": [v]}) for s, v in enumerate(values)], ignore_index=True)
     assert claims.evaluate_claim(claim, evals, "quick")["verdict"] == verdict
 
 
 def test_ledger_markdown_lists_every_claim_with_effect_ci_seeds_verdict_and_command() -> None:
-    table = claims.ledger(lambda experiment: arms(0.2) if experiment == "scaling" else pd.DataFrame(), "quick")
-    assert len(table) == len(claims.CLAIMS) >= 10
+    table = claims.ledger(lambda experiment: arms(0.2) if experiment == "scaling" else pd.DataFrame(), "quick",
+                          CLAIMS)
+    assert len(table) == len(CLAIMS) >= 10
     text = claims.markdown(table, "quick", "runs/")
     for key in table["key"]:
         (line,) = [ln for ln in text.splitlines() if ln.startswith(f"| {key} |")]
@@ -115,7 +120,7 @@ def test_ledger_markdown_lists_every_claim_with_effect_ci_seeds_verdict_and_comm
 
 
 def test_a_loss_claim_reads_the_last_evaluation_not_the_selected_step() -> None:
-    claim = next(c for c in claims.CLAIMS if c.key == "tableS7")
+    claim = next(c for c in CLAIMS if c.key == "tableS7")
     parts = []
     for seed in range(3):  # validation picks step 100 for n=4, where its loss is still high
         for n, loss in ((1, [3.0, 2.0]), (4, [9.0, 2.5])):
@@ -127,14 +132,14 @@ def test_a_loss_claim_reads_the_last_evaluation_not_the_selected_step() -> None:
 
 
 def test_every_claim_names_its_measure_in_words() -> None:
-    table = claims.ledger(lambda experiment: pd.DataFrame(), "quick")
+    table = claims.ledger(lambda experiment: pd.DataFrame(), "quick", CLAIMS)
     assert not table["measure"].str.contains("None").any()
     assert (table.set_index("key").loc["S6-task", "measure"] == "primary metric at the last evaluation")
 
 
 def test_a_size_trend_claim_is_the_slope_of_the_paired_deficit_per_decade() -> None:
     """H3: the deficit a - b halves per 10x in size here (0.4 at 100K, 0.2 at 1M, 0.0 at 10M): slope -0.2."""
-    claim = next(c for c in claims.CLAIMS if c.key == "H3-size")
+    claim = next(c for c in CLAIMS if c.key == "H3-size")
     parts = []
     for size, deficit in (("100K", 0.4), ("1M", 0.2), ("10M", 0.0)):
         for seed in range(3):
@@ -150,7 +155,7 @@ def test_a_size_trend_claim_is_the_slope_of_the_paired_deficit_per_decade() -> N
 
 
 def test_a_shock_claim_reads_step_zero() -> None:
-    claim = next(c for c in claims.CLAIMS if c.key == "H1-shock")
+    claim = next(c for c in CLAIMS if c.key == "H1-shock")
     parts = []
     for seed in range(3):
         for label, loss in (("carve4", [4.0, 2.0]), ("add4", [2.0, 2.1])):
@@ -162,7 +167,7 @@ def test_a_shock_claim_reads_step_zero() -> None:
 
 
 def test_an_alignment_trend_claim_regresses_the_deficit_on_the_gradient_cosine() -> None:
-    claim = next(c for c in claims.CLAIMS if c.key == "H4-conflict")
+    claim = next(c for c in CLAIMS if c.key == "H4-conflict")
     parts = []
     for seed, cos in enumerate((0.9, 0.5, 0.1, -0.3)):  # deficit = 0.2 - 0.5 * cos
         for label, extra in (("ntp", 0.0), ("add4", 0.2 - 0.5 * cos)):
@@ -177,14 +182,14 @@ def test_an_alignment_trend_claim_regresses_the_deficit_on_the_gradient_cosine()
 
 
 def test_explanations_are_repeated_at_other_sizes_under_their_own_keys() -> None:
-    by_key = {c.key: c for c in claims.CLAIMS}
+    by_key = {c.key: c for c in CLAIMS}
     base, big = by_key["H5-heads"], by_key["H5-heads-3M"]
     assert base.where == {"size": "100K"} and big.where == {"size": "3M"}
     assert "3M" in big.statement and "100K" not in big.statement and (big.a, big.b) == (base.a, base.b)
-    assert len(by_key) == len(claims.CLAIMS)  # keys stay unique
+    assert len(by_key) == len(CLAIMS)  # keys stay unique
     from lab.experiments import plan
     planned = {(c.size, c.label) for c in plan("continued", "quick")}
-    for claim in claims.CLAIMS:  # every sized row compares arms the plan trains at that size
+    for claim in CLAIMS:  # every sized row compares arms the plan trains at that size
         if claim.experiment == "continued" and "size" in claim.where:
             for arm in (claim.a, claim.b):
                 assert (claim.where["size"], arm["label"]) in planned, (claim.key, arm)
@@ -192,7 +197,7 @@ def test_explanations_are_repeated_at_other_sizes_under_their_own_keys() -> None
 
 def test_a_claim_filter_may_name_several_cells() -> None:
     """`atlas-size` reads three atlas cells by label; runs of other cells (here at the same sizes) are left out."""
-    claim = next(c for c in claims.CLAIMS if c.key == "atlas-size")
+    claim = next(c for c in CLAIMS if c.key == "atlas-size")
     parts = []
     for label, size, first in (("size=300K", "300K", 3), ("base", "1M", 2), ("size=3M", "3M", 1),
                                ("w=0.1", "1M", 0), ("other", "3M", 0)):
@@ -218,13 +223,13 @@ def test_the_copy_attention_is_timed_like_formation_and_claims_read_it() -> None
     measured = evidence.measure_runs(evals).set_index("run_name")
     assert measured.loc["n2-s0", "attention_tokens"] == 2048 * 200 and measured.loc["n2-s0", "attention_formed"]
     assert measured.loc["n1-s0", "attention_tokens"] == 2048 * 300 and not measured.loc["n2-s0", "formed"]
-    row = claims.evaluate_claim(next(c for c in claims.CLAIMS if c.key == "atlas-attention-n2"), evals, "quick")
+    row = claims.evaluate_claim(next(c for c in CLAIMS if c.key == "atlas-attention-n2"), evals, "quick")
     # n=2's attention in (204800, 409600], n=1's in (409600, 614400]: a - b between -409600 and 0 per seed
     assert row["effect"].startswith("a - b between -4.1e+05 and +0 tokens; sign-flip p 0.25 to 1")
     assert row["verdict"].startswith("no detectable effect (sign-flip test")  # 3 seeds: p >= 0.25
     assert row["measure"].startswith("tokens until the copy attention reaches 0.1")
     assert row["effect"].endswith("formed a 3 of 3, b 3 of 3"), "the counts read attention_formed"
-    readout = claims.evaluate_claim(next(c for c in claims.CLAIMS if c.key == "atlas-readout-n2"), evals, "quick")
+    readout = claims.evaluate_claim(next(c for c in CLAIMS if c.key == "atlas-readout-n2"), evals, "quick")
     # n=1: attention at 300 -> formed at 400 (100 steps); n=2: attention at 200, never formed: >= 200 steps.
     # read-out intervals: n=1 (614400, 819200] - (409600, 614400] = (0, 409600]; n=2 never formed after its
     # attention in (204800, 409600]: (819200 - 409600, inf)
@@ -260,8 +265,8 @@ def test_a_published_file_claim_reads_each_runs_file_and_leaves_out_unscored_run
 
 
 def test_the_published_variants_keep_their_claims_arms() -> None:
-    by_key = {c.key: c for c in claims.CLAIMS}
-    for key in claims.ON_PUBLISHED:
+    by_key = {c.key: c for c in CLAIMS}
+    for key in ON_PUBLISHED:
         variant = by_key[f"{key}-published"]
         assert variant.file == "published.json" and by_key[key].file == ""
         assert claims.replace(variant, key=key, file="", file_means="", statement=by_key[key].statement) == by_key[key]
@@ -299,7 +304,7 @@ def test_both_arms_at_the_floor_are_not_measurable_and_fall_back_to_the_graded_m
             c = curve(f"n{n}-s{seed}", seed, n, val=[0.0, 0.0], test=[0.0, 0.0], task="polynomial",
                       **{"eval/answer_nll": [3.0, nll]})
             parts.append(c)
-    claim = next(c for c in claims.CLAIMS if c.key == "fig8-n2")
+    claim = next(c for c in CLAIMS if c.key == "fig8-n2")
     row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
     # lower answer NLL for n=2 is the expected direction: -0.49 [...] is reproduced on the graded measure
     assert row["verdict"] == "not measurable at this floor; graded answer_nll: reproduced"
@@ -317,7 +322,7 @@ def test_the_task_transfer_rows_give_one_reading_per_arm_not_one_floor_three_tim
                                     ("linear", 0.0, 1.3 - 0.01 * seed), ("add", 0.0, 1.4 + 0.001 * seed)):
                 parts.append(curve(f"{label}-s{seed}", seed, 4, val=[acc, acc], test=[acc, acc],
                                    task="polynomial", label=label, **{"eval/answer_nll": [2.0, nll]}))
-        rows.append(claims.evaluate_claim(next(c for c in claims.CLAIMS if c.key == key),
+        rows.append(claims.evaluate_claim(next(c for c in CLAIMS if c.key == key),
                                           pd.concat(parts, ignore_index=True), "quick"))
     assert [r["verdict"].split("graded answer_nll: ")[1].split(" (")[0] for r in rows] == \
         ["reproduced", "reversed", "no detectable effect"]
@@ -325,7 +330,7 @@ def test_the_task_transfer_rows_give_one_reading_per_arm_not_one_floor_three_tim
 
 
 def test_a_solves_it_target_is_a_count_with_an_exact_interval() -> None:
-    claim = next(c for c in claims.CLAIMS if c.key == "bn-reverse-8M")
+    claim = next(c for c in CLAIMS if c.key == "bn-reverse-8M")
     for values, verdict in (([1.0, 0.0, 0.8], "inconclusive (1 of 3"), ([1.0] * 6, "reproduced"),
                             ([0.0] * 6, "not reproduced")):
         evals = pd.concat([curve(f"s{s}", s, 1, val=[v], test=[v], task="graph", label="reverse-fixed")
@@ -339,7 +344,7 @@ def test_a_solves_it_target_is_a_count_with_an_exact_interval() -> None:
 
 
 def test_families_are_declared_on_every_claim_and_holm_adjusts_within_them() -> None:
-    assert {c.family for c in claims.CLAIMS} == set(claims.FAMILIES)
+    assert {c.family for c in CLAIMS} == set(claims.FAMILIES)
     with pytest.raises(ValueError, match="family"):
         claims.Claim("k", "src", "text", "scaling", {"label": "x"})
     table = pd.DataFrame({"key": ["a", "b", "c"], "family": ["paper", "paper", "lab"],
@@ -360,13 +365,13 @@ def test_no_detectable_effect_gives_the_noncentral_mde_and_an_a_priori_seed_coun
     from lab.analysis import inference
     mde = float(row["verdict"].split("MDE ")[1].split(" ")[0])
     sd = np.std(list(claims.stats.paired_difference(
-        *[claims._by_seed(claims._select(evidence.measure_runs(arms(0.0, 3, 0.02)), claims._n(n)), "value")
+        *[claims._by_seed(claims._select(evidence.measure_runs(arms(0.0, 3, 0.02)), claims.n_future(n)), "value")
           for n in (2, 1)], method="t").diffs.values()), ddof=1)
     assert mde == pytest.approx(inference.mde_paired_t(sd, 3), rel=2e-3)
 
 
 def test_path_star_rows_add_the_item_aware_interval_and_flag_a_fragile_plateau() -> None:
-    claim = next(c for c in claims.CLAIMS if c.key == "huang-mtp-8M")
+    claim = next(c for c in CLAIMS if c.key == "huang-mtp-8M")
     parts = []
     for seed in range(3):  # validation picks the middle step, where mtp2 is ahead; at the end it is behind
         parts.append(curve(f"m-s{seed}", seed, 2, val=[0.1, 0.9, 0.2], test=[0.1, 0.6 + 0.01 * seed, 0.2],
@@ -379,3 +384,17 @@ def test_path_star_rows_add_the_item_aware_interval_and_flag_a_fragile_plateau()
     assert row["verdict"] == "reproduced" and "item-aware 95% CI [" in row["notes"]
     assert "(128 test items per seed)" in row["notes"]  # selected step 200, before the final full evaluation
     assert "fragile: at the last evaluation" in row["notes"] and "reversed" in row["notes"]
+
+
+def test_the_experiments_own_the_rows_and_the_ledger_keeps_its_order() -> None:
+    """lab.analysis.claims holds no row; every key of its row order is declared by an experiment, and a
+    variant (`at_size`, `on_published`) follows its row."""
+    assert not [v for v in vars(claims).values() if isinstance(v, claims.Claim)]
+    keys = [c.key for c in CLAIMS]
+    assert set(claims.LEDGER_ORDER) <= set(keys)
+    listed = [k for k in keys if k in claims.LEDGER_ORDER]
+    assert listed == list(claims.LEDGER_ORDER)
+    assert keys.index("H5-heads-3M") == keys.index("H5-heads") + 1
+    assert keys.index("bn-reverse-32M-published") == keys.index("bn-reverse-32M") + 1
+    ours = claims.in_ledger_order([*CLAIMS[5:], *CLAIMS[:5]])
+    assert [c.key for c in ours] == keys  # the order does not depend on the order declared

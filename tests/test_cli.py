@@ -80,7 +80,10 @@ def test_print_config_prints_the_resolved_config_and_writes_nothing(tmp_path: Pa
                       "--out", str(out)])
     assert result.returncode == 0, result.stderr
     printed = RunConfig.from_dict(json.loads(result.stdout))
-    from lab.build import COMMAND_MATCH_PARAMS, match_setting  # the command's own default, not the library's
+    from lab.build import (  # the command's own default, not the library's
+        COMMAND_MATCH_PARAMS,
+        match_setting,
+    )
     expected = resolve(build_config("induction", steps=30,
                                     overrides=[match_setting(COMMAND_MATCH_PARAMS), "task.seq_len=48"]))[0]
     expected.train.eval_every = expected.train.checkpoint_every = 3  # the command scales them with --steps 30

@@ -57,8 +57,10 @@ def test_a_toy_experiment_is_one_file(toy_module) -> None:
     keys = [s.key for s in figure_registry.specs()]
     assert keys[-1] == "12_toy" and keys.index("11_head_types") < keys.index("12_toy")
     assert [s.key for s in REGISTRY["toy"].figures] == ["12_toy"]
-    assert [c.key for c in declared_claims()] == ["toy-n2"]
-    table = claims.ledger(lambda experiment: pd.DataFrame(), "quick", [*claims.CLAIMS, *declared_claims()])
+    assert [c.key for c in REGISTRY["toy"].claims] == ["toy-n2"]
+    every = claims.in_ledger_order(declared_claims())
+    assert every[-1].key == "toy-n2"  # a new experiment's rows come after the ledger's existing ones
+    table = claims.ledger(lambda experiment: pd.DataFrame(), "quick", every)
     row = table[table["key"] == "toy-n2"].iloc[0]
     assert row["command"] == "python -m lab.sweep toy --preset quick" and row["verdict"] == "not run"
 
@@ -72,7 +74,7 @@ def test_figure_keys_are_in_natural_order() -> None:
 def test_every_claim_names_planned_runs() -> None:
     """A typo in a claim's experiment or arms can never read "not run": each names runs of its plan."""
     plans: dict[str, list[dict]] = {}
-    for claim in [*claims.CLAIMS, *declared_claims()]:
+    for claim in declared_claims():
         assert claim.experiment in REGISTRY, f"{claim.key}: unknown experiment {claim.experiment!r}"
         if claim.experiment not in plans:
             from lab.runs import flatten

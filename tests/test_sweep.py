@@ -17,7 +17,15 @@ import pytest
 
 from lab import runs, sweep
 from lab.config import HEAD_TYPES, RunConfig
-from lab.experiments import PAPER_TOKENS, REGISTRY, experiment, experiment_names, make_run, plan, planned_presets
+from lab.experiments import (
+    PAPER_TOKENS,
+    REGISTRY,
+    experiment,
+    experiment_names,
+    make_run,
+    plan,
+    planned_presets,
+)
 from lab.train import resolve
 from tasks import ConfigError
 from tests.conftest import REPO

@@ -25,12 +25,17 @@ VAL, TEST = "val/", "eval/"
 # (chance is about 1/name_vocab); polynomial: a tenth of in-domain answers exactly right;
 # path-star: exact paths above the 1/d = 0.5 Clever Hans ceiling of G(2, l).
 FORMATION_THRESHOLD = {"induction": 0.3, "polynomial": 0.1, "graph": 0.6}
-# The copy attention of the induction circuit (`lab.interp.copy_attention`: the best head's attention from a
-# repeated name's first token to the token after its earlier mention, on validation stories) counts as formed
-# at 0.1, about half the highest mean the 1M atlas runs reach (0.19); uniform attention over a 64-token story
-# is below 0.03. `attention_tokens` is when it forms: the attention half of the circuit, before the read-out.
+# The copy attention of the induction circuit (`lab.interp.copy_attention`: the best head's
+# attention from a
+# repeated name's first token to the token after its earlier mention, on validation stories) counts
+# as formed
+# at 0.1, about half the highest mean the 1M atlas runs reach (0.19); uniform attention over a
+# 64-token story
+# is below 0.03. `attention_tokens` is when it forms: the attention half of the circuit, before the
+# read-out.
 ATTENTION, ATTENTION_THRESHOLD = "interp/copy_attention_max", 0.1
-FORMED = {"formation_tokens": "formed", "attention_tokens": "attention_formed",  # measure -> its `formed` flag
+# measure -> its `formed` flag
+FORMED = {"formation_tokens": "formed", "attention_tokens": "attention_formed",
           "readout_tokens": "formed"}
 
 
@@ -71,7 +76,8 @@ def formation(curve: pd.DataFrame, primary: str, threshold: float) -> tuple[floa
 
 
 def _column(metric: str) -> str:
-    """The logged column of `metric`: per-head validation-batch metrics as they are, task metrics on test."""
+    """The logged column of `metric`: per-head validation-batch metrics as they are, task metrics on
+    test."""
     return metric if metric.startswith(("head", "train/")) else TEST + metric
 
 
@@ -87,18 +93,18 @@ def _budget(curve: pd.DataFrame) -> float:
 
 def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """One row per run: its config columns, `selected_step`, `value` (test `metric` at that step;
-    `first_value` at the first evaluation (step 0 of a finetuning run: the shock), `early_value` at the
-    second (the first after updates: the early shock of heads that change nothing at step 0), `final_value`
-    at the last;
-    default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens the run was allowed),
-    `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`; a run that never
-    formed counts at its last evaluation), `attention_formed`/`attention_tokens` (the same for the copy
-    attention, `ATTENTION`; NaN when not logged), `readout_tokens` (formation minus attention tokens: how long
-    the read-out takes once the attention is there; NaN unless the attention formed; a lower bound when
-    the capability did not), `cadence` (the tokens between evaluations, the
-    resolution of both), `auc` (of the reported metric's curve) and `align_cos` (the mean over
-    evaluations and heads 2..n of the cosine between head k's and head 1's trunk gradient,
-    `lab.alignment`; NaN when not logged)."""
+    `first_value` at the first evaluation (step 0 of a finetuning run: the shock), `early_value` at
+    the second (the first after updates: the early shock of heads that change nothing at step 0),
+    `final_value` at the last;
+    default the task's primary; `head{i}/...` metrics as logged), `budget` (tokens the run was
+    allowed), `formed`/`formation_tokens` (on validation, thresholds of `FORMATION_THRESHOLD`; a run
+    that never formed counts at its last evaluation), `attention_formed`/`attention_tokens` (the
+    same for the copy attention, `ATTENTION`; NaN when not logged), `readout_tokens` (formation
+    minus attention tokens: how long the read-out takes once the attention is there; NaN unless the
+    attention formed; a lower bound when the capability did not), `cadence` (the tokens between
+    evaluations, the resolution of both), `auc` (of the reported metric's curve) and `align_cos`
+    (the mean over evaluations and heads 2..n of the cosine between head k's and head 1's trunk
+    gradient, `lab.alignment`; NaN when not logged)."""
     rows: list[dict[str, Any]] = []
     if evals.empty:
         return pd.DataFrame(rows)
@@ -120,7 +126,8 @@ def measure_runs(evals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
         cosines = [c for c in curve.columns if c.startswith("align/cos/")]
         rows.append({**config, "selected_step": step, "value": float(at[name]),
                      "align_cos": float(curve[cosines].mean(axis=1).mean()) if cosines else math.nan,
-                     "first_value": float(curve[name].iloc[0]), "final_value": float(curve[name].iloc[-1]),
+                     "first_value": float(curve[name].iloc[0]),
+                     "final_value": float(curve[name].iloc[-1]),
                      "final_step": int(curve["step"].iloc[-1]),
                      "early_value": float(curve[name].iloc[1]) if len(curve) > 1 else math.nan,
                      "budget": _budget(curve), "formed": formed, "formation_tokens": tokens,
@@ -158,15 +165,18 @@ def paired_table(df: pd.DataFrame, by: list[str], arm: str, base: Any, value: st
     return pd.DataFrame(rows, columns=columns)
 
 
-def paired_effects(measured: pd.DataFrame, cell: list[str], arm: str = "model.n_future", base: Any = 1,
+def paired_effects(measured: pd.DataFrame, cell: list[str], arm: str = "model.n_future",
+                   base: Any = 1,
                    measure: str = "value") -> pd.DataFrame:
-    """Per cell (equal values of the `cell` columns) and per `arm` value other than `base`: the mean over
-    seeds of (arm - base) in `measure` (a `measure_runs` column), paired by seed (`paired_table`), with its
-    Student-t 95% CI, the seed count, the minimal detectable effect and the verdict for "differs from base".
+    """Per cell (equal values of the `cell` columns) and per `arm` value other than `base`: the mean
+    over seeds of (arm - base) in `measure` (a `measure_runs` column), paired by seed
+    (`paired_table`), with its Student-t 95% CI, the seed count, the minimal detectable effect and
+    the verdict for "differs from base".
 
-    `formation_tokens` (or `attention_tokens`) of a run that never formed is its budget (censored), so a
-    difference in it understates how much later the censored arm is (`stats.paired_formation_difference`);
-    `formed`/`formed_base` are the shares of each arm's seeds that formed what the measure times."""
+    `formation_tokens` (or `attention_tokens`) of a run that never formed is its budget (censored),
+    so a difference in it understates how much later the censored arm is
+    (`stats.paired_formation_difference`); `formed`/`formed_base` are the shares of each arm's seeds
+    that formed what the measure times."""
     rows: list[dict[str, Any]] = []
     if measured.empty:
         return pd.DataFrame(rows)
@@ -176,11 +186,13 @@ def paired_effects(measured: pd.DataFrame, cell: list[str], arm: str = "model.n_
         formed = {a: float(p[flag].mean()) for a, p in part.groupby(arm)} if flag in part else {}
         for row in paired_table(part, [], arm, base, measure).to_dict("records"):
             r, a = row["result"], row[arm]
-            verdict = "not run" if r.n == 0 else stats.verdict(r, 1).replace("reproduced", "higher").replace(
+            verdict = "not run" if r.n == 0 else stats.verdict(r, 1).replace("reproduced",
+                                                                             "higher").replace(
                 "reversed", "lower")
             if measure in FORMED and r.n and formed.get(a) == formed.get(base) == 0:
                 verdict = "neither arm formed (both censored at the budget)"
-            rows.append({**dict(zip(cell, key)), arm: a, "measure": measure, "mean": r.mean, "lo": r.lo,
+            rows.append({**dict(zip(cell, key)), arm: a, "measure": measure, "mean": r.mean,
+                         "lo": r.lo,
                          "hi": r.hi, "seeds": r.n, "mde": r.mde, "formed": formed.get(a, math.nan),
                          "formed_base": formed.get(base, math.nan), "verdict": verdict})
     return pd.DataFrame(rows)

@@ -82,7 +82,8 @@ def legend_labels(fig: Figure) -> list[tuple[Axes, list[str]]]:
 
 def legends_once(fig: Figure) -> None:
     """Remove every legend whose entries another legend of the figure already shows (the same lines
-    are styled alike in every panel), keeping the last of identical ones (the panel furthest right)."""
+    are styled alike in every panel), keeping the last of identical ones (the panel furthest
+    right)."""
     legends = legend_labels(fig)
     for i, (ax, labels) in enumerate(legends):
         kept = [set(other) for j, (o_ax, other) in enumerate(legends)
@@ -156,26 +157,29 @@ def clip_interval(lo: float, hi: float, bounds: tuple[float, float] | None) -> t
 
 def summarise(df: pd.DataFrame, by: Sequence[str], value: str,
               bounds: tuple[float, float] | None = None) -> pd.DataFrame:
-    """Mean, 95% CI of the mean over seeds (`lo`, `hi`: Student t, `lab.analysis.stats.mean_ci`; none below
-    2 seeds; cut to `bounds`, by default `metric_bounds(value)`), min, max and number of seeds of
-    `value` per group of `by` (NaN values dropped)."""
+    """Mean, 95% CI of the mean over seeds (`lo`, `hi`: Student t, `lab.analysis.stats.mean_ci`;
+    none below 2 seeds; cut to `bounds`, by default `metric_bounds(value)`), min, max and number of
+    seeds of `value` per group of `by` (NaN values dropped)."""
     bounds = bounds or metric_bounds(value)
     data = df[[*by, value]].dropna(subset=[value])
     if data.empty:
         return pd.DataFrame(columns=[*by, "mean", "lo", "hi", "min", "max", "seeds"])
     grouped = data.groupby(list(by), sort=True)[value]
-    out = grouped.agg(["mean", "min", "max", "count"]).reset_index().rename(columns={"count": "seeds"})
+    out = grouped.agg(["mean", "min", "max",
+                       "count"]).reset_index().rename(columns={"count": "seeds"})
     ci = grouped.apply(lambda v: clip_interval(*stats.mean_ci(v)[1:], bounds))
     ci = ci.reset_index(drop=True)
     out.insert(len(by) + 1, "lo", [c[0] for c in ci])
     out.insert(len(by) + 2, "hi", [c[1] for c in ci])
     if "size" in by:  # sizes in model-size order, not alphabetical
-        out = out.sort_values(list(by), key=lambda col: col.map(size_key) if col.name == "size" else col,
+        out = out.sort_values(list(by),
+                              key=lambda col: col.map(size_key) if col.name == "size" else col,
                               kind="stable").reset_index(drop=True)
     return out
 
 
-def mean_lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=None, log: bool = False) -> None:
+def mean_lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=None,
+               log: bool = False) -> None:
     """One mean line per `hue` value, with 95% CI bars at every point (the bars of different
     lines are nudged sideways so that they do not hide each other)."""
     groups = sorted(table.groupby(hue, sort=True), key=lambda kv: natural_key(kv[0]))
@@ -187,17 +191,20 @@ def mean_lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=
         xs = group[x].map(x_of).to_numpy(float) if x_of else group[x].to_numpy(float)
         group, xs = group.iloc[np.argsort(xs, kind="stable")], np.sort(xs, kind="stable")
         s = style(i)
-        ax.plot(xs, group["mean"].to_numpy(float), label=label(key), markersize=5, linewidth=1.5, **s)
+        ax.plot(xs, group["mean"].to_numpy(float), label=label(key), markersize=5, linewidth=1.5,
+                **s)
         nudge = (i - (len(groups) - 1) / 2) * 0.04 * step
         bar_x = xs * 10**nudge if log else xs + nudge
-        ax.vlines(bar_x, group["lo"].to_numpy(float), group["hi"].to_numpy(float), colors=s["color"],
+        ax.vlines(bar_x, group["lo"].to_numpy(float), group["hi"].to_numpy(float),
+                  colors=s["color"],
                   linewidth=1.2, alpha=0.7, gid="spread")
 
 
 def legend_beside(ax: Axes, title: str | None = None) -> None:
     """The legend beside the panel, outside the axes, so it never covers data."""
     if ax.get_legend_handles_labels()[1]:
-        ax.legend(title=title, fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+        ax.legend(title=title, fontsize=7, title_fontsize=7, loc="upper left",
+                  bbox_to_anchor=(1.02, 1.0),
                   borderaxespad=0.0)
 
 
@@ -282,7 +289,8 @@ def ops_long(df: pd.DataFrame, keep: Sequence[str]) -> pd.DataFrame:
     return long.drop(columns="column").dropna(subset=["value"])
 
 
-def vs_ops_table(df: pd.DataFrame, facet: str | None = None, hue: str = "model.n_future") -> pd.DataFrame:
+def vs_ops_table(df: pd.DataFrame, facet: str | None = None,
+                 hue: str = "model.n_future") -> pd.DataFrame:
     """Mean/min/max exact match per number of operations (and facet, head count)."""
     keep = [c for c in dict.fromkeys([facet, hue, "seed"]) if c]
     table = summarise(ops_long(df, keep), [c for c in (facet, hue, "ops") if c], "value", UNIT)
@@ -301,7 +309,8 @@ def plot_vs_ops(df: pd.DataFrame, max_ops: int | None = None, facet: str | None 
         part = table if key is None else table[table[facet] == key]
         mean_lines(ax, part, "ops", hue, label=heads_label)
         if max_ops is not None and len(part) and part["ops"].max() > max_ops:
-            ax.axvspan(max_ops + 0.5, part["ops"].max() + 0.5, color="0.85", zorder=0, label="out of domain")
+            ax.axvspan(max_ops + 0.5, part["ops"].max() + 0.5, color="0.85", zorder=0,
+                       label="out of domain")
         ax.set_xticks(sorted(part["ops"].unique()))
         ax.set_xlabel("number of operations")
         ax.set_ylabel("exact-match accuracy")
@@ -354,12 +363,14 @@ def plot_vs_heads(df: pd.DataFrame, metric: str = "primary", title: str = "") ->
     return fig
 
 
-def plot_heads_grid(rows: Sequence[tuple[pd.DataFrame, Callable[[str], str]]], title: str = "") -> Figure:
+def plot_heads_grid(rows: Sequence[tuple[pd.DataFrame, Callable[[str], str]]],
+                    title: str = "") -> Figure:
     """Several measures against the number of heads: one row per measure, one column per task.
 
-    Each row is a `summarise` table over (`task`, `model.n_future`) and a function giving the row's y
-    label for a task. Where a table has a `formed` column (the fraction of seeds whose capability
-    formed), each point is annotated with it, so a censored tokens-to-formation mean is read as such."""
+    Each row is a `summarise` table over (`task`, `model.n_future`) and a function giving the row's
+    y label for a task. Where a table has a `formed` column (the fraction of seeds whose capability
+    formed), each point is annotated with it, so a censored tokens-to-formation mean is read as
+    such."""
     tasks = sorted(set().union(*(set(table["task"]) for table, _ in rows)))
     fig, axes = new_figure(len(rows) * len(tasks), ncols=len(tasks))
     s = style(0)
@@ -367,12 +378,15 @@ def plot_heads_grid(rows: Sequence[tuple[pd.DataFrame, Callable[[str], str]]], t
         for c, task in enumerate(tasks):
             ax = axes[r * len(tasks) + c]
             part = table[table["task"] == task].sort_values("model.n_future")
-            ax.plot(part["model.n_future"], part["mean"], markersize=5, label="mean over seeds", **s)
-            ax.vlines(part["model.n_future"], part["lo"], part["hi"], colors=s["color"], gid="spread",
+            ax.plot(part["model.n_future"], part["mean"], markersize=5, label="mean over seeds",
+                    **s)
+            ax.vlines(part["model.n_future"], part["lo"], part["hi"], colors=s["color"],
+                      gid="spread",
                       label="95% CI over seeds")
             if "formed" in part:
                 for x, y, f in zip(part["model.n_future"], part["mean"], part["formed"]):
-                    ax.annotate(f"{f:.0%}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6)
+                    ax.annotate(f"{f:.0%}", (x, y), textcoords="offset points", xytext=(4, 4),
+                                fontsize=6)
             ax.set_xticks(sorted(part["model.n_future"].unique()))
             ax.set_ylabel(ylabel(task), fontsize=8)
             if r == 0:
@@ -390,7 +404,8 @@ def plot_heads_grid(rows: Sequence[tuple[pd.DataFrame, Callable[[str], str]]], t
 def dynamics_table(runs: pd.DataFrame, metric: str, hue: str = "model.n_future") -> pd.DataFrame:
     """Mean, 95% CI, min and max of `metric` per head count and step (rows of `load_runs`)."""
     table = summarise(runs, [hue, "step"], metric)
-    tokens = runs.groupby([hue, "step"])["tokens"].mean().round().astype("int64").rename("tokens").reset_index()
+    tokens = runs.groupby([hue,
+                           "step"])["tokens"].mean().round().astype("int64").rename("tokens").reset_index()
     return table.merge(tokens, on=[hue, "step"], how="left")
 
 
@@ -461,13 +476,15 @@ def plot_head_accuracy(df: pd.DataFrame, title: str = "") -> Figure:
 
 # ----- 9. paired effects per cell (the regime atlas) -----
 def plot_effects(effects: dict[str, pd.DataFrame], panels: Sequence[tuple[str, str, float]],
-                 row: str = "label", hue: str = "model.n_future", order: Sequence[str] | None = None,
+                 row: str = "label", hue: str = "model.n_future",
+                 order: Sequence[str] | None = None,
                  title: str = "", hue_label: Callable[[Any], str] | None = None) -> Figure:
-    """A forest plot per measure: one row per cell, the paired mean difference of each arm to the base
-    arm with its 95% CI as a horizontal bar, a dashed line at 0 (no effect).
+    """A forest plot per measure: one row per cell, the paired mean difference of each arm to the
+    base arm with its 95% CI as a horizontal bar, a dashed line at 0 (no effect).
 
-    `effects[measure]` is a `lab.analysis.evidence.paired_effects` table; `panels` gives (measure, x label,
-    scale applied to the values); `hue_label` names a `hue` value in the legend (default: `n=k - n=1`)."""
+    `effects[measure]` is a `lab.analysis.evidence.paired_effects` table; `panels` gives (measure, x
+    label, scale applied to the values); `hue_label` names a `hue` value in the legend (default:
+    `n=k - n=1`)."""
     hue_label = hue_label or (lambda h: heads_label(h) + " - n=1")
     rows = [r for r in (order or []) if any(r in set(t[row]) for t in effects.values())]
     rows += sorted({r for t in effects.values() for r in t[row]} - set(rows))
@@ -481,9 +498,11 @@ def plot_effects(effects: dict[str, pd.DataFrame], panels: Sequence[tuple[str, s
             part = table[table[hue] == h]
             s = style(i)
             ys = part[row].map(y_of).to_numpy(float) + (i - (len(hues) - 1) / 2) * 0.22
-            ax.plot(part["mean"] * scale, ys, linestyle="none", marker=s["marker"], color=s["color"], markersize=5,
+            ax.plot(part["mean"] * scale, ys, linestyle="none", marker=s["marker"],
+                    color=s["color"], markersize=5,
                     label=hue_label(h))
-            ax.hlines(ys, part["lo"] * scale, part["hi"] * scale, colors=s["color"], linewidth=1.2, gid="spread")
+            ax.hlines(ys, part["lo"] * scale, part["hi"] * scale, colors=s["color"], linewidth=1.2,
+                      gid="spread")
         ax.axvline(0.0, color="0.4", linestyle="--", linewidth=0.8, gid=REFERENCE)
         ax.set_yticks(range(len(rows)), list(reversed(rows)), fontsize=7)
         ax.set_xlabel(xlabel, fontsize=8)
@@ -510,11 +529,14 @@ def variant_groups(table: pd.DataFrame, variant: str, order: Sequence[str] | Non
     return names, panels
 
 
-def variant_lines(ax: Axes, table: pd.DataFrame, x: str, variant: str, names: list[str], members: list[str]) -> None:
-    """Lines of `members`, each styled by its place in `names` (the same variant looks the same in every panel)."""
+def variant_lines(ax: Axes, table: pd.DataFrame, x: str, variant: str, names: list[str],
+                  members: list[str]) -> None:
+    """Lines of `members`, each styled by its place in `names` (the same variant looks the same in
+    every panel)."""
     for name in members:
         part = table[table[variant] == name].sort_values(x)
         s = style(names.index(name))
-        ax.plot(part[x].to_numpy(float), part["mean"].to_numpy(float), label=name, markersize=4, linewidth=1.3, **s)
+        ax.plot(part[x].to_numpy(float), part["mean"].to_numpy(float), label=name, markersize=4,
+                linewidth=1.3, **s)
         ax.vlines(part[x].to_numpy(float), part["lo"].to_numpy(float), part["hi"].to_numpy(float),
                   colors=s["color"], linewidth=1.0, alpha=0.5, gid="spread")

@@ -13,13 +13,16 @@ from lab.config import size_value as size_key  # sort key of a size name: '300K'
 
 def fmt(value: float) -> str:
     """A number with three decimals, `n/a` for a missing one."""
-    return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
+    return "n/a" if value is None or (isinstance(value,
+                                                 float) and np.isnan(value)) else f"{value:.3f}"
 
 
-def gap_sentences(df: pd.DataFrame, x: str, value: str, what: str, x_name=str, hue: str = "model.n_future",
+def gap_sentences(df: pd.DataFrame, x: str, value: str, what: str, x_name=str,
+                  hue: str = "model.n_future",
                   base: int = 1) -> list[str]:
-    """For each head count n other than `base`: at every x, the mean over seeds of (n - base) in `value`
-    (one row per run in `df`), paired by seed, with its 95% Student-t CI (`evidence.paired_table`)."""
+    """For each head count n other than `base`: at every x, the mean over seeds of (n - base) in
+    `value` (one row per run in `df`), paired by seed, with its 95% Student-t CI
+    (`evidence.paired_table`)."""
     data = df[[x, hue, "seed", value]].dropna()
     if data.empty:
         return []
@@ -36,8 +39,8 @@ def gap_sentences(df: pd.DataFrame, x: str, value: str, what: str, x_name=str, h
 
 
 def first_reaching(table: pd.DataFrame, hue: str, fraction: float = 0.5) -> dict:
-    """Per hue value: the tokens at the first evaluation whose mean reaches `fraction` of the largest
-    mean any line reaches, and that threshold."""
+    """Per hue value: the tokens at the first evaluation whose mean reaches `fraction` of the
+    largest mean any line reaches, and that threshold."""
     if table.empty:
         return {}
     threshold = fraction * float(table["mean"].max())

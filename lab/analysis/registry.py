@@ -33,7 +33,8 @@ class Output:
     sentences: list[str]
     used: Selection  # the runs behind the figure
     notes: list[str] = field(default_factory=list)
-    verdicts: list[str] = field(default_factory=list)  # shown below the figure in README.md, one bullet each
+    # shown below the figure in README.md, one bullet each
+    verdicts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,14 @@ class Spec:
 FIGURES: list[Spec] = []
 
 
-def figure(key: str, title: str, experiment: str, caption: str) -> Callable[[Callable[[Selection], Output]],
-                                                                          Callable[[Selection], Output]]:
+def figure(key: str, title: str, experiment: str,
+           caption: str) -> Callable[[Callable[[Selection], Output]],
+                                                                          Callable[[Selection],
+                                                                                   Output]]:
     """Decorator: register `build(selection) -> Output` as figure `key` of `experiment`."""
     def register(build: Callable[[Selection], Output]) -> Callable[[Selection], Output]:
-        FIGURES[:] = [spec for spec in FIGURES if spec.key != key]  # a reloaded module replaces its figures
+        # a reloaded module replaces its figures
+        FIGURES[:] = [spec for spec in FIGURES if spec.key != key]
         FIGURES.append(Spec(key, title, experiment, caption, finished(build)))
         return build
     return register
@@ -72,7 +76,8 @@ def finished(build: Callable[[Selection], Output]) -> Callable[[Selection], Outp
 
 
 def key_order(key: str) -> tuple[int, str]:
-    """Natural order of a figure key: its number, then its letters (0, 1a, 1b, 2a, ..., 9c, 10, 11)."""
+    """Natural order of a figure key: its number, then its letters (0, 1a, 1b, 2a, ..., 9c, 10,
+    11)."""
     prefix = key.split("_")[0]
     digits = prefix[:len(prefix) - len(prefix.lstrip("0123456789"))]
     return (int(digits) if digits else 10**9, prefix[len(digits):] + key)

@@ -29,7 +29,8 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def sections(path: Path) -> dict[str, str]:
-    """The per-figure sections of a README.md or RESULTS.md written here (empty if there is none)."""
+    """The per-figure sections of a README.md or RESULTS.md written here (empty if there is
+    none)."""
     return {key: body for key, body in SECTION.findall(path.read_text())} if path.exists() else {}
 
 
@@ -49,18 +50,21 @@ def readme_section(spec: Spec, out: Output, file: str, preset: str) -> str:
     used = out.used
     partial = "" if used.complete == len(used.planned) else " (partial: the other runs are not complete)"
     lines = [heading(spec), "", f"![{spec.title}]({file})", "", spec.caption, "",
-             f"- experiment `{spec.experiment}`, preset `{preset}`: {used.complete} of {len(used.planned)} "
+             f"- experiment `{spec.experiment}`, preset `{preset}`: {used.complete} of "
+             f"{len(used.planned)} "
              f"planned runs{partial}; {len(used.seeds)} seed{'' if len(used.seeds) == 1 else 's'} "
              f"({', '.join(map(str, used.seeds))})",
              f"- command: {commands(spec, preset)}"]
     lines += [f"- note: {n}" for n in out.notes]
     if out.verdicts:
-        lines += ["", "Verdicts, computed from the runs above:", "", *(f"- {v}" for v in out.verdicts)]
+        lines += ["", "Verdicts, computed from the runs above:", "",
+                  *(f"- {v}" for v in out.verdicts)]
     return "\n".join(lines) + "\n\n"
 
 
 def results_section(spec: Spec, out: Output, preset: str) -> str:
-    lines = [heading(spec), "", f"From `{spec.experiment}`, preset `{preset}` ({out.used.complete} runs).", ""]
+    lines = [heading(spec), "",
+             f"From `{spec.experiment}`, preset `{preset}` ({out.used.complete} runs).", ""]
     lines += [" ".join(out.sentences), ""] if out.sentences else []
     for title, table in out.tables:
         lines += [f"**{title}**", "", markdown_table(table), ""]
@@ -70,13 +74,15 @@ def results_section(spec: Spec, out: Output, preset: str) -> str:
 def kept_section(spec: Spec, files: list[Path]) -> str:
     """For a kept image that has no section of its own yet (written before sections had markers)."""
     images = "".join(f"![{spec.title}]({f.name})\n\n" for f in files)
-    return (f"{heading(spec)}\n\n{images}{spec.caption}\n\n- experiment `{spec.experiment}`: image kept from an "
+    return (f"{heading(spec)}\n\n{images}{spec.caption}\n\n- experiment `{spec.experiment}`: image "
+            "kept from an "
             "earlier regeneration; its runs are not here\n\n")
 
 
 def readme(parts: list[str], missing: list[tuple[Spec, str]], preset: str, source: str) -> str:
     lines = ["# Figures", "",
-             f"Drawn from {source} by `python -m lab.figures --preset {preset}`. Each figure names its "
+             f"Drawn from {source} by `python -m lab.figures --preset {preset}`. Each figure names "
+             "its "
              "experiment, preset and runs; a figure whose runs are absent keeps its earlier "
              "image and text (`--prune` removes them). Lines are means over seeds; bars are 95% "
              "confidence intervals of the mean (Student t over seeds), cut to [0, 1] for "
@@ -85,16 +91,19 @@ def readme(parts: list[str], missing: list[tuple[Spec, str]], preset: str, sourc
              "[RESULTS.md](RESULTS.md).", ""]
     text = "\n".join(lines) + "\n" + "".join(parts)
     if missing:
-        lines = ["## Missing figures", "", "These figures are not drawn because their runs do not exist yet:", ""]
+        lines = ["## Missing figures", "",
+                 "These figures are not drawn because their runs do not exist yet:", ""]
         for spec, reason in missing:
-            lines.append(f"- **{spec.key.split('_')[0]}. {spec.title}**: {reason}. To make it: {commands(spec, preset)}"
+            lines.append(f"- **{spec.key.split('_')[0]}. {spec.title}**: {reason}. To make it: "
+                         f"{commands(spec, preset)}"
                          f" (or `python -m lab.figures --preset {preset} --run-missing`).")
         text += "\n".join(lines) + "\n"
     return text
 
 
 def results(parts: list[str], missing: list[tuple[Spec, str]]) -> str:
-    text = ("# Results behind the figures\n\n`mean`, `min` and `max` are over seeds; `seeds` counts the runs in each "
+    text = ("# Results behind the figures\n\n`mean`, `min` and `max` are over seeds; `seeds` "
+            "counts the runs in each "
             "mean. Each sentence is computed from the table below it.\n\n" + "".join(parts))
     if missing:
         text += "## Missing\n\n" + "".join(f"- {spec.key.split('_')[0]}. {spec.title}: {reason}\n"

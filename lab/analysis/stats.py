@@ -64,7 +64,9 @@ def _clean(values: Iterable[float]) -> np.ndarray:
 
 
 def bootstrap_ci(values: Iterable[float], stat: Callable[..., Any] = np.mean, n_boot: int = 10_000,
-                 level: float = LEVEL, rng: np.random.Generator | None = None) -> tuple[float, float, float]:
+                 level: float = LEVEL, rng: np.random.Generator | None = None) -> tuple[float,
+                                                                                        float,
+                                                                                        float]:
     """(estimate, lo, hi): `stat` of the values and its percentile-bootstrap CI at `level`.
 
     NaNs are dropped first. One value has no CI: (x, nan, nan); no values: all nan. The default
@@ -107,7 +109,8 @@ def t_cdf_abs(t: float, df: int) -> float:
 
 
 def t_quantile(p: float, df: int | None) -> float:
-    """The p-quantile of Student's t with integer `df` (bisection on `t_cdf_abs`); normal when df is None."""
+    """The p-quantile of Student's t with integer `df` (bisection on `t_cdf_abs`); normal when df is
+    None."""
     if not 0 < p < 1:
         raise ValueError(f"quantile level must be in (0, 1), got {p}")
     if df is None:
@@ -125,7 +128,8 @@ def t_quantile(p: float, df: int | None) -> float:
 
 
 def mean_ci(values: Iterable[float], level: float = LEVEL) -> tuple[float, float, float]:
-    """Mean and Student-t CI of the mean (NaNs dropped; no CI below 2 values): what the plots draw."""
+    """Mean and Student-t CI of the mean (NaNs dropped; no CI below 2 values): what the plots
+    draw."""
     x = _clean(values)
     if len(x) == 0:
         return math.nan, math.nan, math.nan
@@ -157,10 +161,12 @@ class PairedResult:
     level: float = LEVEL
 
 
-def paired_difference(a: Mapping[Hashable, float], b: Mapping[Hashable, float], level: float = LEVEL,
+def paired_difference(a: Mapping[Hashable, float], b: Mapping[Hashable, float],
+                      level: float = LEVEL,
                       power: float = POWER, method: str = "bootstrap", n_boot: int = 10_000,
                       rng: np.random.Generator | None = None) -> PairedResult:
-    """Mean over seeds of a[seed] - b[seed], paired because a seed fixes the data order in both arms.
+    """Mean over seeds of a[seed] - b[seed], paired because a seed fixes the data order in both
+    arms.
 
     Seeds missing (or NaN) in either arm are left out and counted in `dropped`. The CI is the
     percentile bootstrap of the mean difference (method="bootstrap") or the Student-t interval
@@ -177,13 +183,17 @@ def paired_difference(a: Mapping[Hashable, float], b: Mapping[Hashable, float], 
         mean, lo, hi = bootstrap_ci(d, n_boot=n_boot, level=level, rng=rng)
     else:
         mean = float(d.mean()) if len(d) else math.nan
-        half = t_quantile(1 - (1 - level) / 2, len(d) - 1) * sd / math.sqrt(len(d)) if len(d) > 1 else math.nan
+        half = t_quantile(1 - (1 - level) / 2,
+                          len(d) - 1) * sd / math.sqrt(len(d)) if len(d) > 1 else math.nan
         lo, hi = mean - half, mean + half
-    return PairedResult(mean, lo, hi, len(d), diffs, mde(sd, len(d), 1 - level, power), dropped, level)
+    return PairedResult(mean, lo, hi, len(d), diffs, mde(sd, len(d), 1 - level, power), dropped,
+                        level)
 
 
-def _curve(curve: pd.DataFrame | Sequence[Mapping[str, Any]], metric: str, tokens_col: str) -> pd.DataFrame:
-    """The (tokens, metric) evaluations of a curve, sorted by tokens, rows without the metric dropped."""
+def _curve(curve: pd.DataFrame | Sequence[Mapping[str, Any]], metric: str,
+           tokens_col: str) -> pd.DataFrame:
+    """The (tokens, metric) evaluations of a curve, sorted by tokens, rows without the metric
+    dropped."""
     df = curve if isinstance(curve, pd.DataFrame) else pd.DataFrame(list(curve))
     for col in (tokens_col, metric):
         if col not in df.columns:
@@ -194,8 +204,10 @@ def _curve(curve: pd.DataFrame | Sequence[Mapping[str, Any]], metric: str, token
     return df.sort_values(tokens_col, kind="stable")
 
 
-def formation_tokens(curve: pd.DataFrame | Sequence[Mapping[str, Any]], metric: str, threshold: float,
-                     tokens_col: str = "tokens", higher_is_better: bool = True) -> tuple[float, bool]:
+def formation_tokens(curve: pd.DataFrame | Sequence[Mapping[str, Any]], metric: str,
+                     threshold: float,
+                     tokens_col: str = "tokens", higher_is_better: bool = True) -> tuple[float,
+                                                                                         bool]:
     """(tokens, formed): tokens at the first evaluation where `metric` reaches `threshold`.
 
     A run that never reaches it gives (its last evaluated tokens, False): censored at the budget,
@@ -209,8 +221,10 @@ def formation_tokens(curve: pd.DataFrame | Sequence[Mapping[str, Any]], metric: 
     return float(df[tokens_col].iloc[-1]), False
 
 
-def relative_threshold(reference: float | Iterable[float], fraction: float = 0.5, baseline: float = 0.0) -> float:
-    """baseline + fraction * (peak - baseline), peak being `reference` or the largest value of a reference curve.
+def relative_threshold(reference: float | Iterable[float], fraction: float = 0.5,
+                       baseline: float = 0.0) -> float:
+    """baseline + fraction * (peak - baseline), peak being `reference` or the largest value of a
+    reference curve.
 
     A threshold relative to what a reference arm reaches makes formation comparable across
     tasks whose metrics top out at different values; baseline = chance accuracy makes it "half
@@ -232,7 +246,8 @@ def kaplan_meier(times: Iterable[float], formed: Iterable[bool]) -> tuple[np.nda
     return event_times, np.cumprod(1 - events / at_risk)
 
 
-def censored_summary(times: Iterable[float], formed: Iterable[bool], budget: float | None = None) -> dict[str, float]:
+def censored_summary(times: Iterable[float], formed: Iterable[bool],
+                     budget: float | None = None) -> dict[str, float]:
     """Fraction formed, Kaplan-Meier median time to formation, and restricted mean up to the budget.
 
     km_median is the first time the survival drops to 0.5 or below; nan when fewer than half
@@ -241,7 +256,8 @@ def censored_summary(times: Iterable[float], formed: Iterable[bool], budget: flo
     uses censored runs correctly and is finite even when no run forms."""
     t, e = np.asarray(list(times), dtype=float), np.asarray(list(formed), dtype=bool)
     if len(t) == 0:
-        return {"n": 0, "fraction_formed": math.nan, "km_median": math.nan, "restricted_mean": math.nan,
+        return {"n": 0, "fraction_formed": math.nan, "km_median": math.nan,
+                "restricted_mean": math.nan,
                 "budget": math.nan if budget is None else float(budget)}
     tau = float(t.max()) if budget is None else float(budget)
     event_times, surv = kaplan_meier(t, e)
@@ -253,8 +269,10 @@ def censored_summary(times: Iterable[float], formed: Iterable[bool], budget: flo
             "restricted_mean": float(np.sum(np.diff(steps) * heights)), "budget": tau}
 
 
-def paired_formation_difference(a_times: Mapping[Hashable, float], a_formed: Mapping[Hashable, bool],
-                                b_times: Mapping[Hashable, float], b_formed: Mapping[Hashable, bool],
+def paired_formation_difference(a_times: Mapping[Hashable, float],
+                                a_formed: Mapping[Hashable, bool],
+                                b_times: Mapping[Hashable, float],
+                                b_formed: Mapping[Hashable, bool],
                                 budget: float | None = None, **kwargs: Any) -> PairedResult:
     """Paired difference of per-seed min(time to formation, budget), a - b, with its CI.
 
@@ -263,14 +281,16 @@ def paired_formation_difference(a_times: Mapping[Hashable, float], a_formed: Map
     choice for a claim that one arm forms earlier. The mean of these values is the restricted
     mean of `censored_summary` when censoring happens only at the budget. kwargs go to
     `paired_difference`."""
-    def capped(times: Mapping[Hashable, float], formed: Mapping[Hashable, bool]) -> dict[Hashable, float]:
+    def capped(times: Mapping[Hashable, float], formed: Mapping[Hashable, bool]) -> dict[Hashable,
+                                                                                         float]:
         if budget is None:
             return {s: float(t) for s, t in times.items()}
         return {s: min(float(t), budget) if formed[s] else float(budget) for s, t in times.items()}
     return paired_difference(capped(a_times, a_formed), capped(b_times, b_formed), **kwargs)
 
 
-def learning_curve_auc(tokens: Iterable[float], values: Iterable[float], budget: float | None = None) -> float:
+def learning_curve_auc(tokens: Iterable[float], values: Iterable[float],
+                       budget: float | None = None) -> float:
     """Area under the learning curve over tokens, divided by the span: the curve's mean value.
 
     A graded measure (an arm that learns earlier scores higher even when both end at the same
@@ -290,10 +310,12 @@ def learning_curve_auc(tokens: Iterable[float], values: Iterable[float], budget:
     return float(np.sum(np.diff(grid) * (y[1:] + y[:-1]) / 2) / (end - t[0]))
 
 
-def slope_ci(x: Iterable[float], y: Iterable[float], level: float = LEVEL) -> tuple[float, float, float]:
+def slope_ci(x: Iterable[float], y: Iterable[float], level: float = LEVEL) -> tuple[float, float,
+                                                                                    float]:
     """(slope, lo, hi): the least-squares slope of y on x and its Student-t CI (n - 2 degrees of
     freedom). NaN pairs are dropped; no CI below 3 points or with fewer than 2 distinct x."""
-    xy = np.array([(a, b) for a, b in zip(x, y) if not (math.isnan(a) or math.isnan(b))], dtype=float)
+    xy = np.array([(a, b) for a, b in zip(x, y) if not (math.isnan(a) or math.isnan(b))],
+                  dtype=float)
     if len(xy) < 2 or np.ptp(xy[:, 0]) == 0:
         return math.nan, math.nan, math.nan
     xs, ys = xy[:, 0] - xy[:, 0].mean(), xy[:, 1]
@@ -326,7 +348,8 @@ def zero_crossing(x: Iterable[float], y: Iterable[float], level: float = LEVEL) 
     """The x at which the least-squares line of y on x reaches 0, with its Fieller interval: the x
     where |a + b (x - mean x)| <= t s sqrt(1/n + (x - mean x)^2 / Sxx) (the pointwise band of
     `slope_ci`'s fit). NaN pairs are dropped; NaNs when fewer than 3 points or 2 distinct x."""
-    xy = np.array([(p, q) for p, q in zip(x, y) if not (math.isnan(p) or math.isnan(q))], dtype=float)
+    xy = np.array([(p, q) for p, q in zip(x, y) if not (math.isnan(p) or math.isnan(q))],
+                  dtype=float)
     nan = Crossing(math.nan, math.nan, math.nan)
     if len(xy) < 3 or np.ptp(xy[:, 0]) == 0:
         return nan
@@ -361,7 +384,8 @@ def _seeds(n: int) -> str:
 
 
 def verdict(effect: PairedResult, expected_sign: int) -> str:
-    """The claim rule of the module docstring for a paired difference expected to have `expected_sign`."""
+    """The claim rule of the module docstring for a paired difference expected to have
+    `expected_sign`."""
     if expected_sign not in (1, -1):
         raise ValueError(f"expected_sign must be 1 or -1, got {expected_sign}")
     if effect.n == 0:
@@ -370,7 +394,8 @@ def verdict(effect: PairedResult, expected_sign: int) -> str:
         return f"no detectable effect (no CI at {_seeds(effect.n)})"
     if effect.lo > 0 or effect.hi < 0:
         return "reproduced" if (effect.lo > 0) == (expected_sign > 0) else "reversed"
-    if effect.lo == effect.hi == 0:  # e.g. both arms censored at the same budget, or the same answers
+    # e.g. both arms censored at the same budget, or the same answers
+    if effect.lo == effect.hi == 0:
         return f"no difference (equal in every seed, {_seeds(effect.n)})"
     if math.isnan(effect.mde):  # a slope: no MDE formula; the CI says it all
         return f"no detectable effect (CI contains 0, {_seeds(effect.n)})"
@@ -378,7 +403,8 @@ def verdict(effect: PairedResult, expected_sign: int) -> str:
 
 
 def verdict_close(estimate: float, lo: float, hi: float, target: float, tolerance: float) -> str:
-    """The claim rule of the module docstring for "value is close to target", within +- tolerance."""
+    """The claim rule of the module docstring for "value is close to target", within +-
+    tolerance."""
     if math.isnan(estimate):
         return "not run"
     if math.isnan(lo) or math.isnan(hi):

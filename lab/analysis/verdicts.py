@@ -95,8 +95,8 @@ def difference(later: inference.Interval, earlier: inference.Interval) -> infere
 def formation_reading(a: Mapping[Hashable, inference.Interval],
                       b: Mapping[Hashable, inference.Interval], expected_sign: int) -> Reading:
     """Tokens to formation a - b under interval censoring and censoring at the budget: bounds and
-    the exact sign-flip p-values, counts formed per arm with the exact McNemar test, flags for placement
-    and budget; the raw p is the larger of the two extremes'."""
+    the exact sign-flip p-values, counts formed per arm with the exact McNemar test, flags for
+    placement and budget; the raw p is the larger of the two extremes'."""
     result = inference.compare_formation(a, b, expected_sign)
     if result.n == 0:
         return Reading("not run", "not run")
@@ -125,8 +125,8 @@ def seeds_for_majority(level: float = inference.LEVEL) -> int:
 
 def binary_reading(values: Mapping[Hashable, float], target: float, tolerance: float) -> Reading:
     """A "solves it" (or "never") target read per seed as in target +- tolerance or not: the
-    count with its exact interval; reproduced when the interval lies above 1/2, not reproduced below, else
-    inconclusive."""
+    count with its exact interval; reproduced when the interval lies above 1/2, not reproduced
+    below, else inconclusive."""
     x = [v for v in values.values() if not math.isnan(v)]
     if not x:
         return Reading("not run", "not run")

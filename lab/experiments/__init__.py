@@ -38,14 +38,16 @@ from tasks import REGISTRY as TASK_REGISTRY
 from tasks import Schedule, task_class
 
 PRESETS = ("quick", "paper")
-# `--preset gpu` names the paper preset by what it needs: Table S14 sizes and budgets for a GPU machine.
+# `--preset gpu` names the paper preset by what it needs: Table S14 sizes and budgets for a GPU
+# machine.
 PRESET_ALIASES = {"gpu": "paper"}
 
 
 def canonical_preset(name: str) -> str:
     """The preset an alias stands for (`gpu` -> `paper`); other names as they are."""
     return PRESET_ALIASES.get(name, name)
-# Every task registered when the experiments are loaded, in registration order, but composites such as
+# Every task registered when the experiments are loaded, in registration order, but composites such
+# as
 # `mixture` (`Task.in_task_sweeps`). A task's
 # quick-preset settings live with it (`Task.quick`; see tasks/base.py).
 TASKS = tuple(name for name, cls in TASK_REGISTRY.items() if cls.in_task_sweeps)
@@ -114,7 +116,8 @@ class Experiment:
     description: str
     measure: Callable[..., Any] | None = None
     measure_module: str = ""
-    claims: tuple[Any, ...] = ()  # `lab.analysis.claims.Claim`s its runs test, listed in figures/CLAIMS.md
+    # `lab.analysis.claims.Claim`s its runs test, listed in figures/CLAIMS.md
+    claims: tuple[Any, ...] = ()
 
     @property
     def figures(self) -> list[Any]:
@@ -154,7 +157,8 @@ def plan(name: str, preset: str) -> list[RunConfig]:
     would share a directory.
     """
     if name not in REGISTRY:
-        raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(experiment_names())}")
+        raise ConfigError(f"unknown experiment {name!r}; choose one of: "
+                          f"{', '.join(experiment_names())}")
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     from lab.resolve import resolve
@@ -164,7 +168,8 @@ def plan(name: str, preset: str) -> list[RunConfig]:
         if config.experiment == "default":
             config.experiment = name
         if config.experiment != name:
-            raise ConfigError(f"experiment {name!r} returned a run of experiment {config.experiment!r}")
+            raise ConfigError(f"experiment {name!r} returned a run of experiment "
+                              f"{config.experiment!r}")
         configs.append(resolve(config)[0])
     names = [c.run_name() for c in configs]
     if len(set(names)) != len(names):
@@ -185,10 +190,14 @@ def planned_presets(name: str) -> dict[str, str]:
     return names
 
 
-# `python -m lab.experiments.NAME` (an experiment's measuring step) imports this package first, which imports
-# NAME, so runpy then warns that NAME "found in sys.modules ... prior to execution". The module runs once more
-# as __main__, which only registers the same experiment and figure again; the warning is noise to a user.
-warnings.filterwarnings("ignore", message=r"'lab\.experiments\.\w+' found in sys\.modules", category=RuntimeWarning)
+# `python -m lab.experiments.NAME` (an experiment's measuring step) imports this package first,
+# which imports
+# NAME, so runpy then warns that NAME "found in sys.modules ... prior to execution". The module runs
+# once more
+# as __main__, which only registers the same experiment and figure again; the warning is noise to a
+# user.
+warnings.filterwarnings("ignore", message=r"'lab\.experiments\.\w+' found in sys\.modules",
+                        category=RuntimeWarning)
 
 
 def _import_all() -> None:

@@ -28,14 +28,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lab.analysis.claims import LAB, PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, seeds
 
 TASK = "induction"
-QUICK_STEPS, QUICK_EVAL_EVERY = 750, 50  # 1.5M tokens at the quick batch; formation resolved to 0.1M tokens
+# 1.5M tokens at the quick batch; formation resolved to 0.1M tokens
+QUICK_STEPS, QUICK_EVAL_EVERY = 750, 50
 DEPTH_CONTROLLED = "model.match_params=false"
-DEEP_1M = ("model.d_model=96", "model.n_layer=9", "model.n_head=4", "size=1M-L9")  # 12 * 96^2 * 9 = 995K
+# 12 * 96^2 * 9 = 995K
+DEEP_1M = ("model.d_model=96", "model.n_layer=9", "model.n_head=4", "size=1M-L9")
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,16 @@ class Cell:
     heads: tuple[int, ...] = (1, 2, 4)
     overrides: tuple[str, ...] = (DEPTH_CONTROLLED,)
     weight: float | None = None  # loss weight of heads 2..n (head 1 keeps 1)
-    base_from: str = ""  # a cell whose n=1 runs are this cell's too (the same model and data), else its own
+    # a cell whose n=1 runs are this cell's too (the same model and data), else its own
+    base_from: str = ""
 
 
 CELLS: tuple[Cell, ...] = (
     Cell("base", "base"),
-    Cell("branching=0.8", "filler predictability", overrides=(DEPTH_CONTROLLED, "task.branching=0.8")),
-    Cell("branching=2", "filler predictability", overrides=(DEPTH_CONTROLLED, "task.branching=2.0")),
+    Cell("branching=0.8", "filler predictability",
+         overrides=(DEPTH_CONTROLLED, "task.branching=0.8")),
+    Cell("branching=2", "filler predictability",
+         overrides=(DEPTH_CONTROLLED, "task.branching=2.0")),
     Cell("mentions=2", "mention density", overrides=(DEPTH_CONTROLLED, "task.mentions=2")),
     Cell("mentions=5", "mention density", overrides=(DEPTH_CONTROLLED, "task.mentions=5")),
     Cell("name_vocab=16", "name vocabulary", overrides=(DEPTH_CONTROLLED, "task.name_vocab=16")),
@@ -64,14 +70,16 @@ CELLS: tuple[Cell, ...] = (
     Cell("size=100K", "model size", size="100K"),
     Cell("size=300K", "model size", size="300K"),
     Cell("size=3M", "model size", size="3M", heads=(1, 2)),
-    Cell("matched", "depth", heads=(2, 4), overrides=("model.match_params=true",), base_from="base"),
+    Cell("matched", "depth", heads=(2, 4), overrides=("model.match_params=true",),
+         base_from="base"),
     Cell("matched-L9", "depth", overrides=("model.match_params=true", *DEEP_1M)),
     Cell("w=0.3", "loss share", heads=(2, 4), weight=0.3, base_from="base"),
     Cell("w=0.1", "loss share", heads=(2, 4), weight=0.1, base_from="base"),
 )
 
 
-GPU_SIZES = {"100K": "1M", "300K": "3M", "1M": "10M", "3M": "30M"}  # the paper (gpu) preset: Table S14 sizes
+# the paper (gpu) preset: Table S14 sizes
+GPU_SIZES = {"100K": "1M", "300K": "3M", "1M": "10M", "3M": "30M"}
 
 
 def cell_runs(cell: Cell, preset: str) -> list[RunConfig]:
@@ -79,11 +87,13 @@ def cell_runs(cell: Cell, preset: str) -> list[RunConfig]:
     preset the next Table S14 sizes, `GPU_SIZES`, with the paper budget)."""
     schedule = (f"train.steps={QUICK_STEPS}", f"train.eval_every={QUICK_EVAL_EVERY}",
                 f"train.checkpoint_every={QUICK_EVAL_EVERY}") if preset == "quick" else ()
-    from lab.analysis.evidence import FORMATION_THRESHOLD  # imported here: planning must not load pandas
+    # imported here: planning must not load pandas
+    from lab.analysis.evidence import FORMATION_THRESHOLD
     stop = (f"train.stop_at={FORMATION_THRESHOLD[TASK]}", "train.log_mechanism=true")
     size = cell.size if preset == "quick" else GPU_SIZES[cell.size]
     size_name = next((o.split("=", 1)[1] for o in cell.overrides if o.startswith("size=")), size)
-    label = f"size={size}" if cell.factor == "model size" else cell.label  # names the size it trains
+    # names the size it trains
+    label = f"size={size}" if cell.factor == "model size" else cell.label
     out = []
     for n in cell.heads:
         weights = () if cell.weight is None or n == 1 else (
@@ -94,20 +104,59 @@ def cell_runs(cell: Cell, preset: str) -> list[RunConfig]:
     return out
 
 
-@experiment("atlas")
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("atlas-base-n2", f"{PAPER}, Fig. 7 (atlas base cell)", "with head 1 as deep as at n=1 "
+          "(1M, 64-token stories), 2-token prediction forms induction earlier than next-token "
+          "(tokens to formation)", "atlas", n_future(2), n_future(1), {"label": "base"},
+          measure="formation_tokens", expected_sign=-1, family=PAPER_CLAIMS),
+    Claim("atlas-base-n4", f"{PAPER}, Fig. 7 (atlas base cell)", "with head 1 as deep as at n=1 "
+          "(1M, 64-token stories), 4-token prediction forms induction earlier than next-token "
+          "(tokens to formation)", "atlas", n_future(4), n_future(1), {"label": "base"},
+          measure="formation_tokens", expected_sign=-1, family=PAPER_CLAIMS),
+    Claim("atlas-attention-n2",
+          f"{PAPER}, Sec. 4.1 (Fig. 7 read as: MTP helps move information across positions)",
+          "with "
+          "2-token prediction the attention of a repeated name to its earlier mention forms "
+          "earlier than with next-token prediction (atlas base cell, 1M, head 1 as deep as at n=1)",
+          "atlas", n_future(2), n_future(1), {"label": "base"}, measure="attention_tokens",
+          expected_sign=-1, family=PAPER_CLAIMS),
+    Claim("atlas-attention-mentions2", f"{PAPER}, Sec. 4.1 (the reading of Fig. 7)", "with "
+          "2-token prediction the copy attention forms earlier than with next-token prediction "
+          "where names are mentioned twice (atlas mentions=2, where n=2 never forms induction)",
+          "atlas", n_future(2), n_future(1), {"label": "mentions=2"}, measure="attention_tokens",
+          expected_sign=-1, family=PAPER_CLAIMS),
+    Claim("atlas-readout-n2", "mtp-lab atlas (where the delay sits)", "with 2-token prediction "
+          "induction takes longer to form after the copy attention has formed than with "
+          "next-token prediction (atlas base cell; tokens from copy attention to formation)",
+          "atlas", n_future(2), n_future(1), {"label": "base"}, measure="readout_tokens",
+          family=LAB),
+    Claim("atlas-size", "mtp-lab atlas (Fig. 7's size range)", "the delay of 2-token prediction "
+          "in forming induction shrinks with model size (300K, 1M, 3M; heads on a full-depth "
+          "trunk; slope of n=2 - n=1 tokens to formation per 10x size)", "atlas", n_future(2),
+          n_future(1), {"label": frozenset({"base", "size=300K", "size=3M"})},
+          measure="formation_tokens", trend="size", expected_sign=-1, family=LAB),
+)
+
+
+@experiment("atlas", claims=CLAIMS)
 def atlas(preset: str) -> list[RunConfig]:
     """Induction regime atlas: n = 1, 2, 4 across data, size, depth and loss-share cells (stops at formation)."""
     return [config for cell in CELLS for config in cell_runs(cell, preset)]
 
 
-# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too)
+# -----
 MEASURES = (("formation_tokens", "tokens to formation, n - (n=1) (M tokens; < 0: earlier)", 1e-6),
-            ("attention_tokens", "tokens until the copy attention forms, n - (n=1) (M tokens)", 1e-6),
-            ("readout_tokens", "tokens from copy attention to formation, n - (n=1) (M tokens)", 1e-6),
+            ("attention_tokens", "tokens until the copy attention forms, n - (n=1) (M tokens)",
+             1e-6),
+            ("readout_tokens", "tokens from copy attention to formation, n - (n=1) (M tokens)",
+             1e-6),
             ("value", "second-token accuracy, n - (n=1) (test, validation-selected)", 1.0))
 
 
-@figure("9_atlas", "Regime atlas: the effect of n = 2 and n = 4 on induction, cell by cell", "atlas",
+@figure("9_atlas", "Regime atlas: the effect of n = 2 and n = 4 on induction, cell by cell",
+        "atlas",
         "Each row is one setting (one factor changed from the base: 1M, heads on a full-depth "
         "trunk, 1.5M-token budget, runs stop at formation on validation). Points: mean over "
         "seeds of the paired difference to n=1 in that cell; bars: 95% t-intervals. Left: "
@@ -138,20 +187,24 @@ def atlas_figure(sel: Selection) -> Output:
     if not effects:
         from lab.analysis.registry import Missing
         raise Missing("atlas: no cell has both n=1 and another arm complete")
-    fig = plots.plot_effects(effects, [(m, label, scale) for m, label, scale in MEASURES if m in effects],
+    fig = plots.plot_effects(effects,
+                             [(m, label, scale) for m, label, scale in MEASURES if m in effects],
                              order=order, title="Regime atlas (induction)")
     sentences = effect_sentences(effects.get("formation_tokens"))
-    sentences += effect_sentences(effects.get("attention_tokens"), "tokens until the copy attention forms",
+    sentences += effect_sentences(effects.get("attention_tokens"),
+                                  "tokens until the copy attention forms",
                                   "the copy attention", power=False)
-    sentences += effect_sentences(effects.get("readout_tokens"), "tokens from copy attention to formation",
+    sentences += effect_sentences(effects.get("readout_tokens"),
+                                  "tokens from copy attention to formation",
                                   "induction", power=False)
     sentences += predictor_sentences(measured, effects.get("formation_tokens"))
     return Output(fig, tables, sentences, sel)
 
 
 def predictor_sentences(measured, effects) -> list[str]:
-    """Does a cell's mean head-2 / head-1 trunk-gradient cosine (of its n=2 runs) predict its n=2 effect on
-    tokens to formation? The least-squares slope over cells with its 95% t CI (`stats.slope_ci`)."""
+    """Does a cell's mean head-2 / head-1 trunk-gradient cosine (of its n=2 runs) predict its n=2
+    effect on tokens to formation? The least-squares slope over cells with its 95% t CI
+    (`stats.slope_ci`)."""
     from lab.analysis import stats
     if effects is None or effects.empty or "align_cos" not in measured:
         return []
@@ -159,12 +212,14 @@ def predictor_sentences(measured, effects) -> list[str]:
     two = effects[effects["model.n_future"] == 2].set_index("label")["mean"]
     cells = sorted(set(cos.index) & set(two.index))
     if len(cells) < 3:
-        return [f"Gradient alignment as a predictor of the n=2 effect needs at least 3 cells; {len(cells)} have "
+        return ["Gradient alignment as a predictor of the n=2 effect needs at least 3 cells; "
+                f"{len(cells)} have "
                 "both."]
     slope, lo, hi = stats.slope_ci([cos[c] for c in cells], [two[c] * 1e-6 for c in cells])
-    return [f"Across {len(cells)} cells, the n=2 effect on tokens to formation changes by {slope:+.3g}M tokens "
-            f"[{lo:+.3g}, {hi:+.3g}] per unit of the cell's mean cos(head 2, head 1) trunk gradient (95% t CI; "
-            "< 0: better-aligned heads delay induction less)."]
+    return [f"Across {len(cells)} cells, the n=2 effect on tokens to formation changes by "
+            f"{slope:+.3g}M tokens [{lo:+.3g}, {hi:+.3g}] per unit of the cell's mean cos(head 2, "
+            f"head 1) trunk "
+            "gradient (95% t CI; < 0: better-aligned heads delay induction less)."]
 
 
 def shared_baselines(measured):
@@ -179,7 +234,8 @@ def shared_baselines(measured):
 
 def effect_sentences(table, what: str = "tokens to formation", formed: str = "induction",
                      power: bool = True) -> list[str]:
-    """Which cells show n forming `formed` (timed by `what`) earlier or later than n=1, by the CI rule."""
+    """Which cells show n forming `formed` (timed by `what`) earlier or later than n=1, by the CI
+    rule."""
     if table is None or table.empty:
         return []
     out = []
@@ -189,27 +245,30 @@ def effect_sentences(table, what: str = "tokens to formation", formed: str = "in
         neither = part.loc[part["verdict"].str.startswith("neither"), "label"].tolist()
         rest = len(part) - len(earlier) - len(later) - len(neither)
         out.append(f"n={n} against n=1, {what} (95% t CI over seeds excluding 0): earlier in "
-                   f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; {formed} formed "
-                   f"in neither arm in {', '.join(neither) or 'no cell'}; {rest} of {len(part)} cells without a "
-                   "detectable difference.")
+                   f"{', '.join(earlier) or 'no cell'}; later in {', '.join(later) or 'no cell'}; "
+                   f"{formed} formed in neither arm in "
+                   f"{', '.join(neither) or 'no cell'}; {rest} of {len(part)} "
+                   "cells without a detectable difference.")
         if power:
             out += power_sentence(n, part.loc[~part["label"].isin(neither)])
     return out
 
 
 def power_sentence(n: int, part) -> list[str]:
-    """The largest earlier formation that any informative cell's CI still allows (its lower bound), so that
-    "earlier in no cell" comes with the size of a gain the grid could have missed."""
+    """The largest earlier formation that any informative cell's CI still allows (its lower bound),
+    so that "earlier in no cell" comes with the size of a gain the grid could have missed."""
     if part.empty:
         return []
     worst = part.loc[part["lo"].idxmin()]
     allowed = part[part["lo"] < 0]
     if allowed.empty:
-        return [f"Power, n={n}: in each of the {len(part)} cells where induction formed, the CI excludes any earlier "
-                "formation."]
-    return [f"Power, n={n}: across the {len(part)} cells where induction formed, no CI allows n={n} to form "
-            f"induction more than {-worst['lo'] / 1e6:.2f}M tokens earlier (the widest, {worst['label']}); "
-            f"in {len(part) - len(allowed)} of them the CI excludes any earlier formation."]
+        return [f"Power, n={n}: in each of the {len(part)} cells where induction formed, the CI "
+                "excludes any earlier formation."]
+    return [f"Power, n={n}: across the {len(part)} cells where induction formed, no CI allows "
+            f"n={n} to form induction more than "
+            f"{-worst['lo'] / 1e6:.2f}M tokens earlier (the widest, "
+            f"{worst['label']}); in "
+            f"{len(part) - len(allowed)} of them the CI excludes any earlier formation."]
 
 
 MECHANISM = (("val/second_token_acc", "second-token accuracy (validation)"),
@@ -247,6 +306,8 @@ def mechanism_figure(sel: Selection) -> Output:
         if reach:
             sentences.append(f"{label[0].upper() + label[1:]} first reaches half its highest mean "
                              f"({prose.fmt(next(iter(reach.values()))[1])}) at " + ", ".join(
-                                 f"{prose.tokens_text(t)} for n={int(n)}" for n, (t, _) in reach.items()) + ".")
-    fig = plots.plot_dynamics(evals, panels, title="Regime atlas, base cell: mechanism over training")
+                                 f"{prose.tokens_text(t)} for n={int(n)}" for n,
+                                 (t, _) in reach.items()) + ".")
+    fig = plots.plot_dynamics(evals, panels,
+                              title="Regime atlas, base cell: mechanism over training")
     return Output(fig, tables, sentences, sel)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from lab.analysis.claims import FINETUNING, Claim, at_size, labelled
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig, size_value
@@ -68,10 +69,14 @@ EXTRA: dict[str, dict] = {  # the small sizes
     "deepseek4": dict(heads=4, attach="deepseek"),
     "add4_w0.3": dict(heads=4, attach="add", head_init="zero", head_weights=[1.0, 0.3, 0.3, 0.3]),
     "add4_w0.1": dict(heads=4, attach="add", head_init="zero", head_weights=[1.0, 0.1, 0.1, 0.1]),
-    "add4_sg": dict(heads=4, attach="add", head_init="zero", detach=True),  # stop-gradient: harm bounded at 0
-    "add4_rand": dict(heads=4, attach="add", head_init="random"),  # H1: a larger early shock, same step 0
-    "add4_lr0.3": dict(heads=4, attach="add", head_init="zero", lr_scale=0.3),  # pretrained weights at 0.3x lr
-    "add4_warm": dict(heads=4, attach="add", head_init="zero", warmup_fraction=0.5),  # warm-up over half
+    # stop-gradient: harm bounded at 0
+    "add4_sg": dict(heads=4, attach="add", head_init="zero", detach=True),
+    # H1: a larger early shock, same step 0
+    "add4_rand": dict(heads=4, attach="add", head_init="random"),
+    # pretrained weights at 0.3x lr
+    "add4_lr0.3": dict(heads=4, attach="add", head_init="zero", lr_scale=0.3),
+    # warm-up over half
+    "add4_warm": dict(heads=4, attach="add", head_init="zero", warmup_fraction=0.5),
 }
 VARIANT_ORDER = [*CORE, *EXTRA, "mtp_drop", "scratch_ntp", "scratch_mtp"]
 
@@ -91,7 +96,8 @@ def fits(spec: dict, size: str) -> bool:
 
 
 def size_runs(preset: str, size: str) -> list[RunConfig]:
-    """Pretraining and continuation runs of one size, every seed; sources before the runs that read them."""
+    """Pretraining and continuation runs of one size, every seed; sources before the runs that read
+    them."""
     from lab.resolve import resolve
     from tasks import build_task
     p = preset_for(preset, size)
@@ -108,39 +114,116 @@ def size_runs(preset: str, size: str) -> list[RunConfig]:
     for seed in p.seeds:
         sources = {}
         for heads in (1, 4) if size in SMALL else (1,):
-            sources[heads] = own(_base(TASK, p.general_task, p, seed, p.pretrain_steps, heads, vocab, block))
+            sources[heads] = own(_base(TASK, p.general_task, p, seed, p.pretrain_steps, heads,
+                                       vocab, block))
             out.append(sources[heads])
         for name, spec in variants.items():
             if fits(spec, size):
-                config = _finetune_run(p, TASK, p.target_task, seed, vocab, block, name, sources[1], **spec)
+                config = _finetune_run(p, TASK, p.target_task, seed, vocab, block, name, sources[1],
+                                       **spec)
                 config.model.detach_extra_heads = spec.get("detach", False)
                 config.finetune.pretrained_lr_scale = spec.get("lr_scale", 1.0)
                 if "warmup_fraction" in spec:
                     config.train.warmup_steps = int(spec["warmup_fraction"] * p.finetune_steps)
                 out.append(own(config))
         if size in SMALL:
-            out.append(own(_finetune_run(p, TASK, p.target_task, seed, vocab, block, "mtp_drop", sources[4],
+            out.append(own(_finetune_run(p, TASK, p.target_task, seed, vocab, block, "mtp_drop",
+                                         sources[4],
                                          heads=1, attach="drop")))
             for heads, name in ((1, "scratch_ntp"), (4, "scratch_mtp")):
-                config = _base(TASK, p.general_task, p, seed, p.pretrain_steps + p.finetune_steps, heads, vocab, block)
+                config = _base(TASK, p.general_task, p, seed, p.pretrain_steps + p.finetune_steps,
+                               heads, vocab, block)
                 config.label = name
                 out.append(own(config))
     return out
 
 
-@experiment(EXPERIMENT)
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+_ROWS = (
+    # Explanations of Table S6 as refutable predictions (continued pretraining unless said; head-1
+    # loss is the next-token loss on held-out data of the pretraining distribution, so a positive
+    # difference is a deficit).
+    Claim("H1-shock", "Table S6, H1 (shock)", "carving 4 heads from the top blocks ('+0 layers') "
+          "shocks the next-token loss more than adding zero-initialised heads (100K)", "continued",
+          labelled("carve4"), labelled("add4"), {"size": "100K"}, measure="first_value",
+          metric="head1/loss", family=FINETUNING),
+    Claim("H1-deficit", "Table S6, H1 (shock)", "the more shocked carve attachment also ends "
+          "further behind: higher final next-token loss than add (100K)", "continued",
+          labelled("carve4"), labelled("add4"), {"size": "100K"}, measure="final_value",
+          metric="head1/loss", family=FINETUNING),
+    Claim("H1-init", "Table S6, H1 (shock)", "randomly initialised added heads shock the "
+          "next-token loss more in the first steps than zero-initialised ones (both leave step 0 "
+          "unchanged; 100K)", "continued", labelled("add4_rand"), labelled("add4"),
+          {"size": "100K"},
+          measure="early_value", metric="head1/loss", family=FINETUNING),
+    Claim("H1-init-deficit", "Table S6, H1 (shock)", "the larger early shock of randomly "
+          "initialised heads also leaves a larger final deficit (final head-1 loss, 100K)",
+          "continued", labelled("add4_rand"), labelled("add4"), {"size": "100K"},
+          measure="final_value",
+          metric="head1/loss", family=FINETUNING),
+    Claim("H2-continued", "Table S6, H2 (App. J)", "4-head continuation helps a capability that "
+          "is still forming: where next-token pretraining has not formed induction (300K), add4 "
+          "forms it in fewer continuation tokens than ntp", "continued", labelled("add4"),
+          labelled("ntp"), {"size": "300K"}, measure="formation_tokens", expected_sign=-1,
+          family=FINETUNING),
+    Claim("S6-task", "Table S6 (the capability)", "4-head continuation ends with lower induction "
+          "accuracy than next-token continuation (final test second-token accuracy, 100K)",
+          "continued", labelled("add4"), labelled("ntp"), {"size": "100K"}, measure="final_value",
+          expected_sign=-1, family=FINETUNING),
+    Claim("H3-size", "Table S6, H3 (Table S7)", "the next-token deficit of 4-head continuation "
+          "(add4 - ntp, final head-1 loss) shrinks with model size", "continued", labelled("add4"),
+          labelled("ntp"), measure="final_value", trend="size", metric="head1/loss",
+          expected_sign=-1,
+          family=FINETUNING),
+    Claim("H4-conflict", "Table S6, H4 (gradient conflict)", "the less head k's trunk gradient "
+          "agrees with head 1's, the larger the next-token deficit: slope of (add4 - ntp, final "
+          "head-1 loss) against add4's mean gradient cosine", "continued", labelled("add4"),
+          labelled("ntp"), measure="final_value", trend="align_cos", metric="head1/loss",
+          expected_sign=-1, family=FINETUNING),
+    Claim("H5-heads", "Table S6, H5 (dose)",
+          "4 heads cost more next-token quality than 2 (final head-1 loss, 100K)", "continued",
+          labelled("add4"), labelled("add2"), {"size": "100K"}, measure="final_value",
+          metric="head1/loss", family=FINETUNING),
+    Claim("H5-weight", "Table S6, H5 (dose)", "extra heads at loss weight 1 cost more next-token "
+          "quality than at 0.1 (final head-1 loss, 100K)", "continued", labelled("add4"),
+          labelled("add4_w0.1"), {"size": "100K"}, measure="final_value", metric="head1/loss",
+          family=FINETUNING),
+    Claim("H6-layers", "Table S6, H6 (added capacity)", "'+3 layers' heads keep next-token "
+          "quality better than linear heads (lower final head-1 loss, 100K)", "continued",
+          labelled("add4"), labelled("linear4"), {"size": "100K"}, measure="final_value",
+          metric="head1/loss", expected_sign=-1, family=FINETUNING),
+    Claim("H6-objective", "Table S6, H6 (added capacity)", "with the layers added, the 4-token "
+          "objective itself costs next-token quality: add4 ends above next-token continuation "
+          "(ntp), which is the control 'the same layers with next-token loss only' since added "
+          "heads sit off head 1's path (final head-1 loss, 100K)", "continued", labelled("add4"),
+          labelled("ntp"), {"size": "100K"}, measure="final_value", metric="head1/loss",
+          family=FINETUNING),
+)
+# The explanations measured at 100K, repeated at other sizes (the variants of `EXTRA` run at the
+# small sizes only); each repeat follows its row.
+OTHER_SIZES = {"H1-shock": ("1M",), "H1-deficit": ("1M",),  # carve4 needs 5 blocks: not at 3M
+               "H1-init": ("300K",), "H1-init-deficit": ("300K",),
+               "S6-task": ("300K", "1M", "3M"), "H5-heads": ("3M",), "H5-weight": ("300K",),
+               "H6-layers": ("3M",), "H6-objective": ("3M",)}
+CLAIMS = tuple(c for row in _ROWS
+               for c in (row, *(at_size(row, s) for s in OTHER_SIZES.get(row.key, ()))))
+
+
+@experiment(EXPERIMENT, claims=CLAIMS)
 def continued(preset: str) -> list[RunConfig]:
     """Table S6 protocol: next-token pretraining, then the same data with n' heads, per size (H1-H6)."""
     return [config for size in SIZES[preset] for config in size_runs(preset, size)]
 
 
 # ----- plots of this experiment (pandas and matplotlib are imported when one is drawn) -----
-def plot_table_s6(by_size: pd.DataFrame, recovery: pd.DataFrame, per_run: pd.DataFrame, variant: str = "label",
+def plot_table_s6(by_size: pd.DataFrame, recovery: pd.DataFrame, per_run: pd.DataFrame,
+                  variant: str = "label",
                   order: Sequence[str] | None = None, title: str = "") -> Figure:
     """Four panels on the next-token deficit of continued pretraining with extra heads: (a) against
-    model size per variant (`plots.summarise(..., [variant, "size"], "deficit")`), (b) over continuation
-    tokens per size (`[..."size", "step", "tokens"]`), (c) against the step-0 shock and (d) against
-    the mean trunk-gradient cosine, one point per run (`per_run` columns deficit, shock, align_cos)."""
+    model size per variant (`plots.summarise(..., [variant, "size"], "deficit")`), (b) over
+    continuation tokens per size (`[..."size", "step", "tokens"]`), (c) against the step-0 shock and
+    (d) against the mean trunk-gradient cosine, one point per run (`per_run` columns deficit, shock,
+    align_cos)."""
     from lab.analysis import plots
     fig, (a, b, c, d) = plots.new_figure(4, ncols=4)
     if len(by_size):
@@ -162,7 +245,8 @@ def plot_table_s6(by_size: pd.DataFrame, recovery: pd.DataFrame, per_run: pd.Dat
             part = per_run[(per_run[variant] == name) & per_run[x].notna()]
             if len(part):
                 s = plots.style(names.index(name))
-                ax.plot(part[x], part["deficit"], linestyle="none", marker=s["marker"], color=s["color"],
+                ax.plot(part[x], part["deficit"], linestyle="none", marker=s["marker"],
+                        color=s["color"],
                         markersize=4, alpha=0.8, label=name)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("final deficit (nats)")
@@ -175,16 +259,19 @@ def plot_table_s6(by_size: pd.DataFrame, recovery: pd.DataFrame, per_run: pd.Dat
     return fig
 
 
-# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too)
+# -----
 DEFICIT = "head1/loss"
 
 
 def deficit_curves(sel: Selection):
-    """Per continuation run and evaluation: head-1 loss minus `ntp`'s at the same size, seed and step."""
+    """Per continuation run and evaluation: head-1 loss minus `ntp`'s at the same size, seed and
+    step."""
     rows = sel.evals()
     rows = rows[rows["label"].fillna("").isin([*CORE, *EXTRA, "mtp_drop"])]
     if rows.empty or "ntp" not in set(rows["label"]):
-        raise Missing(f"`{EXPERIMENT}`: no complete next-token continuation (`ntp`) to measure a deficit against")
+        raise Missing(f"`{EXPERIMENT}`: no complete next-token continuation (`ntp`) to measure a "
+                      "deficit against")
     base = rows[rows["label"] == "ntp"].set_index(["size", "seed", "step"])[DEFICIT]
     rows = rows[rows["label"] != "ntp"].copy()
     keys = list(zip(rows["size"], rows["seed"], rows["step"]))
@@ -199,8 +286,10 @@ def per_run(sel: Selection):
     from lab.analysis import evidence
     measured = evidence.measure_runs(sel.evals(), DEFICIT)
     measured = measured[measured["label"].fillna("").isin([*CORE, *EXTRA, "mtp_drop"])]
-    base = measured.loc[measured["label"] == "ntp", ["size", "seed", "first_value", "early_value", "final_value"]]
-    rows = measured[measured["label"] != "ntp"].merge(base, on=["size", "seed"], how="left", suffixes=("", "_ntp"))
+    base = measured.loc[measured["label"] == "ntp",
+                        ["size", "seed", "first_value", "early_value", "final_value"]]
+    rows = measured[measured["label"] != "ntp"].merge(base, on=["size", "seed"], how="left",
+                                                      suffixes=("", "_ntp"))
     return rows.assign(deficit=rows["final_value"] - rows["final_value_ntp"],
                        shock=rows["first_value"] - rows["first_value_ntp"],
                        early_shock=rows["early_value"] - rows["early_value_ntp"]).dropna(subset=["deficit"])
@@ -211,38 +300,45 @@ def _size(exponent: float) -> str:
 
 
 def vanishing_size(runs_table, label: str = "add4") -> str:
-    """H3 extrapolated: the fitted deficit of `label` against log10(parameters), the size at which it would
-    reach 0, and the Fieller 95% interval of that size (`stats.zero_crossing`), as one sentence."""
+    """H3 extrapolated: the fitted deficit of `label` against log10(parameters), the size at which
+    it would reach 0, and the Fieller 95% interval of that size (`stats.zero_crossing`), as one
+    sentence."""
     from lab.analysis import stats
     part = runs_table[runs_table["label"] == label]
     sizes = sorted(set(part["size"]), key=size_value)
     if len(sizes) < 2:
         return f"H3 extrapolation: {label} ran at {len(sizes)} size(s); a trend needs 2 or more."
-    c = stats.zero_crossing([math.log10(size_value(s)) for s in part["size"]], list(part["deficit"]))
+    c = stats.zero_crossing([math.log10(size_value(s)) for s in part["size"]],
+                            list(part["deficit"]))
     head = (f"H3 extrapolation ({label} - ntp, final head-1 loss, {len(part)} runs over sizes "
             f"{', '.join(sizes)}, linear in log10 parameters): ")
     if c.band_everywhere:
         return head + "the fit's 95% band contains 0 at every size: no size is excluded as the one where it vanishes."
     if not c.inside:
-        return (head + f"the slope is not distinguishable from 0, and the fit's 95% band excludes 0 from {_size(c.lo)} "
-                f"to {_size(c.hi)} parameters: by this trend the deficit does not vanish anywhere in that range.")
+        return (head + "the slope is not distinguishable from 0, and the fit's 95% band excludes "
+                       f"0 from {_size(c.lo)} to {_size(c.hi)} parameters: by this trend the "
+                f"deficit does not vanish anywhere "
+                "in that range.")
     where = "inside" if size_value(sizes[0]) <= 10 ** c.x0 <= size_value(sizes[-1]) else "outside"
-    return (head + f"it would reach 0 at {_size(c.x0)} parameters (95% interval {_size(c.lo)} to {_size(c.hi)}; "
-            f"{where} the measured range).")
+    return (head + f"it would reach 0 at {_size(c.x0)} parameters (95% interval {_size(c.lo)} to "
+                   f"{_size(c.hi)}; {where} the measured range).")
 
 
-RECIPES = ("add4", "carve4", "linear4", "deepseek4", "add4_w0.3", "add4_w0.1", "add4_sg", "add4_lr0.3",
+RECIPES = ("add4", "carve4", "linear4", "deepseek4", "add4_w0.3", "add4_w0.1", "add4_sg",
+           "add4_lr0.3",
            "add4_warm")  # the 4-head continuations
 
 
 def recipe_sentences(runs_table) -> list[str]:
-    """The recipe search: per size, the 4-head recipe with the smallest final deficit against `ntp`, with its
-    paired 95% CI, and whether any recipe *improves* next-token loss (a CI below 0 after a Bonferroni
-    correction over the recipes tried at that size: picking the best of k is a selection)."""
+    """The recipe search: per size, the 4-head recipe with the smallest final deficit against `ntp`,
+    with its paired 95% CI, and whether any recipe *improves* next-token loss (a CI below 0 after a
+    Bonferroni correction over the recipes tried at that size: picking the best of k is a
+    selection)."""
     from lab.analysis import stats
     out, sg_better = [], False
     for size, part in sorted(runs_table.groupby("size"), key=lambda kv: size_value(kv[0])):
-        tried = {r: dict(zip(g["seed"], g["deficit"])) for r, g in part.groupby("label") if r in RECIPES}
+        tried = {r: dict(zip(g["seed"],
+                             g["deficit"])) for r, g in part.groupby("label") if r in RECIPES}
         if not tried:
             continue
         level = 1 - (1 - stats.LEVEL) / len(tried)
@@ -253,17 +349,18 @@ def recipe_sentences(runs_table) -> list[str]:
         sg_better = sg_better or "add4_sg" in better
         verdict = (f"{', '.join(better)} improve(s) on next-token continuation" if better else
                    "no recipe improves on next-token continuation (no corrected CI lies below 0)")
-        out.append(f"Recipe search, {size} ({len(tried)} recipes, {level:.1%} Bonferroni CIs): the smallest deficit "
+        out.append(f"Recipe search, {size} ({len(tried)} recipes, {level:.1%} Bonferroni CIs): the "
+                   "smallest deficit "
                    f"is {best}'s, {stats.format_effect(effects[best])}; {verdict}.")
     if sg_better:
         out.append(SG_NOTE)
     return out
 
 
-SG_NOTE = ("With the stop-gradient (add4_sg) the trunk receives head 1's gradient only, as in ntp; a difference from "
-           "ntp can come only from the global gradient-norm clip (`train.grad_clip`), which "
-           "also counts the extra heads' gradients and so shortens the trunk's steps: a "
-           "step-size effect, not a transfer from the multi-token objective.")
+SG_NOTE = ("With the stop-gradient (add4_sg) the trunk receives head 1's gradient only, as in ntp; "
+           "a difference from ntp can come only from the global gradient-norm clip "
+           "(`train.grad_clip`), which also counts the extra heads' gradients and so shortens the "
+           "trunk's steps: a step-size effect, not a transfer from the multi-token objective.")
 
 
 @figure("10_table_s6", "What explains Table S6: continued pretraining with n' heads", EXPERIMENT,
@@ -288,14 +385,16 @@ def table_s6_figure(sel: Selection) -> Output:
     runs_table = per_run(sel)
     if runs_table.empty:
         raise Missing(f"`{EXPERIMENT}`: no continuation run with its `ntp` control complete")
-    by_size = plots.summarise(runs_table[runs_table["label"].isin(["add2", "add3", "add4"])], ["label", "size"],
+    by_size = plots.summarise(runs_table[runs_table["label"].isin(["add2", "add3", "add4"])],
+                              ["label", "size"],
                               "deficit")
     curves = deficit_curves(sel)
-    recovery = plots.summarise(curves[curves["label"] == "add4"], ["size", "step", "tokens"], "deficit")
+    recovery = plots.summarise(curves[curves["label"] == "add4"], ["size", "step", "tokens"],
+                               "deficit")
     fig = plot_table_s6(by_size, recovery, runs_table, order=VARIANT_ORDER,
                               title="What explains Table S6 (continued pretraining)")
     sentences = []
-    ours = [c for c in claims.CLAIMS if c.experiment == EXPERIMENT]  # H2 reads `finetune`: CLAIMS.md
+    ours = list(CLAIMS)  # H2 reads `finetune`: CLAIMS.md
     evals = sel.evals()
     for claim, (_, row) in zip(ours, claims.ledger(lambda _: evals, sel.preset, ours).iterrows()):
         result = row["verdict"] if row["verdict"] == "not run" else f"{row['effect']}, {row['verdict']}"
@@ -304,6 +403,7 @@ def table_s6_figure(sel: Selection) -> Output:
     tables = [("final deficit per n' and size", prose.readable(by_size)),
               ("deficit of add4 over continuation tokens", prose.readable(recovery)),
               ("per run: final deficit, step-0 shock, gradient cosine",
-               prose.readable(runs_table[["label", "size", "seed", "deficit", "shock", "early_shock", "align_cos"]]
+               prose.readable(runs_table[["label", "size", "seed", "deficit", "shock",
+                                          "early_shock", "align_cos"]]
                               .sort_values(["label", "size", "seed"])))]
     return Output(fig, tables, sentences, sel, verdicts=sentences)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lab.analysis.claims import FINETUNING, PAPER, PAPER_CLAIMS, Claim, labelled
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment
@@ -72,11 +73,14 @@ class Preset:
 
 PRESETS = {
     # CPU: about 50 runs of 300K-parameter models; fits 60 minutes on 2 cores with 2 workers.
-    "quick": Preset(size="300K", seeds=(0, 1, 2, 3, 4), pretrain_steps=600, finetune_steps=400, batch_size=32,
-                    general_task={"seq_len": 64}, target_task={"max_ops": 2, "eval_ops": 4, "eval_size": 300},
+    "quick": Preset(size="300K", seeds=(0, 1, 2, 3, 4), pretrain_steps=600, finetune_steps=400,
+                    batch_size=32,
+                    general_task={"seq_len": 64},
+                    target_task={"max_ops": 2, "eval_ops": 4, "eval_size": 300},
                     eval_every=100),
     # GPU: a Table S14 size deep enough for 4 carved heads (6 layers), longer schedules.
-    "paper": Preset(size="10M", seeds=(0, 1, 2), pretrain_steps=20000, finetune_steps=5000, batch_size=64,
+    "paper": Preset(size="10M", seeds=(0, 1, 2), pretrain_steps=20000, finetune_steps=5000,
+                    batch_size=64,
                     general_task={}, target_task={}, eval_every=500),
 }
 
@@ -97,7 +101,8 @@ VARIANT_ORDER = [*FROM_NTP_VARIANTS, "mtp_keep", "mtp_drop", "ntp@25", "add@25",
 def _base(task: str, task_config: dict, preset: Preset, seed: int, steps: int, heads: int,
           vocab: int, block: int) -> RunConfig:
     from lab.build import build_config
-    config = build_config(task, heads=heads, size=preset.size, steps=steps, seed=seed, experiment=EXPERIMENT)
+    config = build_config(task, heads=heads, size=preset.size, steps=steps, seed=seed,
+                          experiment=EXPERIMENT)
     config.task_config = dict(task_config)
     config.model.vocab_size, config.model.block_size = vocab, block
     t = config.train
@@ -106,8 +111,10 @@ def _base(task: str, task_config: dict, preset: Preset, seed: int, steps: int, h
     return config
 
 
-def _finetune_run(p: Preset, target: str, target_cfg: dict, seed: int, vocab: int, block: int, variant: str,
-                  source: RunConfig, heads: int, attach: str, checkpoint: str = "", **options) -> RunConfig:
+def _finetune_run(p: Preset, target: str, target_cfg: dict, seed: int, vocab: int, block: int,
+                  variant: str,
+                  source: RunConfig, heads: int, attach: str, checkpoint: str = "",
+                  **options) -> RunConfig:
     """One finetuning run of the pretraining run `source` on the target task.
 
     The model shape is filled in here exactly as finetuning will fill it from the checkpoint,
@@ -127,7 +134,8 @@ def _finetune_run(p: Preset, target: str, target_cfg: dict, seed: int, vocab: in
     return config
 
 
-def configs(preset: str | Preset = "quick", general: str = "induction", target: str = "polynomial") -> list[RunConfig]:
+def configs(preset: str | Preset = "quick", general: str = "induction",
+            target: str = "polynomial") -> list[RunConfig]:
     """Table S6 analogue: pretrain n=1 and n=4, finetune on another task 14 ways, plus controls.
 
     Pretraining runs come first (the finetuning runs depend on them).
@@ -164,7 +172,8 @@ def configs(preset: str | Preset = "quick", general: str = "induction", target: 
             finetune.append(tuned(f"add@{fraction}", sources[1], heads=4, attach="add",
                                   checkpoint=f"checkpoint-step{step}.pt"))
         for heads, name in ((1, "scratch_ntp"), (4, "scratch_mtp")):
-            config = _base(target, target_cfg, p, seed, p.pretrain_steps + p.finetune_steps, heads, vocab, block)
+            config = _base(target, target_cfg, p, seed, p.pretrain_steps + p.finetune_steps, heads,
+                           vocab, block)
             config.label = name
             finetune.append(config)
     return [resolve(config)[0] for config in pretrain + finetune]
@@ -174,7 +183,8 @@ METRICS = ("eval/exact_match/in_domain", "eval/teacher_forced_acc", "head1/loss"
 
 
 def report(experiment_dir: Path, metrics: tuple[str, ...] = METRICS) -> str:
-    """Write the Table S6-style table (CSV and Markdown) and the curves' data; return the Markdown."""
+    """Write the Table S6-style table (CSV and Markdown) and the curves' data; return the
+    Markdown."""
     import pandas as pd
 
     summaries = load_summaries(experiment_dir)
@@ -195,14 +205,17 @@ def report(experiment_dir: Path, metrics: tuple[str, ...] = METRICS) -> str:
     if "ntp" in set(table["variant"]):  # paired by seed, as every difference to a baseline
         from lab.analysis import evidence
         for metric in metrics:
-            diff = evidence.paired_table(done, [], "variant", "ntp", f"final.{metric}").set_index("variant")
+            diff = evidence.paired_table(done, [], "variant", "ntp",
+                                         f"final.{metric}").set_index("variant")
             for column, name in (("mean", "diff to ntp"), ("lo", "diff lo"), ("hi", "diff hi")):
                 table[f"{metric} {name}"] = table["variant"].map(diff[column]).where(table["variant"] != "ntp", 0.0)
     order = VARIANT_ORDER
     table["order"] = table["variant"].map({v: i for i, v in enumerate(order)}).fillna(len(order))
     table = table.sort_values("order").drop(columns="order")
-    atomic_write(experiment_dir / "table.csv", lambda f: table.to_csv(f, index=False, float_format="%.4f"))
-    markdown = table.to_markdown(index=False, floatfmt=".4f") if _has_tabulate() else table.to_string(index=False)
+    atomic_write(experiment_dir / "table.csv",
+                 lambda f: table.to_csv(f, index=False, float_format="%.4f"))
+    markdown = table.to_markdown(index=False,
+                                 floatfmt=".4f") if _has_tabulate() else table.to_string(index=False)
     atomic_write(experiment_dir / "table.md", lambda f: f.write(markdown + "\n"))
 
     curves = load_runs(experiment_dir)
@@ -211,9 +224,11 @@ def report(experiment_dir: Path, metrics: tuple[str, ...] = METRICS) -> str:
         curves["variant"] = curves["label"]
         keep = ["variant", "seed", "step", "tokens", "head1/loss", "finetune/pretrained_head1_loss",
                 "finetune/source_head1_loss", "finetune/pretrained_source_head1_loss",
-                *[c for c in curves.columns if c.startswith("cka/")], *[m for m in metrics if m in curves.columns]]
+                *[c for c in curves.columns if c.startswith("cka/")],
+                *[m for m in metrics if m in curves.columns]]
         curves = copy.copy(curves[[c for c in keep if c in curves.columns]])
-        atomic_write(experiment_dir / "curves.csv", lambda f: curves.to_csv(f, index=False, float_format="%.5f"))
+        atomic_write(experiment_dir / "curves.csv",
+                     lambda f: curves.to_csv(f, index=False, float_format="%.5f"))
     return markdown
 
 
@@ -233,10 +248,12 @@ def measure(preset: str = "quick", root: str | Path = "runs") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m lab.experiments.finetune --preset P --runs DIR`: the measuring step (`measure`) alone."""
+    """`python -m lab.experiments.finetune --preset P --runs DIR`: the measuring step (`measure`)
+    alone."""
     import argparse
     parser = argparse.ArgumentParser(prog="python -m lab.experiments.finetune",
-                                     description="Write the finetuning table (table.md, table.csv, curves.csv) "
+                                     description="Write the finetuning table (table.md, table.csv, "
+                                                 "curves.csv) "
                                                  "from the runs of the `finetune` experiment.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default="quick", help="quick or paper")
@@ -251,9 +268,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ----- plots of this experiment (pandas and matplotlib are imported when one is drawn) -----
-def finetune_diff_table(df: pd.DataFrame, metric: str, baseline: str = "ntp", variant: str = "label") -> pd.DataFrame:
-    """Per variant: the metric minus the baseline variant's, paired by seed (`evidence.paired_table`:
-    mean, 95% t CI, min and max over seeds)."""
+def finetune_diff_table(df: pd.DataFrame, metric: str, baseline: str = "ntp",
+                        variant: str = "label") -> pd.DataFrame:
+    """Per variant: the metric minus the baseline variant's, paired by seed
+    (`evidence.paired_table`: mean, 95% t CI, min and max over seeds)."""
     from lab.analysis import evidence
     table = evidence.paired_table(df, [], variant, baseline, metric)
     return table[table["seeds"] > 0].drop(columns="result").reset_index(drop=True)
@@ -275,7 +293,8 @@ def plot_finetune_bars(df: pd.DataFrame, metric: str, xlabel: str, baseline: str
     names = [v for v in (order or []) if any(v in set(t[variant]) for t in tables)]
     names += [v for t in tables for v in t[variant] if v not in names]
     names = list(dict.fromkeys(names))
-    fig, axes = plots.new_figure(len(panels), width=5.5 if len(panels) == 1 else 3.6 * len(panels), sharey=True)
+    fig, axes = plots.new_figure(len(panels), width=5.5 if len(panels) == 1 else 3.6 * len(panels),
+                                 sharey=True)
     fig.set_figheight(max(2.5, 0.32 * len(names) + 1.0))
     rows = dict(zip(names, np.arange(len(names))[::-1]))
     for ax, table, (_, label) in zip(axes, tables, panels):
@@ -339,7 +358,8 @@ def drift_table(curves: pd.DataFrame, variant: str = "label") -> pd.DataFrame:
     """Linear CKA to the pretrained model per variant, depth and step."""
     from lab.analysis import plots
     columns = [c for c in curves.columns if CKA_COLUMN.match(c)]
-    long = curves[[variant, "seed", "step", *columns]].melt(id_vars=[variant, "seed", "step"], var_name="depth",
+    long = curves[[variant, "seed", "step", *columns]].melt(id_vars=[variant, "seed", "step"],
+                                                            var_name="depth",
                                                              value_name="cka")
     long["depth"] = long["depth"].str.removeprefix("cka/")
     return plots.summarise(long, [variant, "depth", "step"], "cka")
@@ -369,11 +389,14 @@ def plot_drift(curves: pd.DataFrame, variant: str = "label", order: Sequence[str
     return fig
 
 
-# ----- figures (builders import lab.analysis.plots when called: a sweep imports this module too) -----
+# ----- figures (builders import lab.analysis.plots when called: a sweep imports this module too)
+# -----
 GROUPS = (
     ("the paper's variants, from n=1", ("ntp", "linear", "carve", "add")),
-    ("gentler attachment, from n=1", ("ntp", "add", "add_zero", "add_freeze", "add_ramp", "deepseek")),
-    ("from n=4, and from earlier checkpoints", ("ntp", "mtp_keep", "mtp_drop", "ntp@25", "add@25", "ntp@50", "add@50")),
+    ("gentler attachment, from n=1",
+     ("ntp", "add", "add_zero", "add_freeze", "add_ramp", "deepseek")),
+    ("from n=4, and from earlier checkpoints",
+     ("ntp", "mtp_keep", "mtp_drop", "ntp@25", "add@25", "ntp@50", "add@50")),
 )
 # Every variant label the figures show, in words (the table in this module's docstring).
 VARIANT_CODES = (
@@ -395,14 +418,17 @@ def finetuned(sel: Selection) -> Selection:
     done = sel.summaries
     variants = done[done["label"].fillna("") != ""]
     if variants.empty:
-        raise Missing(f"no complete finetuning variant of `{EXPERIMENT}` yet (only pretraining runs)")
+        raise Missing(f"no complete finetuning variant of `{EXPERIMENT}` yet (only pretraining "
+                      "runs)")
     return sel.subset(variants, [p for p in sel.planned if p.get("label")])
 
 
 def ranking(metric: str, diffs) -> str:
-    """One sentence on a `finetune_diff_table`: how many variants beat `ntp`, the highest and lowest."""
+    """One sentence on a `finetune_diff_table`: how many variants beat `ntp`, the highest and
+    lowest."""
     ranked = diffs.sort_values("mean")
-    return (f"{int((diffs['mean'] > 0).sum())} of {len(diffs)} variants score above `ntp` on {metric}; "
+    return (f"{int((diffs['mean'] > 0).sum())} of {len(diffs)} variants score above `ntp` on "
+            f"{metric}; "
             f"highest: {ranked.iloc[-1]['label']} ({ranked.iloc[-1]['mean']:+.3f}), lowest: "
             f"{ranked.iloc[0]['label']} ({ranked.iloc[0]['mean']:+.3f}).")
 
@@ -413,7 +439,8 @@ def curves(sel: Selection):
     return evals[evals["finetune.init_from"].fillna("").astype(str) != ""]
 
 
-@figure("7a_finetune_table", "Finetuning: difference to next-token finetuning (Table S6 analogue)", EXPERIMENT,
+@figure("7a_finetune_table", "Finetuning: difference to next-token finetuning (Table S6 analogue)",
+        EXPERIMENT,
         "Target-task metric (final evaluation) of each finetuning variant minus "
         "the n'=1 next-token finetuning (`ntp`) of the same seed; bars: mean "
         "over seeds, whiskers: 95% t-intervals of the paired difference over "
@@ -437,7 +464,8 @@ def variants_figure(sel: Selection) -> Output:
     if graded:
         comparisons.append((plots.metric_name(graded), finetune_diff_table(df, graded)))
     tables = [(f"{metric_name} per variant", prose.readable(means))]
-    tables += [(f"{name} minus ntp, paired by seed", prose.readable(diffs)) for name, diffs in comparisons]
+    tables += [(f"{name} minus ntp, paired by seed",
+                prose.readable(diffs)) for name, diffs in comparisons]
     sentences = [ranking(name, diffs) for name, diffs in comparisons if len(diffs)]
     return Output(fig, tables, sentences, sel)
 
@@ -464,12 +492,15 @@ def shock_figure(sel: Selection) -> Output:
         sentences.append(f"At step {int(start['step'].iloc[0])} the excess loss ranges from "
                          f"{start.iloc[0]['mean']:+.3f} ({start.iloc[0]['label']}) to "
                          f"{start.iloc[-1]['mean']:+.3f} ({start.iloc[-1]['label']}).")
-        sentences.append(f"At the last evaluation it ranges from {end.iloc[0]['mean']:+.3f} ({end.iloc[0]['label']})"
+        sentences.append(f"At the last evaluation it ranges from {end.iloc[0]['mean']:+.3f} "
+                         f"({end.iloc[0]['label']})"
                          f" to {end.iloc[-1]['mean']:+.3f} ({end.iloc[-1]['label']}).")
     fig = plot_shock(rows, order=VARIANT_ORDER, groups=GROUPS, on=on,
-                           title=f"Next-token loss shock and recovery ({'pretraining' if on == 'source' else 'target'}"
+                           title="Next-token loss shock and recovery "
+                                 f"({'pretraining' if on == 'source' else 'target'}"
                                  " task data)")
-    return Output(fig, [("head-1 loss minus pretrained, per step", prose.readable(table))], sentences, sel)
+    return Output(fig, [("head-1 loss minus pretrained, per step", prose.readable(table))],
+                  sentences, sel)
 
 
 @figure("7c_finetune_drift", "Finetuning: representation drift", EXPERIMENT,
@@ -491,12 +522,36 @@ def drift_figure(sel: Selection) -> Output:
         high = part.loc[part["mean"].idxmax()]
         sentences.append(f"{depth}: final CKA from {prose.fmt(low['mean'])} ({low['label']}) to "
                          f"{prose.fmt(high['mean'])} ({high['label']}).")
-    fig = plot_drift(rows, order=VARIANT_ORDER, groups=GROUPS, title="Representation drift during finetuning")
-    return Output(fig, [("final CKA per variant and depth", prose.readable(last.sort_values(["depth", "label"])))],
+    fig = plot_drift(rows, order=VARIANT_ORDER, groups=GROUPS,
+                     title="Representation drift during finetuning")
+    return Output(fig,
+                  [("final CKA per variant and depth",
+                    prose.readable(last.sort_values(["depth", "label"])))],
                   sentences, sel)
 
 
-experiment(EXPERIMENT, measure=measure)(configs)
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("tableS6-carve", f"{PAPER}, Table S6",
+          "4-head finetuning with '+0 layers' heads is worse than next-token finetuning",
+          "finetune", labelled("carve"), labelled("ntp"), expected_sign=-1, family=PAPER_CLAIMS),
+    Claim("tableS6-linear", f"{PAPER}, Table S6",
+          "4-head finetuning with linear heads is worse than next-token finetuning", "finetune",
+          labelled("linear"), labelled("ntp"), expected_sign=-1, family=PAPER_CLAIMS),
+    Claim("tableS6-add", f"{PAPER}, Table S6",
+          "4-head finetuning with '+3 layers' heads beats next-token finetuning (its only gain)",
+          "finetune", labelled("add"), labelled("ntp"), family=PAPER_CLAIMS),
+    Claim("fig4-recipe", f"{PAPER}, Fig. 4",
+          "MTP pretraining then next-token finetuning beats next-token pretraining and finetuning",
+          "finetune", labelled("mtp_drop"), labelled("ntp"), family=PAPER_CLAIMS),
+    Claim("H2-forming", "Table S6, H2 (App. J)", "4-head finetuning helps while the capability is "
+          "still forming: from the 25% checkpoint it beats next-token finetuning (task transfer, "
+          "300K; answer NLL, graded: exact match is at the floor for both, so no step can be "
+          "chosen on it: the last evaluation)", "finetune", labelled("add@25"), labelled("ntp@25"),
+          measure="final_value", metric="answer_nll", expected_sign=-1, family=FINETUNING),
+)
+
+experiment(EXPERIMENT, measure=measure, claims=CLAIMS)(configs)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,6 +5,7 @@ repeats (the data itself demands induction, as the paper's books mix did).
 
 from __future__ import annotations
 
+from lab.analysis.claims import PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig
@@ -15,15 +16,25 @@ HEADS = (1, 2)
 RICH = 0.5  # fraction of training sequences with a repeated segment
 
 
-@experiment("induction_rich")
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("figS14", f"{PAPER}, Fig. S14",
+          "with induction-rich data, 2-token prediction still helps the smallest model (1M)",
+          "induction_rich", n_future(2), n_future(1), {"size": "1M"}, family=PAPER_CLAIMS),
+)
+
+
+@experiment("induction_rich", claims=CLAIMS)
 def induction_rich(preset: str) -> list[RunConfig]:
     """Induction with half the training data induction-rich: size x heads {1, 2} x seeds."""
     return [make_run("induction_rich", preset, "induction", size, heads, seed,
                      overrides=(f"task.induction_rich={RICH}",))
-            for size in SIZES[preset] for heads in HEADS for seed in seeds(preset, size) if heads < SHAPES[size][1]]
+            for size in SIZES[preset] for heads in HEADS for seed in seeds(preset,
+                                                                           size) if heads < SHAPES[size][1]]
 
 
-@figure("1b_induction_rich_vs_size", "Induction vs model size, induction-rich data (Figure S14 analogue)",
+@figure("1b_induction_rich_vs_size",
+        "Induction vs model size, induction-rich data (Figure S14 analogue)",
         "induction_rich",
         "As 1a, with half of the training sequences replaced by filler with a repeated random "
         "segment, so the data itself demands induction (the paper's books mix). Bars: 95% "

@@ -50,19 +50,22 @@ MATCHED_SIZE = {"quick": "100K", "paper": "1M"}
 BATCH = {"quick": 32, "paper": 128}
 
 
-def run(preset: str, size: str, heads: int, ratio: float, seed: int, matched: bool = False) -> RunConfig:
-    """One arm at one budget: n heads on a full-depth trunk (or parameter-matched), `ratio` tokens per
-    parameter of the size's next-token model."""
+def run(preset: str, size: str, heads: int, ratio: float, seed: int,
+        matched: bool = False) -> RunConfig:
+    """One arm at one budget: n heads on a full-depth trunk (or parameter-matched), `ratio` tokens
+    per parameter of the size's next-token model."""
     overrides = [*TASK_KNOBS, f"train.batch_size={BATCH[preset]}", "train.eval_examples=0",
                  "model.match_params=true" if matched else DEPTH_CONTROLLED]
     config = build_config(TASK, heads=heads, size=size, seed=seed, experiment="long_budget",
                           overrides=overrides, tokens_per_param=ratio)
-    config.label = f"{'matched-' if matched else ''}tpp{ratio:g}"  # a cell per budget: parts split by budget
+    # a cell per budget: parts split by budget
+    config.label = f"{'matched-' if matched else ''}tpp{ratio:g}"
     return config
 
 
 def ratio_runs(preset: str, size: str, ratio: float) -> list[RunConfig]:
-    """Every arm of one size and budget, on every seed (n = 1 first: the arms are paired by seed)."""
+    """Every arm of one size and budget, on every seed (n = 1 first: the arms are paired by
+    seed)."""
     out = []
     for seed in seeds(preset, size):
         out += [run(preset, size, heads, ratio, seed) for heads in (1, 2, 4)]
@@ -71,17 +74,22 @@ def ratio_runs(preset: str, size: str, ratio: float) -> list[RunConfig]:
     return out
 
 
-POLY = {"quick": {"300K": (30, 100, 300), "1M": (30,)}, "paper": {"3M": (300, 1000), "10M": (100, 300)}}
+POLY = {"quick": {"300K": (30, 100, 300), "1M": (30,)},
+        "paper": {"3M": (300, 1000), "10M": (100, 300)}}
 POLY_KNOBS = ("task.max_ops=2", "task.eval_ops=4", "task.eval_size=300")
 PATH = {"quick": {"300K": (100, 300)}, "paper": {"10M": (100, 300)}}
 PATH_KNOBS = ("task.degree=2", "task.path_len=5", "task.train_graphs=0")
 
 
-def task_run(preset: str, task: str, knobs: tuple[str, ...], size: str, heads: int, ratio: float, seed: int,
+def task_run(preset: str, task: str, knobs: tuple[str, ...], size: str, heads: int, ratio: float,
+             seed: int,
              label: str) -> RunConfig:
-    """One arm of the Fig. 8 or Huang cells: heads on a full-depth trunk, `ratio` tokens per parameter."""
-    overrides = [*knobs, f"train.batch_size={BATCH[preset]}", "train.eval_examples=0", DEPTH_CONTROLLED]
-    config = build_config(task, heads=heads, size=size, seed=seed, experiment="long_budget", overrides=overrides,
+    """One arm of the Fig. 8 or Huang cells: heads on a full-depth trunk, `ratio` tokens per
+    parameter."""
+    overrides = [*knobs, f"train.batch_size={BATCH[preset]}", "train.eval_examples=0",
+                 DEPTH_CONTROLLED]
+    config = build_config(task, heads=heads, size=size, seed=seed, experiment="long_budget",
+                          overrides=overrides,
                           tokens_per_param=ratio)
     config.label = f"{label}-tpp{ratio:g}"
     return config
@@ -90,8 +98,10 @@ def task_run(preset: str, task: str, knobs: tuple[str, ...], size: str, heads: i
 def cells(preset: str) -> list[tuple[float, list[RunConfig]]]:
     """(cost, runs) of every cell: a task, size and budget with all its arms and seeds."""
     key = "paper" if preset == "paper" else "quick"
-    out = [(r * size_value(size), ratio_runs(preset, size, r)) for size, rs in RATIOS[key].items() for r in rs]
-    out += [(r * size_value(size), [task_run(preset, "polynomial", POLY_KNOBS, size, n, r, seed, "fig8")
+    out = [(r * size_value(size),
+            ratio_runs(preset, size, r)) for size, rs in RATIOS[key].items() for r in rs]
+    out += [(r * size_value(size),
+             [task_run(preset, "polynomial", POLY_KNOBS, size, n, r, seed, "fig8")
                                     for seed in seeds(preset, size) for n in (1, 2, 4)])
             for size, rs in POLY[key].items() for r in rs]
     out += [(r * size_value(size), [task_run(preset, "graph", PATH_KNOBS, size, n, r, seed, "huang")
@@ -102,7 +112,8 @@ def cells(preset: str) -> list[tuple[float, list[RunConfig]]]:
 
 def configs(preset: str) -> list[RunConfig]:
     """Fig. 7 at long budgets: induction n = 1, 2, 4 to 30-1000 tokens per parameter (final capability)."""
-    ordered = sorted(cells(preset), key=lambda cell: cell[0])  # cheapest first (a stable sort: ties keep order)
+    # cheapest first (a stable sort: ties keep order)
+    ordered = sorted(cells(preset), key=lambda cell: cell[0])
     return [config for _, runs in ordered for config in runs]  # cheapest cells first
 
 
@@ -113,34 +124,45 @@ PAPER = "Gloeckle et al. 2024"
 
 def _budget_claims(preset: str = "quick") -> tuple[Claim, ...]:
     """Fig. 7 (n = 2 and 4 against 1, heads on a full-depth trunk; and the paper's matched setting),
-    Fig. 8 (in-domain exact match) and Huang et al. (n = l against next-token) at every planned budget:
-    the test metric at the validation-selected step, paired by seed."""
+    Fig. 8 (in-domain exact match) and Huang et al. (n = l against next-token) at every planned
+    budget: the test metric at the validation-selected step, paired by seed."""
     key = "paper" if preset == "paper" else "quick"
     out = []
     for size, ratios in RATIOS[key].items():
         for r in ratios:
             at = f"{size}, {r:g} tokens/param"
             for n in (2, 4):
-                out.append(Claim(f"fig7-long-n{n}-{size}-tpp{r:g}", f"{PAPER}, Fig. 7 (long budget)",
-                                 f"{n}-token prediction ends with better induction than next-token ({at}; "
-                                 "heads on a full-depth trunk)", "long_budget", {"model.n_future": n},
-                                 {"model.n_future": 1}, {"size": size, "label": f"tpp{r:g}"}, family=PAPER_CLAIMS))
+                out.append(Claim(f"fig7-long-n{n}-{size}-tpp{r:g}",
+                                 f"{PAPER}, Fig. 7 (long budget)",
+                                 f"{n}-token prediction ends with better induction than next-token "
+                                 f"({at}; "
+                                 "heads on a full-depth trunk)", "long_budget",
+                                 {"model.n_future": n},
+                                 {"model.n_future": 1}, {"size": size, "label": f"tpp{r:g}"},
+                                 family=PAPER_CLAIMS))
             if size == MATCHED_SIZE[key]:
-                out.append(Claim(f"fig7-long-matched-{size}-tpp{r:g}", f"{PAPER}, Fig. 7 (long budget)",
-                                 f"2-token prediction ends with better induction than next-token ({at}; the "
-                                 "paper's setting: parameter-matched, equal weights)", "long_budget",
+                out.append(Claim(f"fig7-long-matched-{size}-tpp{r:g}",
+                                 f"{PAPER}, Fig. 7 (long budget)",
+                                 "2-token prediction ends with better induction than next-token "
+                                 f"({at}; the "
+                                 "paper's setting: parameter-matched, equal weights)",
+                                 "long_budget",
                                  {"model.n_future": 2, "label": f"matched-tpp{r:g}"},
-                                 {"model.n_future": 1, "label": f"tpp{r:g}"}, {"size": size}, family=PAPER_CLAIMS))
+                                 {"model.n_future": 1, "label": f"tpp{r:g}"}, {"size": size},
+                                 family=PAPER_CLAIMS))
     for size, ratios in POLY[key].items():
         for r in ratios:
             out.append(Claim(f"fig8-long-{size}-tpp{r:g}", f"{PAPER}, Fig. 8 (long budget)",
-                             f"2-token prediction raises in-domain polynomial exact match ({size}, {r:g} "
-                             "tokens/param)", "long_budget", {"model.n_future": 2}, {"model.n_future": 1},
+                             f"2-token prediction raises in-domain polynomial exact match ({size}, "
+                             f"{r:g} "
+                             "tokens/param)", "long_budget", {"model.n_future": 2},
+                             {"model.n_future": 1},
                              {"size": size, "label": f"fig8-tpp{r:g}"}, family=PAPER_CLAIMS))
     for size, ratios in PATH[key].items():
         for r in ratios:
             out.append(Claim(f"huang-long-{size}-tpp{r:g}", "Huang et al. 2025 (long budget)",
-                             f"n = l = 5 heads beat next-token on path-star G(2,5,50), fresh graphs, long past "
+                             "n = l = 5 heads beat next-token on path-star G(2,5,50), fresh "
+                             "graphs, long past "
                              f"next-token's plateau ({size}, {r:g} tokens/param)", "long_budget",
                              {"model.n_future": 5}, {"model.n_future": 1},
                              {"size": size, "label": f"huang-tpp{r:g}"}, family=PEERS))
@@ -149,13 +171,19 @@ def _budget_claims(preset: str = "quick") -> tuple[Claim, ...]:
 
 # ----- figure 13: final capability against tokens per parameter -----
 
-@figure("13_long_budget", "Fig. 7 at long budgets: final induction accuracy against tokens per parameter",
+@figure("13_long_budget",
+        "Fig. 7 at long budgets: final induction accuracy against tokens per parameter",
         "long_budget",
-        "Induction (64-token stories), n = 1, 2 and 4 heads on a full-depth trunk (head 1 as deep as at n = 1), "
-        "each trained to a budget in tokens per non-embedding parameter of the size's next-token model (the "
-        "same tokens for every n) on a finished cosine schedule. Test second-token accuracy on repeated names "
-        "at the validation-selected step (full 512-story validation set at every evaluation). Bars: 95% "
-        "t-intervals over seeds, clipped to [0, 1] (they exclude test-item sampling); one panel per size.")
+        "Induction (64-token stories), n = 1, 2 and 4 heads on a full-depth trunk (head 1 as deep "
+        "as at n = 1), each trained to a budget in tokens per non-embedding parameter of the "
+        "size's next-token "
+        "model (the same tokens for every n) on a finished cosine schedule. Test second-token "
+        "accuracy on "
+        "repeated names at the validation-selected step (full 512-story validation set at every "
+        "evaluation). "
+        "Bars: 95% t-intervals over seeds, clipped to [0, 1] (they exclude test-item sampling); "
+        "one panel "
+        "per size.")
 def long_budget_figure(sel: Selection) -> Output:
     from lab.analysis import evidence, plots
     sel.require("long_budget")
@@ -169,7 +197,8 @@ def long_budget_figure(sel: Selection) -> Output:
     fig, axes = plots.new_figure(len(sizes), sharey=True)
     tables = []
     for ax, size in zip(axes, sizes):
-        table = plots.summarise(measured[measured["size"] == size], ["model.n_future", "ratio"], "value")
+        table = plots.summarise(measured[measured["size"] == size], ["model.n_future", "ratio"],
+                                "value")
         table[["lo", "hi"]] = table[["lo", "hi"]].clip(0.0, 1.0)
         plots.mean_lines(ax, table, "ratio", "model.n_future", label=plots.heads_label, log=True)
         ax.set_xscale("log")

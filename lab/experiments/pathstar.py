@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from lab.analysis.claims import BN, PEERS, Claim, labelled
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, seeds
@@ -39,7 +40,23 @@ VARIANTS = {  # label -> (heads, task variant)
 QUICK_STEPS, QUICK_EVAL_EVERY = 750, 250
 
 
-@experiment("pathstar")
+# ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
+CLAIMS = (
+    Claim("bn-next-token", f"{BN}", "next-token training of path-star G(2,5,50) picks the arm at "
+          "chance: teacher-forced position 2 at 1/d = 0.5", "pathstar", labelled("next-token"),
+          metric="tf_pos_acc/2", target=0.5, tolerance=0.1, family=PEERS),
+    Claim("bn-reverse", f"{BN}",
+          "reverse training solves path-star G(2,5,50) (exact path about 100%)", "pathstar",
+          labelled("reverse"), target=1.0, tolerance=0.05, family=PEERS),
+    Claim("bn-teacherless", f"{BN}", "teacherless training solves the small graph G(2,5,50)",
+          "pathstar", labelled("teacherless"), target=1.0, tolerance=0.1, family=PEERS),
+    Claim("huang-mtp", "Huang et al. 2026",
+          "multi-token prediction beats next-token training on path-star graphs (exact path)",
+          "pathstar", labelled("mtp"), labelled("next-token"), family=PEERS),
+)
+
+
+@experiment("pathstar", claims=CLAIMS)
 def pathstar(preset: str) -> list[RunConfig]:
     """Path-star G(2,5,50): next-token, 4-head MTP, teacherless and reverse training."""
     if preset == "paper":
@@ -60,14 +77,17 @@ TF_POS_COLUMN = re.compile(r"^(?:final\.)?eval/tf_pos_acc/(\d+)$")
 def _positions(df: pd.DataFrame, variant: str, pattern: re.Pattern) -> pd.DataFrame:
     from lab.analysis import plots
     columns = {c: int(m.group(1)) for c in df.columns if (m := pattern.match(c)) and c.startswith("final.")}
-    long = df[[variant, "seed", *columns]].melt(id_vars=[variant, "seed"], var_name="column", value_name="value")
+    long = df[[variant, "seed", *columns]].melt(id_vars=[variant, "seed"], var_name="column",
+                                                value_name="value")
     long["position"] = long["column"].map(columns)
     return plots.summarise(long, [variant, "position"], "value", plots.UNIT)
 
 
-def pathstar_tables(df: pd.DataFrame, variant: str = "label") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(exact-path accuracy per variant, greedy accuracy per variant and path position, teacher-forced
-    accuracy per variant and position; the last is empty if the runs did not log it)."""
+def pathstar_tables(df: pd.DataFrame, variant: str = "label") -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                       pd.DataFrame]:
+    """(exact-path accuracy per variant, greedy accuracy per variant and path position,
+    teacher-forced accuracy per variant and position; the last is empty if the runs did not log
+    it)."""
     from lab.analysis import plots
     exact = plots.summarise(df, [variant], "final.eval/exact_path_acc")
     return exact, _positions(df, variant, POS_COLUMN), _positions(df, variant, TF_POS_COLUMN)
@@ -77,9 +97,9 @@ GRAPH_COLUMNS = ("task_config.degree", "task_config.path_len", "task_config.num_
 
 
 def pathstar_graphs(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """The runs per graph, as ("G(d,l,N)", rows), smallest degree first and, within one degree, the longest
-    path first (the main G(2,5,50) before its G(2,3,50) probe); one unnamed group when the rows do not say
-    their graph."""
+    """The runs per graph, as ("G(d,l,N)", rows), smallest degree first and, within one degree, the
+    longest path first (the main G(2,5,50) before its G(2,3,50) probe); one unnamed group when the
+    rows do not say their graph."""
     if not all(c in df for c in GRAPH_COLUMNS) or df[list(GRAPH_COLUMNS)].isna().any().any():
         return [("", df)]
     groups = sorted(df.groupby(list(GRAPH_COLUMNS)), key=lambda g: (g[0][0], -g[0][1], g[0][2]))
@@ -89,16 +109,17 @@ def pathstar_graphs(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 def plot_pathstar(df: pd.DataFrame, variant: str = "label", order: Sequence[str] | None = None,
                   title: str = "") -> Figure:
     """One row of panels per graph (`pathstar_graphs`), titled with it when there are several. Left:
-    exact-path accuracy per training variant (bars: mean; dots: seeds; whiskers: 95% CI over seeds, cut to
-    [0, 1]; dashed: 1/d, a random choice of arm). Middle: accuracy of each position of the greedily decoded
-    path. Right (when logged): the same with the true path as input (teacher forcing), where the Clever Hans
-    cheat shows as later positions right and position 2 at 1/d."""
+    exact-path accuracy per training variant (bars: mean; dots: seeds; whiskers: 95% CI over seeds,
+    cut to [0, 1]; dashed: 1/d, a random choice of arm). Middle: accuracy of each position of the
+    greedily decoded path. Right (when logged): the same with the true path as input (teacher
+    forcing), where the Clever Hans cheat shows as later positions right and position 2 at 1/d."""
     from lab.analysis import plots
     graphs = pathstar_graphs(df)
     ncols = 3 if len(pathstar_tables(df, variant)[2]) else 2
     fig, axes = plots.new_figure(ncols * len(graphs), ncols=ncols, width=4.0 * ncols)
     for row, (name, part) in enumerate(graphs):
-        _pathstar_row(axes[row * ncols:(row + 1) * ncols], part, variant, order, name if len(graphs) > 1 else "")
+        _pathstar_row(axes[row * ncols:(row + 1) * ncols], part, variant, order,
+                      name if len(graphs) > 1 else "")
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
@@ -116,11 +137,14 @@ def _pathstar_row(axes: list[Axes], df: pd.DataFrame, variant: str, order: Seque
     left, *rights = axes
     exact = exact.set_index(variant).loc[names]
     xs = np.arange(len(names))
-    left.bar(xs, exact["mean"], color=[plots.style(i)["color"] for i in range(len(names))], alpha=0.85)
+    left.bar(xs, exact["mean"], color=[plots.style(i)["color"] for i in range(len(names))],
+             alpha=0.85)
     left.vlines(xs, exact["lo"].clip(0, 1), exact["hi"].clip(0, 1), colors="black", gid="spread")
     seeds = df.dropna(subset=["final.eval/exact_path_acc"])
-    left.scatter(seeds[variant].map({v: i for i, v in enumerate(names)}), seeds["final.eval/exact_path_acc"],
-                 s=12, color="black", zorder=3, gid="seeds")  # the seeds: an outcome that is all or nothing
+    left.scatter(seeds[variant].map({v: i for i, v in enumerate(names)}),
+                 seeds["final.eval/exact_path_acc"],
+                 # the seeds: an outcome that is all or nothing
+                 s=12, color="black", zorder=3, gid="seeds")
     many = len(names) > 4  # slanted names would run into each other
     left.set_xticks(xs, names, rotation=90 if many else 20,
                     ha="center" if many else "right", fontsize=7)
@@ -130,16 +154,19 @@ def _pathstar_row(axes: list[Axes], df: pd.DataFrame, variant: str, order: Seque
         left.set_title(graph, fontsize=9)
     degrees = df["task_config.degree"].dropna().unique() if "task_config.degree" in df else []
     if len(degrees) == 1:
-        left.axhline(1.0 / degrees[0], color="0.3", linestyle="--", linewidth=1, gid=plots.REFERENCE,
+        left.axhline(1.0 / degrees[0], color="0.3", linestyle="--", linewidth=1,
+                     gid=plots.REFERENCE,
                      label=f"1/d = 1/{int(degrees[0])}")
         plots.legend_beside(left)
     rank = {v: i for i, v in enumerate(names)}
-    panels = [(per_pos, "accuracy, greedy decoding"), (forced, "accuracy, teacher-forced")][:len(rights)]
+    panels = [(per_pos, "accuracy, greedy decoding"),
+              (forced, "accuracy, teacher-forced")][:len(rights)]
     for ax, (table, ylabel) in zip(rights, panels):
         if table.empty:
             ax.set_visible(False)
             continue
-        plots.mean_lines(ax, table.assign(rank=table[variant].map(rank)), "position", "rank", label=lambda r: names[r])
+        plots.mean_lines(ax, table.assign(rank=table[variant].map(rank)), "position", "rank",
+                         label=lambda r: names[r])
         ax.set_xlabel("position in the path (1 = first node)")
         ax.set_ylabel(ylabel)
         ax.set_ylim(-0.03, 1.05)
@@ -147,7 +174,8 @@ def _pathstar_row(axes: list[Axes], df: pd.DataFrame, variant: str, order: Seque
         plots.legend_beside(ax)
 
 
-# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too)
+# -----
 ORDER = ("next-token", "mtp", "teacherless", "reverse")
 
 
@@ -165,7 +193,8 @@ def pathstar_figure(sel: Selection) -> Output:
 
 
 def pathstar_output(sel: Selection, title: str, order: tuple[str, ...] | None = None) -> Output:
-    """Exact-path and per-position accuracy per training variant (`label`): figure, tables, sentences."""
+    """Exact-path and per-position accuracy per training variant (`label`): figure, tables,
+    sentences."""
     from lab.analysis import prose
     sel.require("path-star")
     df = sel.summaries

@@ -48,7 +48,8 @@ BATCH = {"quick": 32, "paper": 128}
 
 def base_run(preset: str, size: str, ratio: float, seed: int) -> RunConfig:
     """A next-token base on the pretraining mixture, `ratio` tokens per non-embedding parameter."""
-    overrides = [f"task.components={PRETRAIN_MIX}", f"task.knobs={KNOBS}", f"train.batch_size={BATCH[preset]}",
+    overrides = [f"task.components={PRETRAIN_MIX}", f"task.knobs={KNOBS}",
+                 f"train.batch_size={BATCH[preset]}",
                  "train.eval_examples=0"]
     config = build_config("mixture", heads=1, size=size, seed=seed, experiment=EXPERIMENT,
                           overrides=overrides, tokens_per_param=ratio)
@@ -60,7 +61,8 @@ def bases(preset: str) -> list[RunConfig]:
     """Every base, cheapest (ratio x size) first, all seeds of a (size, ratio) together."""
     cells = sorted((ratio * size_value(size), size, ratio)
                    for size, ratios in BASES["paper" if preset == "paper" else "quick"].items() for ratio in ratios)
-    return [base_run(preset, size, ratio, seed) for _, size, ratio in cells for seed in seeds(preset, size)]
+    return [base_run(preset, size, ratio,
+                     seed) for _, size, ratio in cells for seed in seeds(preset, size)]
 
 
 VARIANTS: dict[str, dict] = {  # Table S6's rows, and n' = 2
@@ -73,24 +75,28 @@ VARIANTS: dict[str, dict] = {  # Table S6's rows, and n' = 2
 DOSE = 0.1  # continuation steps / base steps: Table S6's 200B of 2T tokens
 DOSES = (0.01, 0.3)  # the dose axis: at DOSE_SIZE and DOSE_RATIO, for ntp and add4
 DOSE_SIZE, DOSE_RATIO, DOSE_VARIANTS = "100K", 100, ("ntp", "add4")
-CONTINUATION_EVALS = 8  # evaluations over a continuation (plus step 0): evaluation, not training, is its cost
+# evaluations over a continuation (plus step 0): evaluation, not training, is its cost
+CONTINUATION_EVALS = 8
 
 
 def continuation(base: RunConfig, digest: str, variant: str, dose: float = DOSE) -> RunConfig:
-    """Continue the committed base `digest` (the run `base`) on the target domain alone for `dose` of
-    its steps (the same batch size: that fraction of its sequences), as `variant`."""
-    from lab.checkpoints import target_model_config  # imports torch: only when planning continuations
+    """Continue the committed base `digest` (the run `base`) on the target domain alone for `dose`
+    of its steps (the same batch size: that fraction of its sequences), as `variant`."""
+    # imports torch: only when planning continuations
+    from lab.checkpoints import target_model_config
     spec = VARIANTS[variant]
     steps = max(1, round(dose * base.train.steps))
     overrides = [f"task.components={TARGET_ONLY}", f"task.knobs={KNOBS}",
                  f"train.batch_size={base.train.batch_size}", "train.eval_examples=0",
                  f"train.eval_every={max(1, steps // CONTINUATION_EVALS)}"]
-    config = build_config("mixture", heads=spec["heads"], size=base.size, steps=steps, seed=base.seed,
+    config = build_config("mixture", heads=spec["heads"], size=base.size, steps=steps,
+                          seed=base.seed,
                           experiment=EXPERIMENT, overrides=overrides)
     config.train.checkpoint_every = config.train.eval_every
     config.model = target_model_config(base.model, spec["heads"], spec["attach"])
     ft = config.finetune
-    ft.init_from, ft.attach, ft.head_init = f"base:{digest}", spec["attach"], spec.get("head_init", "random")
+    ft.init_from, ft.attach, ft.head_init = f"base:{digest}", spec["attach"], spec.get("head_init",
+                                                                                       "random")
     config.label = f"{variant}-tpp{base.train.tokens_per_param:g}-dose{dose:g}"
     return config
 
@@ -163,10 +169,13 @@ def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
     return done
 
 
-# ----- claims: the hypotheses again, per ratio (CLAIMS.md rows name the base's tokens per parameter) -----
+# ----- claims: the hypotheses again, per ratio (CLAIMS.md rows name the base's tokens per
+# parameter) -----
 
-DEFICIT = "head1/loss"  # validation batches of a continuation are target-domain data: its next-token loss there
-HEAD1_OUTPUT = "polynomial/probe/layer5/k2"  # 100K (5 blocks): embeddings, 4 trunk blocks, head 1 = layer 5
+# validation batches of a continuation are target-domain data: its next-token loss there
+DEFICIT = "head1/loss"
+# 100K (5 blocks): embeddings, 4 trunk blocks, head 1 = layer 5
+HEAD1_OUTPUT = "polynomial/probe/layer5/k2"
 SOURCE = "Table S6 regime"
 
 
@@ -176,37 +185,49 @@ def _arm(variant: str, ratio: float, dose: float = DOSE) -> dict[str, str]:
 
 def ratio_claims(ratio: float, size: str = "100K") -> tuple[Claim, ...]:
     """The hypotheses at one base budget: the tax (deficit), H1 (shock), H5 (dose), H6 (layers), H7
-    (specialisation) and the capability, each add4 (or carve4, add2) against its control, paired by seed."""
+    (specialisation) and the capability, each add4 (or carve4, add2) against its control, paired by
+    seed."""
     at = f"{size}, base at {ratio:g} tokens/param, 10% continuation"
     where = {"size": size}
 
     def claim(key, statement, a, b, **kw):
-        return Claim(f"{key}-{size}-tpp{ratio:g}", f"{SOURCE}, {key.split('-')[0]}", f"{statement} ({at})",
+        return Claim(f"{key}-{size}-tpp{ratio:g}", f"{SOURCE}, {key.split('-')[0]}",
+                     f"{statement} ({at})",
                      EXPERIMENT, a, b, where, family=FINETUNING, **kw)
     return (
-        claim("S6-deficit", "4-head continuation ('+3 layers') ends with a higher next-token loss on the target "
-              "domain than next-token continuation (the tax)", _arm("add4", ratio), _arm("ntp", ratio),
+        claim("S6-deficit",
+              "4-head continuation ('+3 layers') ends with a higher next-token loss on the target "
+              "domain than next-token continuation (the tax)", _arm("add4", ratio),
+              _arm("ntp", ratio),
               measure="final_value", metric=DEFICIT),
-        claim("H1-shock", "heads carved from the top blocks ('+0 layers') shock and never recover: carve4 ends "
+        claim("H1-shock",
+              "heads carved from the top blocks ('+0 layers') shock and never recover: carve4 ends "
               "with a higher next-token loss than add4", _arm("carve4", ratio), _arm("add4", ratio),
               measure="final_value", metric=DEFICIT),
-        claim("H5-heads", "4 heads cost more next-token quality than 2", _arm("add4", ratio), _arm("add2", ratio),
+        claim("H5-heads", "4 heads cost more next-token quality than 2", _arm("add4", ratio),
+              _arm("add2", ratio),
               measure="final_value", metric=DEFICIT),
         claim("H6-layers", "'+3 layers' heads keep next-token quality better than linear heads",
               _arm("add4", ratio), _arm("linear4", ratio), measure="final_value", metric=DEFICIT,
               expected_sign=-1),
-        claim("H7-spec", "4-head continuation makes head 1's output state carry more of token t+2 than next-token "
-              "continuation (linear probe, target domain)", _arm("add4", ratio), _arm("ntp", ratio),
-              file=PROBES, metric=HEAD1_OUTPUT, file_means="t+2 probe accuracy at head 1's output (probes.json)"),
-        claim("S6-task", "4-head continuation does not beat next-token continuation on the target capability "
-              "(polynomial answer NLL at the last evaluation, graded; lower is better)", _arm("add4", ratio),
+        claim("H7-spec",
+              "4-head continuation makes head 1's output state carry more of token t+2 than "
+              "next-token continuation (linear probe, target domain)"
+              , _arm("add4", ratio), _arm("ntp", ratio),
+              file=PROBES, metric=HEAD1_OUTPUT,
+              file_means="t+2 probe accuracy at head 1's output (probes.json)"),
+        claim("S6-task",
+              "4-head continuation does not beat next-token continuation on the target capability "
+              "(polynomial answer NLL at the last evaluation, graded; lower is better)",
+              _arm("add4", ratio),
               _arm("ntp", ratio), measure="final_value", metric="polynomial/answer_nll"),
     )
 
 
 def committed_ratios(size: str = "100K") -> list[float]:
-    """The base budgets at `size` with a committed base: their continuations are planned, so their claims
-    name planned runs (`tests/test_extending.py`); a budget still training has no rows yet."""
+    """The base budgets at `size` with a committed base: their continuations are planned, so their
+    claims name planned runs (`tests/test_extending.py`); a budget still training has no rows
+    yet."""
     from lab import bases as store
     ratios = {e["tokens_per_param"] for e in store.read_index().values()
               if e["experiment"] == EXPERIMENT and e["size"] == size}
@@ -224,8 +245,9 @@ LABEL = re.compile(r"^(?P<variant>[a-z0-9]+)-tpp(?P<ratio>[0-9.]+)-dose(?P<dose>
 
 
 def continuation_table(sel: Selection) -> pd.DataFrame:
-    """One row per continuation evaluation: variant, base ratio, dose, size, seed, the fraction of the
-    continuation done, and each metric minus `ntp`'s at the same size, ratio, dose, seed and step."""
+    """One row per continuation evaluation: variant, base ratio, dose, size, seed, the fraction of
+    the continuation done, and each metric minus `ntp`'s at the same size, ratio, dose, seed and
+    step."""
     rows = sel.evals()
     parsed = rows["label"].fillna("").str.extract(LABEL)
     rows = rows.assign(variant=parsed["variant"], ratio=parsed["ratio"].astype(float),
@@ -251,23 +273,31 @@ def base_table(sel: Selection) -> pd.DataFrame:
         if not label.startswith("base-tpp"):
             continue
         data = (sel.run_file(run["run_dir"], PROBES) or {}).get("metrics", {})
-        out.append({"size": run["size"], "seed": run["seed"], "ratio": float(label.removeprefix("base-tpp")),
+        out.append({"size": run["size"], "seed": run["seed"],
+                    "ratio": float(label.removeprefix("base-tpp")),
                     **{k: v for k, v in data.items() if "sharpness" in k or k == HEAD1_OUTPUT}})
     return pd.DataFrame(out)
 
 
-@figure("12_s6_regime", "Table S6 in its own regime: the deficit against the base's tokens per parameter",
+@figure("12_s6_regime",
+        "Table S6 in its own regime: the deficit against the base's tokens per parameter",
         EXPERIMENT,
         "Next-token bases (100K) trained on a mixture of induction stories (90% of sequences) and "
-        "one-operation polynomials (10%) to 10-1000 tokens per parameter (finished cosine schedules), then "
-        "continued on polynomials alone for 10% of their steps. Variants: ntp (next-token continuation, the "
-        "control), add4 ('+3 layers': 3 heads added on top, zero output projections), add2 (one head added), "
-        "carve4 ('+0 layers': heads carved from the top blocks), linear4 (linear heads). (a) final next-token "
-        "deficit: head-1 loss on held-out polynomial data minus ntp's, paired by seed (nats; > 0 is worse); "
-        "(b) add4's deficit over the continuation per base budget (fraction 0: the shock); (c) the target "
-        "capability difference, polynomial answer NLL (graded) minus ntp's; (d) the base's sharpness, the mean "
-        "head-1 loss rise under a 1% random weight perturbation (polynomial data). Bars: 95% t-intervals over "
-        "seeds (they exclude test-item sampling).")
+        "one-operation polynomials (10%) to 10-1000 tokens per parameter (finished cosine "
+        "schedules), then continued on polynomials alone for 10% of their steps. Variants: ntp "
+        "(next-token "
+        "continuation, the control), add4 ('+3 layers': 3 heads added on top, zero output "
+        "projections), add2 (one "
+        "head added), carve4 ('+0 layers': heads carved from the top blocks), linear4 (linear "
+        "heads). (a) final "
+        "next-token deficit: head-1 loss on held-out polynomial data minus ntp's, paired by seed "
+        "(nats; > 0 "
+        "is worse); (b) add4's deficit over the continuation per base budget (fraction 0: the "
+        "shock); (c) the "
+        "target capability difference, polynomial answer NLL (graded) minus ntp's; (d) the base's "
+        "sharpness, the mean head-1 loss rise under a 1% random weight perturbation (polynomial "
+        "data). Bars: 95% "
+        "t-intervals over seeds (they exclude test-item sampling).")
 def s6_regime_figure(sel: Selection) -> Output:
     from lab.analysis import plots
     sel.require(EXPERIMENT)
@@ -284,7 +314,8 @@ def s6_regime_figure(sel: Selection) -> Output:
     plots.mean_lines(axes[2], capability, "ratio", "variant", log=True)
     bases_ = base_table(sel)
     sharp = plots.summarise(bases_, ["size", "ratio"], "polynomial/sharpness/perturbation") \
-        if "polynomial/sharpness/perturbation" in bases_ else plots.summarise(bases_, ["size"], "seed")
+        if "polynomial/sharpness/perturbation" in bases_ else plots.summarise(bases_, ["size"],
+                                                                              "seed")
     if "ratio" in sharp:
         plots.mean_lines(axes[3], sharp, "ratio", "size", log=True)
     titles = ("(a) final next-token deficit", "(b) add4 deficit over the continuation",

@@ -62,15 +62,16 @@ def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.experiments.speculative",
-                                     description="Write speculative.json into every complete run of the "
-                                                 "`speculative` experiment.",
+                                     description="Write speculative.json into every complete run "
+                                                 "of the `speculative` experiment.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default="quick", help="quick or paper")
     parser.add_argument("--runs", default="runs", help="root of the run directories")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps")
     parser.add_argument("--batch", type=int, default=8, help="prompts decoded together")
     parser.add_argument("--max-new", type=int, default=32, help="new tokens per prompt")
-    parser.add_argument("--force", action="store_true", help="measure runs that have a speculative.json again")
+    parser.add_argument("--force", action="store_true",
+                        help="measure runs that have a speculative.json again")
     args = parser.parse_args(argv)
     try:
         done = measure(args.preset, args.runs, args.device, args.batch, args.max_new, args.force)
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 # ----- plots of this experiment (pandas and matplotlib are imported when one is drawn) -----
 def speculative_table(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of speculative.json measurements (`task`, `n_future`, `head_type`, `k`,
-    `tokens_per_forward`, `speedup`; one per run and k) summarised per task, heads, head type and k."""
+    `tokens_per_forward`, `speedup`; one per run and k) summarised per task, heads, head type and
+    k."""
     from lab.analysis import plots
     keys = ["task", "n_future", "head_type", "k"]
     tpf = plots.summarise(df, keys, "tokens_per_forward")
@@ -106,16 +108,20 @@ def plot_speculative(df: pd.DataFrame, title: str = "") -> Figure:
                                           ("speedup", "speedup over greedy decoding"))):
         for col, task in enumerate(tasks):
             ax = axes[row * len(tasks) + col]
-            part = table[table["task"] == task].rename(columns={f"{s}_{name}": s for s in ("mean", "lo", "hi")})
+            part = table[table["task"] == task].rename(columns={f"{s}_{name}": s for s in ("mean",
+                                                                                           "lo",
+                                                                                           "hi")})
             for line in lines:
                 group = part[part["line"] == line].sort_values("k")
                 if group.empty:
                     continue
                 st = plots.style(lines.index(line))
                 ax.plot(group["k"], group["mean"], label=line, markersize=5, **st)
-                ax.vlines(group["k"], group["lo"], group["hi"], colors=st["color"], alpha=0.7, gid="spread")
+                ax.vlines(group["k"], group["lo"], group["hi"], colors=st["color"], alpha=0.7,
+                          gid="spread")
             ks = sorted(part["k"].unique())
-            ax.plot(ks, ks, color="0.5", linestyle=":", linewidth=1, gid=plots.REFERENCE, label="k (all accepted)")
+            ax.plot(ks, ks, color="0.5", linestyle=":", linewidth=1, gid=plots.REFERENCE,
+                    label="k (all accepted)")
             ax.set_xticks(ks)
             ax.set_xlabel("heads used k")
             ax.set_ylabel(ylabel)
@@ -127,9 +133,11 @@ def plot_speculative(df: pd.DataFrame, title: str = "") -> Figure:
     return fig
 
 
-# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too) -----
+# ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too)
+# -----
 def measured_rows(sel: Selection):
-    """One row per run and k from each selected run's speculative.json (runs without one are skipped)."""
+    """One row per run and k from each selected run's speculative.json (runs without one are
+    skipped)."""
     import pandas as pd
     rows = []
     for run_dir in sel.summaries["run_dir"]:
@@ -140,13 +148,15 @@ def measured_rows(sel: Selection):
             rows.append({"run_dir": run_dir, "task": result["task"], "n_future": result["n_future"],
                          "head_type": result.get("head_type"), "device": result.get("device"),
                          "batch": result.get("batch"), "k": row["k"],
-                         "tokens_per_forward": row["tokens_per_forward"], "speedup": row["speedup"]})
+                         "tokens_per_forward": row["tokens_per_forward"],
+                         "speedup": row["speedup"]})
     return pd.DataFrame(rows)
 
 
 @figure("8_speculative", "Self-speculative decoding", "speculative",
-        "Greedy blockwise-parallel decoding with the first k heads: tokens produced per forward pass and "
-        "wall-clock speedup over greedy decoding with a KV cache (outputs identical), per task.")
+        "Greedy blockwise-parallel decoding with the first k heads: tokens produced per forward "
+        "pass and wall-clock speedup over greedy decoding with a KV cache (outputs identical), per "
+        "task.")
 def speculative_figure(sel: Selection) -> Output:
     from lab.analysis import prose
     sel.require("speculative")
@@ -167,12 +177,15 @@ def speculative_figure(sel: Selection) -> Output:
                          f"{prose.fmt(top['mean_speedup'])}x speedup.")
     used = sel.subset(sel.summaries[sel.summaries["run_dir"].isin(set(rows["run_dir"]))])
     columns = ("mean", "lo", "hi", "min", "max")
-    shown = table.rename(columns={"n_future": "n", "head_type": "head type", "seeds_speedup": "runs",
+    shown = table.rename(columns={"n_future": "n", "head_type": "head type",
+                                  "seeds_speedup": "runs",
                                   **{f"{s}_tokens_per_forward": f"tokens/forward {s}" for s in columns},
                                   **{f"{s}_speedup": f"speedup {s}" for s in columns}})
     shown = shown.drop(columns="seeds_tokens_per_forward")
-    return Output(plot_speculative(rows, title="Self-speculative decoding"), [("per task and k", shown)],
-                  sentences, used, [f"Measured on: {devices}; prompts decoded together: {batches}."])
+    return Output(plot_speculative(rows, title="Self-speculative decoding"),
+                  [("per task and k", shown)],
+                  sentences, used,
+                  [f"Measured on: {devices}; prompts decoded together: {batches}."])
 
 
 experiment("speculative", measure=measure)(speculative)

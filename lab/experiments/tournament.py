@@ -37,7 +37,8 @@ from lab.experiments import experiment
 EXPERIMENT = "tournament"
 TASK = "induction"  # fallback bases (continued's style)
 FALLBACK_SIZES = {"quick": ("100K", "300K"), "paper": ("3M", "10M")}
-S6_BASES = {"quick": {"100K": 300, "300K": 300}, "paper": {"10M": 300, "30M": 300}}  # size -> tokens/param
+# size -> tokens/param
+S6_BASES = {"quick": {"100K": 300, "300K": 300}, "paper": {"10M": 300, "30M": 300}}
 HEADS = 4
 REFERENCE_TOP = 4
 SPEC_PROMPTS, SPEC_NEW = 8, 24
@@ -54,8 +55,10 @@ def arms() -> dict[str, dict]:
     return out
 
 
-def s6_bases(preset: str, committed: dict[str, str] | None = None) -> list[tuple[RunConfig, str]] | None:
-    """The committed S6 regime bases the tournament names, with their digests; None unless all are."""
+def s6_bases(preset: str,
+             committed: dict[str, str] | None = None) -> list[tuple[RunConfig, str]] | None:
+    """The committed S6 regime bases the tournament names, with their digests; None unless all
+    are."""
     from lab import bases as store
     from lab.experiments import s6_regime
     from lab.resolve import resolve
@@ -84,19 +87,22 @@ def _own(config: RunConfig, arm: dict, label: str) -> RunConfig:
 
 
 def s6_runs(preset: str, chosen: list[tuple[RunConfig, str]]) -> list[RunConfig]:
-    """Every arm on every committed S6 base, as `s6_regime` continues them (target domain, its dose)."""
+    """Every arm on every committed S6 base, as `s6_regime` continues them (target domain, its
+    dose)."""
     from lab.experiments import s6_regime
     out = []
     for base, digest in chosen:
         for name, arm in arms().items():
-            shape = "ntp" if arm["heads"] == 1 else "add4"  # heads=1 keep, or 4 heads added, zero init
+            # heads=1 keep, or 4 heads added, zero init
+            shape = "ntp" if arm["heads"] == 1 else "add4"
             config = s6_regime.continuation(base, digest, shape)
             out.append(_own(config, arm, f"{name}-tpp{base.train.tokens_per_param:g}"))
     return out
 
 
 def fallback_runs(preset: str) -> list[RunConfig]:
-    """`continued`-style next-token bases (stage 1) and every arm on each, same data and as many steps."""
+    """`continued`-style next-token bases (stage 1) and every arm on each, same data and as many
+    steps."""
     from lab.experiments.continued import preset_for
     from lab.experiments.finetune import _base, _finetune_run
     from lab.resolve import resolve
@@ -134,14 +140,16 @@ def _speculation(model, recipe, task, config) -> dict:
     from lab.decode_bench import prompt_batches
     if recipe is not None and recipe.speculation == "none":
         return {"k": None, "tokens_per_forward": None, "exact": None,
-                "note": "registers have no heads: they are dropped at inference, one token per forward"}
+                "note": "registers have no heads: they are dropped at inference, one token per "
+                        "forward"}
     [(prompts, new)] = prompt_batches(task, SPEC_PROMPTS, 1, config.model.block_size, SPEC_NEW,
                                              torch.device("cpu"))
     reference = decode.greedy_decode(model, prompts, new)
     if recipe is not None and recipe.speculation == "side":
         results = [recipes.side_speculative_decode(model, recipe, p, new) for p in prompts]
         exact = all(torch.equal(out, ref) for (out, _), ref in zip(results, reference))
-        return {"k": recipe.n, "tokens_per_forward": len(prompts) * new / sum(f for _, f in results),
+        return {"k": recipe.n,
+                "tokens_per_forward": len(prompts) * new / sum(f for _, f in results),
                 "exact": exact}
     out, stats = decode.speculative_decode(model, prompts, new, bf16=False)
     return {"k": model.config.n_future, "tokens_per_forward": stats.tokens_per_forward,
@@ -167,7 +175,8 @@ def measure_run(run_dir) -> dict:
     batches = [batch_tensors(b, torch.device("cpu"), 1) for b in validation_batches(task, config)]
     batches = [(inputs, targets[0]) for inputs, targets in batches]
     out = {"recipe": config.finetune.recipe or "ntp",
-           "extra_parameters": recipe.extra_parameters(model) if recipe else {"train": 0, "inference": 0},
+           "extra_parameters": recipe.extra_parameters(model) if recipe else {"train": 0,
+                                                                              "inference": 0},
            "train_flops": recipes.train_flops(model, recipe, config),
            "head_acc": recipes.head_accuracy(model, recipe, batches),
            "speculative": _speculation(model, recipe, task, config)}
@@ -182,7 +191,8 @@ def measure_run(run_dir) -> dict:
 
 
 def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
-    """Write `recipe.json` into every complete continuation of the plan lacking one; returns how many."""
+    """Write `recipe.json` into every complete continuation of the plan lacking one; returns how
+    many."""
     from pathlib import Path
 
     from lab import runs
@@ -205,10 +215,12 @@ experiment(EXPERIMENT, measure=measure)(configs)
 if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(prog="python -m lab.experiments.tournament",
-                                     description="Write recipe.json (cost, speed, head-k accuracy) into "
-                                                 "every complete tournament run.")
+                                     description="Write recipe.json (cost, speed, head-k accuracy) "
+                                                 "into every complete tournament run.")
     parser.add_argument("--preset", default="quick", choices=("quick", "paper", "gpu"))
     parser.add_argument("--root", default="runs")
-    parser.add_argument("--force", action="store_true", help="measure runs that have recipe.json again")
+    parser.add_argument("--force", action="store_true",
+                        help="measure runs that have recipe.json again")
     args = parser.parse_args()
-    print(f"measured {measure('paper' if args.preset == 'gpu' else args.preset, args.root, args.force)} runs")
+    print("measured "
+          f"{measure('paper' if args.preset == 'gpu' else args.preset, args.root, args.force)} runs")
