@@ -32,7 +32,7 @@ CLAIMS = (Claim("toy-n2", "toy", "2 heads beat 1 on the toy", "toy", {"model.n_f
 experiment("toy", claims=CLAIMS)(toy)
 
 
-@figure("12_toy", "Toy", "toy", "A toy figure.")
+@figure("99_toy", "Toy", "toy", "A toy figure.")
 def toy_figure(sel: Selection) -> Output:
     sel.require("toy")
 '''
@@ -49,14 +49,14 @@ def toy_module(tmp_path):
     yield module
     del sys.modules["toy_experiment"]
     REGISTRY.pop("toy", None)
-    figure_registry.FIGURES[:] = [s for s in figure_registry.FIGURES if s.key != "12_toy"]
+    figure_registry.FIGURES[:] = [s for s in figure_registry.FIGURES if s.key != "99_toy"]
 
 
 def test_a_toy_experiment_is_one_file(toy_module) -> None:
     assert [c.run_name().split("-")[2] for c in plan("toy", "quick")] == ["n1", "n2"]
     keys = [s.key for s in figure_registry.specs()]
-    assert keys[-1] == "12_toy" and keys.index("11_head_types") < keys.index("12_toy")
-    assert [s.key for s in REGISTRY["toy"].figures] == ["12_toy"]
+    assert keys[-1] == "99_toy" and keys.index("13_long_budget") < keys.index("99_toy")
+    assert [s.key for s in REGISTRY["toy"].figures] == ["99_toy"]
     assert [c.key for c in REGISTRY["toy"].claims] == ["toy-n2"]
     every = claims.in_ledger_order(declared_claims())
     assert every[-1].key == "toy-n2"  # a new experiment's rows come after the ledger's existing ones
@@ -67,7 +67,7 @@ def test_a_toy_experiment_is_one_file(toy_module) -> None:
 
 def test_figure_keys_are_in_natural_order() -> None:
     prefixes = [s.key.split("_")[0] for s in figure_registry.specs()]
-    assert prefixes[:3] == ["0", "1a", "1b"] and prefixes[-2:] == ["10", "11"]
+    assert prefixes[:3] == ["0", "1a", "1b"] and prefixes[-4:] == ["10", "11", "12", "13"]
     assert prefixes.index("9c") < prefixes.index("10")
 
 

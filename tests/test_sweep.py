@@ -127,7 +127,9 @@ def test_every_arm_has_enough_seeds(name: str) -> None:
         arms: dict[str, set[int]] = {}
         for c in plan(name, preset):
             arm = RunConfig.from_dict({**c.to_dict(), "seed": 0})
-            arm.finetune.init_from = re.sub(r"-s\d+-[0-9a-f]{8}", "", arm.finetune.init_from)  # the seed's own source
+            # the seed's own source: a run of the same experiment, or a committed base (by weight digest)
+            arm.finetune.init_from = re.sub(r"-s\d+-[0-9a-f]{8}|^base:[0-9a-f]{16}$", "",
+                                            arm.finetune.init_from)
             arms.setdefault(arm.canonical_json(), set()).add(c.seed)
             if preset == "quick" and sweep.cpu_seconds(c) < 60:
                 assert c.size in CHEAP_SIZES, "a run estimated under a minute gets 5 seeds"

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from lab.analysis.claims import FINETUNING, Claim, at_size, labelled
+from lab.analysis.claim import FINETUNING, Claim, at_size, labelled
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig, size_value

@@ -6,7 +6,7 @@ evaluation every 25; paper: 1M (where the paper's gap is largest) with 50 evalua
 
 from __future__ import annotations
 
-from lab.analysis.claims import LAB, Claim, n_future
+from lab.analysis.claim import LAB, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, schedule, seeds

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.analysis.claims import FINETUNING, PAPER, PAPER_CLAIMS, Claim, labelled
+from lab.analysis.claim import FINETUNING, PAPER, PAPER_CLAIMS, Claim, labelled
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment

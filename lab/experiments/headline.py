@@ -11,7 +11,7 @@ presets run the same commands: they are what a user runs, on any device.
 
 from __future__ import annotations
 
-from lab.analysis.claims import PAPER, PAPER_CLAIMS, Claim, n_future
+from lab.analysis.claim import PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import SEEDS, experiment

@@ -10,7 +10,7 @@ S14) with parameter matching, which needs more layers than heads (n = 8 needs 9)
 
 from __future__ import annotations
 
-from lab.analysis.claims import PAPER, PAPER_CLAIMS, PEERS, Claim, n_future
+from lab.analysis.claim import PAPER, PAPER_CLAIMS, PEERS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import TASKS, experiment, make_run, seeds

@@ -5,7 +5,7 @@ repeats (the data itself demands induction, as the paper's books mix did).
 
 from __future__ import annotations
 
-from lab.analysis.claims import PAPER, PAPER_CLAIMS, Claim, n_future
+from lab.analysis.claim import PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig

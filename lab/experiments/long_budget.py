@@ -33,7 +33,7 @@ Each (size, budget) is its own cell (label `tpp<R>`, `matched-tpp<R>`), cheapest
 
 from __future__ import annotations
 
-from lab.analysis.claims import PAPER_CLAIMS, PEERS, Claim
+from lab.analysis.claim import PAPER_CLAIMS, PEERS, Claim
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value

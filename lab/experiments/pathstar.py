@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from lab.analysis.claims import BN, PEERS, Claim, labelled
+from lab.analysis.claim import BN, PEERS, Claim, labelled
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, seeds

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import runs
-from lab.analysis.claims import BN, LAB, PEERS, Claim, labelled, on_published
+from lab.analysis.claim import BN, LAB, PEERS, Claim, labelled, on_published
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.errors import ConfigError

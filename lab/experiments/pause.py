@@ -5,7 +5,7 @@ better? Quick: 300K (5 layers); paper: 30M, the smaller of the paper's two sizes
 
 from __future__ import annotations
 
-from lab.analysis.claims import PAPER, PAPER_CLAIMS, Claim, n_future
+from lab.analysis.claim import PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.experiments import experiment, make_run, seeds

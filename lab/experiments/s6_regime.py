@@ -24,10 +24,9 @@ between floor and ceiling, and exact match has a graded counterpart (`answer_nll
 from __future__ import annotations
 
 import re
+from typing import Any
 
-import pandas as pd
-
-from lab.analysis.claims import FINETUNING, Claim
+from lab.analysis.claim import FINETUNING, Claim
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value
@@ -244,7 +243,7 @@ experiment(EXPERIMENT, measure=measure, claims=CLAIMS)(configs)
 LABEL = re.compile(r"^(?P<variant>[a-z0-9]+)-tpp(?P<ratio>[0-9.]+)-dose(?P<dose>[0-9.]+)$")
 
 
-def continuation_table(sel: Selection) -> pd.DataFrame:
+def continuation_table(sel: Selection) -> Any:
     """One row per continuation evaluation: variant, base ratio, dose, size, seed, the fraction of
     the continuation done, and each metric minus `ntp`'s at the same size, ratio, dose, seed and
     step."""
@@ -265,8 +264,9 @@ def continuation_table(sel: Selection) -> pd.DataFrame:
     return rows
 
 
-def base_table(sel: Selection) -> pd.DataFrame:
+def base_table(sel: Selection) -> Any:
     """One row per complete base: its ratio, seed, final validation losses and probes/sharpness."""
+    import pandas as pd
     out = []
     for _, run in sel.summaries.iterrows():
         label = str(run.get("label") or "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lab.analysis.claims import LAB, PAPER, PAPER_CLAIMS, Claim, n_future
+from lab.analysis.claim import LAB, PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import SIZES as SHAPES
 from lab.config import RunConfig
