@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -260,7 +262,7 @@ def test_a_published_file_claim_reads_each_runs_file_and_leaves_out_unscored_run
     table = claims.ledger(lambda _: evals, "quick", [claim], run_file=lambda e, d, n: files.get(d))
     assert table.iloc[0]["verdict"] == "reproduced"
     assert claims.evaluate_claim(claim, evals, "quick")["verdict"] == "not run"
-    plain = claims.evaluate_claim(claims.replace(claim, file=""), evals, "quick")
+    plain = claims.evaluate_claim(dataclasses.replace(claim, file=""), evals, "quick")
     assert plain["verdict"] == "not reproduced"  # the evaluation rows say 0.9
 
 
@@ -269,7 +271,7 @@ def test_the_published_variants_keep_their_claims_arms() -> None:
     for key in ON_PUBLISHED:
         variant = by_key[f"{key}-published"]
         assert variant.file == "published.json" and by_key[key].file == ""
-        assert claims.replace(variant, key=key, file="", file_means="", statement=by_key[key].statement) == by_key[key]
+        assert dataclasses.replace(variant, key=key, file="", file_means="", statement=by_key[key].statement) == by_key[key]
         assert variant.statement.startswith(by_key[key].statement)
 
 
