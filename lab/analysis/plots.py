@@ -200,6 +200,18 @@ def mean_lines(ax: Axes, table: pd.DataFrame, x: str, hue: str, label=str, x_of=
                   linewidth=1.2, alpha=0.7, gid="spread")
 
 
+def ratio_axis(ax: Axes, ratios, label: str = "tokens per parameter (log scale)") -> None:
+    """A log-scaled x axis ticked at exactly the budgets drawn (`ratios`), labelled plainly."""
+    from matplotlib.ticker import NullFormatter
+    ticks = sorted({float(r) for r in ratios})
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if len(ticks) == 1:
+        ax.set_xlim(ticks[0] / 2, ticks[0] * 2)
+    ax.set_xlabel(label, fontsize=8)
+
+
 def legend_beside(ax: Axes, title: str | None = None) -> None:
     """The legend beside the panel, outside the axes, so it never covers data."""
     if ax.get_legend_handles_labels()[1]:

@@ -295,9 +295,8 @@ def base_table(sel: Selection) -> Any:
         "is worse); (b) add4's deficit over the continuation per base budget (fraction 0: the "
         "shock); (c) the "
         "target capability difference, polynomial answer NLL (graded) minus ntp's; (d) the base's "
-        "sharpness, the mean head-1 loss rise under a 1% random weight perturbation (polynomial "
-        "data). Bars: 95% "
-        "t-intervals over seeds (they exclude test-item sampling).")
+        "sharpness, the top eigenvalue of the Hessian of head 1's loss on held-out polynomial data "
+        "(power iteration). Bars: 95% t-intervals over seeds (they exclude test-item sampling).")
 def s6_regime_figure(sel: Selection) -> Output:
     from lab.analysis import plots
     sel.require(EXPERIMENT)
@@ -320,19 +319,19 @@ def s6_regime_figure(sel: Selection) -> Output:
         plots.mean_lines(axes[3], sharp, "ratio", "size", log=True)
     titles = ("(a) final next-token deficit", "(b) add4 deficit over the continuation",
               "(c) capability: answer NLL minus ntp's", "(d) base sharpness")
-    xlabels = ("base tokens per parameter (log scale)", "fraction of the continuation",
-               "base tokens per parameter (log scale)", "base tokens per parameter (log scale)")
+    xlabels = ("base tokens/param (log scale)", "fraction of the continuation",
+               "base tokens/param (log scale)", "base tokens/param (log scale)")
     for ax, title, xlabel in zip(axes, titles, xlabels):
-        if "log" in xlabel:
-            ax.set_xscale("log")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
+        if "log" in xlabel:
+            plots.ratio_axis(ax, table["ratio"], xlabel)
         if ax is not axes[3]:
             ax.axhline(0.0, color="grey", linewidth=0.8)
         plots.legend_beside(ax)
     axes[0].set_ylabel("head-1 loss minus ntp's (nats)", fontsize=8)
     axes[2].set_ylabel("answer NLL minus ntp's (nats)", fontsize=8)
-    axes[3].set_ylabel("loss rise (nats)", fontsize=8)
+    axes[3].set_ylabel("top Hessian eigenvalue", fontsize=8)
     fig.suptitle("Table S6 in its own regime (100K)", fontsize=10)
     return Output(fig, [("final deficit (nats), per variant and base budget", deficit),
                         ("capability difference (answer NLL, nats)", capability)], [], sel)
