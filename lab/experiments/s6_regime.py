@@ -312,10 +312,9 @@ def s6_regime_figure(sel: Selection) -> Output:
                                  "diff:eval/polynomial/answer_nll")
     plots.mean_lines(axes[2], capability, "ratio", "variant", log=True)
     bases_ = base_table(sel)
-    sharp = plots.summarise(bases_, ["size", "ratio"], "polynomial/sharpness/perturbation") \
-        if "polynomial/sharpness/perturbation" in bases_ else plots.summarise(bases_, ["size"],
-                                                                              "seed")
-    if "ratio" in sharp:
+    sharpness = "polynomial/sharpness/top_eigenvalue"
+    if sharpness in bases_:
+        sharp = plots.summarise(bases_, ["size", "ratio"], sharpness)
         plots.mean_lines(axes[3], sharp, "ratio", "size", log=True)
     titles = ("(a) final next-token deficit", "(b) add4 deficit over the continuation",
               "(c) capability: answer NLL minus ntp's", "(d) base sharpness")
