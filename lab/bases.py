@@ -22,37 +22,27 @@ kept within `BUDGET_BYTES` (40 MB): `export` refuses to exceed it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from lab import runs
+from lab.checkpoints import (  # noqa: F401 - the committed-base names users reach through lab.bases
+    BASE_PREFIX as PREFIX,
+)
+from lab.checkpoints import (
+    bases_dir as default_dir,
+)
+from lab.checkpoints import (
+    load_base as load,
+)
+from lab.checkpoints import (
+    weights_digest,
+)
 from lab.errors import ConfigError
 
-PREFIX = "base:"
 BUDGET_BYTES = 40 * 1024 * 1024
 INDEX = "INDEX.json"
-
-
-ENV = "MTP_LAB_BASES"  # another bases folder (tests, a shared copy)
-
-
-def default_dir() -> Path:
-    """`$MTP_LAB_BASES` if set, else `bases/` of the checkout this package runs from."""
-    import os
-    return Path(os.environ.get(ENV) or Path(__file__).resolve().parents[1] / "bases")
-
-
-def weights_digest(state: dict[str, Any]) -> str:
-    """SHA-256 over the tensors' names, dtypes, shapes and bytes, in name order (16 hex digits)."""
-    import torch
-    h = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous()
-        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        h.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def read_index(folder: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -63,30 +53,6 @@ def read_index(folder: Path | None = None) -> dict[str, dict[str, Any]]:
 def by_run_name(folder: Path | None = None) -> dict[str, str]:
     """Run name -> digest of every committed base."""
     return {entry["run_name"]: digest for digest, entry in read_index(folder).items()}
-
-
-def path_of(reference: str, folder: Path | None = None) -> Path:
-    """The file of `base:<digest>` (a `ConfigError` if it is not committed)."""
-    digest = reference.removeprefix(PREFIX)
-    path = (folder or default_dir()) / f"{digest}.pt"
-    if not path.exists():
-        raise ConfigError(f"--init-from {reference}: no committed base {path}; `python -m "
-                          "lab.bases list` shows the bases this checkout has")
-    return path
-
-
-def load(reference: str, folder: Path | None = None) -> dict[str, Any]:
-    """The payload of a committed base, its digest checked (a corrupted file is a `ConfigError`)."""
-    from lab.checkpoints import CheckpointError, load_checkpoint
-    path = path_of(reference, folder)
-    try:
-        payload = load_checkpoint(path)
-    except CheckpointError as e:
-        raise ConfigError(f"{e}; restore the base with git checkout") from None
-    if weights_digest(payload["model"]) != reference.removeprefix(PREFIX):
-        raise ConfigError(f"{path}: its weights do not match their digest (corrupted); restore it "
-                          "with git checkout")
-    return payload
 
 
 def export(run_dir: Path, folder: Path | None = None) -> str:

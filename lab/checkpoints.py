@@ -9,7 +9,8 @@
   file, or `@NAME[/FILE]`, a `RunRef` to a run of the same experiment) and `target_model_config`,
   the shape it becomes when finetuned. Plain config logic: the resolve step (`lab.resolve`) and
   experiment plans call it without importing the finetuning trainer (`lab.finetune`).
-- `to_bytes`: a weights-only payload as file bytes (the committed bases of `lab.bases`).
+- `to_bytes`, `load_base`, `base_path`, `weights_digest`: committed bases (`lab.bases`),
+  weights-only files named by the SHA-256 of their weights, checked on every load (`base:<digest>`).
 - `write_checksums` / `verify_checksums`: SHA-256 of a complete run's final files
   (`SHA256SUMS`, the format `sha256sum -c` reads), so that corruption after the fact is found.
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab import bases, runs
+from lab import runs
 from lab.config import ModelConfig, RunConfig
 from lab.errors import ConfigError
 
@@ -201,8 +202,8 @@ def checkpoint_path(init_from: str, experiment_dir: Path | None = None) -> Path:
     """The checkpoint file behind `--init-from`: a run directory or a .pt file, or `@NAME[/FILE]`
     for a run of the same experiment (resolved in `experiment_dir`); or `base:<digest>`, a
     committed base (`lab.bases`)."""
-    if init_from.startswith(bases.PREFIX):
-        return bases.path_of(init_from)
+    if init_from.startswith(BASE_PREFIX):
+        return base_path(init_from)
     ref = RunRef.parse(init_from)
     if ref is not None:
         if experiment_dir is None:
@@ -242,8 +243,8 @@ def load_source(
     init_from: str, experiment_dir: Path | None = None
 ) -> tuple[RunConfig, dict[str, torch.Tensor]]:
     """The pretrained run's config and model weights, read with `weights_only=True`."""
-    if init_from.startswith(bases.PREFIX):  # digest checked: a corrupted base is never used
-        payload = bases.load(init_from)
+    if init_from.startswith(BASE_PREFIX):  # digest checked: a corrupted base is never used
+        payload = load_base(init_from)
         return RunConfig.from_dict(payload["config"]), payload["model"]
     path = checkpoint_path(init_from, experiment_dir)
     try:
@@ -338,3 +339,49 @@ def verify_checksums(run_dir: Path) -> None:
                 f"{target} does not match the checksum recorded when the run completed "
                 f"(corrupt): move {run_dir} away and rerun the run's command to retrain it"
             )
+
+
+# ----- committed bases (`lab.bases`): weights named by their digest -----
+
+BASE_PREFIX = "base:"
+BASES_ENV = "MTP_LAB_BASES"  # another bases folder (tests, a shared copy)
+
+
+def bases_dir() -> Path:
+    """`$MTP_LAB_BASES` if set, else `bases/` of the checkout this package runs from."""
+    import os
+    return Path(os.environ.get(BASES_ENV) or Path(__file__).resolve().parents[1] / "bases")
+
+
+def weights_digest(state: dict[str, Any]) -> str:
+    """SHA-256 over the tensors' names, dtypes, shapes and bytes, in name order (16 hex digits)."""
+    import torch
+    h = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        h.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def base_path(reference: str, folder: Path | None = None) -> Path:
+    """The file of `base:<digest>` (a `ConfigError` if it is not committed)."""
+    digest = reference.removeprefix(BASE_PREFIX)
+    path = (folder or bases_dir()) / f"{digest}.pt"
+    if not path.exists():
+        raise ConfigError(f"--init-from {reference}: no committed base {path}; `python -m "
+                          "lab.bases list` shows the bases this checkout has")
+    return path
+
+
+def load_base(reference: str, folder: Path | None = None) -> dict[str, Any]:
+    """The payload of a committed base, its digest checked (a corrupted file is a `ConfigError`)."""
+    path = base_path(reference, folder)
+    try:
+        payload = load_checkpoint(path)
+    except CheckpointError as e:
+        raise ConfigError(f"{e}; restore the base with git checkout") from None
+    if weights_digest(payload["model"]) != reference.removeprefix(BASE_PREFIX):
+        raise ConfigError(f"{path}: its weights do not match their digest (corrupted); restore it "
+                          "with git checkout")
+    return payload
