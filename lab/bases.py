@@ -27,19 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from lab import runs
-from lab.checkpoints import (  # noqa: F401 - the committed-base names users reach through lab.bases
-    BASE_PREFIX as PREFIX,
-)
-from lab.checkpoints import (
-    bases_dir as default_dir,
-)
-from lab.checkpoints import (
-    load_base as load,
-)
-from lab.checkpoints import (
-    weights_digest,
-)
+from lab.checkpoints import BASE_PREFIX as PREFIX
+from lab.checkpoints import BASES_ENV as ENV
+from lab.checkpoints import base_path as path_of
+from lab.checkpoints import bases_dir as default_dir
+from lab.checkpoints import load_base as load
+from lab.checkpoints import weights_digest
 from lab.errors import ConfigError
+
+__all__ = ["BUDGET_BYTES", "ENV", "INDEX", "PREFIX", "by_run_name", "default_dir", "export", "load",
+           "main", "path_of", "read_index", "verify", "weights_digest"]
 
 BUDGET_BYTES = 40 * 1024 * 1024
 INDEX = "INDEX.json"
