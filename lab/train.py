@@ -150,6 +150,9 @@ class Loop:
     segment_start: float = 0.0
     segment_tokens0: int = 0
     wall_before: float = 0.0
+    # False while an update or an evaluation is half done: an interrupt then saves nothing, and the
+    # run resumes from its last checkpoint on disk (saving mid-update would apply a step twice)
+    settled: bool = True
 
 
 class Trainer:
@@ -268,7 +271,7 @@ class Trainer:
                     self._maybe_eval(loop, tok_s)
         except KeyboardInterrupt as e:
             bar.close()
-            if loop is not None and loop.state.step != first_step:
+            if loop is not None and loop.state.step != first_step and loop.settled:
                 self._save(loop)
             signal_name = str(e) if isinstance(e, Terminated) else "SIGINT"
             self._set_status(loop, Status.INTERRUPTED, interrupted_at=runs.now(),
@@ -370,12 +373,14 @@ class Trainer:
             result = self.forward_backward(model, inputs, targets, weights)
         if cfg.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        loop.settled = False
         loop.optimizer.step()
         loop.optimizer.zero_grad(set_to_none=True)
         state.step += 1
         state.tokens += inputs.numel()
         state.loss_sum += result.loss
         state.loss_steps += 1
+        loop.settled = True
         elapsed = time.perf_counter() - loop.segment_start
         state.wall_s = loop.wall_before + elapsed
         if not math.isfinite(result.loss):
@@ -389,9 +394,11 @@ class Trainer:
         last = state.step == t.steps
         if state.step % t.eval_every == 0 or last:
             cap = t.final_eval_examples if last else t.eval_examples
+            loop.settled = False
             self._log_eval(loop.metrics, state, loop.val, cap, tok_s,
                            lr_at(state.step - 1, self.config))
             self._save(loop)
+            loop.settled = True
         elif state.step % t.checkpoint_every == 0:
             self._save(loop)
         if state.step in loop.keep_steps:

@@ -181,7 +181,7 @@ def _budget_claims(preset: str = "quick") -> tuple[Claim, ...]:
         "accuracy on "
         "repeated names at the validation-selected step (full 512-story validation set at every "
         "evaluation). "
-        "Bars: 95% t-intervals over seeds, clipped to [0, 1] (they exclude test-item sampling); "
+        "Bars: 95% t-intervals over seeds, cut to [0, 1] (they exclude test-item sampling); "
         "one panel "
         "per size.")
 def long_budget_figure(sel: Selection) -> Output:
