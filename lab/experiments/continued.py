@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 EXPERIMENT = "continued"
 TASK = "induction"
 SIZES = {"quick": ("100K", "300K", "1M", "3M"), "paper": ("1M", "3M", "10M", "30M")}
+DECISIVE_SIZES = ("1M",)  # S6-task-1M reversed raw, not after Holm, at 3 seeds: 5 seeds at 1M
 SMALL = ("100K", "300K")
 PRETRAIN_STEPS = {"quick": 500, "paper": 20000}
 EVAL_EVERY = {"quick": 50, "paper": 500}
@@ -85,7 +86,7 @@ def preset_for(preset: str, size: str) -> Preset:
     """The `finetune` experiment's preset shape for one size: the same task before and after."""
     steps = PRETRAIN_STEPS[preset]
     task = {"seq_len": 64} if preset == "quick" else {}
-    return Preset(size=size, seeds=seeds(preset, size), pretrain_steps=steps, finetune_steps=steps,
+    return Preset(size=size, seeds=seeds(preset, size, decisive=size in DECISIVE_SIZES), pretrain_steps=steps, finetune_steps=steps,
                   batch_size=32 if preset == "quick" else 64, general_task=task, target_task=task,
                   eval_every=EVAL_EVERY[preset])
 

@@ -1,7 +1,7 @@
 """Headline: the README's first commands, `python -m lab.run induction --heads N --seed S`, as runs.
 
 Exactly the configs those commands train (built from `lab.build` as `lab.run` builds them;
-tests/test_headline.py checks they are equal), for n = 1, 2, 4 and 3 seeds. Stored in `results/`, they let
+tests/test_headline.py checks they are equal), for n = 1, 2, 4 and 5 seeds. Stored in `results/`, they let
 `python -m lab.run induction --heads 4` print what n = 1 reaches at the same settings without
 training it (`lab.baseline`), and they say whether the default comparison shows an effect.
 The defaults put n heads on an (L-1)-block trunk (`--match-params off`), so head 1 is as deep
@@ -14,7 +14,7 @@ from __future__ import annotations
 from lab.analysis.claim import PAPER, PAPER_CLAIMS, Claim, n_future
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
-from lab.experiments import SEEDS, experiment
+from lab.experiments import CHEAP_SEEDS, experiment
 
 TASK = "induction"
 HEADS = (1, 2, 4)
@@ -38,11 +38,11 @@ CLAIMS = (
 
 @experiment("headline", claims=CLAIMS)
 def headline(preset: str) -> list[RunConfig]:
-    """The README's first command, `python -m lab.run induction --heads N`, for n = 1, 2, 4 and 3 seeds."""
+    """The README's first command, `python -m lab.run induction --heads N`, for n = 1, 2, 4 and 5 seeds."""
     from lab.build import COMMAND_MATCH_PARAMS, build_config, match_setting
     return [build_config(TASK, heads, seed=seed, experiment="headline",
                          overrides=[match_setting(COMMAND_MATCH_PARAMS)])
-            for heads in HEADS for seed in SEEDS]
+            for heads in HEADS for seed in CHEAP_SEEDS]
 
 
 # ----- figure (the builder imports lab.analysis.plots when called: a sweep imports this module too)

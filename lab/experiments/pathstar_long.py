@@ -48,6 +48,8 @@ SIZE = {"quick": "1M", "paper": "10M"}
 STEPS = {"quick": (4000, 250), "paper": (60000, 1000)}  # (budget, evaluation cadence)
 DATA = {"fresh": 0, "fixed": 200_000}  # task.train_graphs
 PATIENCE = 4
+# huang-mtp-horizon-8M-fresh's arms: reversed raw, not after Holm, at 3 seeds (5 seeds)
+DECISIVE = ("mtp5-fresh", "next-token-fresh")
 # Longer budgets where the first one ends before the capability forms: (variant label, data, budget)
 # per graph.
 # At 4000 steps reverse training leaves its plateau in 1 of 3 fresh-data seeds (LOG); MTP with n = l
@@ -128,7 +130,7 @@ def arm_runs(preset: str, degree: int, path_len: int, heads: int, variant: str, 
                 f"train.early_stop_patience={patience}", f"train.early_stop_on={STOP_ON}",
                 f"label={label}")
     return [make_run(EXPERIMENT, preset, "graph", SIZE[preset], heads, seed, overrides=settings)
-            for seed in seeds(preset, SIZE[preset])]
+            for seed in seeds(preset, SIZE[preset], decisive=label in DECISIVE)]
 
 
 def published_file(config: RunConfig, data_dir: Path = DATA_DIR) -> Path:
