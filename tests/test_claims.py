@@ -94,6 +94,17 @@ def test_comparison_verdicts(shift: float, verdict: str) -> None:
         assert "MDE" in row["verdict"]
 
 
+@pytest.mark.parametrize("shift,verdict", [(0.001, "reproduced"), (0.3, "not reproduced"),
+                                           (0.02, "inconclusive")])
+def test_an_equivalence_claim_needs_the_whole_paired_interval_inside_its_margin(shift: float,
+                                                                               verdict: str) -> None:
+    """"Costs nothing": a - b (paired by seed) within 0 +- 0.02; a wide interval decides nothing."""
+    claim = dataclasses.replace(FIG7, key="eq", target=0.0, tolerance=0.02)
+    row = claims.evaluate_claim(claim, arms(shift, noise=0.002 if shift != 0.02 else 0.02), "quick")
+    assert row["verdict"] == verdict and row["p"] != row["p"]  # no p-value: in no family
+    assert row["compared"] == "a - b within 0 +- 0.02" and row["seeds"] == 4
+
+
 def test_claims_without_runs_are_not_run() -> None:
     row = claims.evaluate_claim(FIG7, pd.DataFrame(), "quick")
     assert row["verdict"] == "not run" and row["seeds"] == 0

@@ -59,3 +59,35 @@ def test_measure_reports_cost_speed_and_reference(tmp_path: Path) -> None:
     assert registers["speculative"]["tokens_per_forward"] is None and "no heads" in registers["speculative"]["note"]
     assert 0 < gated["extra_parameters"]["train"] and registers["extra_parameters"]["inference"] == 0
     assert len(gated["head_acc"]) == 4 and len(frozen["head_acc"]) == 3 and frozen["train_flops"] > 0
+    # claims read the same numbers under flat names (`recipe.json` "metrics")
+    assert gated["metrics"]["tokens_per_forward"] == gated["speculative"]["tokens_per_forward"]
+    assert gated["metrics"]["speculative_exact"] == 1.0 and "tokens_per_forward" not in registers["metrics"]
+    assert ntp["metrics"]["reference/top1/k1"] == ntp["reference"]["top1"][0]
+    assert frozen["metrics"]["head_acc/k3"] == frozen["head_acc"][2]
+    assert registers["metrics"]["extra_parameters/inference"] == 0.0
+
+
+def test_the_summary_pairs_each_recipe_with_ntp_by_seed() -> None:
+    """Known differences in, the same differences out: deficit, capability, speed and cost."""
+    import pandas as pd
+    rows = []
+    for seed in range(3):
+        for recipe, loss, graded, speed, flops in (("ntp", 2.0, 1.0, 1.0, 10.0),
+                                                   ("data_w1", 2.1, 0.9, 2.0, 20.0),
+                                                   ("registers", 2.0, 0.8, None, 15.0)):
+            metrics = {"train_flops": flops, "extra_parameters/train": 5.0,
+                       "extra_parameters/inference": 0.0}
+            if speed is not None:
+                metrics["tokens_per_forward"] = speed + 0.1 * seed
+            rows.append({"size": "100K", "seed": seed, "recipe": recipe, "loss": loss + 0.01 * seed,
+                         "primary": 0.5, "graded": graded, **metrics})
+    summary = tournament.recipe_summary(pd.DataFrame(rows)).set_index("recipe")
+    assert list(summary.index) == ["data_w1", "registers"]  # RECIPES order, the control left out
+    assert summary.loc["data_w1", "deficit"] == pytest.approx(0.1)
+    assert summary.loc["registers", "graded"] == pytest.approx(-0.2)
+    assert summary.loc["data_w1", "tokens/forward"] == pytest.approx(2.1)
+    assert summary.loc["data_w1", "train FLOPs / ntp"] == pytest.approx(2.0)
+    assert summary.loc["registers", "tokens/forward"] != summary.loc["registers", "tokens/forward"]
+    table = tournament.readme_table(summary.reset_index()).set_index("recipe")
+    assert table.loc["registers", "tokens/forward"] == "1 (no heads)"
+    assert table.loc["data_w1", "next-token deficit (nats)"].startswith("+0.100 [")

@@ -7,7 +7,10 @@ experiment whose runs test it, and how to measure it:
   Student-t 95% CI (`lab.analysis.stats.paired_difference(method="t")`, which keeps its coverage
   at 3-5 seeds) and the verdict of `lab.analysis.stats.verdict` for the expected sign;
 - a *target* (`a` alone): the mean over seeds with its t CI and the verdict of
-  `lab.analysis.stats.verdict_close` for `target +- tolerance`.
+  `lab.analysis.stats.verdict_close` for `target +- tolerance`;
+- an *equivalence* (`a` against `b` with a `target`): the paired difference's t CI read by the
+  same rule, so "costs nothing" is reproduced only when the whole CI lies inside a margin stated
+  before the runs.
 
 Per-run values come from `lab.analysis.evidence.measure_runs`: test metrics at the step chosen on
 validation, or tokens-to-formation on validation (censored at the budget). `ledger` turns the
@@ -143,6 +146,8 @@ def _compared(claim: Claim) -> str:
     """What the effect compares, in words."""
     if claim.b is None:
         return f"{claim.target:g} +- {claim.tolerance:g}"
+    if not math.isnan(claim.target):
+        return f"a - b within {claim.target:g} +- {claim.tolerance:g}"
     expected = ", expected " + ("> 0" if claim.expected_sign > 0 else "< 0")
     if claim.trend:
         against = "per 10x size" if claim.trend == "size" else f"against a's {claim.trend}"
@@ -187,6 +192,11 @@ def _read(claim: Claim, runs: pd.DataFrame, column: str,
                 effect.mean, effect.lo, effect.hi, claim.target, claim.tolerance), seeds=effect.n)
         if items and reading.seeds:
             reading.notes.append(verdicts.item_note(a_values, None, items))
+        return reading, compared, ""
+    if not math.isnan(claim.target):  # an equivalence claim: a - b within target +- tolerance
+        effect = stats.paired_difference(a_values, b_values, method="t")
+        reading = verdicts.Reading(stats.format_effect(effect), stats.verdict_close(
+            effect.mean, effect.lo, effect.hi, claim.target, claim.tolerance), seeds=effect.n)
         return reading, compared, ""
     reading = verdicts.t_reading(a_values, b_values, claim.expected_sign)
     if items and reading.seeds:
@@ -394,6 +404,9 @@ verdict.
   band or not. The count has an exact Clopper-Pearson 95% CI; *reproduced* when it lies above 1/2
   (most seeds), *not reproduced* below 1/2, else *inconclusive* ({verdicts.seeds_for_majority()}
   seeds of one outcome are the fewest that decide). Other targets keep the t interval.
+- An equivalence ("costs nothing": a - b within a margin stated before the runs) reads the paired
+  t interval: *reproduced* when it lies inside the margin, *not reproduced* when it lies outside,
+  else *inconclusive*; like targets, it has no p-value and is in no family.
 - Floors and ceilings: an arm whose proportion sits at 0 (or 1) in every seed, within 0.01 or within
   the test set's exact binomial error where its size is known, has a bound, not a value. Both \
 arms there: *not

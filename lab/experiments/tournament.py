@@ -31,7 +31,12 @@ analysis layer, paired by seed. Figures and claims come from the results store, 
 
 from __future__ import annotations
 
-from lab.config import RECIPES, RunConfig
+import math
+from typing import Any
+
+from lab.analysis.claim import PEERS, Claim
+from lab.analysis.registry import Missing, Output, Selection, figure
+from lab.config import RECIPES, RunConfig, size_value
 from lab.experiments import experiment
 
 EXPERIMENT = "tournament"
@@ -187,7 +192,24 @@ def measure_run(run_dir) -> dict:
         source.eval()
         out["reference"] = {f"top{top}": recipes.rolled_accuracy(source, batches, HEADS, top)
                             for top in (1, REFERENCE_TOP)}
-    return out
+    return {**out, "metrics": flat_metrics(out)}
+
+
+def flat_metrics(out: dict) -> dict[str, float]:
+    """The numbers of a `recipe.json` under flat names, as claims read a run's file ("metrics"):
+    `tokens_per_forward` (only where the recipe speculates), `speculative_exact` (1 or 0),
+    `head_acc/k<k>`, `extra_parameters/<train|inference>`, `train_flops` and, for `ntp`,
+    `reference/top<t>/k<k>`."""
+    spec = out["speculative"]
+    flat: dict[str, float] = {"train_flops": float(out["train_flops"])}
+    if spec["tokens_per_forward"] is not None:
+        flat["tokens_per_forward"] = float(spec["tokens_per_forward"])
+        flat["speculative_exact"] = float(bool(spec["exact"]))
+    flat |= {f"head_acc/k{k}": float(v) for k, v in enumerate(out["head_acc"], 1)}
+    flat |= {f"extra_parameters/{k}": float(v) for k, v in out["extra_parameters"].items()}
+    for top, values in out.get("reference", {}).items():
+        flat |= {f"reference/{top}/k{k}": float(v) for k, v in enumerate(values, 1)}
+    return flat
 
 
 def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
@@ -209,7 +231,192 @@ def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
     return done
 
 
-experiment(EXPERIMENT, measure=measure)(configs)
+# ----- claims: each paper's own claim as far as the lab can test it at this scale -----
+
+MARGIN_NLL = 0.02  # nats: "costs nothing" in next-token loss, stated before the runs
+MARGIN_SPEED = 0.1  # tokens per forward: "keeps" self-speculative decoding
+DEFICIT = "head1/loss"  # validation batches of a continuation are target data
+SPEED = "tokens_per_forward"  # recipe.json "metrics"
+
+
+def sizes(preset: str = "quick") -> tuple[str, ...]:
+    """The base sizes the plan continues (the committed S6 bases', else the fallback's)."""
+    return tuple(S6_BASES[preset]) if s6_bases(preset) else FALLBACK_SIZES[preset]
+
+
+def arm_label(name: str, preset: str = "quick", size: str = "100K") -> str:
+    """The `label` of recipe `name`'s runs at `size` in the plan (`ntp` for the control)."""
+    chosen = s6_bases(preset)
+    return f"{name}-tpp{S6_BASES[preset][size]:g}" if chosen else name
+
+
+def size_claims(size: str, preset: str = "quick") -> tuple[Claim, ...]:
+    """The recipes' published claims at one base size, each paired by seed with its control."""
+    at = f" ({size}, {'over-trained S6 bases' if s6_bases(preset) else 'short next-token bases'})"
+
+    def arm(name: str) -> dict[str, str]:
+        return {"label": arm_label(name, preset, size)}
+
+    def claim(key, source, statement, a, b, **kw):
+        return Claim(f"tour-{key}-{size}", source, statement + at, EXPERIMENT, arm(a), arm(b),
+                     {"size": size}, family=PEERS, **kw)
+    speed = dict(file=MEASURE, metric=SPEED,
+                 file_means="tokens per forward, self-speculative decoding at k = n, output equal "
+                            "to greedy (recipe.json)")
+    return (
+        claim("gated", "Samragh et al. 2025", "gated adapters cost nothing in next-token quality: "
+              f"head-1 loss on held-out target data within +-{MARGIN_NLL:g} nats of next-token "
+              "continuation's", "gated", "ntp", measure="final_value", metric=DEFICIT, target=0.0,
+              tolerance=MARGIN_NLL),
+        claim("curriculum", "Aynetdinov & Akbik 2025", "the forward curriculum hurts next-token "
+              "quality less than all heads at once (data targets, weight 1)", "curriculum_fwd",
+              "data_w1", measure="final_value", metric=DEFICIT, expected_sign=-1),
+        claim("curriculum-speed", "Aynetdinov & Akbik 2025", "the forward curriculum keeps "
+              f"self-speculative decoding: tokens per forward within +-{MARGIN_SPEED:g} of all "
+              "heads at once", "curriculum_fwd", "data_w1", target=0.0, tolerance=MARGIN_SPEED,
+              **speed),
+        claim("registers", "Gerontopoulos et al. 2025 (MuToR)", "registers raise a finetuned "
+              "model's capability over next-token continuation (primary metric, "
+              "validation-selected step)", "registers", "ntp"),
+        claim("distill", "Kirchenbauer et al. 2026; Zhao et al. 2026", "self-distillation targets "
+              "raise acceptance over data targets: more tokens per forward", "distill", "data_w1",
+              **speed),
+    )
+
+
+CLAIMS = tuple(c for size in sizes() for c in size_claims(size))
+
+experiment(EXPERIMENT, measure=measure, claims=CLAIMS)(configs)
+
+
+
+# ----- figure 14: the Pareto front of next-token deficit against decoding speed -----
+
+def run_table(sel: Selection) -> Any:
+    """One row per complete continuation: size, seed, recipe (`ntp` for the control), head-1 loss
+    at the last evaluation (`deficit_loss`), the primary metric at the validation-selected step,
+    the graded metric at the last evaluation, and `recipe.json`'s metrics."""
+    import pandas as pd
+
+    from lab.analysis import evidence
+    from lab.analysis.claim import GRADED
+    evals = sel.evals()
+    evals = evals[evals["label"].fillna("base") != "base"]
+    if evals.empty:
+        raise Missing(f"`{EXPERIMENT}`: no complete continuation")
+    task = str(evals["task"].iloc[0])
+    keys = ["run_name", "run_dir", "size", "seed", "label"]
+    primary = evidence.measure_runs(evals)[[*keys, "value"]].rename(columns={"value": "primary"})
+    for metric, name in ((DEFICIT, "loss"), (GRADED[task], "graded")):
+        part = evidence.measure_runs(evals, metric)[["run_name", "final_value"]]
+        primary = primary.merge(part.rename(columns={"final_value": name}), on="run_name")
+    files = [(sel.run_file(d, MEASURE) or {}).get("metrics", {}) for d in primary["run_dir"]]
+    table = pd.concat([primary.reset_index(drop=True), pd.DataFrame(files)], axis=1)
+    table["recipe"] = table["label"].str.replace(r"-tpp[0-9.]+$", "", regex=True)
+    if "ntp" not in set(table["recipe"]):
+        raise Missing(f"`{EXPERIMENT}`: no complete next-token continuation (`ntp`) to compare with")
+    return table
+
+
+def recipe_summary(table: Any) -> Any:
+    """Per size and recipe: the paired differences to `ntp` (deficit, capability: primary and
+    graded), tokens per forward, extra parameters and training FLOPs relative to `ntp`."""
+    import pandas as pd
+
+    from lab.analysis import evidence, plots
+    by = ["size"]
+    out = None
+    for column, name in (("loss", "deficit"), ("primary", "capability"),
+                         ("graded", "graded")):
+        diff = evidence.paired_table(table, by, "recipe", "ntp", column)
+        diff = diff[[*by, "recipe", "mean", "lo", "hi", "seeds"]].rename(
+            columns={"mean": name, "lo": f"{name}_lo", "hi": f"{name}_hi"})
+        out = diff if out is None else out.merge(diff.drop(columns="seeds"), on=[*by, "recipe"])
+    flops = table.groupby(["size", "recipe"])["train_flops"].mean()
+    ratio = flops / flops.xs("ntp", level="recipe").reindex(flops.index, level="size").values
+    speed = plots.summarise(table, [*by, "recipe"], SPEED, bounds=(1.0, math.inf)).rename(
+        columns={"mean": "tokens/forward", "lo": "tpf_lo", "hi": "tpf_hi"})
+    extra = table.groupby(["size", "recipe"])[["extra_parameters/train",
+                                              "extra_parameters/inference"]].mean()
+    out = out.merge(speed[[*by, "recipe", "tokens/forward", "tpf_lo", "tpf_hi"]],
+                    on=[*by, "recipe"], how="left")
+    out = out.merge(extra.reset_index(), on=[*by, "recipe"], how="left")
+    out["train FLOPs / ntp"] = [ratio.get((s, r), math.nan) for s, r in zip(out["size"],
+                                                                             out["recipe"])]
+    order = {name: i for i, name in enumerate(RECIPES)}
+    out = out.sort_values(["size", "recipe"], key=lambda c: c.map(size_value) if c.name == "size"
+                          else c.map(order)).reset_index(drop=True)
+    return pd.DataFrame(out)
+
+
+@figure("14_tournament",
+        "The recipe tournament: next-token deficit against decoding speed, per recipe",
+        EXPERIMENT,
+        "Every recipe of lab/recipes.py continues the same next-token bases for the same steps "
+        "as next-token continuation (ntp, the control). y: the next-token deficit, head-1 loss on "
+        "held-out target data at the last evaluation minus ntp's, paired by seed (nats; > 0 is "
+        "worse). x: tokens per forward in self-speculative decoding at k = n with outputs equal "
+        "to greedy decoding (registers have no heads and decode one token per forward: drawn at "
+        "1, hollow). Colour: the capability difference, the task's graded metric (second-token "
+        "NLL at repeated names) at the last evaluation minus ntp's (nats; blue is better). Bars: "
+        "95% t-intervals over seeds (they exclude test-item sampling).")
+def tournament_figure(sel: Selection) -> Output:
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import TwoSlopeNorm
+
+    from lab.analysis import plots
+    sel.require(EXPERIMENT)
+    summary = recipe_summary(run_table(sel))
+    shown = summary.assign(x=summary["tokens/forward"].fillna(1.0))
+    sizes_ = sorted(shown["size"].unique(), key=size_value)
+    fig, axes = plots.new_figure(len(sizes_), sharey=False)
+    span = max(float(shown["graded"].abs().max()), 1e-6)
+    norm, cmap = TwoSlopeNorm(0.0, -span, span), colormaps["coolwarm"]
+    for ax, size in zip(axes, sizes_):
+        part = shown[shown["size"] == size]
+        for _, r in part.iterrows():
+            colour = cmap(norm(r["graded"]))
+            xerr = ([[r["x"] - r["tpf_lo"]], [r["tpf_hi"] - r["x"]]]
+                    if r["tokens/forward"] == r["tokens/forward"] else None)
+            ax.errorbar(r["x"], r["deficit"], xerr=xerr,
+                        yerr=[[r["deficit"] - r["deficit_lo"]], [r["deficit_hi"] - r["deficit"]]],
+                        fmt="o", color=colour, ecolor="grey", elinewidth=0.8, capsize=2,
+                        markerfacecolor=colour if xerr is not None else "white",
+                        markeredgecolor=colour if xerr is not None else "black")
+            ax.annotate(r["recipe"], (r["x"], r["deficit"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.axhline(0.0, color="grey", linewidth=0.8)
+        ax.set_title(f"{size}", fontsize=9)
+        ax.set_xlabel("tokens per forward (self-speculative, exact)", fontsize=8)
+        ax.set_ylabel("head-1 loss minus ntp's (nats)", fontsize=8)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.8)
+    bar.set_label("graded capability minus ntp's (nats)", fontsize=8)
+    fig.suptitle("The recipe tournament: what each recipe costs and gives", fontsize=10)
+    readme = readme_table(summary)
+    return Output(fig, [("per recipe and size, against ntp (paired by seed)", readme)], [], sel)
+
+
+def readme_table(summary: Any) -> Any:
+    """What a practitioner gets and pays per recipe: rounded effects with their 95% CIs."""
+    import pandas as pd
+
+    def ci(r, name, digits=3):
+        if r[name] != r[name]:
+            return "-"
+        return f"{r[name]:+.{digits}f} [{r[f'{name}_lo']:+.{digits}f}, {r[f'{name}_hi']:+.{digits}f}]"
+    rows = [{"size": r["size"], "recipe": r["recipe"], "seeds": int(r["seeds"]),
+             "next-token deficit (nats)": ci(r, "deficit"),
+             "capability: graded (nats)": ci(r, "graded"),
+             "capability: primary": ci(r, "capability"),
+             "tokens/forward": ("1 (no heads)" if r["tokens/forward"] != r["tokens/forward"]
+                                else f"{r['tokens/forward']:.2f} [{r['tpf_lo']:.2f}, "
+                                     f"{r['tpf_hi']:.2f}]"),
+             "extra params (train / inference)": f"{r['extra_parameters/train']:,.0f} / "
+                                                 f"{r['extra_parameters/inference']:,.0f}",
+             "train FLOPs / ntp": f"{r['train FLOPs / ntp']:.2f}"}
+            for _, r in summary.iterrows()]
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":
