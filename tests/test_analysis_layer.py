@@ -38,7 +38,7 @@ def analysis_modules() -> dict:
 def test_no_analysis_module_imports_torch_the_trainer_the_sweep_or_an_experiment() -> None:
     modules = analysis_modules()
     assert {"lab.analysis.stats", "lab.analysis.claims", "lab.analysis.registry"} <= set(modules)
-    for name, path in modules.items():
+    for path in modules.values():
         bad = sorted(m for m in third_party_imports(path) if forbidden(m))
         assert not bad, f"{path.relative_to(REPO)} imports {bad}"
 

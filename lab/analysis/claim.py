@@ -24,8 +24,8 @@ class Claim:
     statement: str
     experiment: str
     a: dict[str, Any]
-    # None: `a` is compared with `target`; with `b` and a `target`, the paired difference a - b is
-    # (an equivalence claim: "costs nothing" reads a - b within target +- tolerance, stated a priori)
+    # None: `a` is compared with `target`. With `b` and a `target`, the paired difference a - b
+    # is (an equivalence: "costs nothing" reads a - b within target +- tolerance, stated a priori)
     b: dict[str, Any] | None = None
     where: dict[str, Any] = field(default_factory=dict)
     # "value" (test metric at the selected step), "first_value", "final_value", "formation_tokens",

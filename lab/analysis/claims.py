@@ -103,7 +103,7 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str,
     them; a claim with a `file` reads its value from each run's file through `run_file`. `verdict`
     is the raw verdict, `adjusted` the same until `ledger` adjusts it within the claim's family;
     `p` is the raw p-value."""
-    # a file's metric need not be among the evaluation rows: the runs are found by their primary metric
+    # a file's metric need not be among the evaluation rows: runs are found by their primary metric
     metric = None if claim.file else claim.metric
     runs = _select(evidence.measure_runs(evals, metric) if measured is None else measured,
                    claim.where)
@@ -364,7 +364,8 @@ def ledger(load: Callable[[str], pd.DataFrame], preset: str, claims: Iterable[Cl
     for claim in claims:
         if claim.experiment not in frames:
             frames[claim.experiment] = load(claim.experiment)
-        key = (claim.experiment, None if claim.file else claim.metric)  # as `evaluate_claim` measures
+        # as `evaluate_claim` measures
+        key = (claim.experiment, None if claim.file else claim.metric)
         if key not in measured:
             measured[key] = evidence.measure_runs(frames[claim.experiment], key[1])
         files = (lambda d, n, e=claim.experiment: run_file(e, d, n)) if run_file else None
