@@ -28,8 +28,9 @@ import importlib
 import math
 import pkgutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lab.config import RunConfig
@@ -61,7 +62,7 @@ PAPER_BATCH = 128  # sequences per step
 
 __all__ = ["CHEAP_SEEDS", "PAPER_BATCH", "PAPER_TOKENS", "PRESETS", "PRESET_ALIASES", "SEEDS", "TASKS", "Schedule",
            "canonical_preset", "experiment", "make_run", "planned_presets",
-           "plan", "schedule", "seeds"]
+           "plan", "schedule", "seeds", "unmeasured"]
 
 
 def seeds(preset: str, size: str, *, decisive: bool = False) -> tuple[int, ...]:
@@ -178,6 +179,18 @@ def plan(name: str, preset: str) -> list[RunConfig]:
         twice = sorted({n for n in names if names.count(n) > 1})
         raise ConfigError(f"experiment {name!r} lists the same run more than once: {twice[0]}")
     return configs
+
+
+def unmeasured(name: str, preset: str, root: Any, file: str,
+               force: bool = False) -> Iterator[tuple[RunConfig, Path]]:
+    """(config, run directory) of every complete run of the plan that lacks `file` (every complete
+    run when `force`): what a measuring step (`experiment(..., measure=...)`) still has to do.
+    Incomplete runs are left alone."""
+    from lab import runs
+    for config in plan(name, preset):
+        run_dir = Path(root) / config.experiment / config.run_name()
+        if runs.run_state(run_dir) == "complete" and (force or not (run_dir / file).exists()):
+            yield config, run_dir
 
 
 def planned_presets(name: str) -> dict[str, str]:

@@ -39,7 +39,7 @@ from lab.analysis.claim import BN, LAB, PEERS, Claim, labelled, on_published
 from lab.analysis.registry import Output, Selection, figure
 from lab.config import RunConfig
 from lab.errors import ConfigError
-from lab.experiments import experiment, make_run, plan, seeds
+from lab.experiments import experiment, make_run, seeds, unmeasured
 
 EXPERIMENT = "pathstar_long"
 # the first one keeps unsuffixed labels
@@ -150,11 +150,9 @@ def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu
     from lab.eval import evaluate_file
     from lab.evaluate import ModelPredictor
     scored = 0
-    for config in plan(EXPERIMENT, preset):
-        run_dir = Path(root) / EXPERIMENT / config.run_name()
+    for config, run_dir in unmeasured(EXPERIMENT, preset, root, PUBLISHED, force):
         path = published_file(config, Path(data_dir))
-        if runs.run_state(run_dir) != "complete" or not path.is_file() or ((run_dir / PUBLISHED).exists()
-                                                                             and not force):
+        if not path.is_file():
             continue
         dev = resolve_device(device)
         _, model, task = load_run(run_dir, dev)

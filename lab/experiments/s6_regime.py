@@ -30,7 +30,7 @@ from lab.analysis.claim import FINETUNING, Claim
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value
-from lab.experiments import experiment, seeds
+from lab.experiments import experiment, seeds, unmeasured
 
 EXPERIMENT = "s6_regime"
 GENERAL_SHARE = 0.9
@@ -154,15 +154,9 @@ def measure_run(run_dir) -> dict:
 
 def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
     """Write `probes.json` into every complete run of the plan that lacks one; returns how many."""
-    from pathlib import Path
-
     from lab import runs
-    from lab.experiments import plan
     done = 0
-    for config in plan(EXPERIMENT, preset):
-        run_dir = Path(root) / EXPERIMENT / config.run_name()
-        if runs.run_state(run_dir) != "complete" or ((run_dir / PROBES).exists() and not force):
-            continue
+    for _, run_dir in unmeasured(EXPERIMENT, preset, root, PROBES, force):
         runs.write_json(run_dir / PROBES, measure_run(run_dir))
         done += 1
     return done

@@ -22,7 +22,7 @@ from lab import runs
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import RunConfig
 from lab.errors import ConfigError
-from lab.experiments import TASKS, experiment, make_run, plan, seeds
+from lab.experiments import TASKS, experiment, make_run, seeds, unmeasured
 
 if TYPE_CHECKING:
 
@@ -48,10 +48,7 @@ def measure(preset: str = "quick", root: str | Path = "runs", device: str = "cpu
     `force`. Returns the new measurements. Runs not trained yet are left alone."""
     from lab.decode_bench import format_table, measure_run  # torch only when measuring
     results = []
-    for config in plan("speculative", preset):
-        run_dir = Path(root) / config.experiment / config.run_name()
-        if runs.run_state(run_dir) != "complete" or ((run_dir / RESULT).exists() and not force):
-            continue
+    for _, run_dir in unmeasured("speculative", preset, root, RESULT, force):
         result = measure_run(run_dir, batch=batch, max_new=max_new, device=device)
         runs.write_json(run_dir / RESULT, result)
         results.append(result)

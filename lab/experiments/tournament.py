@@ -37,7 +37,7 @@ from typing import Any
 from lab.analysis.claim import PEERS, Claim
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import RECIPES, RunConfig, size_value
-from lab.experiments import experiment
+from lab.experiments import experiment, unmeasured
 
 EXPERIMENT = "tournament"
 TASK = "induction"  # fallback bases (continued's style)
@@ -215,19 +215,12 @@ def flat_metrics(out: dict) -> dict[str, float]:
 def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
     """Write `recipe.json` into every complete continuation of the plan lacking one; returns how
     many."""
-    from pathlib import Path
-
     from lab import runs
-    from lab.experiments import plan
     done = 0
-    for config in plan(EXPERIMENT, preset):
-        run_dir = Path(root) / EXPERIMENT / config.run_name()
-        if not config.finetune.init_from or runs.run_state(run_dir) != "complete":
-            continue
-        if (run_dir / MEASURE).exists() and not force:
-            continue
-        runs.write_json(run_dir / MEASURE, measure_run(run_dir))
-        done += 1
+    for config, run_dir in unmeasured(EXPERIMENT, preset, root, MEASURE, force):
+        if config.finetune.init_from:  # continuations only: a base has no recipe
+            runs.write_json(run_dir / MEASURE, measure_run(run_dir))
+            done += 1
     return done
 
 
