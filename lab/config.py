@@ -24,12 +24,12 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab.errors import ConfigError
+from lab.values import convert
 
 HEAD_TYPES = ("parallel", "linear", "causal", "anticausal", "deepseek")  # built in (lab.heads)
 
@@ -300,32 +300,6 @@ def apply_size(model: ModelConfig, size: str) -> None:
     model.d_model, model.n_layer, model.n_head = SIZES[size]
 
 
-def _convert(text: str, annotation: Any, key: str) -> Any:
-    """Parse `text` as a value of type `annotation` (int, float, bool, str, lists, Optional)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if text.lower() in ("none", "null"):
-            return None
-        return _convert(text, options[0], key)
-    if origin is list:
-        (item,) = typing.get_args(annotation)
-        parts = [p for p in text.strip("[]").split(",") if p.strip()]
-        return [_convert(p.strip(), item, key) for p in parts]
-    if annotation is bool:
-        if text.lower() in ("true", "1", "yes", "on"):
-            return True
-        if text.lower() in ("false", "0", "no", "off"):
-            return False
-        raise ConfigError(f"{key} expects true or false, got {text!r}")
-    if annotation in (int, float, str):
-        try:
-            return annotation(text)
-        except ValueError:
-            raise ConfigError(f"{key} expects {annotation.__name__}, got {text!r}") from None
-    raise ConfigError(f"{key} cannot be set from the command line")
-
-
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -356,11 +330,6 @@ def unknown_key(key: str, known: list[str]) -> ConfigError:
     hint = f"; did you mean {' or '.join(close)}?" if close else \
         "; keys are task, size, seed, experiment, label, model.*, train.*, finetune.* and task.*"
     return ConfigError(f"unknown key {key!r}{hint}")
-
-
-def convert(text: str, annotation: Any, key: str) -> Any:
-    """Parse `text` as a value of type `annotation`; a `ConfigError` naming `key` otherwise."""
-    return _convert(text, annotation, key)
 
 
 def field_type(key: str) -> Any:
@@ -400,5 +369,5 @@ def apply_overrides(config: RunConfig, assignments: list[str]) -> None:
         annotation = field_type(key)
         target = {"": config, "model": config.model, "train": config.train,
                   "finetune": config.finetune}[section]
-        setattr(target, name, _convert(text, annotation, key))
+        setattr(target, name, convert(text, annotation, key))
     config.task_config = {**config.task_config, **task_overrides}

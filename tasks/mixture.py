@@ -28,6 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from lab.values import convert, split_top_level
 from tasks.base import (
     REGISTRY,
     Batch,
@@ -49,7 +50,7 @@ _SPLIT_SALT = {"val": 0x76616C, "test": 0x74657374}
 def parse_components(text: str) -> dict[str, float]:
     """`"induction:0.9,polynomial:0.1"` -> {name: weight}; weights >= 0 with a positive sum."""
     out: dict[str, float] = {}
-    for part in (p.strip() for p in text.split(",") if p.strip()):
+    for part in (p.strip() for p in split_top_level(text) if p.strip()):
         name, sep, weight = part.partition(":")
         if not sep:
             raise ConfigError(f"task.components entry {part!r} needs NAME:WEIGHT, e.g. induction:0.9")
@@ -70,7 +71,7 @@ def parse_components(text: str) -> dict[str, float]:
 def parse_knobs(text: str, components: dict[str, float]) -> dict[str, dict[str, str]]:
     """`"induction.seq_len=64,polynomial.max_ops=2"` -> {component: {knob: text}}."""
     out: dict[str, dict[str, str]] = {name: {} for name in components}
-    for part in (p.strip() for p in text.split(",") if p.strip()):
+    for part in (p.strip() for p in split_top_level(text) if p.strip()):
         key, sep, value = part.partition("=")
         name, dot, knob = key.partition(".")
         if not sep or not dot or name not in components:
@@ -90,11 +91,7 @@ def _typed(name: str, knobs: dict[str, str]) -> TaskConfig:
     for knob, text in knobs.items():
         if knob not in fields:
             raise ConfigError(f"task.knobs: {name} has no knob {knob!r}; known: {', '.join(sorted(fields))}")
-        kind = types[knob]
-        try:
-            parsed[knob] = kind(text) if kind in (int, float, str) else text
-        except ValueError:
-            raise ConfigError(f"task.knobs: {name}.{knob} expects {kind.__name__}, got {text!r}") from None
+        parsed[knob] = convert(text.strip(), types[knob], f"task.knobs: {name}.{knob}")
     return make_config(name, parsed)
 
 

@@ -77,3 +77,14 @@ def test_bad_knobs_are_one_clear_error(knobs):
     config = {"components": "induction:0.9,polynomial:0.1", "knobs": KNOBS, **knobs}
     with pytest.raises(ConfigError):
         build_task("mixture", config)
+
+
+def test_knobs_parse_as_the_command_line_parses_them():
+    """Optional values, and lists inside brackets, read as `--set` reads them (`lab.values.convert`)."""
+    from lab.values import split_top_level
+    task = build_task("mixture", {"components": "graph:1,polynomial:0", "target": "polynomial",
+                                  "knobs": "graph.eval_file=none,graph.eval_graphs=50,polynomial.eval_size=20"})
+    assert task.parts["graph"].config.eval_file is None and task.parts["graph"].config.eval_graphs == 50
+    assert split_top_level("a.x=[1,2],b.y=3") == ["a.x=[1,2]", "b.y=3"]
+    with pytest.raises(ConfigError, match="graph.eval_graphs expects int"):
+        build_task("mixture", {"components": "graph:1", "knobs": "graph.eval_graphs=many", "target": "graph"})

@@ -87,7 +87,7 @@ def test_experiments_and_presets() -> None:
     quick = plan("scaling", "quick")
     assert {(c.task, c.size, c.model.n_future, c.seed) for c in quick} == {
         *itertools.product(("induction", "polynomial", "graph"), ("100K", "300K"), (1, 2, 4), range(5)),
-        *itertools.product(("induction", "polynomial", "graph"), ("1M",), (1, 2, 4), range(3))}
+        *itertools.product(("induction", "polynomial", "graph"), ("1M",), (1, 2, 4), range(5))}  # 1M: decisive claims
     assert {c.experiment for c in quick} == {"scaling"} and len({c.run_name() for c in quick}) == len(quick)
     paper = plan("scaling", "paper")
     assert {"1M", "3M", "10M", "30M"} <= {c.size for c in paper} and {c.seed for c in paper} == {0, 1, 2}
