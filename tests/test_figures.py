@@ -126,8 +126,8 @@ def test_figures_from_scaling_runs_and_missing_ones(tmp_path, capsys):
         assert (float(low), float(high)) == pytest.approx((min(seeds_values), max(seeds_values)), abs=6e-4)
         assert seeds == str(len(seeds_values)) == "5"  # 1M too: its claims are decisive
     # The sentence under the figure is the paired difference of the same values, with its t CI.
-    effect = stats.paired_difference({s: values[("1M", 2, s)] for s in (0, 1, 2)},
-                                     {s: values[("1M", 1, s)] for s in (0, 1, 2)}, method="t")
+    effect = stats.paired_difference({s: values[("1M", 2, s)] for s in range(5)},
+                                     {s: values[("1M", 1, s)] for s in range(5)}, method="t")
     assert f"{stats.format_effect(effect)} at 1M" in text
 
 

@@ -76,7 +76,7 @@ def test_the_summary_pairs_each_recipe_with_ntp_by_seed() -> None:
                                                    ("data_w1", 2.1, 0.9, 2.0, 20.0),
                                                    ("registers", 2.0, 0.8, None, 15.0)):
             metrics = {"train_flops": flops, "extra_parameters/train": 5.0,
-                       "extra_parameters/inference": 0.0}
+                       "extra_parameters/inference": 0.0, "head_acc/k2": 0.25}
             if speed is not None:
                 metrics["tokens_per_forward"] = speed + 0.1 * seed
             rows.append({"size": "100K", "seed": seed, "recipe": recipe, "loss": loss + 0.01 * seed,
@@ -88,6 +88,8 @@ def test_the_summary_pairs_each_recipe_with_ntp_by_seed() -> None:
     assert summary.loc["data_w1", "tokens/forward"] == pytest.approx(2.1)
     assert summary.loc["data_w1", "train FLOPs / ntp"] == pytest.approx(2.0)
     assert summary.loc["registers", "tokens/forward"] != summary.loc["registers", "tokens/forward"]
-    table = tournament.readme_table(summary.reset_index()).set_index("recipe")
+    table = tournament.readme_table(summary.reset_index(), {"100K": "0.300 greedy"}).set_index("recipe")
     assert table.loc["registers", "tokens/forward"] == "1 (no heads)"
+    assert table.loc["data_w1", "t+2 accuracy"] == "0.250"
+    assert table.iloc[-1]["t+2 accuracy"] == "0.300 greedy" and table.iloc[-1]["seeds"] == "-"
     assert table.loc["data_w1", "next-token deficit (nats)"].startswith("+0.100 [")

@@ -311,9 +311,13 @@ def run_table(sel: Selection) -> Any:
     return table
 
 
+HEAD2 = "head_acc/k2"  # accuracy of each recipe's own prediction of token t+2 (recipe.json)
+
+
 def recipe_summary(table: Any) -> Any:
     """Per size and recipe: the paired differences to `ntp` (deficit, capability: primary and
-    graded), tokens per forward, extra parameters and training FLOPs relative to `ntp`."""
+    graded), tokens per forward, t+2 accuracy, extra parameters and training FLOPs relative to
+    `ntp`."""
     import pandas as pd
 
     from lab.analysis import evidence, plots
@@ -330,7 +334,7 @@ def recipe_summary(table: Any) -> Any:
     speed = plots.summarise(table, [*by, "recipe"], SPEED, bounds=(1.0, math.inf)).rename(
         columns={"mean": "tokens/forward", "lo": "tpf_lo", "hi": "tpf_hi"})
     extra = table.groupby(["size", "recipe"])[["extra_parameters/train",
-                                              "extra_parameters/inference"]].mean()
+                                              "extra_parameters/inference", HEAD2]].mean()
     out = out.merge(speed[[*by, "recipe", "tokens/forward", "tpf_lo", "tpf_hi"]],
                     on=[*by, "recipe"], how="left")
     out = out.merge(extra.reset_index(), on=[*by, "recipe"], how="left")
@@ -386,19 +390,32 @@ def tournament_figure(sel: Selection) -> Output:
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.8)
     bar.set_label("graded capability minus ntp's (nats)", fontsize=8)
     fig.suptitle("The recipe tournament: what each recipe costs and gives", fontsize=10)
-    readme = readme_table(summary)
+    readme = readme_table(summary, reference(run_table(sel)))
     return Output(fig, [("per recipe and size, against ntp (paired by seed)", readme)], [], sel)
 
 
-def readme_table(summary: Any) -> Any:
-    """What a practitioner gets and pays per recipe: rounded effects with their 95% CIs."""
+def reference(table: Any) -> dict[str, str]:
+    """Per size, Mehra et al.'s no-training reference for token t+2: the base's head-1
+    distribution rolled forward (greedy and over the top tokens), from the `ntp` runs' files."""
+    top1, topk = "reference/top1/k2", f"reference/top{REFERENCE_TOP}/k2"
+    ntp = table[table["recipe"] == "ntp"]
+    if top1 not in ntp:
+        return {}
+    means = ntp.groupby("size")[[top1, topk]].mean()
+    return {size: f"{r[top1]:.3f} greedy, {r[topk]:.3f} top-{REFERENCE_TOP}"
+            for size, r in means.iterrows()}
+
+
+def readme_table(summary: Any, references: dict[str, str] | None = None) -> Any:
+    """What a practitioner gets and pays per recipe: rounded effects with their 95% CIs, and per
+    size a row for the no-training reference (`reference`)."""
     import pandas as pd
 
     def ci(r, name, digits=3):
         if r[name] != r[name]:
             return "-"
         return f"{r[name]:+.{digits}f} [{r[f'{name}_lo']:+.{digits}f}, {r[f'{name}_hi']:+.{digits}f}]"
-    rows = [{"size": r["size"], "recipe": r["recipe"], "seeds": int(r["seeds"]),
+    rows = [{"size": r["size"], "recipe": r["recipe"], "seeds": str(int(r["seeds"])),
              "next-token deficit (nats)": ci(r, "deficit"),
              "capability: graded (nats)": ci(r, "graded"),
              "capability: primary": ci(r, "capability"),
@@ -407,9 +424,13 @@ def readme_table(summary: Any) -> Any:
                                      f"{r['tpf_hi']:.2f}]"),
              "extra params (train / inference)": f"{r['extra_parameters/train']:,.0f} / "
                                                  f"{r['extra_parameters/inference']:,.0f}",
+             "t+2 accuracy": f"{r[HEAD2]:.3f}",
              "train FLOPs / ntp": f"{r['train FLOPs / ntp']:.2f}"}
             for _, r in summary.iterrows()]
-    return pd.DataFrame(rows)
+    for size, text in (references or {}).items():
+        rows.append({"size": size, "recipe": "reference (base rolled forward, no training)",
+                     "t+2 accuracy": text})
+    return pd.DataFrame(rows).fillna("-")
 
 
 if __name__ == "__main__":
