@@ -308,7 +308,7 @@ def test_partial_runs_redraw_only_their_figures(tmp_path):
     new_readme, new_results = render.sections(out / "README.md"), render.sections(out / "RESULTS.md")
     for key in old_readme:
         if key in redrawn:  # new numbers (the README text depends only on the run counts)
-            assert new_results[key] != old_results[key] and "preset `quick` (39 runs)" in new_results[key]
+            assert new_results[key] != old_results[key] and "preset `quick` (45 runs)" in new_results[key]
         else:  # kept verbatim, in order
             assert (new_readme[key], new_results[key]) == (old_readme[key], old_results[key])
     assert list(new_readme) == list(old_readme)

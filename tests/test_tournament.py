@@ -93,3 +93,8 @@ def test_the_summary_pairs_each_recipe_with_ntp_by_seed() -> None:
     assert table.loc["data_w1", "t+2 accuracy"] == "0.250"
     assert table.iloc[-1]["t+2 accuracy"] == "0.300 greedy" and table.iloc[-1]["seeds"] == "-"
     assert table.loc["data_w1", "next-token deficit (nats)"].startswith("+0.100 [")
+
+
+def test_the_light_check_of_committed_bases_agrees_with_the_plan() -> None:
+    """Claims decide their labels from the bases' index without torch; the plan from resolved bases."""
+    assert tournament.s6_committed("quick") == bool(tournament.s6_bases("quick"))

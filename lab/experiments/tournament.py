@@ -232,20 +232,33 @@ DEFICIT = "head1/loss"  # validation batches of a continuation are target data
 SPEED = "tokens_per_forward"  # recipe.json "metrics"
 
 
+def s6_committed(preset: str = "quick") -> bool:
+    """Whether every S6 base the tournament names is committed, read from the bases' index alone
+    (size, tokens per parameter, seed; no torch, so claims load light): `s6_bases`'s answer."""
+    from lab import bases as store
+    from lab.experiments import s6_regime, seeds
+    have = {(e["size"], e["tokens_per_param"], e["seed"]) for e in store.read_index().values()
+            if e["experiment"] == s6_regime.EXPERIMENT}
+    planned = s6_regime.BASES["paper" if preset == "paper" else "quick"]
+    want = {(size, ratio, seed) for size, ratio in S6_BASES[preset].items()
+            if ratio in planned.get(size, ()) for seed in seeds(preset, size)}
+    return bool(want) and want <= have
+
+
 def sizes(preset: str = "quick") -> tuple[str, ...]:
     """The base sizes the plan continues (the committed S6 bases', else the fallback's)."""
-    return tuple(S6_BASES[preset]) if s6_bases(preset) else FALLBACK_SIZES[preset]
+    return tuple(S6_BASES[preset]) if s6_committed(preset) else FALLBACK_SIZES[preset]
 
 
 def arm_label(name: str, preset: str = "quick", size: str = "100K") -> str:
     """The `label` of recipe `name`'s runs at `size` in the plan (`ntp` for the control)."""
-    chosen = s6_bases(preset)
-    return f"{name}-tpp{S6_BASES[preset][size]:g}" if chosen else name
+    return f"{name}-tpp{S6_BASES[preset][size]:g}" if s6_committed(preset) else name
 
 
 def size_claims(size: str, preset: str = "quick") -> tuple[Claim, ...]:
     """The recipes' published claims at one base size, each paired by seed with its control."""
-    at = f" ({size}, {'over-trained S6 bases' if s6_bases(preset) else 'short next-token bases'})"
+    bases_ = "over-trained S6 bases" if s6_committed(preset) else "short next-token bases"
+    at = f" ({size}, {bases_})"
 
     def arm(name: str) -> dict[str, str]:
         return {"label": arm_label(name, preset, size)}
