@@ -167,7 +167,7 @@ def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
 
 # validation batches of a continuation are target-domain data: its next-token loss there
 DEFICIT = "head1/loss"
-# 100K (5 blocks): embeddings, 4 trunk blocks, head 1 = layer 5
+# every quick size has 5 blocks: embeddings, 4 trunk blocks, head 1 = layer 5
 HEAD1_OUTPUT = "polynomial/probe/layer5/k2"
 SOURCE = "Table S6 regime"
 
@@ -217,17 +217,42 @@ def ratio_claims(ratio: float, size: str = "100K") -> tuple[Claim, ...]:
     )
 
 
-def committed_ratios(size: str = "100K") -> list[float]:
-    """The base budgets at `size` with a committed base: their continuations are planned, so their
-    claims name planned runs (`tests/test_extending.py`); a budget still training has no rows
-    yet."""
+def committed(index: dict | None = None) -> dict[str, list[float]]:
+    """Size -> the base budgets with a committed base, as the plan orders them (default: the
+    committed bases' index, `lab.bases`): their continuations are planned, so their claims name
+    planned runs (`tests/test_extending.py`); a budget still training has no rows yet."""
     from lab import bases as store
-    ratios = {e["tokens_per_param"] for e in store.read_index().values()
-              if e["experiment"] == EXPERIMENT and e["size"] == size}
-    return sorted(r for r in BASES["quick"][size] if r in ratios)
+    index = store.read_index() if index is None else index
+    have = {(e["size"], e["tokens_per_param"]) for e in index.values()
+            if e["experiment"] == EXPERIMENT}
+    out = {size: [r for r in ratios if (size, r) in have] for size, ratios in BASES["quick"].items()}
+    return {size: ratios for size, ratios in out.items() if ratios}
 
 
-CLAIMS = tuple(c for ratio in committed_ratios() for c in ratio_claims(ratio))
+def size_claims(by_size: dict[str, list[float]]) -> tuple[Claim, ...]:
+    """H3 at every base budget committed at two or more sizes: the slope of the deficit (add4 -
+    ntp, final head-1 loss on the target) per decade of model size, paired by seed within size."""
+    sizes_at: dict[float, list[str]] = {}
+    for size, ratios in by_size.items():
+        for ratio in ratios:
+            sizes_at.setdefault(ratio, []).append(size)
+    return tuple(
+        Claim(f"H3-size-tpp{ratio:g}", f"{SOURCE}, H3", "the next-token deficit of 4-head "
+              "continuation (add4 - ntp, final head-1 loss on the target) shrinks with model size "
+              f"({', '.join(sizes)}, bases at {ratio:g} tokens/param, 10% continuation)",
+              EXPERIMENT, _arm("add4", ratio), _arm("ntp", ratio), measure="final_value",
+              trend="size", metric=DEFICIT, expected_sign=-1, family=FINETUNING)
+        for ratio, sizes in sorted(sizes_at.items()) if len(sizes) >= 2)
+
+
+def claims(by_size: dict[str, list[float]]) -> tuple[Claim, ...]:
+    """Every row this experiment has runs for: the hypotheses per committed (size, budget), then H3
+    across sizes."""
+    return (*(c for size, ratios in by_size.items() for ratio in ratios
+              for c in ratio_claims(ratio, size)), *size_claims(by_size))
+
+
+CLAIMS = claims(committed())
 
 experiment(EXPERIMENT, measure=measure, claims=CLAIMS)(configs)
 
