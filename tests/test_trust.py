@@ -613,7 +613,7 @@ def test_the_first_commands_baseline_is_found_from_outside_the_checkout(tmp_path
         timeout=120,
     )
     count, line = result.stdout.splitlines()[:2]
-    assert int(count) == 3 and re.fullmatch(
+    assert int(count) == 5 and re.fullmatch(
         r"  n=1 seed 0: [01]\.\d{4}   \(.*results/headline\..*", line
     ), result.stdout + result.stderr
 

@@ -367,7 +367,7 @@ def recipe_summary(table: Any) -> Any:
         "held-out target data at the last evaluation minus ntp's, paired by seed (nats; > 0 is "
         "worse). x: tokens per forward in self-speculative decoding at k = n with outputs equal "
         "to greedy decoding (registers have no heads and decode one token per forward: drawn at "
-        "1, hollow). Colour: the capability difference, the task's graded metric (second-token "
+        "1, hollow). Shape: the recipe (legend). Colour: the capability difference, the task's graded metric (second-token "
         "NLL at repeated names) at the last evaluation minus ntp's (nats; blue is better). Bars: "
         "95% t-intervals over seeds (they exclude test-item sampling).")
 def tournament_figure(sel: Selection) -> Output:
@@ -383,6 +383,7 @@ def tournament_figure(sel: Selection) -> Output:
     fig, axes = plots.new_figure(len(sizes_), sharey=False)
     span = max(float(shown["graded"].abs().max()), 1e-6)
     norm, cmap = TwoSlopeNorm(0.0, -span, span), colormaps["coolwarm"]
+    marker = dict(zip(RECIPES, "osD^vP*Xh<"))  # one shape per recipe, named in the legend
     for ax, size in zip(axes, sizes_):
         part = shown[shown["size"] == size]
         for _, r in part.iterrows():
@@ -391,15 +392,15 @@ def tournament_figure(sel: Selection) -> Output:
                     if r["tokens/forward"] == r["tokens/forward"] else None)
             ax.errorbar(r["x"], r["deficit"], xerr=xerr,
                         yerr=[[r["deficit"] - r["deficit_lo"]], [r["deficit_hi"] - r["deficit"]]],
-                        fmt="o", color=colour, ecolor="grey", elinewidth=0.8, capsize=2,
+                        fmt=marker.get(r["recipe"], "o"), color=colour, ecolor="grey",
+                        elinewidth=0.8, capsize=2, markersize=7, markeredgecolor="black",
                         markerfacecolor=colour if xerr is not None else "white",
-                        markeredgecolor=colour if xerr is not None else "black")
-            ax.annotate(r["recipe"], (r["x"], r["deficit"]), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
+                        label=r["recipe"])
         ax.axhline(0.0, color="grey", linewidth=0.8)
         ax.set_title(f"{size}", fontsize=9)
         ax.set_xlabel("tokens per forward (self-speculative, exact)", fontsize=8)
         ax.set_ylabel("head-1 loss minus ntp's (nats)", fontsize=8)
+    plots.legend_beside(axes[-1], "recipe (shape)")
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.8)
     bar.set_label("graded capability minus ntp's (nats)", fontsize=8)
     fig.suptitle("The recipe tournament: what each recipe costs and gives", fontsize=10)
