@@ -367,7 +367,12 @@ def recipe_summary(table: Any) -> Any:
         "held-out target data at the last evaluation minus ntp's, paired by seed (nats; > 0 is "
         "worse). x: tokens per forward in self-speculative decoding at k = n with outputs equal "
         "to greedy decoding (registers have no heads and decode one token per forward: drawn at "
-        "1, hollow). Shape: the recipe (legend). Colour: the capability difference, the task's graded metric (second-token "
+        "1, hollow). Shape: the recipe (legend): data_w1, data_w0.3, data_w0.1 (extra heads on "
+        "data targets at loss weight 1, 0.3, 0.1), data_ds (DeepSeek-V3's 0.3, then 0.1), frozen "
+        "(heads on a frozen trunk, Medusa-1), gated (gated low-rank adapters on mask tokens, "
+        "Samragh et al.), curriculum_fwd and curriculum_rev (one head more, or fewer, every "
+        "steps/n), registers (MuToR's register tokens), distill (heads learn the base's own "
+        "distribution). Colour: the capability difference, the task's graded metric (second-token "
         "NLL at repeated names) at the last evaluation minus ntp's (nats; blue is better). Bars: "
         "95% t-intervals over seeds (they exclude test-item sampling).")
 def tournament_figure(sel: Selection) -> Output:
