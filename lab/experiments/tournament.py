@@ -382,7 +382,8 @@ def tournament_figure(sel: Selection) -> Output:
 
     from lab.analysis import plots
     sel.require(EXPERIMENT)
-    summary = recipe_summary(run_table(sel))
+    table = run_table(sel)
+    summary = recipe_summary(table)
     shown = summary.assign(x=summary["tokens/forward"].fillna(1.0))
     sizes_ = sorted(shown["size"].unique(), key=size_value)
     fig, axes = plots.new_figure(len(sizes_), sharey=False)
@@ -409,7 +410,7 @@ def tournament_figure(sel: Selection) -> Output:
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.8)
     bar.set_label("graded capability minus ntp's (nats)", fontsize=8)
     fig.suptitle("The recipe tournament: what each recipe costs and gives", fontsize=10)
-    readme = readme_table(summary, reference(run_table(sel)))
+    readme = readme_table(summary, reference(table))
     return Output(fig, [("per recipe and size, against ntp (paired by seed)", readme)], [], sel)
 
 
