@@ -84,8 +84,8 @@ def test_a_continuation_runs_from_a_committed_base_without_its_run(trained_base,
 
 def test_continuations_are_planned_for_committed_bases_only():
     first = resolve(s6_regime.bases("quick")[0])[0]
-    assert s6_regime.continuations("quick", committed={}) == []
-    planned = s6_regime.continuations("quick", committed={first.run_name(): "0123456789abcdef"})
+    assert s6_regime.continuations("quick", digests={}) == []
+    planned = s6_regime.continuations("quick", digests={first.run_name(): "0123456789abcdef"})
     assert sorted(c.label.split("-")[0] for c in planned) == sorted(s6_regime.VARIANTS)
     assert {c.finetune.init_from for c in planned} == {"base:0123456789abcdef"}
     assert {c.train.steps for c in planned} == {round(s6_regime.DOSE * first.train.steps)}

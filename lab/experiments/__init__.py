@@ -193,6 +193,20 @@ def unmeasured(name: str, preset: str, root: Any, file: str,
             yield config, run_dir
 
 
+def measure_each(name: str, preset: str, root: Any, file: str,
+                 measure_run: Callable[[Path], dict], force: bool = False,
+                 keep: Callable[[RunConfig], bool] = lambda config: True) -> int:
+    """Write `measure_run(run_dir)` as JSON `file` into every complete run of the plan that lacks it
+    (and that `keep` accepts); returns how many. The body of an experiment's measuring step."""
+    from lab import runs
+    done = 0
+    for config, run_dir in unmeasured(name, preset, root, file, force):
+        if keep(config):
+            runs.write_json(run_dir / file, measure_run(run_dir))
+            done += 1
+    return done
+
+
 def planned_presets(name: str) -> dict[str, str]:
     """Run name -> preset for every run that a preset's plan of experiment `name` lists (the first
     preset wins a name both plan); what `lab.results.export` files each stored run under."""

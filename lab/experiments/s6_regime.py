@@ -30,7 +30,7 @@ from lab.analysis.claim import FINETUNING, Claim
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value
-from lab.experiments import experiment, seeds, unmeasured
+from lab.experiments import experiment, measure_each, seeds
 
 EXPERIMENT = "s6_regime"
 GENERAL_SHARE = 0.9
@@ -100,16 +100,16 @@ def continuation(base: RunConfig, digest: str, variant: str, dose: float = DOSE)
     return config
 
 
-def continuations(preset: str, committed: dict[str, str] | None = None) -> list[RunConfig]:
+def continuations(preset: str, digests: dict[str, str] | None = None) -> list[RunConfig]:
     """Every continuation of every base committed to `bases/` (`lab.bases`; run name -> digest): a
     continuation references its base by digest, so it is planned once its base is committed."""
     from lab import bases as store
     from lab.resolve import resolve
-    committed = store.by_run_name() if committed is None else committed
+    digests = store.by_run_name() if digests is None else digests
     out = []
     for base in bases(preset):
         base = resolve(base)[0]
-        digest = committed.get(base.run_name())
+        digest = digests.get(base.run_name())
         if digest is None:
             continue
         doses = [(v, DOSE) for v in VARIANTS]
@@ -154,12 +154,7 @@ def measure_run(run_dir) -> dict:
 
 def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
     """Write `probes.json` into every complete run of the plan that lacks one; returns how many."""
-    from lab import runs
-    done = 0
-    for _, run_dir in unmeasured(EXPERIMENT, preset, root, PROBES, force):
-        runs.write_json(run_dir / PROBES, measure_run(run_dir))
-        done += 1
-    return done
+    return measure_each(EXPERIMENT, preset, root, PROBES, measure_run, force)
 
 
 # ----- claims: the hypotheses again, per ratio (CLAIMS.md rows name the base's tokens per

@@ -37,7 +37,7 @@ from typing import Any
 from lab.analysis.claim import PEERS, Claim
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.config import RECIPES, RunConfig, size_value
-from lab.experiments import experiment, unmeasured
+from lab.experiments import experiment, measure_each
 
 EXPERIMENT = "tournament"
 TASK = "induction"  # fallback bases (continued's style)
@@ -213,15 +213,10 @@ def flat_metrics(out: dict) -> dict[str, float]:
 
 
 def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
-    """Write `recipe.json` into every complete continuation of the plan lacking one; returns how
-    many."""
-    from lab import runs
-    done = 0
-    for config, run_dir in unmeasured(EXPERIMENT, preset, root, MEASURE, force):
-        if config.finetune.init_from:  # continuations only: a base has no recipe
-            runs.write_json(run_dir / MEASURE, measure_run(run_dir))
-            done += 1
-    return done
+    """Write `recipe.json` into every complete continuation of the plan lacking one (a base has no
+    recipe); returns how many."""
+    return measure_each(EXPERIMENT, preset, root, MEASURE, measure_run, force,
+                        keep=lambda config: bool(config.finetune.init_from))
 
 
 # ----- claims: each paper's own claim as far as the lab can test it at this scale -----
