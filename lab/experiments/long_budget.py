@@ -22,7 +22,9 @@ CPU sizes below 1M, else 3).
 Two more cells follow the same budget axis:
 
 - **Fig. 8** (`POLY`): polynomial arithmetic (train on 1-2 operations, evaluate 1-4, so 3-4 are
-  out of domain) with n = 1, 2, 4 at 300K and 1M, where next-token training learns the task;
+  out of domain) with n = 1, 2, 4 at 100K (30 and 100 tokens/param), 300K and 1M, where next-token
+  training learns the task (at 100K and 30 tokens/param in-domain exact match is 0.15, off the
+  floor; LOG 2026-12-06);
 - **Huang et al.** (`PATH`): path-star G(2,5,50) on fresh graphs at 300K, next-token against
   n = l = 5 heads, at budgets long past next-token's plateau (no early stopping). Validation uses the full validation
 set at every evaluation, so selection compares estimates as precise as the final test.
@@ -74,7 +76,7 @@ def ratio_runs(preset: str, size: str, ratio: float) -> list[RunConfig]:
     return out
 
 
-POLY = {"quick": {"300K": (30, 100, 300), "1M": (30,)},
+POLY = {"quick": {"100K": (30, 100), "300K": (30, 100, 300), "1M": (30,)},
         "paper": {"3M": (300, 1000), "10M": (100, 300)}}
 POLY_KNOBS = ("task.max_ops=2", "task.eval_ops=4", "task.eval_size=300")
 PATH = {"quick": {"300K": (100, 300)}, "paper": {"10M": (100, 300)}}
@@ -207,6 +209,142 @@ def long_budget_figure(sel: Selection) -> Output:
     axes[0].set_ylabel("test second-token accuracy", fontsize=8)
     plots.legend_beside(axes[-1])
     fig.suptitle("Fig. 7 at long budgets (induction)", fontsize=10)
+    return Output(fig, tables, [], sel)
+
+
+
+# ----- figures 13b and 13c: the learning curves to the end, and Fig. 8 by operation count -----
+
+SECOND_TOKEN = "eval/second_token_acc"
+
+
+def _budgeted(frame, task: str, prefix: str = ""):
+    """Rows of `task`'s unmatched arms with a `ratio` column (tokens per parameter, from the
+    label `<prefix>tpp<R>`)."""
+    frame = frame[(frame["task"] == task) & frame["label"].fillna("").str.startswith(prefix + "tpp")]
+    return frame.assign(ratio=frame["label"].str.removeprefix(prefix + "tpp").astype(float))
+
+
+def _cells(frame) -> list[tuple[str, float]]:
+    """(size, tokens per parameter) of `frame`, smallest size and budget first."""
+    return sorted(set(zip(frame["size"], frame["ratio"])), key=lambda c: (size_value(c[0]), c[1]))
+
+
+def overtaking(curves, metric: str = SECOND_TOKEN):
+    """Per (size, budget, n > 1): where n's test curve first rises above n = 1's with the paired
+    95% CI (same seed, same step) wholly above 0, or NaN tokens if it never does; and the paired
+    difference at the last evaluation. `curves`: evaluation rows with a `ratio` column."""
+    import pandas as pd
+
+    from lab.analysis import stats
+    rows = []
+    for (size, ratio), cell in curves.groupby(["size", "ratio"], sort=False):
+        wide = cell.pivot_table(index=["step", "seed"], columns="model.n_future", values=metric)
+        tokens = cell.groupby("step")["tokens"].max()
+        for n in [c for c in wide.columns if c != 1]:
+            diff = (wide[n] - wide[1]).dropna().groupby(level="step")
+            intervals = {step: stats.mean_ci(v) for step, v in diff}
+            above = [step for step, (_, lo, _) in sorted(intervals.items()) if lo > 0]
+            last = max(intervals)
+            mean, lo, hi = intervals[last]
+            rows.append({"size": size, "ratio": ratio, "n": int(n),
+                         "seeds": int(diff.size().loc[last]),
+                         "overtakes_at_tokens": float(tokens[above[0]]) if above else float("nan"),
+                         "final_diff": mean, "final_lo": lo, "final_hi": hi})
+    return pd.DataFrame(rows)
+
+
+def _overtaking_sentences(table) -> list[str]:
+    out = []
+    for row in table.itertuples():
+        when = (f"overtakes n = 1 at {row.overtakes_at_tokens / 1e6:.3g}M tokens"
+                if row.overtakes_at_tokens == row.overtakes_at_tokens else
+                "never rises above n = 1 with a 95% CI above 0")
+        out.append(f"{row.size}, {row.ratio:g} tokens/param: n = {row.n} {when}; at the end n = "
+                   f"{row.n} - n = 1 is {row.final_diff:+.3f} [{row.final_lo:.3f}, "
+                   f"{row.final_hi:.3f}] ({row.seeds} seeds).")
+    return out
+
+
+@figure("13b_long_budget_curves", "Fig. 7 at long budgets: the learning curves to the end",
+        "long_budget",
+        "Test second-token accuracy on repeated names over training, n = 1, 2 and 4 heads on a "
+        "full-depth trunk, one panel per size and budget (tokens per non-embedding parameter), "
+        "every evaluation to the end of the finished schedule. Bands: 95% t-intervals over seeds "
+        "(cut to [0, 1]). The table says when, if ever, n > 1 rises above n = 1 with the paired "
+        "95% CI (same seed, same step) above 0.")
+def long_budget_curves(sel: Selection) -> Output:
+    from lab.analysis import plots
+    sel.require("long_budget")
+    curves = _budgeted(sel.evals(), "induction")
+    if curves.empty:
+        raise Missing("`long_budget`: no complete induction run")
+    cells = _cells(curves)
+    fig, axes = plots.new_figure(len(cells), ncols=min(len(cells), 4), sharey=True)
+    for ax, (size, ratio) in zip(axes, cells):
+        cell = curves[(curves["size"] == size) & (curves["ratio"] == ratio)]
+        table = plots.dynamics_table(cell, SECOND_TOKEN)
+        for i, (n, line) in enumerate(table.groupby("model.n_future", sort=True)):
+            s = plots.style(i)
+            x = line["tokens"].to_numpy(float) / 1e6
+            ax.plot(x, line["mean"], label=plots.heads_label(n), color=s["color"],
+                    linestyle=s["linestyle"], linewidth=1.5)
+            ax.fill_between(x, line["lo"].clip(0, 1), line["hi"].clip(0, 1), color=s["color"],
+                            alpha=0.2, linewidth=0)
+        ax.set_title(f"{size}, {ratio:g} tokens/param", fontsize=9)
+        ax.set_xlabel("training tokens (M)", fontsize=8)
+    axes[0].set_ylabel("test second-token accuracy", fontsize=8)
+    plots.legend_beside(axes[-1])
+    fig.suptitle("Fig. 7 at long budgets: learning curves (induction)", fontsize=10)
+    table = overtaking(curves)
+    return Output(fig, [("when n > 1 rises above n = 1 (paired by seed and step)", table)],
+                  _overtaking_sentences(table), sel)
+
+
+def at_selected(evals):
+    """Each run's evaluation row at its validation-selected step (`evidence.select_step`)."""
+    import pandas as pd
+
+    from lab.analysis import evidence
+    rows = [curve[curve["step"] == evidence.select_step(
+                curve, evidence.primary_metric(curve["task"].iloc[0]))].iloc[-1]
+            for _, curve in evals.groupby("run_name", sort=True)]
+    return pd.DataFrame(rows)
+
+
+@figure("13c_long_budget_polynomial", "Fig. 8 at long budgets: exact match by operation count",
+        "long_budget",
+        "Polynomial arithmetic in F7[X]/(X^5) trained on 1-2 operations: test exact match of the "
+        "greedy answer by number of operations (3 and 4, shaded, are out of domain) at the "
+        "validation-selected step, n = 1, 2 and 4 heads on a full-depth trunk, one panel per size "
+        "and budget (tokens per non-embedding parameter). Bars: 95% t-intervals over seeds, cut "
+        "to [0, 1].")
+def long_budget_polynomial(sel: Selection) -> Output:
+    from lab.analysis import plots, prose
+    sel.require("long_budget")
+    evals = _budgeted(sel.evals(), "polynomial", "fig8-")
+    if evals.empty:
+        raise Missing("`long_budget`: no complete polynomial (Fig. 8) run")
+    runs = at_selected(evals)
+    cells = _cells(runs)
+    fig, axes = plots.new_figure(len(cells), ncols=min(len(cells), 4), sharey=True)
+    tables = []
+    for ax, (size, ratio) in zip(axes, cells):
+        cell = runs[(runs["size"] == size) & (runs["ratio"] == ratio)]
+        table = plots.vs_ops_table(cell)
+        plots.mean_lines(ax, table, "ops", "model.n_future", label=plots.heads_label)
+        trained = int(cell["task_config.max_ops"].max())
+        ax.axvspan(trained + 0.5, table["ops"].max() + 0.5, color="0.85", zorder=0,
+                   label="out of domain")
+        ax.set_xticks(sorted(table["ops"].unique()))
+        ax.set_xlabel("number of operations", fontsize=8)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_title(f"{size}, {ratio:g} tokens/param", fontsize=9)
+        tables.append((f"{size}, {ratio:g} tokens/param: test exact match per number of "
+                       "operations", prose.readable(table)))
+    axes[0].set_ylabel("test exact match", fontsize=8)
+    plots.legend_beside(axes[-1])
+    fig.suptitle("Fig. 8 at long budgets (polynomials)", fontsize=10)
     return Output(fig, tables, [], sel)
 
 
