@@ -19,9 +19,9 @@ class FakeSelection:
         return self.rows
 
 
-def rows(variant: str, ratio: int, seed: int, losses: list[float]) -> list[dict]:
+def rows(variant: str, ratio: int, seed: int, losses: list[float], size: str = "100K") -> list[dict]:
     label = f"{variant}-tpp{ratio}-dose0.1"
-    return [{"label": label, "run_name": f"{label}-s{seed}", "size": "100K", "seed": seed, "step": 10 * i,
+    return [{"label": label, "run_name": f"{label}-{size}-s{seed}", "size": size, "seed": seed, "step": 10 * i,
              s6_regime.DEFICIT: loss, "eval/polynomial/answer_nll": 2 * loss,
              "eval/polynomial/exact_match/in_domain": 0.0, "eval/induction/second_token_acc": 0.5}
             for i, loss in enumerate(losses)]
@@ -37,6 +37,32 @@ def test_the_deficit_is_paired_by_seed_step_and_budget():
     assert final.loc[(10, 0), f"diff:{s6_regime.DEFICIT}"] == pytest.approx(0.5)
     assert final.loc[(30, 0), "diff:eval/polynomial/answer_nll"] == pytest.approx(0.4)
     assert set(table["variant"]) == {"add4"}  # the control is what the others are measured against
+
+
+class FigureSelection(FakeSelection):
+    """What figure 12 reads besides the evaluations: no complete base (no sharpness panel)."""
+
+    summaries = pd.DataFrame(columns=["label", "run_dir", "size", "seed"])
+
+    def require(self, what: str) -> None:
+        pass
+
+
+def test_the_size_panels_compare_add4_across_sizes_at_a_shared_budget_only():
+    data = []
+    for seed in range(3):
+        data += rows("ntp", 30, seed, [2.0, 1.5]) + rows("add4", 30, seed, [2.0, 1.7 + 0.01 * seed])
+        data += rows("ntp", 30, seed, [2.0, 1.0], "1M") + rows("add4", 30, seed, [2.0, 1.05], "1M")
+        data += rows("ntp", 100, seed, [2.0, 1.0]) + rows("add4", 100, seed, [2.0, 1.3])
+    out = s6_regime.s6_regime_figure(FigureSelection(data))
+    tables = dict(out.tables)
+    by_size = tables["add4 final deficit (nats) per base budget and size"].set_index("size")
+    assert list(by_size["ratio"]) == [30.0, 30.0]  # 100 tokens/param exists at one size only
+    assert by_size.loc["100K", "mean"] == pytest.approx(0.21)
+    assert by_size.loc["1M", "mean"] == pytest.approx(0.05)
+    ratio_axis = tables["final deficit (nats), per variant and base budget (100K)"]
+    assert set(ratio_axis["ratio"]) == {30.0, 100.0}  # panel (a) holds 100K only: 1M not averaged in
+    assert ratio_axis.set_index("ratio").loc[30.0, "mean"] == pytest.approx(0.21)
 
 
 def test_without_the_control_the_figure_says_what_is_missing():

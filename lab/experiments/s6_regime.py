@@ -293,58 +293,92 @@ def base_table(sel: Selection) -> Any:
     return pd.DataFrame(out)
 
 
+RATIO_AXIS_SIZE = "100K"  # the size whose bases span the ratio axis (panels a-c)
+
+
 @figure("12_s6_regime",
-        "Table S6 in its own regime: the deficit against the base's tokens per parameter",
+        "Table S6 in its own regime: the deficit against the base's tokens per parameter and size",
         EXPERIMENT,
-        "Next-token bases (100K) trained on a mixture of induction stories (90% of sequences) and "
-        "one-operation polynomials (10%) to 10-1000 tokens per parameter (finished cosine "
-        "schedules), then continued on polynomials alone for 10% of their steps. Variants: ntp "
-        "(next-token "
-        "continuation, the control), add4 ('+3 layers': 3 heads added on top, zero output "
-        "projections), add2 (one "
-        "head added), carve4 ('+0 layers': heads carved from the top blocks), linear4 (linear "
-        "heads). (a) final "
-        "next-token deficit: head-1 loss on held-out polynomial data minus ntp's, paired by seed "
-        "(nats; > 0 "
-        "is worse); (b) add4's deficit over the continuation per base budget (fraction 0: the "
-        "shock); (c) the "
-        "target capability difference, polynomial answer NLL (graded) minus ntp's; (d) the base's "
-        "sharpness, the top eigenvalue of the Hessian of head 1's loss on held-out polynomial data "
-        "(power iteration). Bars: 95% t-intervals over seeds (they exclude test-item sampling).")
+        "Next-token bases trained on a mixture of induction stories (90% of sequences) and "
+        "one-operation polynomials (10%) to a budget in tokens per parameter (finished cosine "
+        "schedules; 10-1000 at 100K, the size axis at 300K and 1M), then continued on polynomials "
+        "alone for 10% of their steps. Variants: ntp (next-token continuation, the control), add4 "
+        "('+3 layers': 3 heads added on top, zero output projections), add2 (one head added), "
+        "carve4 ('+0 layers': heads carved from the top blocks), linear4 (linear heads). (a) final "
+        "next-token deficit at 100K: head-1 loss on held-out polynomial data minus ntp's, paired "
+        "by seed (nats; > 0 is worse); (b) add4's deficit over the continuation per size and base "
+        "budget (fraction 0: the shock); (c) the target capability difference at 100K, polynomial "
+        "answer NLL (graded) minus ntp's; (d) the base's sharpness, the top eigenvalue of the "
+        "Hessian of head 1's loss on held-out polynomial data (power iteration), per size; (e) "
+        "and (f) add4's final deficit and capability difference against model size, one line per "
+        "base budget reached at two or more sizes. Bars: 95% t-intervals over seeds (they exclude "
+        "test-item sampling).")
 def s6_regime_figure(sel: Selection) -> Output:
     from lab.analysis import plots
     sel.require(EXPERIMENT)
     table = continuation_table(sel)
-    final = table[table["fraction"] == 1.0]
-    fig, axes = plots.new_figure(4, ncols=2)
-    deficit = plots.summarise(final[final["dose"] == DOSE], ["variant", "ratio"], f"diff:{DEFICIT}")
+    final = table[(table["fraction"] == 1.0) & (table["dose"] == DOSE)]
+    ratio_axis = final[final["size"] == RATIO_AXIS_SIZE]
+    fig, axes = plots.new_figure(6, ncols=3)
+    deficit = plots.summarise(ratio_axis, ["variant", "ratio"], f"diff:{DEFICIT}")
     plots.mean_lines(axes[0], deficit, "ratio", "variant", log=True)
-    recovery = plots.summarise(table[(table["variant"] == "add4") & (table["dose"] == DOSE)],
-                               ["ratio", "fraction"], f"diff:{DEFICIT}")
-    plots.mean_lines(axes[1], recovery, "fraction", "ratio", label=lambda r: f"{r:g} tokens/param")
-    capability = plots.summarise(final[final["dose"] == DOSE], ["variant", "ratio"],
-                                 "diff:eval/polynomial/answer_nll")
+    add4 = table[(table["variant"] == "add4") & (table["dose"] == DOSE)]
+    recovery = plots.summarise(add4.assign(cell=add4["size"] + ", " + add4["ratio"].map("{:g}".format)
+                                           + " tokens/param"), ["cell", "fraction"],
+                               f"diff:{DEFICIT}")
+    plots.mean_lines(axes[1], recovery, "fraction", "cell")
+    capability = plots.summarise(ratio_axis, ["variant", "ratio"], "diff:eval/polynomial/answer_nll")
     plots.mean_lines(axes[2], capability, "ratio", "variant", log=True)
     bases_ = base_table(sel)
     sharpness = "polynomial/sharpness/top_eigenvalue"
     if sharpness in bases_:
         sharp = plots.summarise(bases_, ["size", "ratio"], sharpness)
         plots.mean_lines(axes[3], sharp, "ratio", "size", log=True)
-    titles = ("(a) final next-token deficit", "(b) add4 deficit over the continuation",
-              "(c) capability: answer NLL minus ntp's", "(d) base sharpness")
+    across = final[(final["variant"] == "add4")
+                   & final["ratio"].isin(ratios_at_sizes(final, minimum=2))]
+    by_size = {}
+    for ax, metric in zip(axes[4:], (DEFICIT, "eval/polynomial/answer_nll")):
+        by_size[metric] = plots.summarise(across, ["ratio", "size"], f"diff:{metric}")
+        if len(by_size[metric]):
+            plots.mean_lines(ax, by_size[metric], "size", "ratio", x_of=size_value, log=True,
+                             label=lambda r: f"bases at {r:g} tokens/param")
+            sizes = sorted(set(by_size[metric]["size"]), key=size_value)
+            ax.set_xscale("log")
+            ax.set_xticks([size_value(z) for z in sizes], sizes)
+            ax.minorticks_off()
+    titles = (f"(a) final next-token deficit ({RATIO_AXIS_SIZE})",
+              "(b) add4 deficit over the continuation",
+              f"(c) capability: answer NLL minus ntp's ({RATIO_AXIS_SIZE})", "(d) base sharpness",
+              "(e) add4 final deficit against size", "(f) add4 capability against size")
     xlabels = ("base tokens/param (log scale)", "fraction of the continuation",
-               "base tokens/param (log scale)", "base tokens/param (log scale)")
+               "base tokens/param (log scale)", "base tokens/param (log scale)",
+               "non-embedding parameters (log scale)", "non-embedding parameters (log scale)")
     for ax, title, xlabel in zip(axes, titles, xlabels):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
-        if "log" in xlabel:
+        if "tokens/param" in xlabel:
             plots.ratio_axis(ax, table["ratio"], xlabel)
         if ax is not axes[3]:
             ax.axhline(0.0, color="grey", linewidth=0.8)
-        plots.legend_beside(ax)
-    axes[0].set_ylabel("head-1 loss minus ntp's (nats)", fontsize=8)
-    axes[2].set_ylabel("answer NLL minus ntp's (nats)", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            plots.legend_beside(ax)
+    for ax in (axes[0], axes[1], axes[4]):
+        ax.set_ylabel("head-1 loss minus ntp's (nats)", fontsize=8)
+    for ax in (axes[2], axes[5]):
+        ax.set_ylabel("answer NLL minus ntp's (nats)", fontsize=8)
     axes[3].set_ylabel("top Hessian eigenvalue", fontsize=8)
-    fig.suptitle("Table S6 in its own regime (100K)", fontsize=10)
-    return Output(fig, [("final deficit (nats), per variant and base budget", deficit),
-                        ("capability difference (answer NLL, nats)", capability)], [], sel)
+    fig.suptitle("Table S6 in its own regime", fontsize=10)
+    return Output(fig, [(f"final deficit (nats), per variant and base budget ({RATIO_AXIS_SIZE})",
+                         deficit),
+                        (f"capability difference (answer NLL, nats; {RATIO_AXIS_SIZE})", capability),
+                        ("add4 final deficit (nats) per base budget and size",
+                         by_size[DEFICIT]),
+                        ("add4 capability difference (answer NLL, nats) per base budget and size",
+                         by_size["eval/polynomial/answer_nll"])], [], sel)
+
+
+def ratios_at_sizes(frame, minimum: int = 2) -> list[float]:
+    """The base budgets that `frame` (rows with `size` and `ratio`) holds at `minimum` sizes or
+    more: the size axis."""
+    counts = frame.groupby("ratio")["size"].nunique()
+    return sorted(counts[counts >= minimum].index)
