@@ -79,6 +79,12 @@ def test_a_continuation_runs_from_a_committed_base_without_its_run(trained_base,
     assert read_json(done / "meta.json")["status"] == "complete"
     rows = read_jsonl(done / "metrics.jsonl")
     assert rows[0]["step"] == 0 and rows[-1]["step"] == 2
+    # H4's measure on the continuation: one cosine per added head, their mean in [-1, 1]
+    conflict = s6_regime.measure_conflict(done)["metrics"]
+    heads = sorted(k for k in conflict if k.startswith("polynomial/align/cos/head"))
+    assert heads == [f"polynomial/align/cos/head{k}" for k in (2, 3, 4)]
+    assert -1.0 <= conflict[s6_regime.ALIGN] <= 1.0
+    assert conflict[s6_regime.ALIGN] == pytest.approx(sum(conflict[h] for h in heads) / 3)
     shutil.rmtree(fresh)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from lab.analysis import claims, evidence
-from lab.experiments import declared_claims
+from lab.experiments import declared_claims, s6_regime
 from lab.experiments.pathstar_long import ON_PUBLISHED
 
 CLAIMS = claims.in_ledger_order(declared_claims())  # the rows of figures/CLAIMS.md, in order
@@ -191,7 +191,27 @@ def test_an_alignment_trend_claim_regresses_the_deficit_on_the_gradient_cosine()
             parts.append(c)
     row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
     assert row["effect"].startswith("-0.5 [") and row["verdict"] == "reproduced"
-    assert "against a's align_cos" in row["compared"]
+    assert "against a's align_cos" in row["compared"] and "4 seed pairs)" in row["effect"]
+
+
+def test_a_trend_can_read_its_x_from_a_run_file_and_skips_seeds_without_one() -> None:
+    """The Table S6 regime's H4: the gradient cosine is measured after training (`conflict.json`)."""
+    claim = next(c for c in s6_regime.CLAIMS if c.key == "H4-conflict-100K-tpp30")
+    parts, files = [], {}
+    for seed, cos in enumerate((0.9, 0.5, 0.1, -0.3, None)):  # deficit = 0.2 - 0.5 * cos
+        for variant in ("ntp", "add4"):
+            label = f"{variant}-tpp30-dose0.1"
+            c = curve(f"{label}-s{seed}", seed, 4, val=[0.1], test=[0.1], task="polynomial",
+                      size="100K", label=label, run_dir=f"d/{label}-s{seed}")
+            c["head1/loss"] = [2.0 + (0.2 - 0.5 * (cos or 0.0) if variant == "add4" else 0.0)]
+            if variant == "add4" and cos is not None:
+                files[f"d/{label}-s{seed}"] = {"metrics": {s6_regime.ALIGN: cos}}
+            parts.append(c)
+    row = claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick",
+                                run_file=lambda run_dir, name: files.get(run_dir)
+                                if name == s6_regime.CONFLICT else None)
+    assert row["effect"].startswith("-0.5 [") and "4 seed pairs)" in row["effect"]  # seed 4: no file
+    assert row["verdict"] == "reproduced"
 
 
 def test_explanations_are_repeated_at_other_sizes_under_their_own_keys() -> None:

@@ -34,6 +34,9 @@ class Claim:
     # the slope of the per-seed a - b against log10(model size) ("size") or against a's mean head-k
     # / head-1 gradient cosine ("align_cos"), not their mean
     trend: str = ""
+    # read the trend's x, arm a's metric `trend`, from each run's extra JSON file of this name
+    # ("metrics" key) instead of a `measure_runs` column
+    trend_file: str = ""
     metric: str | None = None  # test metric (default: the task's primary)
     expected_sign: int = 1
     target: float = math.nan

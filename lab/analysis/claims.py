@@ -109,7 +109,10 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str,
                    claim.where)
     column = claim.measure
     if claim.file:
-        runs, column = _file_values(runs, claim, run_file), "file_value"
+        runs, column = _file_values(runs, claim.file, claim.metric, run_file), "file_value"
+    if claim.trend_file:
+        x = _file_values(runs, claim.trend_file, claim.trend, run_file, keep_missing=True)
+        runs = runs.assign(**{claim.trend: x["file_value"]})
     reading, compared_runs, prefix = _read(claim, runs, column, evals)
     notes = list(reading.notes)
     # a noisy metric read at a chosen step: also at the last one
@@ -130,16 +133,18 @@ def evaluate_claim(claim: Claim, evals: pd.DataFrame, preset: str,
             "command": f"python -m lab.sweep {claim.experiment} --preset {preset}"}
 
 
-def _file_values(runs: pd.DataFrame, claim: Claim, run_file: RunFile | None) -> pd.DataFrame:
-    """The runs that have `claim.file` with metric `claim.metric` (default: the task's primary) in
-    its "metrics", that value in column `file_value`; the others are left out (not scored yet)."""
+def _file_values(runs: pd.DataFrame, file: str, metric: str | None, run_file: RunFile | None,
+                 keep_missing: bool = False) -> pd.DataFrame:
+    """The runs that have `file` with `metric` (default: the task's primary) in its "metrics", that
+    value in column `file_value`; the others are left out (not scored yet), or kept with NaN when
+    `keep_missing`."""
     values = []
     for run_dir, task in zip(runs["run_dir"], runs["task"]) if len(runs) else []:
-        data = run_file(run_dir, claim.file) if run_file else None
-        value = (data or {}).get("metrics", {}).get(claim.metric or evidence.primary_metric(task))
+        data = run_file(run_dir, file) if run_file else None
+        value = (data or {}).get("metrics", {}).get(metric or evidence.primary_metric(task))
         values.append(math.nan if value is None else float(value))
     runs = runs.assign(file_value=values)
-    return runs[runs["file_value"].notna()]
+    return runs if keep_missing else runs[runs["file_value"].notna()]
 
 
 def _compared(claim: Claim) -> str:
@@ -164,7 +169,7 @@ def _read(claim: Claim, runs: pd.DataFrame, column: str,
     arms = pd.concat([a, b]) if b is not None else a
     if claim.trend:
         effect = _trend(claim, runs, column)
-        reading = verdicts.Reading(_trend_effect(effect),
+        reading = verdicts.Reading(_trend_effect(effect, claim.trend),
                                    stats.verdict(effect, claim.expected_sign),
                                    inference.slope_p(*_trend_xy(claim, runs, column)), effect.n)
         seeds = {s for s, _ in effect.diffs}
@@ -282,9 +287,9 @@ def _test_items(runs: pd.DataFrame, column: str, metric: str) -> int | None:
     return int(items.min()) if items.notna().all() else None
 
 
-def _trend_effect(effect: stats.PairedResult) -> str:
-    return stats.format_effect(effect).replace(" seeds)", " seed pairs over sizes)").replace(
-        " seed)", " seed pair)")
+def _trend_effect(effect: stats.PairedResult, trend: str) -> str:
+    pairs = " seed pairs over sizes)" if trend == "size" else " seed pairs)"
+    return stats.format_effect(effect).replace(" seeds)", pairs).replace(" seed)", " seed pair)")
 
 
 def _trend_points(claim: Claim, runs: pd.DataFrame,
@@ -297,6 +302,8 @@ def _trend_points(claim: Claim, runs: pd.DataFrame,
         a, b = (_by_seed(_select(part, arm), column) for arm in (claim.a, claim.b))
         along = _by_seed(_select(part, claim.a), claim.trend) if claim.trend != "size" else {}
         for seed in sorted(a.keys() & b.keys()):
+            if claim.trend != "size" and not math.isfinite(along.get(seed, math.nan)):
+                continue  # no x for this seed (its file not measured yet)
             diffs[(seed, size)] = a[seed] - b[seed]
             x.append(math.log10(size_value(size)) if claim.trend == "size" else along[seed])
     return diffs, x

@@ -152,9 +152,35 @@ def measure_run(run_dir) -> dict:
     return {"metrics": out}
 
 
+CONFLICT = "conflict.json"  # per multi-head continuation: its heads' gradient agreement (H4)
+TARGET = "polynomial"  # the target domain of every continuation
+ALIGN = f"{TARGET}/align/cos_mean"
+
+
+def measure_conflict(run_dir) -> dict:
+    """H4's gradient conflict at a multi-head continuation's final checkpoint: the cosine between
+    each extra head's trunk gradient and head 1's, summed over held-out target sequences
+    (`lab.alignment.gradient_alignment`), per head and as their mean `polynomial/align/cos_mean`."""
+    import torch
+
+    from lab import alignment
+    from lab.checkpoints import load_run
+    from lab.evaluate import batch_tensors
+    config, model, task = load_run(run_dir, allow_incomplete=False, what="s6_regime measure")
+    n = config.model.n_future
+    data = [batch_tensors(b, torch.device("cpu"), n) for b in held_out(task, TARGET)]
+    values = alignment.gradient_alignment(model, data)
+    cosines = [v for k, v in values.items() if k.startswith("align/cos/")]
+    values["align/cos_mean"] = sum(cosines) / len(cosines) if cosines else float("nan")
+    return {"metrics": {f"{TARGET}/{k}": v for k, v in values.items()}}
+
+
 def measure(preset: str = "quick", root="runs", force: bool = False) -> int:
-    """Write `probes.json` into every complete run of the plan that lacks one; returns how many."""
-    return measure_each(EXPERIMENT, preset, root, PROBES, measure_run, force)
+    """Write `probes.json` into every complete run of the plan that lacks one, and `conflict.json`
+    into every multi-head continuation that lacks one; returns how many files were written."""
+    return (measure_each(EXPERIMENT, preset, root, PROBES, measure_run, force)
+            + measure_each(EXPERIMENT, preset, root, CONFLICT, measure_conflict, force,
+                           keep=lambda config: config.model.n_future > 1))
 
 
 # ----- claims: the hypotheses again, per ratio (CLAIMS.md rows name the base's tokens per
@@ -172,8 +198,8 @@ def _arm(variant: str, ratio: float, dose: float = DOSE) -> dict[str, str]:
 
 
 def ratio_claims(ratio: float, size: str = "100K") -> tuple[Claim, ...]:
-    """The hypotheses at one base budget: the tax (deficit), H1 (shock), H5 (dose), H6 (layers), H7
-    (specialisation) and the capability, each add4 (or carve4, add2) against its control, paired by
+    """The hypotheses at one base budget: the tax (deficit), H1 (shock), H4 (gradient conflict), H5
+    (dose), H6 (layers), H7 (specialisation) and the capability, each add4 (or carve4, add2) against its control, paired by
     seed."""
     at = f"{size}, base at {ratio:g} tokens/param, 10% continuation"
     where = {"size": size}
@@ -192,6 +218,12 @@ def ratio_claims(ratio: float, size: str = "100K") -> tuple[Claim, ...]:
               "heads carved from the top blocks ('+0 layers') shock and never recover: carve4 ends "
               "with a higher next-token loss than add4", _arm("carve4", ratio), _arm("add4", ratio),
               measure="final_value", metric=DEFICIT),
+        claim("H4-conflict",
+              "the less the added heads' trunk gradients agree with head 1's (mean cosine on "
+              "held-out target data at the end), the larger the next-token deficit: slope of "
+              "(add4 - ntp, final head-1 loss) against add4's cosine, over seeds",
+              _arm("add4", ratio), _arm("ntp", ratio), measure="final_value", metric=DEFICIT,
+              trend=ALIGN, trend_file=CONFLICT, expected_sign=-1),
         claim("H5-heads", "4 heads cost more next-token quality than 2", _arm("add4", ratio),
               _arm("add2", ratio),
               measure="final_value", metric=DEFICIT),
