@@ -6,7 +6,9 @@ weights, not regenerated:
 
     bases/<digest>.pt    {"model": state dict (weights only, no optimizer), "config": the base
                           run's config, "record": run name, budget, final validation metrics}
-    bases/INDEX.json     digest -> run name, experiment, size, seed, tokens per parameter, bytes
+    bases/INDEX.json     digest -> run name, experiment, size, seed, tokens per parameter, bytes,
+                         and how converged it is: `val_loss_slope_per_doubling` (nats per doubling
+                         of tokens over its last doubling, `lab.budget.doubling_slope`)
 
 `digest` is the SHA-256 of the weights themselves (tensor names, dtypes, shapes and bytes, in
 name order; the first 16 hex digits name the file), so it does not depend on how torch
@@ -53,7 +55,9 @@ def by_run_name(folder: Path | None = None) -> dict[str, str]:
 
 
 def export(run_dir: Path, folder: Path | None = None) -> str:
-    """Commit the weights of a complete run as a base; returns its digest (idempotent)."""
+    """Commit the weights of a complete run as a base; returns its digest (idempotent: exporting a
+    committed base again refreshes its index entry, never its weights file)."""
+    from lab.budget import doubling_slope
     from lab.checkpoints import load_checkpoint, to_bytes
     folder = folder or default_dir()
     meta = runs.read_json(run_dir / runs.META)
@@ -66,12 +70,20 @@ def export(run_dir: Path, folder: Path | None = None) -> str:
     config = runs.read_json(run_dir / runs.CONFIG)
     summary = runs.read_json(run_dir / runs.SUMMARY)
     final = {k: v for k, v in summary.get("final", {}).items() if k.startswith(("val/", "head"))}
+    curve = [r for r in runs.read_jsonl(run_dir / runs.METRICS) if "head1/loss" in r]
+    slope = doubling_slope([r["tokens"] for r in curve], [r["head1/loss"] for r in curve])
     record = {"run_name": run_dir.name, "experiment": config["experiment"], "size": config["size"],
               "seed": config["seed"],
               "tokens_per_param": config["train"].get("tokens_per_param", 0.0),
-              "steps": summary.get("steps"), "tokens": summary.get("tokens"), "final": final}
+              "steps": summary.get("steps"), "tokens": summary.get("tokens"),
+              "val_loss_slope_per_doubling": round(slope, 6) if slope == slope else None,
+              "final": final}
     data = to_bytes({"model": state, "config": config, "record": record})
     index = read_index(folder)
+    if digest in index and any(index[digest].get(k) != v for k, v in record.items()
+                               if k != "final"):
+        index[digest] |= {k: v for k, v in record.items() if k != "final"}
+        runs.write_json(folder / INDEX, dict(sorted(index.items())))
     if digest not in index:
         total = sum(e["bytes"] for e in index.values()) + len(data)
         if total > BUDGET_BYTES:
@@ -112,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "list":
             index = read_index(args.dir)
             for digest, e in index.items():
+                slope = e.get("val_loss_slope_per_doubling")
+                converged = "" if slope is None else f"  {slope:+.4f} nats/doubling"
                 print(f"{digest}  {e['run_name']}  {e['tokens_per_param']:g} tokens/param  "
-                      f"{e['bytes'] / 1024:.0f} KB")
+                      f"{e['bytes'] / 1024:.0f} KB{converged}")
             total = sum(e["bytes"] for e in index.values())
             print(f"{len(index)} bases, {total / 2**20:.1f} MB of {BUDGET_BYTES / 2**20:.0f} MB")
         else:

@@ -15,6 +15,10 @@ difference between arms is never a difference in data.
 Warm-up and evaluation cadence scale with the budget (`cadence`): warm-up is the task's, but
 at most a tenth of the steps; a run evaluates about `EVALUATIONS` times and checkpoints at every
 evaluation. Explicit `train.warmup_steps` / `train.eval_every` settings win.
+
+How converged a finished run is, as a number (`doubling_slope`): the change of its validation loss
+per doubling of training tokens over its last doubling (a least-squares slope against log2 tokens
+of the evaluations from half its tokens on; 0 is flat, -0.1 still gains 0.1 nats per doubling).
 """
 
 from __future__ import annotations
@@ -59,3 +63,19 @@ def budget_tokens(config: RunConfig) -> int:
 def cadence(steps: int, task_warmup: int) -> tuple[int, int]:
     """(warm-up steps, evaluation interval) of a budgeted run of `steps` steps."""
     return max(1, min(task_warmup, steps // 10)), max(1, steps // EVALUATIONS)
+
+
+def doubling_slope(tokens: list[float], values: list[float]) -> float:
+    """Least-squares slope of `values` against log2(`tokens`) over the last doubling (evaluations
+    with at least half the last evaluation's tokens): the change per doubling of tokens at the end
+    of a run. NaN with fewer than two such evaluations or no spread in tokens."""
+    pairs = [(t, v) for t, v in zip(tokens, values) if t > 0 and v == v]
+    if not pairs:
+        return math.nan
+    last = max(t for t, _ in pairs)
+    xs, ys = zip(*[(math.log2(t), v) for t, v in pairs if t >= last / 2])
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if len(xs) < 2 or sxx == 0:
+        return math.nan
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx

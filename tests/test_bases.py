@@ -13,6 +13,7 @@ from lab.errors import ConfigError
 from lab.experiments import s6_regime
 from lab.finetune import finetune
 from lab.resolve import resolve
+from lab.budget import doubling_slope
 from lab.runs import read_json, read_jsonl
 from lab.train import train
 
@@ -36,6 +37,10 @@ def test_export_is_idempotent_and_names_the_weights(trained_base, tmp_path):
     assert "optimizer" not in payload
     entry = bases.read_index(tmp_path)[digest]
     assert entry["run_name"] == config.run_name() and entry["tokens_per_param"] == 0.2
+    # how converged: the validation loss per doubling of tokens over the run's last doubling
+    curve = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "head1/loss" in r]
+    assert entry["val_loss_slope_per_doubling"] == pytest.approx(
+        doubling_slope([r["tokens"] for r in curve], [r["head1/loss"] for r in curve]), abs=1e-6)
     assert bases.verify(tmp_path) == []
 
 

@@ -72,3 +72,15 @@ def test_cli_bad_budget_is_one_line_and_exit_2(tmp_path, args):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_doubling_slope_reads_the_last_doubling_only():
+    from lab.budget import doubling_slope
+    tokens = [2 ** k for k in range(1, 11)]
+    # 0.5 nats per doubling early, 0.1 over the last doubling (512 -> 1024)
+    values = [10 - 0.5 * k if k <= 9 else 10 - 0.5 * 9 - 0.1 for k in range(1, 11)]
+    assert doubling_slope(tokens, values) == pytest.approx(-0.1)
+    flat = [3.0] * 10
+    assert doubling_slope(tokens, flat) == pytest.approx(0.0)
+    assert math.isnan(doubling_slope([100], [1.0]))  # one point: no slope
+    assert math.isnan(doubling_slope([], []))

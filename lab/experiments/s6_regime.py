@@ -23,6 +23,7 @@ between floor and ceiling, and exact match has a graded counterpart (`answer_nll
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -311,16 +312,24 @@ def continuation_table(sel: Selection) -> Any:
 
 
 def base_table(sel: Selection) -> Any:
-    """One row per complete base: its ratio, seed, final validation losses and probes/sharpness."""
+    """One row per complete base: its size, ratio, seed, final validation loss, how converged it is
+    (`slope`: nats per doubling of tokens over its last doubling, `lab.budget.doubling_slope`) and
+    its probes/sharpness."""
     import pandas as pd
+
+    from lab.budget import doubling_slope
+    evals = sel.evals()
     out = []
     for _, run in sel.summaries.iterrows():
         label = str(run.get("label") or "")
         if not label.startswith("base-tpp"):
             continue
+        curve = evals[evals["run_name"] == run["run_name"]].sort_values("step")
         data = (sel.run_file(run["run_dir"], PROBES) or {}).get("metrics", {})
         out.append({"size": run["size"], "seed": run["seed"],
                     "ratio": float(label.removeprefix("base-tpp")),
+                    "val_loss": float(curve[DEFICIT].iloc[-1]) if len(curve) else math.nan,
+                    "slope": doubling_slope(curve["tokens"].tolist(), curve[DEFICIT].tolist()),
                     **{k: v for k, v in data.items() if "sharpness" in k or k == HEAD1_OUTPUT}})
     return pd.DataFrame(out)
 
@@ -362,6 +371,9 @@ def s6_regime_figure(sel: Selection) -> Output:
     capability = plots.summarise(ratio_axis, ["variant", "ratio"], "diff:eval/polynomial/answer_nll")
     plots.mean_lines(axes[2], capability, "ratio", "variant", log=True)
     bases_ = base_table(sel)
+    converged = (plots.summarise(bases_, ["size", "ratio"], "slope").merge(
+        plots.summarise(bases_, ["size", "ratio"], "val_loss")[["size", "ratio", "mean"]],
+        on=["size", "ratio"], suffixes=("", "_val_loss")) if len(bases_) else bases_)
     sharpness = "polynomial/sharpness/top_eigenvalue"
     if sharpness in bases_:
         sharp = plots.summarise(bases_, ["size", "ratio"], sharpness)
@@ -406,7 +418,10 @@ def s6_regime_figure(sel: Selection) -> Output:
                         ("add4 final deficit (nats) per base budget and size",
                          by_size[DEFICIT]),
                         ("add4 capability difference (answer NLL, nats) per base budget and size",
-                         by_size["eval/polynomial/answer_nll"])], [], sel)
+                         by_size["eval/polynomial/answer_nll"]),
+                        ("bases: how converged (slope = validation loss change per doubling of "
+                         "tokens over the last doubling, nats; mean_val_loss = final validation "
+                         "loss on the mixture)", converged)], [], sel)
 
 
 def ratios_at_sizes(frame, minimum: int = 2) -> list[float]:
