@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from lab import bases
+from lab.budget import doubling_slope
 from lab.errors import ConfigError
 from lab.experiments import s6_regime
 from lab.finetune import finetune
 from lab.resolve import resolve
-from lab.budget import doubling_slope
 from lab.runs import read_json, read_jsonl
 from lab.train import train
 
