@@ -80,9 +80,23 @@ def test_fig8_figure_tabulates_exact_match_per_operation_count_at_the_selected_s
     assert len(out.figure.axes[0].lines) >= 2  # one line per n
 
 
-def test_fig8_cells_include_100k_where_next_token_learns_one_operation():
-    fig8 = {(c.size, c.train.tokens_per_param) for c in plan("long_budget", "quick")
-            if c.label.startswith("fig8-")}
+@pytest.fixture(scope="module")
+def quick_plan():
+    return plan("long_budget", "quick")
+
+
+def test_fig8_cells_include_100k_where_next_token_learns_one_operation(quick_plan):
+    fig8 = {(c.size, c.train.tokens_per_param) for c in quick_plan if c.label.startswith("fig8-")}
     assert {("100K", 30), ("100K", 100), ("300K", 30)} <= fig8
     keys = {c.key for c in lb.CLAIMS}
     assert {"fig8-long-100K-tpp30", "fig8-long-100K-tpp100"} <= keys
+
+
+def test_fig_s14_cells_train_induction_rich_data_and_have_their_own_rows(quick_plan):
+    rich = [c for c in quick_plan if c.label.startswith("rich-")]
+    assert {c.task_config["induction_rich"] for c in rich} == {0.5}
+    assert {c.model.n_future for c in rich} == {1, 2}
+    plain = next(c for c in quick_plan if c.label == "tpp30")
+    assert {c.train.steps for c in rich if c.label == "rich-tpp30"} == {plain.train.steps}
+    row = next(c for c in lb.CLAIMS if c.key == "figS14-long-100K-tpp30")
+    assert row.where == {"size": "100K", "label": "rich-tpp30"}

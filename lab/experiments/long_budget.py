@@ -19,7 +19,10 @@ Budgets (`RATIOS`): 30, 100, 300 and 1000 tokens per parameter at 100K and 300K,
 one CPU allows in a 90-minute part); seeds by the lab's rule (`lab.experiments.seeds`: 5 at the
 CPU sizes below 1M, else 3).
 
-Two more cells follow the same budget axis:
+Three more cells follow the same budget axis:
+
+- **Fig. S14** (`RICH_RATIOS`): the same induction task with half the training sequences
+  induction-rich (`task.induction_rich`, as in `induction_rich`), n = 1 and 2, at 100K;
 
 - **Fig. 8** (`POLY`): polynomial arithmetic (train on 1-2 operations, evaluate 1-4, so 3-4 are
   out of domain) with n = 1, 2, 4 at 100K (30 and 100 tokens/param), 300K and 1M, where next-token
@@ -40,6 +43,7 @@ from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value
 from lab.experiments import experiment, seeds
+from lab.experiments.induction_rich import RICH
 
 TASK = "induction"
 TASK_KNOBS = ("task.seq_len=64", "task.eval_stories=512")
@@ -76,6 +80,7 @@ def ratio_runs(preset: str, size: str, ratio: float) -> list[RunConfig]:
     return out
 
 
+RICH_RATIOS = {"quick": {"100K": (30, 100, 300)}, "paper": {"1M": (300, 1000, 3000)}}
 POLY = {"quick": {"100K": (30, 100), "300K": (30, 100, 300), "1M": (30,)},
         "paper": {"3M": (300, 1000), "10M": (100, 300)}}
 POLY_KNOBS = ("task.max_ops=2", "task.eval_ops=4", "task.eval_size=300")
@@ -106,6 +111,11 @@ def cells(preset: str) -> list[tuple[float, list[RunConfig]]]:
              [task_run(preset, "polynomial", POLY_KNOBS, size, n, r, seed, "fig8")
                                     for seed in seeds(preset, size) for n in (1, 2, 4)])
             for size, rs in POLY[key].items() for r in rs]
+    out += [(r * size_value(size),
+             [task_run(preset, TASK, (*TASK_KNOBS, f"task.induction_rich={RICH}"), size, n, r, seed,
+                       "rich")
+              for seed in seeds(preset, size) for n in (1, 2)])
+            for size, rs in RICH_RATIOS[key].items() for r in rs]
     out += [(r * size_value(size), [task_run(preset, "graph", PATH_KNOBS, size, n, r, seed, "huang")
                                     for seed in seeds(preset, size) for n in (1, 5)])
             for size, rs in PATH[key].items() for r in rs]
@@ -152,6 +162,14 @@ def _budget_claims(preset: str = "quick") -> tuple[Claim, ...]:
                                  {"model.n_future": 2, "label": f"matched-tpp{r:g}"},
                                  {"model.n_future": 1, "label": f"tpp{r:g}"}, {"size": size},
                                  family=PAPER_CLAIMS))
+    for size, ratios in RICH_RATIOS[key].items():
+        for r in ratios:
+            out.append(Claim(f"figS14-long-{size}-tpp{r:g}", f"{PAPER}, Fig. S14 (long budget)",
+                             "with induction-rich data, 2-token prediction ends with better "
+                             f"induction than next-token ({size}, {r:g} tokens/param; heads on a "
+                             "full-depth trunk)", "long_budget", {"model.n_future": 2},
+                             {"model.n_future": 1}, {"size": size, "label": f"rich-tpp{r:g}"},
+                             family=PAPER_CLAIMS))
     for size, ratios in POLY[key].items():
         for r in ratios:
             out.append(Claim(f"fig8-long-{size}-tpp{r:g}", f"{PAPER}, Fig. 8 (long budget)",
@@ -184,33 +202,32 @@ def _budget_claims(preset: str = "quick") -> tuple[Claim, ...]:
         "repeated names at the validation-selected step (full 512-story validation set at every "
         "evaluation). "
         "Bars: 95% t-intervals over seeds, cut to [0, 1] (they exclude test-item sampling); "
-        "one panel "
-        "per size.")
+        "one panel per size, and per size with induction-rich training data (Fig. S14: half the "
+        "sequences repeat a segment; n = 1 and 2).")
 def long_budget_figure(sel: Selection) -> Output:
     from lab.analysis import evidence, plots
     sel.require("long_budget")
     measured = evidence.measure_runs(sel.evals())
-    measured = measured[measured["task"] == "induction"]
-    measured = measured[~measured["label"].fillna("").str.startswith("matched")]
-    if measured.empty:
+    panels = [(f"{size}{suffix}", cell[cell["size"] == size])
+              for suffix, cell in (("", _budgeted(measured, TASK)),
+                                   (", induction-rich data (Fig. S14)",
+                                    _budgeted(measured, TASK, "rich-")))
+              for size in sorted(set(cell["size"]), key=size_value)]
+    if not panels:
         raise Missing("`long_budget`: no complete induction run")
-    measured = measured.assign(ratio=measured["label"].str.removeprefix("tpp").astype(float))
-    sizes = sorted(set(measured["size"]), key=size_value)
-    fig, axes = plots.new_figure(len(sizes), sharey=True)
+    fig, axes = plots.new_figure(len(panels), ncols=min(len(panels), 4), sharey=True)
     tables = []
-    for ax, size in zip(axes, sizes):
-        table = plots.summarise(measured[measured["size"] == size], ["model.n_future", "ratio"],
-                                "value")
+    for ax, (title, cell) in zip(axes, panels):
+        table = plots.summarise(cell, ["model.n_future", "ratio"], "value")
         table[["lo", "hi"]] = table[["lo", "hi"]].clip(0.0, 1.0)
         plots.mean_lines(ax, table, "ratio", "model.n_future", label=plots.heads_label, log=True)
         plots.ratio_axis(ax, table["ratio"])
-        ax.set_title(size, fontsize=9)
-        tables.append((f"{size}: final test second-token accuracy per n and budget", table))
+        ax.set_title(title, fontsize=9)
+        tables.append((f"{title}: final test second-token accuracy per n and budget", table))
     axes[0].set_ylabel("test second-token accuracy", fontsize=8)
     plots.legend_beside(axes[-1])
     fig.suptitle("Fig. 7 at long budgets (induction)", fontsize=10)
     return Output(fig, tables, [], sel)
-
 
 
 # ----- figures 13b and 13c: the learning curves to the end, and Fig. 8 by operation count -----
