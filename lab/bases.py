@@ -60,6 +60,9 @@ def export(run_dir: Path, folder: Path | None = None) -> str:
     from lab.budget import doubling_slope
     from lab.checkpoints import load_checkpoint, to_bytes
     folder = folder or default_dir()
+    if not (run_dir / runs.META).is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no {runs.META}): give the directory "
+                          "of a complete base run, e.g. runs/s6_regime/<run name>")
     meta = runs.read_json(run_dir / runs.META)
     if meta.get("status") != "complete":
         raise ConfigError(f"{run_dir} is {meta.get('status')!r}, not complete: only finished bases "
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with export: complete run directories")
     parser.add_argument("--dir", type=Path, default=None,
                         help="the bases folder (default: the checkout's bases/)")
-    args = parser.parse_args(argv)
+    # options may come anywhere: `export --dir D RUN ...` as well as `export RUN ... --dir D`
+    args = parser.parse_intermixed_args(argv)
     try:
         if args.command == "export":
             for run_dir in args.run_dirs:

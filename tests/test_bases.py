@@ -100,3 +100,14 @@ def test_continuations_are_planned_for_committed_bases_only():
     assert sorted(c.label.split("-")[0] for c in planned) == sorted(s6_regime.VARIANTS)
     assert {c.finetune.init_from for c in planned} == {"base:0123456789abcdef"}
     assert {c.train.steps for c in planned} == {round(s6_regime.DOSE * first.train.steps)}
+
+
+def test_the_cli_takes_options_anywhere_and_refuses_a_non_run_in_one_line(trained_base, tmp_path, capsys):
+    _, run_dir = trained_base
+    folder = tmp_path / "bases"
+    assert bases.main(["export", "--dir", str(folder), str(run_dir)]) == 0
+    assert len(bases.read_index(folder)) == 1
+    assert bases.main(["export", str(tmp_path / "nowhere"), "--dir", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "not a run directory" in err and "\n" not in err
+    assert not (tmp_path / "other").exists()  # nothing written
