@@ -364,10 +364,12 @@ def s6_regime_figure(sel: Selection) -> Output:
     deficit = plots.summarise(ratio_axis, ["variant", "ratio"], f"diff:{DEFICIT}")
     plots.mean_lines(axes[0], deficit, "ratio", "variant", log=True)
     add4 = table[(table["variant"] == "add4") & (table["dose"] == DOSE)]
-    recovery = plots.summarise(add4.assign(cell=add4["size"] + ", " + add4["ratio"].map("{:g}".format)
-                                           + " tokens/param"), ["cell", "fraction"],
-                               f"diff:{DEFICIT}")
-    plots.mean_lines(axes[1], recovery, "fraction", "cell")
+    # one line per (size, budget), in size then budget order
+    cells = {size_value(z) * 1e4 + r: f"{z}, {r:g} tokens/param"
+             for z, r in zip(add4["size"], add4["ratio"])}
+    recovery = plots.summarise(add4.assign(cell=add4["size"].map(size_value) * 1e4 + add4["ratio"]),
+                               ["cell", "fraction"], f"diff:{DEFICIT}")
+    plots.mean_lines(axes[1], recovery, "fraction", "cell", label=cells.get)
     capability = plots.summarise(ratio_axis, ["variant", "ratio"], "diff:eval/polynomial/answer_nll")
     plots.mean_lines(axes[2], capability, "ratio", "variant", log=True)
     bases_ = base_table(sel)
