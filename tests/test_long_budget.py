@@ -25,18 +25,19 @@ def curves(values: dict[int, list[list[float]]], tokens_per_step: int = 1000) ->
     return pd.DataFrame(rows)
 
 
-def test_overtaking_finds_the_first_step_whose_paired_ci_is_above_zero():
+def test_overtaking_is_where_n_stays_above_n1_to_the_end():
     ntp = [[0.1, 0.2, 0.3, 0.3], [0.1, 0.2, 0.3, 0.3], [0.1, 0.2, 0.3, 0.3]]
     two = [[0.0, 0.1, 0.5, 0.60], [0.0, 0.3, 0.5, 0.62], [0.0, 0.2, 0.52, 0.61]]  # step 20: tie
-    four = [[0.0, 0.0, 0.0, 0.01], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.02]]
+    # above n = 1 at the first evaluation (a blip), then below to the end: never overtakes
+    four = [[0.2, 0.0, 0.0, 0.01], [0.21, 0.0, 0.0, 0.0], [0.22, 0.0, 0.0, 0.02]]
     table = lb.overtaking(curves({1: ntp, 2: two, 4: four})).set_index("n")
     assert table.loc[2, "overtakes_at_tokens"] == 30 * 1000  # the third evaluation, not the tie
     assert table.loc[2, "final_diff"] == pytest.approx(0.61 - 0.3)
     assert table.loc[2, "final_lo"] > 0 and table.loc[2, "seeds"] == 3
     assert math.isnan(table.loc[4, "overtakes_at_tokens"]) and table.loc[4, "final_hi"] < 0
     sentences = lb._overtaking_sentences(table.reset_index())
-    assert "n = 2 overtakes n = 1 at 0.03M tokens" in sentences[0]
-    assert "n = 4 never rises above n = 1" in sentences[1]
+    assert "n = 2 stays above n = 1 from 0.03M tokens on" in sentences[0]
+    assert "n = 4 does not end above n = 1" in sentences[1]
 
 
 def test_at_selected_reports_test_at_the_validation_best_step():
