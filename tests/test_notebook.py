@@ -47,4 +47,6 @@ def test_the_committed_notebook_holds_the_outputs_of_a_full_run():
     text = "".join(o.get("text", "") for o in outputs)
     assert "tiny: False" in text and "600 steps" in text
     assert "stored runs" in text and "reproduced" in text  # section 6 reads the committed store and ledger
+    tables = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "fig7-long-n2-100K-tpp100" in tables  # section 7: the ledger rows that name a budget
     assert str(REPO) not in nbformat.writes(notebook)
