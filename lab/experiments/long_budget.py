@@ -180,7 +180,7 @@ def _budget_claims(preset: str = "quick") -> tuple[Claim, ...]:
                              {"size": size, "label": f"fig8-tpp{r:g}"}, family=PAPER_CLAIMS))
     for size, ratios in PATH[key].items():
         for r in ratios:
-            out.append(Claim(f"huang-long-{size}-tpp{r:g}", "Huang et al. 2025 (long budget)",
+            out.append(Claim(f"huang-long-{size}-tpp{r:g}", "Huang et al. 2026 (long budget)",
                              "n = l = 5 heads beat next-token on path-star G(2,5,50), fresh "
                              "graphs, long past "
                              f"next-token's plateau ({size}, {r:g} tokens/param)", "long_budget",
