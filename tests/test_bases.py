@@ -93,13 +93,19 @@ def test_a_continuation_runs_from_a_committed_base_without_its_run(trained_base,
     shutil.rmtree(fresh)
 
 
-def test_continuations_are_planned_for_committed_bases_only():
-    first = resolve(s6_regime.bases("quick")[0])[0]
-    assert s6_regime.continuations("quick", digests={}) == []
-    planned = s6_regime.continuations("quick", digests={first.run_name(): "0123456789abcdef"})
-    assert sorted(c.label.split("-")[0] for c in planned) == sorted(s6_regime.VARIANTS)
-    assert {c.finetune.init_from for c in planned} == {"base:0123456789abcdef"}
-    assert {c.train.steps for c in planned} == {round(s6_regime.DOSE * first.train.steps)}
+def test_continuations_are_planned_once_every_seed_of_their_cell_is_committed():
+    planned_bases = [resolve(c)[0] for c in s6_regime.bases("quick")]
+    cell = [c for c in planned_bases if (c.size, c.train.tokens_per_param)
+            == (planned_bases[0].size, planned_bases[0].train.tokens_per_param)]
+    digests = {c.run_name(): f"{c.seed:016x}" for c in cell}
+    assert len(cell) == 5 and s6_regime.continuations("quick", digests={}) == []
+    first = dict(list(digests.items())[:1])  # one seed committed: an arm of one seed is not planned
+    assert s6_regime.continuations("quick", digests=first) == []
+    planned = s6_regime.continuations("quick", digests=digests)
+    assert sorted(c.label.split("-")[0] for c in planned) == sorted(list(s6_regime.VARIANTS) * 5)
+    assert {c.finetune.init_from for c in planned} == {f"base:{d}" for d in digests.values()}
+    assert all(c.finetune.init_from == f"base:{c.seed:016x}" for c in planned)  # each seed its own base
+    assert {c.train.steps for c in planned} == {round(s6_regime.DOSE * cell[0].train.steps)}
 
 
 def test_the_cli_takes_options_anywhere_and_refuses_a_non_run_in_one_line(trained_base, tmp_path, capsys):

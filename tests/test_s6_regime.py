@@ -76,6 +76,7 @@ def test_bases_come_cheapest_first_with_the_labs_seeds():
     assert ratios == sorted(ratios)
     per_cell = pd.Series([(c.size, c.train.tokens_per_param) for c in planned]).value_counts()
     assert per_cell[("100K", 10.0)] == 5 and per_cell[("1M", 30.0)] == 3
+    assert per_cell[("300K", 300.0)] == 3  # the size axis: 3 seeds, each base about an hour on CPU
     assert all(c.task == "mixture" and c.model.n_future == 1 for c in planned)
 
 

@@ -121,20 +121,29 @@ LAB_EXPERIMENTS = sorted(n for n in experiment_names() if REGISTRY[n].build.__mo
 
 @pytest.mark.parametrize("name", LAB_EXPERIMENTS)
 def test_every_arm_has_enough_seeds(name: str) -> None:
-    """At least 3 seeds per arm (a CI needs them), 5 for quick runs under a minute on CPU (below 1M)."""
+    """At least 3 seeds per arm (a CI needs them), 5 for quick runs under a minute on CPU (below 1M),
+    unless the arm's chain (a committed base it continues, then itself) is priced at an hour or more."""
+    from lab import bases
     from lab.experiments import CHEAP_SIZES
+    digests = bases.by_run_name()
     for preset in ("quick", "paper"):
         arms: dict[str, set[int]] = {}
-        for c in plan(name, preset):
+        costs: dict[str, float] = {}
+        planned = plan(name, preset)
+        base_cost = {digests[c.run_name()]: sweep.cpu_seconds(c) for c in planned if c.run_name() in digests}
+        for c in planned:
             arm = RunConfig.from_dict({**c.to_dict(), "seed": 0})
             # the seed's own source: a run of the same experiment, or a committed base (by weight digest)
             arm.finetune.init_from = re.sub(r"-s\d+-[0-9a-f]{8}|^base:[0-9a-f]{16}$", "",
                                             arm.finetune.init_from)
             arms.setdefault(arm.canonical_json(), set()).add(c.seed)
+            source = base_cost.get(c.finetune.init_from.removeprefix("base:"), 0.0)
+            costs[arm.canonical_json()] = max(costs.get(arm.canonical_json(), 0.0), source + sweep.cpu_seconds(c))
             if preset == "quick" and sweep.cpu_seconds(c) < 60:
                 assert c.size in CHEAP_SIZES, "a run estimated under a minute gets 5 seeds"
         for arm, seeds in arms.items():  # finetuning chains two runs per seed: 3 seeds
-            cheap = preset == "quick" and json.loads(arm)["size"] in CHEAP_SIZES and name != "finetune"
+            cheap = (preset == "quick" and json.loads(arm)["size"] in CHEAP_SIZES and name != "finetune"
+                     and costs[arm] < 3600)
             assert len(seeds) >= (5 if cheap else 3), (preset, arm[:120], seeds)
 
 

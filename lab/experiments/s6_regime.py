@@ -10,7 +10,8 @@ experiment rebuilds S6's shape:
   90% of sequences) and polynomial arithmetic in F7[X]/(X^5) with one operation (target domain,
   10%), in one shared vocabulary, trained to a budget in tokens per parameter
   (`train.tokens_per_param`) on a finished cosine schedule. Ratio axis at 100K: 10-1000; size axis
-  at a high ratio: 300K at 300, 1M at 30 (what a CPU allows); 5 seeds below 1M, 3 at 1M.
+  at a high ratio: 300K at 300, 1M at 30 (what a CPU allows); 5 seeds on the ratio axis, 3 on the
+  size axis (`base_seeds`).
 - **Continuations** (stage 2, `continuations`): the target domain alone (the same mixture with
   the general weight at 0, so forgetting of induction is still measured), for `DOSE` of the
   base's steps (10%; at 100K also 1% and 30%), as next-token (`ntp`), carved heads ("+0 layers",
@@ -31,7 +32,7 @@ from lab.analysis.claim import FINETUNING, Claim
 from lab.analysis.registry import Missing, Output, Selection, figure
 from lab.build import build_config
 from lab.config import RunConfig, size_value
-from lab.experiments import experiment, measure_each, seeds
+from lab.experiments import SEEDS, experiment, measure_each, seeds
 
 EXPERIMENT = "s6_regime"
 GENERAL_SHARE = 0.9
@@ -39,7 +40,7 @@ KNOBS = ("induction.seq_len=64,induction.eval_stories=256,"
          "polynomial.max_ops=1,polynomial.eval_ops=1,polynomial.eval_size=500")
 PRETRAIN_MIX = f"induction:{GENERAL_SHARE:g},polynomial:{1 - GENERAL_SHARE:g}"
 TARGET_ONLY = "induction:0,polynomial:1"
-BASES = {  # size -> tokens per parameter; seeds by the lab's rule (5 below 1M in quick, else 3)
+BASES = {  # size -> tokens per parameter; seeds: `base_seeds`
     "quick": {"100K": (10, 30, 100, 300, 1000), "300K": (300,), "1M": (30,)},
     "paper": {"10M": (10, 30, 100, 300), "30M": (300,), "100M": (100,)},
 }
@@ -57,12 +58,25 @@ def base_run(preset: str, size: str, ratio: float, seed: int) -> RunConfig:
     return config
 
 
+RATIO_SIZE = {"quick": "100K", "paper": "10M"}  # the size of the ratio axis; the others form the size axis
+
+
+def base_seeds(preset: str, size: str) -> tuple[int, ...]:
+    """The ratio axis gets the lab's seeds (5 at 100K in quick); the size axis 3, as 1M does: one
+    300K base at 300 tokens/param costs about an hour on one CPU thread, no quick run."""
+    return seeds(preset, size) if size == RATIO_SIZE[_preset(preset)] else SEEDS
+
+
+def _preset(preset: str) -> str:
+    return "paper" if preset == "paper" else "quick"
+
+
 def bases(preset: str) -> list[RunConfig]:
     """Every base, cheapest (ratio x size) first, all seeds of a (size, ratio) together."""
     cells = sorted((ratio * size_value(size), size, ratio)
-                   for size, ratios in BASES["paper" if preset == "paper" else "quick"].items() for ratio in ratios)
+                   for size, ratios in BASES[_preset(preset)].items() for ratio in ratios)
     return [base_run(preset, size, ratio,
-                     seed) for _, size, ratio in cells for seed in seeds(preset, size)]
+                     seed) for _, size, ratio in cells for seed in base_seeds(preset, size)]
 
 
 VARIANTS: dict[str, dict] = {  # Table S6's rows, and n' = 2
@@ -102,21 +116,25 @@ def continuation(base: RunConfig, digest: str, variant: str, dose: float = DOSE)
 
 
 def continuations(preset: str, digests: dict[str, str] | None = None) -> list[RunConfig]:
-    """Every continuation of every base committed to `bases/` (`lab.bases`; run name -> digest): a
-    continuation references its base by digest, so it is planned once its base is committed."""
+    """Every continuation of the bases committed to `bases/` (`lab.bases`; run name -> digest): a
+    continuation references its base by digest, so a (size, ratio) cell's continuations are planned
+    once all its seeds' bases are committed (an arm never plans fewer seeds than its bases)."""
     from lab import bases as store
     from lab.resolve import resolve
     digests = store.by_run_name() if digests is None else digests
-    out = []
+    cells: dict[tuple, list] = {}
     for base in bases(preset):
         base = resolve(base)[0]
-        digest = digests.get(base.run_name())
-        if digest is None:
+        cells.setdefault((base.size, base.train.tokens_per_param), []).append(
+            (base, digests.get(base.run_name())))
+    out = []
+    for (size, ratio), members in cells.items():
+        if any(digest is None for _, digest in members):
             continue
         doses = [(v, DOSE) for v in VARIANTS]
-        if base.size == DOSE_SIZE and base.train.tokens_per_param == DOSE_RATIO:
+        if size == DOSE_SIZE and ratio == DOSE_RATIO:
             doses += [(v, d) for d in DOSES for v in DOSE_VARIANTS]
-        out += [continuation(base, digest, v, d) for v, d in doses]
+        out += [continuation(base, digest, v, d) for base, digest in members for v, d in doses]
     return out
 
 
