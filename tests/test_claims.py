@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab.analysis import claims, evidence
+from lab.analysis import claims, evidence, inference
 from lab.experiments import declared_claims, s6_regime
 from lab.experiments.pathstar_long import ON_PUBLISHED
 
@@ -342,6 +342,25 @@ def test_both_arms_at_the_floor_are_not_measurable_and_fall_back_to_the_graded_m
     # lower answer NLL for n=2 is the expected direction: -0.49 [...] is reproduced on the graded measure
     assert row["verdict"] == "not measurable at this floor; graded answer_nll: reproduced"
     assert row["effect"].startswith("answer_nll (graded): -0.49 [") and "primary metric: +0" in row["notes"]
+
+
+def test_induction_arms_at_or_below_chance_are_a_floor_not_a_finding() -> None:
+    """Second-token accuracy's floor is chance, 1/name_vocab: two arms at 0.003-0.014 with 48 names are
+    a tie at chance (read on the graded NLL), not "no detectable effect" on the accuracy; one arm above
+    chance in a seed lifts the label."""
+    claim = next(c for c in CLAIMS if c.key == "fig7-1M")
+
+    def read(a: list[float], b: list[float]) -> dict:
+        parts = [curve(f"n{n}-s{seed}", seed, n, val=[v, v], test=[v, v],
+                       **{"eval/second_token_nll": [4.0, 3.9 + 0.01 * seed + 0.05 * n], "task_config.name_vocab": 48})
+                 for n, values in ((2, a), (1, b)) for seed, v in enumerate(values)]
+        return claims.evaluate_claim(claim, pd.concat(parts, ignore_index=True), "quick")
+    row = read([0.003, 0.014, 0.008], [0.012, 0.005, 0.02])
+    assert row["verdict"].startswith("not measurable at this floor (chance, 0.0208); graded second_token_nll:")
+    assert row["effect"].startswith("second_token_nll (graded): ")
+    assert "not measurable" not in read([0.003, 0.014, 0.008], [0.012, 0.05, 0.02])["verdict"]
+    assert inference.at_bound([0.0, 0.005], 1 / 48, tolerance=0.0, beyond=-1)  # below chance is at it
+    assert not inference.at_bound([0.0, 0.005], 1 / 48, tolerance=0.0)  # a two-sided bound is not
 
 
 def test_the_task_transfer_rows_give_one_reading_per_arm_not_one_floor_three_times() -> None:

@@ -61,6 +61,11 @@ PAPER_CLAIMS, PEERS, LAB, FINETUNING = "paper", "peers", "lab", "finetuning hypo
 FAMILIES = (PAPER_CLAIMS, PEERS, LAB, FINETUNING)
 # The graded measure behind each task's all-or-nothing primary metric (lower is better).
 GRADED = {"polynomial": "answer_nll", "graph": "path_nll", "induction": "second_token_nll"}
+# The chance level of a task's proportion metric, as 1 / the runs' task-config column named here: the
+# floor below which a comparison is not measurable (`lab.analysis.verdicts.bound_label`). An
+# induction story's second name is one of `name_vocab` (1/48 by default); elsewhere chance is 0 to
+# three decimals (a polynomial answer is one of 7^5, a path one of d^l).
+CHANCE = {("induction", "second_token_acc"): "task_config.name_vocab"}
 
 
 def n_future(k: int) -> dict[str, int]:

@@ -32,6 +32,7 @@ import pandas as pd
 from lab.analysis import evidence, inference, stats, verdicts
 from lab.analysis.claim import (  # noqa: F401 - the claim type and its helpers, re-exported
     BN,
+    CHANCE,
     FAMILIES,
     FINETUNING,
     GRADED,
@@ -206,7 +207,8 @@ def _read(claim: Claim, runs: pd.DataFrame, column: str,
     reading = verdicts.t_reading(a_values, b_values, claim.expected_sign)
     if items and reading.seeds:
         reading.notes.append(verdicts.item_note(a_values, b_values, items))
-    bound = verdicts.bound_label(a_values, b_values, items) if bounded and reading.seeds else ""
+    bound = (verdicts.bound_label(a_values, b_values, items, floor=_chance(compared, metric))
+             if bounded and reading.seeds else "")
     if not bound:
         return reading, compared, ""
     graded = _graded(claim, compared, column, evals)
@@ -255,6 +257,14 @@ def _intervals(part: pd.DataFrame, column: str) -> dict[int, inference.Interval]
             flag = evidence.FORMED[column]
             out[seed] = inference.formation_interval(row[column], bool(row[flag]), cadence)
     return out
+
+
+def _chance(runs: pd.DataFrame, metric: str) -> float:
+    """The compared runs' chance level of `metric` (`CHANCE`; the highest when they differ), else 0."""
+    column = CHANCE.get((str(runs["task"].iloc[0]), metric)) if len(runs) else None
+    if column is None or column not in runs or runs[column].isna().any():
+        return 0.0
+    return float(1 / runs[column].min())
 
 
 def _test_items(runs: pd.DataFrame, column: str, metric: str) -> int | None:
@@ -415,10 +425,11 @@ verdict.
 - An equivalence ("costs nothing": a - b within a margin stated before the runs) reads the paired
   t interval: *reproduced* when it lies inside the margin, *not reproduced* when it lies outside,
   else *inconclusive*; like targets, it has no p-value and is in no family.
-- Floors and ceilings: an arm whose proportion sits at 0 (or 1) in every seed, within 0.01 or within
-  the test set's exact binomial error where its size is known, has a bound, not a value. Both \
-arms there: *not
-  measurable at this floor*; one arm: the difference is a bound. Either way the verdict is the
+- Floors and ceilings: an arm whose proportion sits at its floor (the metric's chance level,
+  1/name_vocab for induction's second-token accuracy, else 0) or below it, or at 1, in every
+  seed, within 0.01 or within the test set's exact binomial error where its size is known, has a
+  bound, not a value. Both arms there: *not measurable at this floor*; one arm: the difference
+  is a bound. Either way the verdict is the
   claim's graded measure's (answer NLL, path NLL, second-token NLL; lower is better), read by
   the same rule and named in the verdict.
 - Power: the MDE of "no detectable effect" is the noncentral-t one (80% power, two-sided 0.05);

@@ -12,8 +12,9 @@ verdict needs besides it, each rule stated here and printed in the ledger header
    depending on the placement inside the evaluation intervals or on when the censored runs
    would have formed after the budget. Bounds and p-values are reported, never a "95% CI":
    3 of 3 seeds with the same sign give p = 0.25, whatever the sizes.
-2. Floors and ceilings (`floor_ceiling`). When both arms sit at the metric's floor (or
-   ceiling), within a tolerance or within the test set's binomial sampling error, the
+2. Floors and ceilings (`floor_ceiling`). When both arms sit at the metric's floor (its
+   chance level, or below it) or ceiling, within a tolerance or within the test set's binomial
+   sampling error, the
    comparison is "not measurable at this floor" (ceiling): a graded measure must be used.
 3. Binary outcomes (`binomial_interval`, `compare_counts`, `paired_binary`) are counts with
    exact Clopper-Pearson intervals ("1 of 3, 95% CI [0.008, 0.906]"), compared by Fisher's
@@ -217,15 +218,17 @@ def format_formation(result: FormationComparison) -> str:
 # ----- 2. floors and ceilings -----
 
 def at_bound(values: Iterable[float], bound: float, tolerance: float = 0.0,
-             n_items: int | None = None, level: float = LEVEL) -> bool:
+             n_items: int | None = None, level: float = LEVEL, beyond: int = 0) -> bool:
     """True when every value is within `tolerance` of `bound` or, for a proportion scored on
-    `n_items` test items, not distinguishable from it by an exact binomial test at 1 - level."""
+    `n_items` test items, not distinguishable from it by an exact binomial test at 1 - level.
+    `beyond` = -1 (a floor) or +1 (a ceiling) also counts values past the bound: a metric's
+    chance level is a floor a model can score below."""
     x = _clean(values)
     if len(x) == 0:
         return False
 
     def close(v: float) -> bool:
-        if abs(v - bound) <= tolerance:
+        if abs(v - bound) <= tolerance or beyond * (v - bound) > 0:
             return True
         if not n_items or not 0 <= bound <= 1:
             return False
@@ -236,11 +239,13 @@ def at_bound(values: Iterable[float], bound: float, tolerance: float = 0.0,
 def floor_ceiling(a: Iterable[float], b: Iterable[float], floor: float = 0.0, ceiling: float = 1.0,
                   tolerance: float = 0.0, n_items: int | None = None,
                   level: float = LEVEL) -> str | None:
-    """"not measurable at this floor" (ceiling) when both arms' values sit at it, else None."""
+    """"not measurable at this floor" (ceiling) when both arms' values sit at it (or past it),
+    else None; a floor above 0 is the metric's chance level and says so."""
     a, b = list(a), list(b)
-    for bound, name in ((floor, "floor"), (ceiling, "ceiling")):
-        if all(at_bound(x, bound, tolerance, n_items, level) for x in (a, b)):
-            return f"not measurable at this {name}"
+    for bound, name, side in ((floor, "floor", -1), (ceiling, "ceiling", 1)):
+        if all(at_bound(x, bound, tolerance, n_items, level, beyond=side) for x in (a, b)):
+            return f"not measurable at this {name}" + (f" (chance, {floor:.3g})" if side < 0 < floor
+                                                       else "")
     return None
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from lab.analysis import inference, stats
 
 SIGN_FLIP_SEEDS = 6  # the fewest seeds at which the exact sign-flip test reaches p < 0.05
-FLOOR_TOLERANCE = 0.01  # a proportion within 0.01 of 0 (or 1) sits at the floor (ceiling)
+FLOOR_TOLERANCE = 0.01  # a proportion within 0.01 of its floor (chance, else 0) or of 1 sits there
 MAJORITY = 0.5  # a binary "solves it" claim is about most seeds: the share's exact CI against 1/2
 
 
@@ -147,21 +147,23 @@ def binary_reading(values: Mapping[Hashable, float], target: float, tolerance: f
 
 
 def bound_label(a: Mapping[Hashable, float], b: Mapping[Hashable, float] | None,
-                n_items: int | None) -> str:
+                n_items: int | None, floor: float = 0.0) -> str:
     """"not measurable at this floor" (ceiling) when both arms sit at it in every seed; "a at the
     floor in every seed" (or b, or ceiling) when one arm does; "" otherwise. A value is at the
     bound within `FLOOR_TOLERANCE`, or within the test set's exact binomial sampling error when
-    `n_items` is known."""
+    `n_items` is known; `floor` is the metric's chance level (0 unless the task has one), and a
+    value below it sits at it too."""
     a_x, b_x = list(a.values()), list(b.values()) if b is not None else []
     if not a_x:
         return ""
     if b_x:
-        both = inference.floor_ceiling(a_x, b_x, tolerance=FLOOR_TOLERANCE, n_items=n_items)
+        both = inference.floor_ceiling(a_x, b_x, floor=floor, tolerance=FLOOR_TOLERANCE,
+                                       n_items=n_items)
         if both:
             return both
-    for bound, name in ((0.0, "floor"), (1.0, "ceiling")):
+    for bound, name, side in ((floor, "floor", -1), (1.0, "ceiling", 1)):
         for arm, x in (("a", a_x), ("b", b_x)):
-            if x and inference.at_bound(x, bound, FLOOR_TOLERANCE, n_items):
+            if x and inference.at_bound(x, bound, FLOOR_TOLERANCE, n_items, beyond=side):
                 return f"{arm} at the {name} in every seed"
     return ""
 
