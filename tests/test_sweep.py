@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -119,18 +120,29 @@ def test_experiments_and_presets() -> None:
 LAB_EXPERIMENTS = sorted(n for n in experiment_names() if REGISTRY[n].build.__module__.startswith("lab.experiments"))
 
 
+@functools.cache
+def committed_base_costs(preset: str) -> dict[str, float]:
+    """Digest -> the priced CPU seconds of each committed base (`lab.bases`), from its experiment's plan."""
+    from lab import bases
+    index = bases.read_index()
+    out = {}
+    for name in {entry["experiment"] for entry in index.values()}:
+        by_name = {c.run_name(): c for c in plan(name, preset)}
+        out |= {digest: sweep.cpu_seconds(by_name[entry["run_name"]])
+                for digest, entry in index.items() if entry["run_name"] in by_name}
+    return out
+
+
 @pytest.mark.parametrize("name", LAB_EXPERIMENTS)
 def test_every_arm_has_enough_seeds(name: str) -> None:
     """At least 3 seeds per arm (a CI needs them), 5 for quick runs under a minute on CPU (below 1M),
     unless the arm's chain (a committed base it continues, then itself) is priced at an hour or more."""
-    from lab import bases
     from lab.experiments import CHEAP_SIZES
-    digests = bases.by_run_name()
     for preset in ("quick", "paper"):
         arms: dict[str, set[int]] = {}
         costs: dict[str, float] = {}
         planned = plan(name, preset)
-        base_cost = {digests[c.run_name()]: sweep.cpu_seconds(c) for c in planned if c.run_name() in digests}
+        base_cost = committed_base_costs(preset)
         for c in planned:
             arm = RunConfig.from_dict({**c.to_dict(), "seed": 0})
             # the seed's own source: a run of the same experiment, or a committed base (by weight digest)

@@ -38,7 +38,8 @@ def test_committed_s6_bases_replace_the_fallback_all_at_once() -> None:
     names = [resolve(b)[0].run_name() for b in s6_regime.bases("quick")]
     committed = {name: f"{i:016x}" for i, name in enumerate(names)}
     chosen = tournament.s6_bases("quick", committed)
-    assert chosen and len(chosen) == 5 + 5  # 100K and 300K at 300 tokens per parameter, 5 seeds each
+    # 100K and 300K at 300 tokens per parameter: 5 seeds on the ratio axis, 3 on the size axis
+    assert chosen and sorted(b.size for b, _ in chosen) == ["100K"] * 5 + ["300K"] * 3
     configs = tournament.s6_runs("quick", chosen)
     check_plan(configs)
     assert all(c.finetune.init_from.startswith("base:") for c in configs)
