@@ -3,12 +3,16 @@
 `cpu_seconds` is a two-constant model (a cost per token plus a cost per parameter-token),
 fitted once on one machine. Machines differ by several times, so `calibrate` compares the
 model with what complete runs actually took on a CPU of the same model name (run directories
-and the results store record it in `meta.json`) and `lab.sweep --dry-run` scales its estimate
-by the median ratio, saying over how many runs it was measured.
+and the results store record it in `meta.json`) and `lab.sweep --dry-run` scales each run's
+estimate by the median ratio of the `MIN_RUNS` measured runs nearest to it in estimated length
+(`Calibration.seconds`): the model's error depends on the length, since evaluations and start-up
+weigh on short runs and not on long ones (on one CPU: x1.5 for runs estimated at 7 s, x0.3-0.4 at
+30 min and more; LOG 2026-12-06), saying over how many runs it was measured.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,17 +61,39 @@ def cpu_model(record: dict[str, Any]) -> str | None:
 @dataclass(frozen=True)
 class Calibration:
     """Measured / estimated CPU time: the median `factor` over `runs` complete runs on `cpu` (of
-    `scope`: one experiment, or every experiment when that one has too few)."""
+    `scope`: one experiment, or every experiment when that one has too few), and each run's
+    (estimated seconds, ratio) in `points`, from which `seconds` reads the ratio near a length."""
 
     factor: float
     runs: int
     cpu: str
     scope: str
+    points: tuple[tuple[float, float], ...] = ()
+
+    def factor_at(self, estimate: float) -> float:
+        """The median ratio of the `MIN_RUNS` measured runs nearest to `estimate` seconds in log
+        length (`factor` when no points are known)."""
+        if len(self.points) < MIN_RUNS or estimate <= 0:
+            return self.factor
+        near = sorted(self.points, key=lambda p: abs(math.log(p[0] / estimate)))[:MIN_RUNS]
+        return statistics.median(ratio for _, ratio in near)
+
+    def seconds(self, config: RunConfig) -> float:
+        """The calibrated CPU time of one run."""
+        estimate = cpu_seconds(config)
+        return estimate * self.factor_at(estimate)
 
     def describe(self) -> str:
+        spread = sorted({round(self.factor_at(e), 2) for e, _ in self.points})
+        by_length = (f", from x{spread[0]:.2f} to x{spread[-1]:.2f} by run length (the median of the "
+                     f"{MIN_RUNS} runs nearest in estimated length)" if len(spread) > 1 else "")
         return (f"x{self.factor:.2f}: the median measured/estimated time of {self.runs} complete "
-                "runs of "
-                f"{self.scope} on this CPU ({self.cpu})")
+                f"runs of {self.scope} on this CPU ({self.cpu}){by_length}")
+
+
+def calibrated_seconds(config: RunConfig, calibration: Calibration | None) -> float:
+    """A run's estimated CPU seconds, calibrated on this CPU when a `calibration` is known."""
+    return calibration.seconds(config) if calibration else cpu_seconds(config)
 
 
 def calibrate(records: Iterable[dict[str, Any]], cpu: str | None,
@@ -75,16 +101,18 @@ def calibrate(records: Iterable[dict[str, Any]], cpu: str | None,
     """The calibration of `experiment`'s estimates on `cpu` from complete run records (run
     directories and the store), one thread per run; None when fewer than `MIN_RUNS` runs of any
     experiment ran on it."""
-    ratios: dict[str, list[float]] = {}
+    points: dict[str, list[tuple[float, float]]] = {}
     for record in records:
         threads = ((record.get("meta", {}).get("versions") or {}).get("cpu") or {}).get("threads")
         if cpu is None or cpu_model(record) != cpu or threads not in (None, 1):
             continue
         if (ratio := measured_ratio(record)) is not None:
-            ratios.setdefault(record.get("experiment", ""), []).append(ratio)
-    own, every = ratios.get(experiment, []), [r for rs in ratios.values() for r in rs]
+            estimate = cpu_seconds(RunConfig.from_dict(record["config"]))
+            points.setdefault(record.get("experiment", ""), []).append((estimate, ratio))
+    own, every = points.get(experiment, []), [p for ps in points.values() for p in ps]
     chosen, scope = (own, f"`{experiment}`") if len(own) >= MIN_RUNS else (every,
                                                                            "every experiment")
     if len(chosen) < MIN_RUNS:
         return None
-    return Calibration(statistics.median(chosen), len(chosen), cpu, scope)
+    return Calibration(statistics.median(r for _, r in chosen), len(chosen), cpu, scope,
+                       tuple(sorted(chosen)))

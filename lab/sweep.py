@@ -31,7 +31,14 @@ from tqdm.auto import tqdm
 
 from lab import results, runs
 from lab.config import RunConfig, size_value
-from lab.cost import CPU_S_PER_PARAM_TOKEN, CPU_S_PER_TOKEN, Calibration, calibrate, cpu_seconds  # noqa: F401
+from lab.cost import (  # noqa: F401
+    CPU_S_PER_PARAM_TOKEN,
+    CPU_S_PER_TOKEN,
+    Calibration,
+    calibrate,
+    calibrated_seconds,
+    cpu_seconds,
+)
 from lab.errors import ConfigError
 from lab.executors import (
     Executor,
@@ -216,11 +223,14 @@ def parts_needed(configs: list[RunConfig], workers: int, minutes: float = PART_M
     at once (by the estimate, scaled by the `calibration` of this CPU when there is one), counting
     every run of the plan, complete or not, so the answer names a split that stays the same; at most
     one part per cell."""
-    scale = (calibration.factor if calibration else 1.0) / max(1, workers) / 60
+    scale = 1 / max(1, workers) / 60
     most = len(cells(configs))
-    n = max(1, math.ceil(sum(map(cpu_seconds, configs)) * scale / minutes))
-    while n < most and max(sum(map(cpu_seconds, p)) for p in split_parts(configs,
-                                                                         n)) * scale > minutes:
+    seconds = {c.run_name(): calibrated_seconds(c, calibration) for c in configs}
+
+    def total(part: list[RunConfig]) -> float:
+        return sum(seconds[c.run_name()] for c in part)
+    n = max(1, math.ceil(total(configs) * scale / minutes))
+    while n < most and max(map(total, split_parts(configs, n))) * scale > minutes:
         n += 1
     return min(n, max(1, most))
 
@@ -232,13 +242,13 @@ def parts_line(configs: list[RunConfig], todo: set[str], workers: int,
     n = parts_needed(configs, workers, calibration=calibration)
     if n == 1:
         return ""
-    scale = (calibration.factor if calibration else 1.0) / max(1, workers) / 60
+    scale = 1 / max(1, workers) / 60
     left = []
     for k, part in enumerate(split_parts(configs, n), 1):
         pending = [c for c in part if c.run_name() in todo]
-        left.append(f"part {k}/{n}: " + (f"{len(pending)} runs, about "
-                                         f"{sum(map(cpu_seconds, pending)) * scale:.0f} "
-                                          "minutes" if pending else "done"))
+        minutes = sum(calibrated_seconds(c, calibration) for c in pending) * scale
+        left.append(f"part {k}/{n}: " + (f"{len(pending)} runs, about {minutes:.0f} minutes"
+                                         if pending else "done"))
     return (f"in {n} parts of whole cells, each at most about {PART_MINUTES} minutes unless one "
             "cell alone takes longer: " + "; ".join(left)
             + f". Run each with work left by adding --part K/{n} (a part resumes where it stopped).")
@@ -248,9 +258,8 @@ def cost_line(configs: list[RunConfig], workers: int,
               calibration: Calibration | None = None) -> str:
     """'N runs, about X CPU-minutes (Y minutes with K workers)', scaled by this CPU's `calibration`
     if given."""
-    scale = calibration.factor if calibration else 1.0
-    total = sum(cpu_seconds(c) for c in configs) * scale
-    longest = max((cpu_seconds(c) for c in configs), default=0.0) * scale
+    each = [calibrated_seconds(c, calibration) for c in configs]
+    total, longest = sum(each), max(each, default=0.0)
     wall = max(total / max(1, workers), longest)
     bound = any(c.train.stop_at or c.train.early_stop_patience for c in configs)
     how = (f"the model of lab.cost.cpu_seconds {calibration.describe()}" if calibration else

@@ -58,3 +58,19 @@ def test_cost_line_and_parts_scale_with_the_calibration(config) -> None:
     assert sweep.parts_needed(configs, 2, minutes * 0.99) == 8  # 3 parts of 8 equal cells would need 3 in one
     assert sweep.parts_needed(configs, 2, minutes, calibration=c) == 1
     assert sweep.parts_needed([config] * 8, 2, minutes) == 1  # one cell is never split
+
+
+def test_calibration_reads_the_ratio_of_runs_of_similar_length(config) -> None:
+    """Short runs measured at x2 (evaluations and start-up dominate), long ones at x0.3: a planned long
+    run is priced at x0.3, not at the pooled median, and the dry run says the ratio depends on length."""
+    short = config
+    long = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=config.train.steps * 100))
+    records = ([_record(short, round(2.0 * cost.cpu_seconds(short))) for _ in range(5)]
+               + [_record(long, round(0.3 * cost.cpu_seconds(long)), steps=long.train.steps) for _ in range(6)])
+    c = cost.calibrate(records, "CPU A", "scaling")
+    assert c.factor == pytest.approx(0.3, rel=0.02)  # the pooled median: the long runs are the majority
+    assert c.seconds(long) == pytest.approx(0.3 * cost.cpu_seconds(long), rel=0.02)
+    assert c.seconds(short) == pytest.approx(2.0 * cost.cpu_seconds(short), rel=0.02)
+    assert "from x0.30 to x2.0" in c.describe() and "by run length" in c.describe()
+    assert sweep.cost_line([short, long], 2, c).startswith(
+        f"2 runs, about {(c.seconds(short) + c.seconds(long)) / 60:.0f} CPU-minutes")
