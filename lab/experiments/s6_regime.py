@@ -58,13 +58,13 @@ def base_run(preset: str, size: str, ratio: float, seed: int) -> RunConfig:
     return config
 
 
-RATIO_SIZE = {"quick": "100K", "paper": "10M"}  # the size of the ratio axis; the others form the size axis
+RATIO_AXIS = {"quick": "100K", "paper": "10M"}  # the size whose bases span the ratio axis; others: size axis
 
 
 def base_seeds(preset: str, size: str) -> tuple[int, ...]:
     """The ratio axis gets the lab's seeds (5 at 100K in quick); the size axis 3, as 1M does: one
     300K base at 300 tokens/param costs about an hour on one CPU thread, no quick run."""
-    return seeds(preset, size) if size == RATIO_SIZE[_preset(preset)] else SEEDS
+    return seeds(preset, size) if size == RATIO_AXIS[_preset(preset)] else SEEDS
 
 
 def _preset(preset: str) -> str:
@@ -352,8 +352,6 @@ def base_table(sel: Selection) -> Any:
     return pd.DataFrame(out)
 
 
-RATIO_AXIS_SIZE = "100K"  # the size whose bases span the ratio axis (panels a-c)
-
 
 @figure("12_s6_regime",
         "Table S6 in its own regime: the deficit against the base's tokens per parameter and size",
@@ -377,7 +375,8 @@ def s6_regime_figure(sel: Selection) -> Output:
     sel.require(EXPERIMENT)
     table = continuation_table(sel)
     final = table[(table["fraction"] == 1.0) & (table["dose"] == DOSE)]
-    ratio_axis = final[final["size"] == RATIO_AXIS_SIZE]
+    axis_size = RATIO_AXIS[_preset(sel.preset)]
+    ratio_axis = final[final["size"] == axis_size]
     fig, axes = plots.new_figure(6, ncols=3)
     deficit = plots.summarise(ratio_axis, ["variant", "ratio"], f"diff:{DEFICIT}")
     plots.mean_lines(axes[0], deficit, "ratio", "variant", log=True)
@@ -410,9 +409,9 @@ def s6_regime_figure(sel: Selection) -> Output:
             ax.set_xscale("log")
             ax.set_xticks([size_value(z) for z in sizes], sizes)
             ax.minorticks_off()
-    titles = (f"(a) final next-token deficit ({RATIO_AXIS_SIZE})",
+    titles = (f"(a) final next-token deficit ({axis_size})",
               "(b) add4 deficit over the continuation",
-              f"(c) capability: answer NLL minus ntp's ({RATIO_AXIS_SIZE})", "(d) base sharpness",
+              f"(c) capability: answer NLL minus ntp's ({axis_size})", "(d) base sharpness",
               "(e) add4 final deficit against size", "(f) add4 capability against size")
     xlabels = ("base tokens/param (log scale)", "fraction of the continuation",
                "base tokens/param (log scale)", "base tokens/param (log scale)",
@@ -432,9 +431,9 @@ def s6_regime_figure(sel: Selection) -> Output:
         ax.set_ylabel("answer NLL minus ntp's (nats)", fontsize=8)
     axes[3].set_ylabel("top Hessian eigenvalue", fontsize=8)
     fig.suptitle("Table S6 in its own regime", fontsize=10)
-    return Output(fig, [(f"final deficit (nats), per variant and base budget ({RATIO_AXIS_SIZE})",
+    return Output(fig, [(f"final deficit (nats), per variant and base budget ({axis_size})",
                          deficit),
-                        (f"capability difference (answer NLL, nats; {RATIO_AXIS_SIZE})", capability),
+                        (f"capability difference (answer NLL, nats; {axis_size})", capability),
                         ("add4 final deficit (nats) per base budget and size",
                          by_size[DEFICIT]),
                         ("add4 capability difference (answer NLL, nats) per base budget and size",
