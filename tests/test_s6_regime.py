@@ -43,6 +43,7 @@ class FigureSelection(FakeSelection):
     """What figure 12 reads besides the evaluations: no complete base (no sharpness panel)."""
 
     summaries = pd.DataFrame(columns=["label", "run_dir", "size", "seed"])
+    preset = "quick"
 
     def require(self, what: str) -> None:
         pass
