@@ -90,10 +90,14 @@ def test_claims_name_the_tokens_per_parameter_of_their_base():
 def test_size_axis_bases_bring_their_rows_and_h3_across_sizes() -> None:
     """A budget committed at two sizes gets an H3 slope row; every committed (size, budget) its own rows."""
     from lab.experiments import s6_regime
-    index = {str(i): {"experiment": "s6_regime", "size": size, "tokens_per_param": ratio}
-             for i, (size, ratio) in enumerate([("100K", 30), ("100K", 300), ("300K", 300), ("1M", 30)])}
+    cells = [("100K", 30), ("100K", 300), ("300K", 300), ("1M", 30)]
+    index = {f"{size}-{ratio}-{seed}": {"experiment": "s6_regime", "size": size, "tokens_per_param": ratio,
+                                        "seed": seed}
+             for size, ratio in cells for seed in s6_regime.base_seeds("quick", size)}
     by_size = s6_regime.committed(index)
     assert by_size == {"100K": [30, 300], "300K": [300], "1M": [30]}
+    del index["300K-300-2"]  # one seed's base still training: its budget has no rows yet
+    assert s6_regime.committed(index) == {"100K": [30, 300], "1M": [30]}
     keys = [c.key for c in s6_regime.claims(by_size)]
     assert {"H3-size-tpp30", "H3-size-tpp300", "H1-shock-300K-tpp300", "H7-spec-1M-tpp30"} <= set(keys)
     h3 = next(c for c in s6_regime.claims(by_size) if c.key == "H3-size-tpp300")

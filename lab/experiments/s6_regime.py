@@ -264,14 +264,18 @@ def ratio_claims(ratio: float, size: str = "100K") -> tuple[Claim, ...]:
 
 
 def committed(index: dict | None = None) -> dict[str, list[float]]:
-    """Size -> the base budgets with a committed base, as the plan orders them (default: the
-    committed bases' index, `lab.bases`): their continuations are planned, so their claims name
-    planned runs (`tests/test_extending.py`); a budget still training has no rows yet."""
+    """Size -> the base budgets whose every seed's base is committed, as the plan orders them
+    (default: the committed bases' index, `lab.bases`): their continuations are planned
+    (`continuations`), so their claims name planned runs (`tests/test_extending.py`); a budget
+    still training has no rows yet."""
     from lab import bases as store
     index = store.read_index() if index is None else index
-    have = {(e["size"], e["tokens_per_param"]) for e in index.values()
-            if e["experiment"] == EXPERIMENT}
-    out = {size: [r for r in ratios if (size, r) in have] for size, ratios in BASES["quick"].items()}
+    have: dict[tuple[str, float], set[int]] = {}
+    for e in index.values():
+        if e["experiment"] == EXPERIMENT:
+            have.setdefault((e["size"], e["tokens_per_param"]), set()).add(e["seed"])
+    out = {size: [r for r in ratios if have.get((size, r), set()) >= set(base_seeds("quick", size))]
+           for size, ratios in BASES["quick"].items()}
     return {size: ratios for size, ratios in out.items() if ratios}
 
 
