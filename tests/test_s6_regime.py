@@ -78,6 +78,7 @@ def test_bases_come_cheapest_first_with_the_labs_seeds():
     per_cell = pd.Series([(c.size, c.train.tokens_per_param) for c in planned]).value_counts()
     assert per_cell[("100K", 10.0)] == 5 and per_cell[("1M", 30.0)] == 3
     assert per_cell[("300K", 300.0)] == 3  # the size axis: 3 seeds, each base about an hour on CPU
+    assert per_cell[("300K", 10.0)] == 5  # a short base (3M tokens, minutes) gets the lab's 5
     assert all(c.task == "mixture" and c.model.n_future == 1 for c in planned)
 
 
@@ -93,7 +94,7 @@ def test_size_axis_bases_bring_their_rows_and_h3_across_sizes() -> None:
     cells = [("100K", 30), ("100K", 300), ("300K", 300), ("1M", 30)]
     index = {f"{size}-{ratio}-{seed}": {"experiment": "s6_regime", "size": size, "tokens_per_param": ratio,
                                         "seed": seed}
-             for size, ratio in cells for seed in s6_regime.base_seeds("quick", size)}
+             for size, ratio in cells for seed in s6_regime.base_seeds("quick", size, ratio)}
     by_size = s6_regime.committed(index)
     assert by_size == {"100K": [30, 300], "300K": [300], "1M": [30]}
     del index["300K-300-2"]  # one seed's base still training: its budget has no rows yet

@@ -96,6 +96,17 @@ def test_the_summary_pairs_each_recipe_with_ntp_by_seed() -> None:
     assert table.loc["data_w1", "next-token deficit (nats)"].startswith("+0.100 [")
 
 
-def test_the_light_check_of_committed_bases_agrees_with_the_plan() -> None:
-    """Claims decide their labels from the bases' index without torch; the plan from resolved bases."""
+def test_the_light_check_of_committed_bases_agrees_with_the_plan(tmp_path: Path, monkeypatch) -> None:
+    """Claims decide their labels from the bases' index without torch; the plan from resolved bases:
+    both switch on the same set (every seed the regime trains, 3 on the size axis), and back."""
+    from lab import bases, runs
+    from lab.experiments import s6_regime
+    from lab.resolve import resolve
     assert tournament.s6_committed("quick") == bool(tournament.s6_bases("quick"))
+    index = {f"{i:016x}": {"experiment": s6_regime.EXPERIMENT, "size": b.size, "seed": b.seed,
+                           "tokens_per_param": b.train.tokens_per_param, "run_name": b.run_name()}
+             for i, b in enumerate(resolve(b)[0] for b in s6_regime.bases("quick"))}
+    monkeypatch.setenv(bases.ENV, str(tmp_path))
+    for drop in (None, next(k for k, e in index.items() if e["size"] == "300K" and e["tokens_per_param"] == 300)):
+        runs.write_json(tmp_path / bases.INDEX, {k: e for k, e in index.items() if k != drop})
+        assert tournament.s6_committed("quick") == bool(tournament.s6_bases("quick")) == (drop is None)

@@ -10,8 +10,9 @@ experiment rebuilds S6's shape:
   90% of sequences) and polynomial arithmetic in F7[X]/(X^5) with one operation (target domain,
   10%), in one shared vocabulary, trained to a budget in tokens per parameter
   (`train.tokens_per_param`) on a finished cosine schedule. Ratio axis at 100K: 10-1000; size axis
-  at a high ratio: 300K at 300, 1M at 30 (what a CPU allows); 5 seeds on the ratio axis, 3 on the
-  size axis (`base_seeds`).
+  at a high ratio: 300K at 300, 1M at 30 (what a CPU allows), and 300K at 10 (a few CPU minutes, so
+  H3 reads at three budgets); 5 seeds on the ratio axis and for short bases, 3 for the size axis's
+  long ones (`base_seeds`).
 - **Continuations** (stage 2, `continuations`): the target domain alone (the same mixture with
   the general weight at 0, so forgetting of induction is still measured), for `DOSE` of the
   base's steps (10%; at 100K also 1% and 30%), as next-token (`ntp`), carved heads ("+0 layers",
@@ -41,8 +42,8 @@ KNOBS = ("induction.seq_len=64,induction.eval_stories=256,"
 PRETRAIN_MIX = f"induction:{GENERAL_SHARE:g},polynomial:{1 - GENERAL_SHARE:g}"
 TARGET_ONLY = "induction:0,polynomial:1"
 BASES = {  # size -> tokens per parameter; seeds: `base_seeds`
-    "quick": {"100K": (10, 30, 100, 300, 1000), "300K": (300,), "1M": (30,)},
-    "paper": {"10M": (10, 30, 100, 300), "30M": (300,), "100M": (100,)},
+    "quick": {"100K": (10, 30, 100, 300, 1000), "300K": (10, 300), "1M": (30,)},
+    "paper": {"10M": (10, 30, 100, 300), "30M": (10, 300), "100M": (100,)},
 }
 BATCH = {"quick": 32, "paper": 128}
 
@@ -61,10 +62,15 @@ def base_run(preset: str, size: str, ratio: float, seed: int) -> RunConfig:
 RATIO_AXIS = {"quick": "100K", "paper": "10M"}  # the size whose bases span the ratio axis; others: size axis
 
 
-def base_seeds(preset: str, size: str) -> tuple[int, ...]:
-    """The ratio axis gets the lab's seeds (5 at 100K in quick); the size axis 3, as 1M does: one
-    300K base at 300 tokens/param costs about an hour on one CPU thread, no quick run."""
-    return seeds(preset, size) if size == RATIO_AXIS[_preset(preset)] else SEEDS
+SHORT_BASE_TOKENS = 10_000_000  # a base of at most this many tokens trains in minutes on one CPU thread
+
+
+def base_seeds(preset: str, size: str, ratio: float) -> tuple[int, ...]:
+    """The ratio axis and short bases get the lab's seeds (5 at 100K and 300K in quick); the size
+    axis's long bases 3, as 1M does: one 300K base at 300 tokens/param costs over an hour on one CPU
+    thread, no quick run."""
+    short = ratio * size_value(size) <= SHORT_BASE_TOKENS
+    return seeds(preset, size) if size == RATIO_AXIS[_preset(preset)] or short else SEEDS
 
 
 def _preset(preset: str) -> str:
@@ -76,7 +82,7 @@ def bases(preset: str) -> list[RunConfig]:
     cells = sorted((ratio * size_value(size), size, ratio)
                    for size, ratios in BASES[_preset(preset)].items() for ratio in ratios)
     return [base_run(preset, size, ratio,
-                     seed) for _, size, ratio in cells for seed in base_seeds(preset, size)]
+                     seed) for _, size, ratio in cells for seed in base_seeds(preset, size, ratio)]
 
 
 VARIANTS: dict[str, dict] = {  # Table S6's rows, and n' = 2
@@ -274,7 +280,7 @@ def committed(index: dict | None = None) -> dict[str, list[float]]:
     for e in index.values():
         if e["experiment"] == EXPERIMENT:
             have.setdefault((e["size"], e["tokens_per_param"]), set()).add(e["seed"])
-    out = {size: [r for r in ratios if have.get((size, r), set()) >= set(base_seeds("quick", size))]
+    out = {size: [r for r in ratios if have.get((size, r), set()) >= set(base_seeds("quick", size, r))]
            for size, ratios in BASES["quick"].items()}
     return {size: ratios for size, ratios in out.items() if ratios}
 

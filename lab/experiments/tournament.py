@@ -231,12 +231,12 @@ def s6_committed(preset: str = "quick") -> bool:
     """Whether every S6 base the tournament names is committed, read from the bases' index alone
     (size, tokens per parameter, seed; no torch, so claims load light): `s6_bases`'s answer."""
     from lab import bases as store
-    from lab.experiments import s6_regime, seeds
+    from lab.experiments import s6_regime
     have = {(e["size"], e["tokens_per_param"], e["seed"]) for e in store.read_index().values()
             if e["experiment"] == s6_regime.EXPERIMENT}
     planned = s6_regime.BASES["paper" if preset == "paper" else "quick"]
     want = {(size, ratio, seed) for size, ratio in S6_BASES[preset].items()
-            if ratio in planned.get(size, ()) for seed in seeds(preset, size)}
+            if ratio in planned.get(size, ()) for seed in s6_regime.base_seeds(preset, size, ratio)}
     return bool(want) and want <= have
 
 
