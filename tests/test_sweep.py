@@ -254,11 +254,14 @@ def test_two_sweeps_at_once_never_train_a_run_twice(tmp_path: Path) -> None:
         assert meta["status"] == "complete" and "resumed_at" not in meta
 
 
-def wait_for_complete(root: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+def wait_for_complete(root: Path, count: int, process: subprocess.Popen, timeout: float = 120,
+                      running: int = 0) -> None:
     """Until `count` runs under `root` are complete (their meta.json says so: a run writes its summary
-    first, so a kill between the two leaves a run that is not complete yet)."""
+    first, so a kill between the two leaves a run that is not complete yet) and `running` more are
+    in flight (on a loaded machine the first runs can end before the next ones start)."""
     deadline = time.monotonic() + timeout
-    while list(statuses(root).values()).count("complete") < count:
+    while ((states := list(statuses(root).values())).count("complete") < count
+           or states.count("running") < running):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.1)
@@ -269,7 +272,7 @@ def wait_for_complete(root: Path, count: int, process: subprocess.Popen, timeout
 def test_killed_half_way_then_rerun_finishes_only_the_rest(tmp_path: Path, how: str) -> None:
     args = ["tiny-long", "--out", str(tmp_path), "--workers", "2", "--device", "cpu", "--quiet"]
     process = launch(args, start_new_session=True)  # its own process group, like a terminal job
-    wait_for_complete(tmp_path / "tiny-long", 1, process)
+    wait_for_complete(tmp_path / "tiny-long", 1, process, running=1)  # one done, one in flight
     os.killpg(process.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
     out, err = process.communicate(timeout=120)
     assert process.returncode == (130 if how == "ctrl-c" else -signal.SIGKILL), err
