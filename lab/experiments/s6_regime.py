@@ -362,7 +362,6 @@ def base_table(sel: Selection) -> Any:
     return pd.DataFrame(out)
 
 
-
 @figure("12_s6_regime",
         "Table S6 in its own regime: the deficit against the base's tokens per parameter and size",
         EXPERIMENT,
