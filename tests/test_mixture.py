@@ -68,6 +68,16 @@ def test_every_component_reports_its_metrics_and_domain_loss():
         assert metrics[f"{name}/nll"] == pytest.approx(np.log(task.vocab_size))
 
 
+def test_the_analysis_reads_the_targets_graded_measure_which_evaluation_logs():
+    """Figures and floor fallbacks read a mixture run's graded measure: its target component's."""
+    from lab.analysis import evidence
+    task = mixture()
+    metrics = task.evaluate(Uniform(task.vocab_size), max_examples=8, split="val")
+    assert evidence.graded_metric("mixture") == "polynomial/answer_nll" in metrics
+    assert evidence.graded_metric("polynomial") == "answer_nll"
+    assert evidence.primary_metric("mixture") in metrics
+
+
 @pytest.mark.parametrize("knobs", [
     {"components": "induction"}, {"components": "nosuch:1"}, {"components": "induction:-1"},
     {"components": "induction:0,polynomial:0"}, {"knobs": "polynomial.nosuch=3"},

@@ -113,3 +113,7 @@ def test_the_light_check_of_committed_bases_agrees_with_the_plan(tmp_path: Path,
     for drop in (None, next(k for k, e in index.items() if e["size"] == "300K" and e["tokens_per_param"] == 300)):
         runs.write_json(tmp_path / bases.INDEX, {k: e for k, e in index.items() if k != drop})
         assert tournament.s6_committed("quick") == bool(tournament.s6_bases("quick")) == (drop is None)
+        # the capability row reads the graded answer NLL on the S6 bases, the primary metric otherwise
+        registers = next(c for c in tournament.size_claims("100K") if "registers" in c.key)
+        assert registers.metric == (tournament.S6_GRADED if drop is None else None)
+        assert registers.a["label"] == ("registers-tpp300" if drop is None else "registers")

@@ -228,7 +228,7 @@ def _graded(claim: Claim, runs: pd.DataFrame, column: str,
             evals: pd.DataFrame) -> tuple[str, verdicts.Reading] | None:
     """The claim read on its graded measure (lower is better, so the expected sign turns), at the
     same step rule as `column`; None when the runs do not log it."""
-    metric = claim.graded or GRADED.get(str(runs["task"].iloc[0]))  # the compared runs' task
+    metric = claim.graded or evidence.graded_metric(str(runs["task"].iloc[0]))  # the runs' task
     if metric is None or evals.empty or column not in ("value", "final_value", "first_value",
                                                        "early_value"):
         return None

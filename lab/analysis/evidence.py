@@ -45,6 +45,17 @@ def primary_metric(task: str) -> str:
     return REGISTRY[task].primary_metric
 
 
+def graded_metric(task: str) -> str | None:
+    """The graded counterpart of the task's primary metric (`claim.GRADED`; lower is better). A task
+    whose primary metric is one of its components' (`mixture`: `polynomial/exact_match/in_domain`)
+    gets that component's, under the same prefix (`polynomial/answer_nll`); None when there is none."""
+    from lab.analysis.claim import GRADED
+    if task in GRADED:
+        return GRADED[task]
+    component, _, rest = primary_metric(task).partition("/")
+    return f"{component}/{GRADED[component]}" if rest and component in GRADED else None
+
+
 def select_step(curve: pd.DataFrame, primary: str) -> int:
     """Step chosen for reporting: the first with the best `val/<primary>`, else the last step.
 

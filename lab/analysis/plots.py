@@ -16,7 +16,7 @@ them to RESULTS.md, so the text and the picture always show the same numbers.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -212,10 +212,16 @@ def ratio_axis(ax: Axes, ratios, label: str = "tokens per parameter (log scale)"
     ax.set_xlabel(label, fontsize=8)
 
 
-def legend_beside(ax: Axes, title: str | None = None) -> None:
-    """The legend beside the panel, outside the axes, so it never covers data."""
-    if ax.get_legend_handles_labels()[1]:
-        ax.legend(title=title, fontsize=7, title_fontsize=7, loc="upper left",
+def legend_beside(ax: Axes, title: str | None = None, gather: Iterable[Axes] = ()) -> None:
+    """The legend beside the panel, outside the axes, so it never covers data; `gather`: panels
+    whose entries join it (each label once), for panels that do not all draw the same series."""
+    handles, labels = ax.get_legend_handles_labels()
+    for other in gather:
+        for handle, label in zip(*other.get_legend_handles_labels()):
+            if label not in labels:
+                handles, labels = [*handles, handle], [*labels, label]
+    if labels:
+        ax.legend(handles, labels, title=title, fontsize=7, title_fontsize=7, loc="upper left",
                   bbox_to_anchor=(1.02, 1.0),
                   borderaxespad=0.0)
 

@@ -19,8 +19,6 @@ HEADS = (1, 2, 3, 4, 6, 8)
 QUICK_SETTINGS = ("model.match_params=false",)
 QUICK_TASK_SETTINGS = {"graph": ("train.steps=750", "train.eval_every=250",
                                  "train.checkpoint_every=250")}
-# lower is better
-GRADED = {"induction": "second_token_nll", "polynomial": "answer_nll", "graph": "path_nll"}
 
 
 # ----- claims: the rows of figures/CLAIMS.md these runs test (`lab.analysis.claims`) -----
@@ -68,9 +66,9 @@ def metric_vs_heads(sel: Selection) -> Output:
     evals = sel.evals()
     by = ["task", "model.n_future"]
     primary = evidence.measure_runs(evals)
-    graded = pd.concat([evidence.measure_runs(part,
-                                              GRADED[task]) for task, part in evals.groupby("task")
-                        if f"eval/{GRADED.get(task)}" in part], ignore_index=True)
+    graded = pd.concat([evidence.measure_runs(part, evidence.graded_metric(task))
+                        for task, part in evals.groupby("task")
+                        if f"eval/{evidence.graded_metric(task)}" in part], ignore_index=True)
     formation = plots.summarise(primary.assign(M=primary["formation_tokens"] * 1e-6), by,
                                 "M").merge(
         primary.groupby(by)["formed"].mean().reset_index(), on=by)
@@ -79,7 +77,7 @@ def metric_vs_heads(sel: Selection) -> Output:
              lambda task: "test " + plots.metric_name(evidence.primary_metric(task)))]
     if not graded.empty:
         rows.append((plots.summarise(graded, by, "value"),
-                     lambda task: "test " + plots.metric_name(GRADED[task])))
+                     lambda task: "test " + plots.metric_name(evidence.graded_metric(task))))
     rows.append((formation,
                  lambda task: f"M tokens to formation (>= {evidence.FORMATION_THRESHOLD[task]:g})"))
     tables = [("primary metric (test, validation-selected step)", prose.readable(rows[0][0])),
